@@ -1,0 +1,37 @@
+import { resolveSecrets, type Secrets } from '../config/secrets.js';
+import { loadSettings, type Settings } from '../config/settings.js';
+import { SettingError } from '../errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { createStore, type Store } from '../store/create-store.js';
+
+export interface CliContext {
+  settings: Settings;
+  logger: Logger;
+  secrets(): Secrets;
+  /** Opens (and migrates) the database; a file that cannot be opened is a DB_PATH problem. */
+  openStore(): Store;
+}
+
+/** The CLI reads the same settings as the server and works beside it on the same DATA_DIR. */
+export function createCliContext(options: { server?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): CliContext {
+  const settings = loadSettings(env);
+  // The server logs on stdout at LOG_LEVEL. One-shot commands print their results on
+  // stdout, so their logs go to stderr, and routine info is left out unless asked for.
+  const logger = options.server
+    ? createLogger(settings.logLevel)
+    : createLogger(settings.logLevel === 'info' && env['LOG_LEVEL'] === undefined ? 'warn' : settings.logLevel, undefined, 2);
+  return {
+    settings,
+    logger,
+    secrets: () => resolveSecrets(settings),
+    openStore: () => openStoreOrExplain(settings.dbPath),
+  };
+}
+
+export function openStoreOrExplain(dbPath: string, busyTimeoutMs?: number): Store {
+  try {
+    return createStore({ dbPath, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) });
+  } catch (err) {
+    throw new SettingError('DB_PATH', `cannot open the database ${dbPath}: ${(err as Error).message}`);
+  }
+}

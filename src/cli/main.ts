@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerReplay } from './commands/replay.js';
+import { registerServe } from './commands/serve.js';
+import { exitCodeFor } from './exit.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('ember-sync')
+    .description('Receives EmberQA webhooks durably and syncs analyst-ready rows to CSV files and Google Sheets.')
+    .version(pkg.version)
+    .exitOverride()
+    .showHelpAfterError('(run ember-sync --help for usage)');
+  registerServe(program);
+  registerReplay(program);
+  return program;
+}
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = exitCodeFor(err, (line) => process.stderr.write(`${line}\n`));
+}

@@ -1,0 +1,185 @@
+import { resolve, join } from 'node:path';
+import { validateDetailed } from 'node-cron';
+import { SettingError } from '../errors.js';
+
+export type SyncTargetName = 'csv' | 'sheets';
+export const SYNC_TARGET_NAMES: readonly SyncTargetName[] = ['csv', 'sheets'];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Every setting of PRODUCT.md, parsed and checked. Secrets are resolved separately (see secrets.ts). */
+export interface Settings {
+  port: number;
+  host: string;
+  publicUrl: string;
+  dataDir: string;
+  dbPath: string;
+  /** From the environment; undefined means "generate once and keep in DATA_DIR". */
+  webhookToken: string | undefined;
+  adminToken: string | undefined;
+  /** Standard Webhooks secrets; several for rotation. Empty: signatures not required. */
+  signingSecrets: string[];
+  maxBodyBytes: number;
+  syncSchedule: string;
+  syncTimezone: string;
+  syncTargets: SyncTargetName[];
+  csvDir: string;
+  csvDelimiter: string;
+  csvBom: boolean;
+  sheetsSpreadsheetId: string | undefined;
+  googleApplicationCredentials: string | undefined;
+  sheetsAccessToken: string | undefined;
+  sheetsApiRootUrl: string | undefined;
+  googleOauthTokenUrl: string | undefined;
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Unset and empty both mean "use the default": `FOO=` in a unit file is common. */
+function get(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new SettingError(name, `must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new SettingError(name, `must be from ${min} to ${max} (got ${raw})`);
+  return n;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = get(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new SettingError(name, `must be true or false (got ${JSON.stringify(raw)})`);
+}
+
+function url(env: Env, name: string): string | undefined {
+  const raw = get(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new SettingError(name, `must be an absolute http(s) URL (got ${JSON.stringify(raw)})`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new SettingError(name, `must be an http or https URL (got ${JSON.stringify(raw)})`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function token(env: Env, name: string): string | undefined {
+  const raw = get(env, name);
+  if (raw === undefined) return undefined;
+  // It travels in a URL path and a header: keep it to URL-safe characters.
+  if (!/^[A-Za-z0-9._~-]{16,256}$/.test(raw)) {
+    throw new SettingError(name, 'must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ - (leave it unset to have one generated)');
+  }
+  return raw;
+}
+
+/** `,` `;` `tab` (or a literal tab) and `|`: the dialects spreadsheets open without a wizard. */
+export function parseDelimiter(raw: string): string | undefined {
+  if (raw === 'tab' || raw === '\t' || raw === '\\t') return '\t';
+  if (raw === ',' || raw === ';' || raw === '|') return raw;
+  return undefined;
+}
+
+export function isValidTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signingSecrets(env: Env): string[] {
+  const raw = get(env, 'WEBHOOK_SIGNING_SECRET');
+  if (raw === undefined) return [];
+  const secrets = raw.split(/[\s,]+/).filter(Boolean);
+  for (const s of secrets) {
+    const b64 = s.startsWith('whsec_') ? s.slice(6) : undefined;
+    if (b64 === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || Buffer.from(b64, 'base64').length < 16) {
+      throw new SettingError('WEBHOOK_SIGNING_SECRET', 'must be one or more whsec_<base64> secrets (at least 16 bytes each), separated by spaces or commas');
+    }
+  }
+  return secrets;
+}
+
+export function loadSettings(env: Env = process.env, cwd = process.cwd()): Settings {
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = get(env, 'HOST') ?? '127.0.0.1';
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  const publicUrl = url(env, 'PUBLIC_URL') ?? `http://${hostInUrl}:${port}`;
+  const dataDir = resolve(cwd, get(env, 'DATA_DIR') ?? './data');
+  const dbPath = resolve(dataDir, get(env, 'DB_PATH') ?? 'ember-sync.db');
+
+  const syncSchedule = get(env, 'SYNC_SCHEDULE') ?? '* * * * *';
+  const cron = validateDetailed(syncSchedule);
+  if (!cron.valid) {
+    const why = cron.errors.map((e) => e.message).join('; ');
+    throw new SettingError('SYNC_SCHEDULE', `${JSON.stringify(syncSchedule)} is not a valid cron expression${why ? ` (${why})` : ''}`);
+  }
+  const syncTimezone = get(env, 'SYNC_TIMEZONE') ?? 'UTC';
+  if (!isValidTimezone(syncTimezone)) throw new SettingError('SYNC_TIMEZONE', `unknown timezone ${JSON.stringify(syncTimezone)} (use an IANA name such as Europe/Paris)`);
+
+  const sheetsSpreadsheetId = get(env, 'SHEETS_SPREADSHEET_ID');
+  if (sheetsSpreadsheetId !== undefined && !/^[A-Za-z0-9_-]{10,200}$/.test(sheetsSpreadsheetId)) {
+    throw new SettingError('SHEETS_SPREADSHEET_ID', 'must be the id from the sheet URL (docs.google.com/spreadsheets/d/<id>/edit)');
+  }
+  const targetsRaw = get(env, 'SYNC_TARGETS');
+  let syncTargets: SyncTargetName[];
+  if (targetsRaw === undefined) {
+    syncTargets = sheetsSpreadsheetId ? ['csv', 'sheets'] : ['csv'];
+  } else {
+    const names = targetsRaw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+    for (const n of names) {
+      if (!(SYNC_TARGET_NAMES as readonly string[]).includes(n)) throw new SettingError('SYNC_TARGETS', `unknown target ${JSON.stringify(n)} (known: ${SYNC_TARGET_NAMES.join(', ')})`);
+    }
+    syncTargets = [...new Set(names)] as SyncTargetName[];
+    if (syncTargets.length === 0) throw new SettingError('SYNC_TARGETS', 'must name at least one target (csv, sheets)');
+  }
+  if (syncTargets.includes('sheets') && !sheetsSpreadsheetId) {
+    throw new SettingError('SYNC_TARGETS', 'the sheets target needs SHEETS_SPREADSHEET_ID');
+  }
+
+  const delimiterRaw = env['CSV_DELIMITER'] === undefined || env['CSV_DELIMITER'] === '' ? ',' : env['CSV_DELIMITER'];
+  const csvDelimiter = parseDelimiter(delimiterRaw);
+  if (csvDelimiter === undefined) throw new SettingError('CSV_DELIMITER', `must be , ; | or tab (got ${JSON.stringify(delimiterRaw)})`);
+
+  const logLevel = (get(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new SettingError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`);
+
+  const googleApplicationCredentials = get(env, 'GOOGLE_APPLICATION_CREDENTIALS');
+
+  return {
+    port,
+    host,
+    publicUrl,
+    dataDir,
+    dbPath,
+    webhookToken: token(env, 'WEBHOOK_TOKEN'),
+    adminToken: token(env, 'ADMIN_TOKEN'),
+    signingSecrets: signingSecrets(env),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1048576, 1024, 64 * 1024 * 1024),
+    syncSchedule,
+    syncTimezone,
+    syncTargets,
+    csvDir: resolve(dataDir, get(env, 'CSV_DIR') ?? join(dataDir, 'exports')),
+    csvDelimiter,
+    csvBom: boolean(env, 'CSV_BOM', false),
+    sheetsSpreadsheetId,
+    googleApplicationCredentials: googleApplicationCredentials === undefined ? undefined : resolve(cwd, googleApplicationCredentials),
+    sheetsAccessToken: get(env, 'SHEETS_ACCESS_TOKEN'),
+    sheetsApiRootUrl: url(env, 'SHEETS_API_ROOT_URL'),
+    googleOauthTokenUrl: url(env, 'GOOGLE_OAUTH_TOKEN_URL'),
+    logLevel: logLevel as LogLevel,
+  };
+}

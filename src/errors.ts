@@ -1,0 +1,133 @@
+/**
+ * One error model for the whole service. Every failure a client or an operator
+ * can cause is a named subclass with a stable `code`; the Koa error middleware
+ * turns any EmberError into `{"error":{"code","message","details"}}` with its
+ * `status`. `expose` says whether the message may be shown to the client.
+ */
+export interface ErrorDetail {
+  path: string;
+  message: string;
+  keyword?: string;
+}
+
+export class EmberError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly expose: boolean;
+  readonly details: ErrorDetail[] | undefined;
+
+  constructor(code: string, status: number, message: string, options: { expose?: boolean; details?: ErrorDetail[]; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.expose = options.expose ?? status < 500;
+    this.details = options.details;
+  }
+}
+
+/** The table of codes a client can see (README lists it too). */
+export const ERROR_CODES = {
+  unauthorized: 401,
+  invalid_signature: 401,
+  unsupported_media_type: 415,
+  empty_body: 400,
+  malformed_json: 400,
+  not_an_object: 400,
+  payload_too_large: 413,
+  schema_validation_failed: 422,
+  unknown_webhook_type: 422,
+  store_unavailable: 503,
+  not_found: 404,
+  method_not_allowed: 405,
+  bad_request: 400,
+  internal_error: 500,
+} as const satisfies Record<string, number>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+function make(code: ErrorCode, message: string, options?: { details?: ErrorDetail[]; cause?: unknown; expose?: boolean }) {
+  return [code, ERROR_CODES[code], message, options] as const;
+}
+
+export class UnauthorizedError extends EmberError {
+  constructor(message = 'missing or wrong webhook token') {
+    super(...make('unauthorized', message));
+  }
+}
+export class InvalidSignatureError extends EmberError {
+  constructor(message: string) {
+    super(...make('invalid_signature', message));
+  }
+}
+export class UnsupportedMediaTypeError extends EmberError {
+  constructor(message: string) {
+    super(...make('unsupported_media_type', message));
+  }
+}
+export class EmptyBodyError extends EmberError {
+  constructor() {
+    super(...make('empty_body', 'the request body is empty; a JSON object is expected'));
+  }
+}
+export class MalformedJsonError extends EmberError {
+  constructor(message: string) {
+    super(...make('malformed_json', `the body is not valid JSON: ${message}`));
+  }
+}
+export class NotAnObjectError extends EmberError {
+  constructor(kind: string) {
+    super(...make('not_an_object', `the body is JSON ${kind}; a JSON object is expected`));
+  }
+}
+export class PayloadTooLargeError extends EmberError {
+  constructor(limit: number) {
+    super(...make('payload_too_large', `the body is larger than MAX_BODY_BYTES (${limit} bytes)`));
+  }
+}
+export class SchemaValidationError extends EmberError {
+  constructor(message: string, details: ErrorDetail[]) {
+    super(...make('schema_validation_failed', message, { details }));
+  }
+}
+export class UnknownWebhookTypeError extends EmberError {
+  constructor(details: ErrorDetail[]) {
+    super(...make('unknown_webhook_type', 'unknown webhook type: expected alert_type "red_flag" or "low_score", or trigger_reason "completed_action"', { details }));
+  }
+}
+export class StoreUnavailableError extends EmberError {
+  constructor(cause: unknown) {
+    // A 503 is the server's fault but its message is safe and tells the sender to retry.
+    super(...make('store_unavailable', 'the database could not commit; nothing was stored, please retry', { cause, expose: true }));
+  }
+}
+export class NotFoundError extends EmberError {
+  constructor(message = 'not found') {
+    super(...make('not_found', message));
+  }
+}
+export class MethodNotAllowedError extends EmberError {
+  constructor(message = 'method not allowed on this path (see the Allow header)') {
+    super(...make('method_not_allowed', message));
+  }
+}
+export class BadRequestError extends EmberError {
+  constructor(message: string) {
+    super(...make('bad_request', message));
+  }
+}
+
+/** A setting that stops the start (exit code 2). */
+export class SettingError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly problem: string,
+  ) {
+    super(`${setting}: ${problem}`);
+    this.name = 'SettingError';
+  }
+}
+
+/** Wrong command-line usage (exit code 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

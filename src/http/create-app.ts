@@ -1,0 +1,52 @@
+import { Router } from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import { MethodNotAllowedError } from '../errors.js';
+import type { Receive } from '../ingest/receive.js';
+import type { Metrics } from '../metrics/create-metrics.js';
+import { errorMiddleware } from './error-middleware.js';
+import { requestLog } from './request-log.js';
+import { registerApiRoutes } from './routes/api.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
+
+export interface AppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  receive: Receive;
+  webhookTokenMatches: (presented: string | undefined) => boolean;
+  adminTokenMatches: (presented: string | undefined) => boolean;
+  maxBodyBytes: number;
+  ping: () => boolean;
+  status: () => unknown;
+  beforeScrape?: () => void;
+  /** Extra routes (issue-specific endpoints register themselves here). */
+  extend?: (router: Router) => void;
+}
+
+/** Koa wiring only: every decision lives in ingest/, store/ and friends. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  // Errors are answered by errorMiddleware and logged there; keep Koa's default printer quiet.
+  app.silent = true;
+  const router = new Router();
+  registerWebhookRoutes(router, { tokenMatches: deps.webhookTokenMatches, receive: deps.receive, maxBodyBytes: deps.maxBodyBytes, metrics: deps.metrics });
+  registerHealthRoutes(router, { ping: deps.ping });
+  registerMetricsRoutes(router, { metrics: deps.metrics, ...(deps.beforeScrape ? { beforeScrape: deps.beforeScrape } : {}) });
+  registerApiRoutes(router, { adminTokenMatches: deps.adminTokenMatches, status: deps.status });
+  deps.extend?.(router);
+
+  app.use(requestLog(deps.logger));
+  app.use(errorMiddleware(deps.logger));
+  app.use(router.routes());
+  app.use(
+    router.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new MethodNotAllowedError(),
+      notImplemented: () => new MethodNotAllowedError('method not implemented'),
+    }),
+  );
+  return app;
+}

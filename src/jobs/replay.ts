@@ -1,0 +1,63 @@
+import { parseJsonObject } from '../ingest/parse-body.js';
+import type { Validator } from '../ingest/validate.js';
+import type { Store } from '../store/create-store.js';
+import type { QuarantinedRow } from '../store/event-log.js';
+
+export interface ReplayResult {
+  checked: number;
+  released: number;
+  duplicates: number;
+  stillHeld: number;
+  /** Per payload, for the CLI to print. */
+  items: Array<{ id: number; webhookId: string | null; result: 'released' | 'duplicate' | 'held'; seq?: number; errors?: unknown }>;
+}
+
+/**
+ * Re-validates held quarantine payloads with the current schemas; those that
+ * pass become normal events (outcome "replayed", their original received_at),
+ * a webhook_id already in the log is marked duplicate. Each payload is settled
+ * in its own short transaction, so a running server is never blocked for long.
+ */
+export function replayQuarantine(deps: { store: Store; validator: Validator; webhookId?: string | undefined; now?: () => Date }): ReplayResult {
+  const { store, validator } = deps;
+  const now = deps.now ?? (() => new Date());
+  const result: ReplayResult = { checked: 0, released: 0, duplicates: 0, stillHeld: 0, items: [] };
+
+  const settle = store.db.transaction((row: QuarantinedRow) => {
+    let payload: Record<string, unknown>;
+    try {
+      payload = parseJsonObject(row.body);
+    } catch {
+      return { id: row.id, webhookId: row.webhook_id, result: 'held' as const };
+    }
+    const outcome = validator.validate(payload);
+    if (!outcome.ok) {
+      store.events.updateQuarantineErrors(row.id, outcome.error.code, outcome.error.details ?? []);
+      return { id: row.id, webhookId: row.webhook_id, result: 'held' as const, errors: outcome.error.details };
+    }
+    const appended = store.events.append({ webhookId: outcome.typed.payload.webhook_id, type: outcome.typed.type, receivedAt: row.received_at, body: row.body, outcome: 'replayed' });
+    const status = appended.duplicate ? ('duplicate' as const) : ('released' as const);
+    store.events.resolveQuarantine(row.id, status, appended.seq, now().toISOString());
+    return { id: row.id, webhookId: row.webhook_id, result: status, ...(appended.seq === undefined ? {} : { seq: appended.seq }) };
+  });
+
+  const take = (item: ReplayResult['items'][number]) => {
+    result.checked++;
+    result.items.push(item);
+    if (item.result === 'released') result.released++;
+    else if (item.result === 'duplicate') result.duplicates++;
+    else result.stillHeld++;
+  };
+
+  if (deps.webhookId !== undefined) {
+    for (const row of store.events.heldQuarantineFor(deps.webhookId)) take(settle.immediate(row));
+  } else {
+    let after = 0;
+    for (let rows = store.events.heldQuarantine(after, 200); rows.length > 0; rows = store.events.heldQuarantine(after, 200)) {
+      for (const row of rows) take(settle.immediate(row));
+      after = rows.at(-1)!.id;
+    }
+  }
+  if (result.released > 0) store.projection.catchUp();
+  return result;
+}

@@ -1,0 +1,100 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Secrets } from './config/secrets.js';
+import type { Settings } from './config/settings.js';
+import { createApp } from './http/create-app.js';
+import { createReceiver } from './ingest/receive.js';
+import { createValidator } from './ingest/validate.js';
+import { createSignatureCheck } from './ingest/verify-signature.js';
+import { createTokenCheck } from './ingest/verify-token.js';
+import { createProjector } from './jobs/projector.js';
+import type { Logger } from './logger.js';
+import { createMetrics } from './metrics/create-metrics.js';
+import { createStore, type Store } from './store/create-store.js';
+import { collectStatus } from './store/status.js';
+
+export interface ServiceOptions {
+  settings: Settings;
+  secrets: Secrets;
+  logger: Logger;
+  /** Test seams for real parts: another schemas folder, a shorter lock wait. */
+  schemasDir?: string;
+  busyTimeoutMs?: number;
+}
+
+export interface RunningService {
+  store: Store;
+  server: Server;
+  /** Where the server listens (actual port when PORT=0). */
+  listenUrl: string;
+  /** What to paste into EmberQA. */
+  webhookUrl: string;
+  close(): Promise<void>;
+}
+
+/** Builds every part with explicit dependencies and starts listening. */
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { settings, secrets, logger } = options;
+  const store = createStore({ dbPath: settings.dbPath, ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }) });
+  const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
+  const metrics = createMetrics();
+  const projector = createProjector({ projection: store.projection, logger });
+  store.onCommit(() => projector.kick());
+
+  const receive = createReceiver({
+    validator,
+    write: (op) => store.writer.submit(op),
+    verifySignature: settings.signingSecrets.length > 0 ? createSignatureCheck(settings.signingSecrets) : undefined,
+  });
+  const app = createApp({
+    logger,
+    metrics,
+    receive,
+    webhookTokenMatches: createTokenCheck(secrets.webhookToken),
+    adminTokenMatches: createTokenCheck(secrets.adminToken),
+    maxBodyBytes: settings.maxBodyBytes,
+    ping: () => store.ping(),
+    status: () => collectStatus(store),
+    beforeScrape: () => metrics.projectorLag.set(store.projection.lag()),
+  });
+
+  const server = app.listen({ port: settings.port, host: settings.host });
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  // EmberQA waits 30 s; a client that sends nothing for 30 s is dropped.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 30_000;
+  projector.start();
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const listenUrl = `http://${host}:${address.port}`;
+  const publicBase = settings.port === 0 && settings.publicUrl.endsWith(':0') ? listenUrl : settings.publicUrl;
+  const webhookUrl = `${publicBase}/webhooks/emberqa/${secrets.webhookToken}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    store,
+    server,
+    listenUrl,
+    webhookUrl,
+    close() {
+      closing ??= (async () => {
+        // Stop accepting, let in-flight requests finish (their commits included), then close the database.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), 10_000);
+        await closed;
+        clearTimeout(force);
+        projector.stop();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

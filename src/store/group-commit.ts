@@ -1,0 +1,72 @@
+import { StoreUnavailableError } from '../errors.js';
+import type { Db } from './open-db.js';
+
+interface Pending<Op, Res> {
+  op: Op;
+  resolve: (r: Res) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface GroupCommitOptions<Res> {
+  /** Most operations in one transaction; a larger queue is committed in several. */
+  maxBatch?: number;
+  /** Called after each successful commit with the results it made durable. */
+  onCommit?: (results: Res[]) => void;
+}
+
+/**
+ * Group commit: operations submitted during one turn of the event loop are
+ * written in one IMMEDIATE transaction at the next `setImmediate`, so one
+ * fsync covers them all. Each promise settles only after the commit that holds
+ * its write (never before); if that commit fails, every operation in it is
+ * rejected with StoreUnavailableError and nothing of it is stored.
+ */
+export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, options: GroupCommitOptions<Res> = {}) {
+  const maxBatch = options.maxBatch ?? 1024;
+  let queue: Pending<Op, Res>[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  let idle: Array<() => void> = [];
+  let closed = false;
+
+  const runBatch = db.transaction((batch: Pending<Op, Res>[]) => batch.map((p) => apply(p.op)));
+
+  function flush(): void {
+    scheduled = undefined;
+    while (queue.length > 0) {
+      const batch = queue.splice(0, maxBatch);
+      let results: Res[];
+      try {
+        results = runBatch.immediate(batch);
+      } catch (err) {
+        const e = new StoreUnavailableError(err);
+        for (const p of batch) p.reject(e);
+        continue;
+      }
+      batch.forEach((p, i) => p.resolve(results[i]!));
+      options.onCommit?.(results);
+    }
+    const waiters = idle;
+    idle = [];
+    for (const w of waiters) w();
+  }
+
+  return {
+    submit(op: Op): Promise<Res> {
+      if (closed) return Promise.reject(new StoreUnavailableError(new Error('the store is closing')));
+      return new Promise<Res>((resolve, reject) => {
+        queue.push({ op, resolve, reject });
+        scheduled ??= setImmediate(flush);
+      });
+    },
+    get pending(): number {
+      return queue.length;
+    },
+    /** Commits what is queued now and refuses new work (shutdown). */
+    async close(): Promise<void> {
+      closed = true;
+      if (queue.length === 0) return;
+      await new Promise<void>((r) => idle.push(r));
+    },
+  };
+}
+export type GroupCommit<Op, Res> = ReturnType<typeof createGroupCommit<Op, Res>>;

@@ -1,0 +1,142 @@
+import type { Db } from './open-db.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * Versioned, append-only: a released migration is never edited; changes come as
+ * a new version. `PRAGMA user_version` records the last one applied.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'raw log, quarantine and projected rows',
+    sql: `
+      -- The raw log: the source of truth. seq is the cursor syncs follow.
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL CHECK (type IN ('red_flag', 'low_score', 'completion', 'workflow')),
+        received_at TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'replayed')),
+        body BLOB NOT NULL
+      );
+      CREATE INDEX events_received_at ON events (received_at);
+
+      -- Payloads that failed their schema, verbatim; the same bytes again count as another attempt.
+      CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        body_sha256 TEXT NOT NULL UNIQUE,
+        webhook_id TEXT,
+        received_at TEXT NOT NULL,
+        last_received_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        reason TEXT NOT NULL,
+        errors TEXT NOT NULL,
+        body BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'duplicate')),
+        released_seq INTEGER REFERENCES events (seq),
+        resolved_at TEXT
+      );
+      CREATE INDEX quarantine_status ON quarantine (status, id);
+
+      -- Everything below is derived from events and can be rebuilt from it.
+      CREATE TABLE projector_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+      );
+      INSERT INTO projector_state (id, seq) VALUES (1, 0);
+
+      -- The append-only column contract of the wide views (after their fixed columns).
+      CREATE TABLE view_columns (
+        view TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('score_detail', 'field_value', 'field_reasoning')),
+        key TEXT NOT NULL,
+        added_seq INTEGER NOT NULL,
+        PRIMARY KEY (view, position),
+        UNIQUE (view, name),
+        UNIQUE (view, kind, key)
+      ) WITHOUT ROWID;
+
+      -- Wide rows: typed fixed columns + dyn, a JSON array indexed by view_columns.position.
+      CREATE TABLE red_flag_rows (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        timestamp, content_id, content_type, file_name, agent_name, red_flag_reason, total_score,
+        dyn TEXT NOT NULL
+      );
+      CREATE TABLE low_score_rows (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        timestamp, content_id, content_type, file_name, agent_name, total_score, total_score_threshold, summary,
+        dyn TEXT NOT NULL
+      );
+      CREATE TABLE completion_rows (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        content_id, original_filename, score_uuid, created_time, agent_name, reason_for_call,
+        dyn TEXT NOT NULL
+      );
+      CREATE TABLE workflow_rows (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        content_id, status, cost,
+        dyn TEXT NOT NULL
+      );
+      -- Long rows: one per metric / per workflow output field.
+      CREATE TABLE score_rows (
+        seq INTEGER NOT NULL REFERENCES events (seq),
+        ord INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        content_id, agent_name, metric, score, justification,
+        PRIMARY KEY (seq, ord)
+      ) WITHOUT ROWID;
+      CREATE TABLE workflow_field_rows (
+        seq INTEGER NOT NULL REFERENCES events (seq),
+        ord INTEGER NOT NULL,
+        content_id, field, value, reasoning,
+        PRIMARY KEY (seq, ord)
+      ) WITHOUT ROWID;
+
+      -- The views of PRODUCT.md for SQL users (the wide ones with their fixed columns;
+      -- their dynamic columns are assembled by ember-sync from dyn + view_columns).
+      CREATE VIEW red_flags AS
+        SELECT e.webhook_id, e.received_at, r.timestamp, r.content_id, r.content_type, r.file_name, r.agent_name, r.red_flag_reason, r.total_score
+        FROM red_flag_rows r JOIN events e ON e.seq = r.seq;
+      CREATE VIEW low_scores AS
+        SELECT e.webhook_id, e.received_at, r.timestamp, r.content_id, r.content_type, r.file_name, r.agent_name, r.total_score, r.total_score_threshold, r.summary
+        FROM low_score_rows r JOIN events e ON e.seq = r.seq;
+      CREATE VIEW completions AS
+        SELECT e.webhook_id, e.received_at, r.content_id, r.original_filename, r.score_uuid, r.created_time, r.agent_name, r.reason_for_call
+        FROM completion_rows r JOIN events e ON e.seq = r.seq;
+      CREATE VIEW workflows AS
+        SELECT e.webhook_id, e.received_at, r.content_id, r.status, r.cost
+        FROM workflow_rows r JOIN events e ON e.seq = r.seq;
+      CREATE VIEW scores AS
+        SELECT e.webhook_id, e.received_at, s.source, s.content_id, s.agent_name, s.metric, s.score, s.justification
+        FROM score_rows s JOIN events e ON e.seq = s.seq;
+      CREATE VIEW workflow_fields AS
+        SELECT e.webhook_id, e.received_at, f.content_id, f.field, f.value, f.reasoning
+        FROM workflow_field_rows f JOIN events e ON e.seq = f.seq;
+    `,
+  },
+];
+
+/** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */
+export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): number {
+  const current = () => db.pragma('user_version', { simple: true }) as number;
+  for (const m of migrations) {
+    if (current() >= m.version) continue;
+    db.transaction(() => {
+      if (current() >= m.version) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${Number(m.version)}`);
+    }).immediate();
+  }
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current() > latest) {
+    throw new Error(`the database is at schema version ${current()}, newer than this ember-sync (${latest}); upgrade ember-sync`);
+  }
+  return current();
+}

@@ -1,0 +1,75 @@
+import type { DynamicKind } from '../flatten/flatten-payload.js';
+import { FIXED_COLUMNS, type ViewName, type WideViewName } from './view-names.js';
+
+/** A column after the fixed ones of a wide view; `position` counts from 0 and never changes. */
+export interface DynamicColumn {
+  position: number;
+  name: string;
+  kind: DynamicKind;
+  key: string;
+}
+
+export function dynamicKey(kind: DynamicKind, key: string): string {
+  return `${kind}\u0000${key}`;
+}
+
+/** Where a dynamic key's column goes when its plain name is taken (see README "Column names"). */
+const PREFIX: Record<DynamicKind, string> = {
+  score_detail: 'score_details.',
+  field_value: 'output_schema.',
+  field_reasoning: 'output_schema.',
+};
+
+function plainName(kind: DynamicKind, key: string): string {
+  return kind === 'field_reasoning' ? `${key}_reasoning` : key;
+}
+
+/**
+ * Pure: the columns to append for keys not registered yet, in the order they
+ * are wanted. The collision rule: a dynamic column is named as its key
+ * (`<field>` / `<field>_reasoning` for workflow fields); when that name is
+ * already a fixed column or another key's column, it becomes
+ * `score_details.<key>` / `output_schema.<field>[_reasoning]`, and if even that
+ * is taken, ` (2)`, ` (3)`… is added. A workflow field's two columns move together.
+ */
+export function planNewColumns(view: WideViewName, existing: readonly DynamicColumn[], wanted: ReadonlyArray<{ kind: DynamicKind; key: string }>): DynamicColumn[] {
+  const taken = new Set<string>([...FIXED_COLUMNS[view], ...existing.map((c) => c.name)]);
+  const known = new Set(existing.map((c) => dynamicKey(c.kind, c.key)));
+  const added: DynamicColumn[] = [];
+  let position = existing.reduce((max, c) => Math.max(max, c.position + 1), 0);
+
+  const add = (kind: DynamicKind, key: string, name: string) => {
+    known.add(dynamicKey(kind, key));
+    taken.add(name);
+    added.push({ position: position++, name, kind, key });
+  };
+  const free = (names: string[]) => names.every((n) => !taken.has(n));
+  const firstFree = (base: (suffix: string) => string[]): string[] => {
+    for (let i = 1; ; i++) {
+      const names = base(i === 1 ? '' : ` (${i})`);
+      if (free(names) && new Set(names).size === names.length) return names;
+    }
+  };
+
+  for (const { kind, key } of wanted) {
+    if (known.has(dynamicKey(kind, key))) continue;
+    if (kind === 'score_detail') {
+      const [name] = free([key]) ? [key] : firstFree((s) => [`${PREFIX.score_detail}${key}${s}`]);
+      add(kind, key, name!);
+      continue;
+    }
+    // Workflow fields: value and reasoning columns are planned as a pair.
+    const valueKnown = known.has(dynamicKey('field_value', key));
+    const reasoningKnown = known.has(dynamicKey('field_reasoning', key));
+    const want: DynamicKind[] = [...(valueKnown ? [] : ['field_value' as const]), ...(reasoningKnown ? [] : ['field_reasoning' as const])];
+    const plain = want.map((k) => plainName(k, key));
+    const names = free(plain) && new Set(plain).size === plain.length ? plain : firstFree((s) => want.map((k) => `${PREFIX[k]}${plainName(k, key)}${s}`));
+    want.forEach((k, i) => add(k, key, names[i]!));
+  }
+  return added;
+}
+
+/** The full header of a view: fixed columns, then dynamic ones by position. */
+export function viewHeader(view: ViewName, dynamic: readonly DynamicColumn[] = []): string[] {
+  return [...FIXED_COLUMNS[view], ...[...dynamic].sort((a, b) => a.position - b.position).map((c) => c.name)];
+}
