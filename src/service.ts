@@ -8,10 +8,11 @@ import { createReceiver } from './ingest/receive.js';
 import { createValidator } from './ingest/validate.js';
 import { createSignatureCheck } from './ingest/verify-signature.js';
 import { createTokenCheck } from './ingest/verify-token.js';
-import { createProjector } from './jobs/projector.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics/create-metrics.js';
 import { createStore, type Store } from './store/create-store.js';
+import { createWebhookWriter, type WebhookWriter } from './store/group-commit.js';
+import { createProjector } from './jobs/projector.js';
 import { collectStatus } from './store/status.js';
 
 export interface ServiceOptions {
@@ -25,6 +26,7 @@ export interface ServiceOptions {
 
 export interface RunningService {
   store: Store;
+  writer: WebhookWriter;
   server: Server;
   /** Where the server listens (actual port when PORT=0). */
   listenUrl: string;
@@ -36,15 +38,16 @@ export interface RunningService {
 /** Builds every part with explicit dependencies and starts listening. */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { settings, secrets, logger } = options;
-  const store = createStore({ dbPath: settings.dbPath, ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }) });
+  const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
+  const store = createStore({ dbPath: settings.dbPath, ...busy });
+  const projector = createProjector({ projection: store.projection, onError: (err) => logger.error({ err }, 'projector: could not build view rows, retrying in 1 s') });
+  const writer = createWebhookWriter(store, { onCommit: () => projector.kick() });
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
-  const projector = createProjector({ projection: store.projection, logger });
-  store.onCommit(() => projector.kick());
 
   const receive = createReceiver({
     validator,
-    write: (op) => store.writer.submit(op),
+    write: (op) => writer.submit(op),
     verifySignature: settings.signingSecrets.length > 0 ? createSignatureCheck(settings.signingSecrets) : undefined,
   });
   const app = createApp({
@@ -54,7 +57,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     webhookTokenMatches: createTokenCheck(secrets.webhookToken),
     adminTokenMatches: createTokenCheck(secrets.adminToken),
     maxBodyBytes: settings.maxBodyBytes,
-    ping: () => store.ping(),
+    ping: async () => !writer.closed && store.ping(),
     status: () => collectStatus(store),
     beforeScrape: () => metrics.projectorLag.set(store.projection.lag()),
   });
@@ -63,12 +66,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   try {
     await once(server, 'listening');
   } catch (err) {
-    await store.close();
+    store.close();
     throw err;
   }
   // EmberQA waits 30 s; a client that sends nothing for 30 s is dropped.
   server.requestTimeout = 30_000;
   server.headersTimeout = 30_000;
+  // Catch up on events a crash left unprojected, then follow new commits.
   projector.start();
 
   const address = server.address() as AddressInfo;
@@ -80,6 +84,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let closing: Promise<void> | undefined;
   return {
     store,
+    writer,
     server,
     listenUrl,
     webhookUrl,
@@ -91,8 +96,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         const force = setTimeout(() => server.closeAllConnections(), 10_000);
         await closed;
         clearTimeout(force);
+        await writer.close();
         projector.stop();
-        await store.close();
+        store.close();
       })();
       return closing;
     },

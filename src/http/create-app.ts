@@ -18,7 +18,7 @@ export interface AppDeps {
   webhookTokenMatches: (presented: string | undefined) => boolean;
   adminTokenMatches: (presented: string | undefined) => boolean;
   maxBodyBytes: number;
-  ping: () => boolean;
+  ping: () => Promise<boolean>;
   status: () => unknown;
   beforeScrape?: () => void;
   /** Extra routes (issue-specific endpoints register themselves here). */

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { EmberError, ERROR_CODES, NotFoundError } from '../errors.js';
+import { redactPath } from './request-log.js';
 
 /** Errors thrown by Koa itself or its helpers (http-errors) carry status/expose. */
 function fromForeign(err: unknown): EmberError {
@@ -21,13 +22,13 @@ export function errorMiddleware(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError(`no route for ${ctx.method} ${ctx.state['logPath'] ?? ctx.path}`);
+      if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError(`no route for ${ctx.method} ${redactPath(ctx.path)}`);
     } catch (err) {
       const e = err instanceof EmberError ? err : fromForeign(err);
       ctx.status = e.status;
       ctx.body = { error: { code: e.code, message: e.expose ? e.message : 'internal error', ...(e.details ? { details: e.details } : {}) } };
       if (e.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
-      if (e.status >= 500) logger.error({ err: e.cause ?? e, code: e.code, path: ctx.state['logPath'] ?? ctx.path }, e.message);
+      if (e.status >= 500) logger.error({ err: e.cause ?? e, code: e.code, path: redactPath(ctx.path) }, e.message);
     }
   };
 }

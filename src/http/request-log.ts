@@ -9,16 +9,16 @@ export function redactPath(path: string): string {
 /** One line per request: method, redacted path, status, duration. No headers, no bodies. */
 export function requestLog(logger: Logger): Middleware {
   return async (ctx, next) => {
-    const start = process.hrtime.bigint();
-    ctx.state['logPath'] = redactPath(ctx.path);
+    const start = performance.now();
     try {
       await next();
     } finally {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      const line = { method: ctx.method, path: ctx.state['logPath'] as string, status: ctx.status, ms: Math.round(ms * 100) / 100, ...(ctx.state['logExtra'] as object | undefined) };
-      if (ctx.status >= 500) logger.error(line, 'request failed');
-      else if (ctx.status >= 400) logger.warn(line, 'request rejected');
-      else logger.debug(line, 'request');
+      const level = ctx.status >= 500 ? 'error' : ctx.status >= 400 ? 'warn' : 'debug';
+      // Built only when it will be written: this runs for every webhook.
+      if (logger.isLevelEnabled(level)) {
+        const line = { method: ctx.method, path: redactPath(ctx.path), status: ctx.status, ms: Math.round((performance.now() - start) * 100) / 100, ...(ctx.state['logExtra'] as object | undefined) };
+        logger[level](line, level === 'debug' ? 'request' : level === 'warn' ? 'request rejected' : 'request failed');
+      }
     }
   };
 }

@@ -1,23 +1,26 @@
-import type { Logger } from 'pino';
 import type { Projection } from '../store/projection.js';
 
 export interface ProjectorOptions {
   projection: Projection;
-  logger: Logger;
-  /** Events per transaction: small enough to keep the event loop (and p99) free. */
+  onError: (err: unknown) => void;
+  /** Events per transaction. */
   chunk?: number;
-  /** Pause between chunks while webhooks keep arriving, so ingest keeps its priority. */
-  busyDelayMs?: number;
+  /** Share of the time the projector may take while webhooks keep arriving (ingest keeps priority). */
+  busyShare?: number;
+  /** Webhooks within this window mean "busy". */
+  quietMs?: number;
 }
 
 /**
- * Builds view rows shortly after each commit, off the request path, and at
- * start (after a crash the cursor is behind and it catches up). Under a burst
- * it yields to ingest and lags; the lag is a gauge and is caught up when the burst ends.
+ * Builds view rows shortly after each commit and at start (after a crash the
+ * cursor is behind and it catches up). While webhooks keep arriving it takes
+ * at most `busyShare` of the time, so a burst is answered first and projected
+ * right after; when ingest is quiet it runs flat out until it has caught up.
  */
 export function createProjector(options: ProjectorOptions) {
-  const chunk = options.chunk ?? 200;
-  const busyDelayMs = options.busyDelayMs ?? 25;
+  const chunk = options.chunk ?? 100;
+  const busyShare = options.busyShare ?? 0.05;
+  const quietMs = options.quietMs ?? 20;
   let timer: NodeJS.Timeout | undefined;
   let lastKick = 0;
   let stopped = false;
@@ -29,23 +32,27 @@ export function createProjector(options: ProjectorOptions) {
 
   function run(): void {
     timer = undefined;
+    const start = performance.now();
     let n = 0;
     try {
       n = options.projection.projectBatch(chunk);
     } catch (err) {
       // A busy database or a full disk: the cursor did not move; try again later.
-      options.logger.error({ err }, 'projector: could not build view rows, retrying in 1 s');
+      options.onError(err);
       schedule(1000);
       return;
     }
-    if (n === chunk) schedule(Date.now() - lastKick < busyDelayMs ? busyDelayMs : 0);
+    if (n < chunk) return;
+    const took = performance.now() - start;
+    const busy = performance.now() - lastKick < quietMs;
+    schedule(busy ? Math.max(1, (took * (1 - busyShare)) / busyShare) : 0);
   }
 
   return {
     /** Something was committed: project it soon. */
     kick(): void {
-      lastKick = Date.now();
-      schedule(5);
+      lastKick = performance.now();
+      schedule(quietMs);
     },
     start(): void {
       stopped = false;

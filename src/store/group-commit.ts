@@ -1,4 +1,5 @@
 import { StoreUnavailableError } from '../errors.js';
+import type { Store, WriteOp, WriteResult } from './create-store.js';
 import type { Db } from './open-db.js';
 
 interface Pending<Op, Res> {
@@ -61,6 +62,9 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
     get pending(): number {
       return queue.length;
     },
+    get closed(): boolean {
+      return closed;
+    },
     /** Commits what is queued now and refuses new work (shutdown). */
     async close(): Promise<void> {
       closed = true;
@@ -70,3 +74,13 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
   };
 }
 export type GroupCommit<Op, Res> = ReturnType<typeof createGroupCommit<Op, Res>>;
+
+/** The server's webhook writer: events and quarantine entries, group-committed on the store's connection. */
+export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult> = {}) {
+  return createGroupCommit<WriteOp, WriteResult>(
+    store.db,
+    (op) => (op.kind === 'event' ? { kind: 'event', ...store.events.append(op.event) } : { kind: 'quarantine', ...store.events.quarantine(op.item) }),
+    options,
+  );
+}
+export type WebhookWriter = ReturnType<typeof createWebhookWriter>;

@@ -15,16 +15,16 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: 'raw log, quarantine and projected rows',
     sql: `
-      -- The raw log: the source of truth. seq is the cursor syncs follow.
+      -- The raw log: the source of truth. seq is the cursor syncs follow. Events are
+      -- never deleted, so max(seq) + 1 never reuses a number (no AUTOINCREMENT bookkeeping).
       CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         webhook_id TEXT NOT NULL UNIQUE,
         type TEXT NOT NULL CHECK (type IN ('red_flag', 'low_score', 'completion', 'workflow')),
         received_at TEXT NOT NULL,
         outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'replayed')),
         body BLOB NOT NULL
       );
-      CREATE INDEX events_received_at ON events (received_at);
 
       -- Payloads that failed their schema, verbatim; the same bytes again count as another attempt.
       CREATE TABLE quarantine (

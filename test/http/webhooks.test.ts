@@ -294,11 +294,14 @@ test('GET /healthz answers 200 while the database answers, else 503', async (t) 
   const s = await startTestService(t);
   const ok = await fetch(s.listenUrl + '/healthz');
   assert.equal(ok.status, 200);
-  s.store.db.close();
+  // The write connection is gone (as during shutdown): not healthy, and webhooks get 503 so EmberQA retries.
+  await s.writer.close();
   const down = await fetch(s.listenUrl + '/healthz');
   assert.equal(down.status, 503);
-  // A webhook now cannot commit either: 503, so EmberQA retries.
   assert.equal((await s.post(vendorBytes('red-flag'))).status, 503);
+  const s2 = await startTestService(t);
+  s2.store.db.close();
+  assert.equal((await fetch(s2.listenUrl + '/healthz')).status, 503, 'the read connection does not answer');
 });
 
 test('GET /metrics exposes webhook counters and latency; /api/status needs the admin token', async (t) => {

@@ -21,7 +21,7 @@ export function registerReplay(program: Command): void {
         process.stdout.write(`checked ${result.checked}: ${result.released} released, ${result.duplicates} duplicate, ${result.stillHeld} still held\n`);
         if (opts.id !== undefined && result.checked === 0) throw new CommandFailed(`no held quarantined payload has webhook_id ${JSON.stringify(opts.id)}`);
       } finally {
-        void store.close();
+        store.close();
       }
     });
 }

@@ -1,8 +1,8 @@
 import type { Router } from '@koa/router';
 
-export function registerHealthRoutes(router: Router, deps: { ping: () => boolean }): void {
-  router.get('/healthz', (ctx) => {
-    const ok = deps.ping();
+export function registerHealthRoutes(router: Router, deps: { ping: () => Promise<boolean> }): void {
+  router.get('/healthz', async (ctx) => {
+    const ok = await deps.ping();
     ctx.status = ok ? 200 : 503;
     ctx.body = ok ? { status: 'ok' } : { status: 'unavailable', error: { code: 'store_unavailable', message: 'the database does not answer' } };
   });
