@@ -13,7 +13,11 @@ import { createMetrics } from './metrics/create-metrics.js';
 import { createStore, type Store } from './store/create-store.js';
 import { createWebhookWriter, type WebhookWriter } from './store/group-commit.js';
 import { createProjector } from './jobs/projector.js';
-import { collectStatus } from './store/status.js';
+import { collectStatus, pendingRows } from './store/status.js';
+import { createScheduler } from './jobs/scheduler.js';
+import { runSync } from './jobs/sync.js';
+import { createTargets } from './sinks/create-targets.js';
+import { registerExportRoutes } from './http/routes/export.js';
 
 export interface ServiceOptions {
   settings: Settings;
@@ -45,6 +49,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
 
+  const targets = await createTargets(settings);
+  const scheduler = createScheduler({
+    schedule: settings.syncSchedule,
+    timezone: settings.syncTimezone,
+    logger,
+    run: async () => {
+      for (const target of targets) await runSync({ store, target, logger, metrics });
+    },
+  });
+  const adminTokenMatches = createTokenCheck(secrets.adminToken);
+
   const receive = createReceiver({
     validator,
     write: (op) => writer.submit(op),
@@ -55,11 +70,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     metrics,
     receive,
     webhookTokenMatches: createTokenCheck(secrets.webhookToken),
-    adminTokenMatches: createTokenCheck(secrets.adminToken),
+    adminTokenMatches,
     maxBodyBytes: settings.maxBodyBytes,
     ping: async () => !writer.closed && store.ping(),
-    status: () => collectStatus(store),
-    beforeScrape: () => metrics.projectorLag.set(store.projection.lag()),
+    status: () => collectStatus(store, settings.syncTargets),
+    beforeScrape: () => {
+      metrics.projectorLag.set(store.projection.lag());
+      for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, pendingRows(store, t));
+    },
+    extend: (router) => registerExportRoutes(router, { store, logger, adminTokenMatches, defaults: { delimiter: settings.csvDelimiter, bom: settings.csvBom } }),
   });
 
   const server = app.listen({ port: settings.port, host: settings.host });
@@ -74,6 +93,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   server.headersTimeout = 30_000;
   // Catch up on events a crash left unprojected, then follow new commits.
   projector.start();
+  scheduler.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -96,6 +116,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         const force = setTimeout(() => server.closeAllConnections(), 10_000);
         await closed;
         clearTimeout(force);
+        await scheduler.stop();
         await writer.close();
         projector.stop();
         store.close();

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerExport } from './commands/export.js';
 import { registerReplay } from './commands/replay.js';
 import { registerServe } from './commands/serve.js';
+import { registerStatus } from './commands/status.js';
+import { registerSync } from './commands/sync.js';
 import { exitCodeFor } from './exit.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,6 +18,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run ember-sync --help for usage)');
   registerServe(program);
   registerReplay(program);
+  registerExport(program);
+  registerSync(program);
+  registerStatus(program);
   return program;
 }
 

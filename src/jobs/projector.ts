@@ -66,3 +66,16 @@ export function createProjector(options: ProjectorOptions) {
   };
 }
 export type Projector = ReturnType<typeof createProjector>;
+
+/**
+ * Projects everything pending without holding the event loop: one chunk per
+ * turn, so a server keeps answering webhooks while an export or a sync catches up.
+ */
+export async function catchUpAsync(projection: Projection, chunk = 500): Promise<number> {
+  let total = 0;
+  for (let n = projection.projectBatch(chunk); n > 0; n = projection.projectBatch(chunk)) {
+    total += n;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return total;
+}

@@ -2,6 +2,8 @@ import { createEventLog, type AppendResult, type NewEvent, type NewQuarantined }
 import { migrate } from './migrations.js';
 import { openDb, type Db } from './open-db.js';
 import { createProjection } from './projection.js';
+import { createViewReader } from '../views/view-reader.js';
+import { createSyncState } from './sync-state.js';
 
 export type WriteOp = { kind: 'event'; event: NewEvent } | { kind: 'quarantine'; item: NewQuarantined };
 export type WriteResult = ({ kind: 'event' } & AppendResult) | { kind: 'quarantine'; id: number; attempts: number };
@@ -25,11 +27,14 @@ export function createStore(options: StoreOptions) {
     throw err;
   }
   const ping = db.prepare('SELECT count(*) FROM sqlite_master').pluck();
+  const projection = createProjection(db);
   return {
     db,
     path: options.dbPath,
     events: createEventLog(db),
-    projection: createProjection(db),
+    projection,
+    views: createViewReader(db, () => projection.columns()),
+    sync: createSyncState(db),
     /** True when the database answers a query on this connection. */
     ping(): boolean {
       try {

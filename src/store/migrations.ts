@@ -121,6 +121,47 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM workflow_field_rows f JOIN events e ON e.seq = f.seq;
     `,
   },
+  {
+    version: 2,
+    name: 'sync cursors, runs and locks',
+    sql: `
+      -- Per target and view: what the target has confirmed. The cursor moves only
+      -- after the target confirms; state is the target's own bookkeeping (JSON).
+      CREATE TABLE sync_state (
+        target TEXT NOT NULL,
+        view TEXT NOT NULL,
+        delivered_seq INTEGER NOT NULL DEFAULT 0,
+        delivered_rows INTEGER NOT NULL DEFAULT 0,
+        state TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        updated_at TEXT,
+        PRIMARY KEY (target, view)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        ok INTEGER,
+        rows INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        details TEXT
+      );
+      CREATE INDEX sync_runs_target ON sync_runs (target, id);
+
+      -- One sync per target at a time, across processes (server and CLI).
+      CREATE TABLE sync_locks (
+        target TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */

@@ -1,12 +1,36 @@
+import type { SyncTargetName } from '../config/settings.js';
+import { VIEW_NAMES } from '../views/view-names.js';
 import type { Store } from './create-store.js';
 
+/** Rows of every view that a target has not confirmed yet (projected rows; see projector.lag for the rest). */
+export function pendingRows(store: Store, target: string): number {
+  const toSeq = store.projection.cursor();
+  return VIEW_NAMES.reduce((n, view) => n + store.views.count(view, { fromSeq: store.sync.cursor(target, view).deliveredSeq, toSeq }), 0);
+}
+
 /** Counts and state for `ember-sync status` and GET /api/status. */
-export function collectStatus(store: Store) {
+export function collectStatus(store: Store, targets: readonly SyncTargetName[]) {
   const c = store.events.counts();
   return {
     events: { total: c.events, last_seq: c.lastSeq, by_type: c.byType },
     quarantine: { held: c.quarantineHeld, attempts: c.quarantineAttempts },
     projector: { cursor: store.projection.cursor(), lag: store.projection.lag() },
+    targets: Object.fromEntries(
+      targets.map((target) => {
+        const last = store.sync.lastRun(target);
+        const ok = store.sync.lastSuccess(target);
+        return [
+          target,
+          {
+            last_run: last ? { started_at: last.started_at, finished_at: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error } : null,
+            last_success_at: ok?.finished_at ?? null,
+            rows_delivered: store.sync.totalRows(target),
+            rows_pending: pendingRows(store, target),
+            view_errors: Object.fromEntries(store.sync.viewErrors(target).map((e) => [e.view, { error: e.last_error, at: e.last_error_at }])),
+          },
+        ];
+      }),
+    ),
   };
 }
 export type Status = ReturnType<typeof collectStatus>;

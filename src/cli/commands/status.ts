@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { collectStatus, type Status } from '../../store/status.js';
+import { createCliContext } from '../context.js';
+
+function human(s: Status): string {
+  const lines = [
+    `events: ${s.events.total} (${Object.entries(s.events.by_type).map(([t, n]) => `${t} ${n}`).join(', ') || 'none yet'})`,
+    `quarantine: ${s.quarantine.held} held${s.quarantine.held ? ' (ember-sync replay re-checks them)' : ''}`,
+    `projector: ${s.projector.lag === 0 ? 'up to date' : `${s.projector.lag} events not projected yet`}`,
+  ];
+  for (const [name, t] of Object.entries(s.targets)) {
+    const last = t.last_run ? `${t.last_run.finished_at} ${t.last_run.ok ? 'ok' : 'FAILED'} (${t.last_run.rows} rows)${t.last_run.error ? `: ${t.last_run.error}` : ''}` : 'never';
+    lines.push(`target ${name}: last run ${last}; last success ${t.last_success_at ?? 'never'}; ${t.rows_delivered} rows delivered; ${t.rows_pending} pending`);
+    for (const [view, e] of Object.entries(t.view_errors)) lines.push(`  ${view}: ${e.error} (${e.at})`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('counts, quarantine, pending rows and the last sync (with its error) per target')
+    .option('--json', 'print JSON (the same as GET /api/status)')
+    .action((flags: { json?: boolean }) => {
+      const ctx = createCliContext();
+      const store = ctx.openStore();
+      try {
+        const status = collectStatus(store, ctx.settings.syncTargets);
+        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status));
+      } finally {
+        store.close();
+      }
+    });
+}

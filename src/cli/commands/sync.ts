@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { SYNC_TARGET_NAMES, type SyncTargetName } from '../../config/settings.js';
+import { UsageError } from '../../errors.js';
+import { runSync } from '../../jobs/sync.js';
+import { createTargets } from '../../sinks/create-targets.js';
+import { createCliContext } from '../context.js';
+import { CommandFailed } from '../exit.js';
+
+export function registerSync(program: Command): void {
+  program
+    .command('sync')
+    .description('run one sync now and print what it delivered (waits for a sync already running)')
+    .option('--target <name>', `only this target (${SYNC_TARGET_NAMES.join('|')})`)
+    .option('--wait <seconds>', 'how long to wait for a sync already running on the same target', '300')
+    .action(async (flags: { target?: string; wait: string }) => {
+      const ctx = createCliContext();
+      const { settings } = ctx;
+      if (flags.target !== undefined && !(SYNC_TARGET_NAMES as readonly string[]).includes(flags.target)) {
+        throw new UsageError(`--target must be one of ${SYNC_TARGET_NAMES.join(', ')} (got ${JSON.stringify(flags.target)})`);
+      }
+      const only = flags.target as SyncTargetName | undefined;
+      if (only && !settings.syncTargets.includes(only)) {
+        throw new UsageError(`the ${only} target is not configured (SYNC_TARGETS=${settings.syncTargets.join(',')}${only === 'sheets' ? '; set SHEETS_SPREADSHEET_ID' : ''})`);
+      }
+      const wait = Number(flags.wait);
+      if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait must be a number of seconds');
+      const targets = await createTargets(settings, only);
+      const store = ctx.openStore();
+      const failures: string[] = [];
+      try {
+        for (const target of targets) {
+          const result = await runSync({ store, target, logger: ctx.logger, waitForLockMs: wait * 1000 });
+          if (result.status === 'locked') {
+            failures.push(`${target.name}: another sync is still running (${result.holder})`);
+            continue;
+          }
+          for (const v of result.views) {
+            process.stdout.write(`${target.name}\t${v.view}\t${v.error ? `FAILED: ${v.error}` : `${v.rows} new rows`}\n`);
+          }
+          process.stdout.write(`${target.name}\t${result.status === 'ok' ? 'ok' : 'failed'}\t${result.rows} rows delivered\n`);
+          if (result.status === 'failed') failures.push(`${target.name}: ${result.error}`);
+        }
+      } finally {
+        store.close();
+      }
+      if (failures.length) throw new CommandFailed(`sync did not deliver everything: ${failures.join('; ')}`);
+    });
+}

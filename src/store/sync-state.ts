@@ -1,0 +1,122 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { ViewName } from '../views/view-names.js';
+import type { Db } from './open-db.js';
+
+export interface ViewCursor {
+  deliveredSeq: number;
+  deliveredRows: number;
+  /** The target's own bookkeeping for this view (JSON). */
+  state: unknown;
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
+export interface SyncRunRow {
+  id: number;
+  target: string;
+  started_at: string;
+  finished_at: string | null;
+  ok: number | null;
+  rows: number;
+  error: string | null;
+  details: string | null;
+}
+
+/** A lock older than this without a heartbeat belongs to a process that died. */
+export const LOCK_STALE_MS = 120_000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Sync cursors, run history and the cross-process lock. Every statement prepared. */
+export function createSyncState(db: Db) {
+  const getCursor = db.prepare<[string, string], { delivered_seq: number; delivered_rows: number; state: string | null; last_error: string | null; last_error_at: string | null }>(
+    'SELECT delivered_seq, delivered_rows, state, last_error, last_error_at FROM sync_state WHERE target = ? AND view = ?',
+  );
+  const putCursor = db.prepare<[{ target: string; view: string; seq: number; rows: number; state: string | null; at: string }]>(
+    `INSERT INTO sync_state (target, view, delivered_seq, delivered_rows, state, last_error, last_error_at, updated_at)
+     VALUES (@target, @view, @seq, @rows, @state, NULL, NULL, @at)
+     ON CONFLICT (target, view) DO UPDATE SET delivered_seq = @seq, delivered_rows = @rows, state = @state, last_error = NULL, last_error_at = NULL, updated_at = @at`,
+  );
+  const putError = db.prepare<[{ target: string; view: string; error: string; at: string }]>(
+    `INSERT INTO sync_state (target, view, last_error, last_error_at, updated_at) VALUES (@target, @view, @error, @at, @at)
+     ON CONFLICT (target, view) DO UPDATE SET last_error = @error, last_error_at = @at, updated_at = @at`,
+  );
+  const startRun = db.prepare<[string, string], { id: number }>('INSERT INTO sync_runs (target, started_at) VALUES (?, ?) RETURNING id');
+  const finishRun = db.prepare<[{ id: number; at: string; ok: number; rows: number; error: string | null; details: string }]>(
+    'UPDATE sync_runs SET finished_at = @at, ok = @ok, rows = @rows, error = @error, details = @details WHERE id = @id',
+  );
+  const pruneRuns = db.prepare<[string, string]>('DELETE FROM sync_runs WHERE target = ? AND id <= (SELECT id FROM sync_runs WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET 1000)');
+  const lastRun = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1');
+  const lastOk = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? AND ok = 1 ORDER BY id DESC LIMIT 1');
+  const totalRows = db.prepare<[string], number>('SELECT coalesce(sum(rows), 0) FROM sync_runs WHERE target = ?').pluck();
+  const viewErrors = db.prepare<[string], { view: string; last_error: string; last_error_at: string }>('SELECT view, last_error, last_error_at FROM sync_state WHERE target = ? AND last_error IS NOT NULL');
+  const getLock = db.prepare<[string], { owner: string; pid: number; host: string; heartbeat_at: string }>('SELECT owner, pid, host, heartbeat_at FROM sync_locks WHERE target = ?');
+  const putLock = db.prepare<[{ target: string; owner: string; pid: number; host: string; at: string }]>(
+    `INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at) VALUES (@target, @owner, @pid, @host, @at, @at)
+     ON CONFLICT (target) DO UPDATE SET owner = @owner, pid = @pid, host = @host, acquired_at = @at, heartbeat_at = @at`,
+  );
+  const beat = db.prepare<[string, string, string]>('UPDATE sync_locks SET heartbeat_at = ? WHERE target = ? AND owner = ?');
+  const dropLock = db.prepare<[string, string]>('DELETE FROM sync_locks WHERE target = ? AND owner = ?');
+
+  const host = hostname();
+
+  const tryLock = db.transaction((target: string, owner: string, now: Date): boolean => {
+    const held = getLock.get(target);
+    if (held && held.owner !== owner) {
+      const stale = now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS;
+      const deadHere = held.host === host && held.pid !== process.pid && !pidAlive(held.pid);
+      if (!stale && !deadHere) return false;
+    }
+    putLock.run({ target, owner, pid: process.pid, host, at: now.toISOString() });
+    return true;
+  });
+
+  return {
+    cursor(target: string, view: ViewName): ViewCursor {
+      const row = getCursor.get(target, view);
+      return {
+        deliveredSeq: row?.delivered_seq ?? 0,
+        deliveredRows: row?.delivered_rows ?? 0,
+        state: row?.state ? (JSON.parse(row.state) as unknown) : undefined,
+        lastError: row?.last_error ?? null,
+        lastErrorAt: row?.last_error_at ?? null,
+      };
+    },
+    /** Called only after the target confirmed: the cursor, the row count and the target's state move together. */
+    confirm(target: string, view: ViewName, seq: number, rows: number, state: unknown, now = new Date()): void {
+      putCursor.run({ target, view, seq, rows, state: state === undefined ? null : JSON.stringify(state), at: now.toISOString() });
+    },
+    recordViewError(target: string, view: ViewName, error: string, now = new Date()): void {
+      putError.run({ target, view, error, at: now.toISOString() });
+    },
+    startRun(target: string, now = new Date()): number {
+      return startRun.get(target, now.toISOString())!.id;
+    },
+    finishRun(id: number, target: string, result: { ok: boolean; rows: number; error: string | null; details: unknown }, now = new Date()): void {
+      db.transaction(() => {
+        finishRun.run({ id, at: now.toISOString(), ok: result.ok ? 1 : 0, rows: result.rows, error: result.error, details: JSON.stringify(result.details) });
+        pruneRuns.run(target, target);
+      }).immediate();
+    },
+    lastRun: (target: string) => lastRun.get(target),
+    lastSuccess: (target: string) => lastOk.get(target),
+    totalRows: (target: string) => totalRows.get(target)!,
+    viewErrors: (target: string) => viewErrors.all(target),
+    /** A new owner id for one sync run. */
+    newOwner: () => `${host}:${process.pid}:${randomUUID()}`,
+    /** Takes the target's lock unless a live process holds it (a dead or silent holder loses it). */
+    tryLock: (target: string, owner: string, now = new Date()): boolean => tryLock.immediate(target, owner, now),
+    heartbeat: (target: string, owner: string, now = new Date()) => beat.run(now.toISOString(), target, owner).changes > 0,
+    unlock: (target: string, owner: string) => void dropLock.run(target, owner),
+    lockHolder: (target: string) => getLock.get(target),
+  };
+}
+export type SyncState = ReturnType<typeof createSyncState>;
