@@ -101,6 +101,7 @@ export function createValidator(options: { schemasDir?: string } = {}) {
     if (n.properties && typeof value === 'object' && value !== null && !Array.isArray(value)) {
       const obj = value as Record<string, unknown>;
       for (const r of n.required) {
+        if (out.length >= MAX_DETAILS) return;
         if (!Object.hasOwn(obj, r)) out.push({ path: `${path}/${escapePointer(r)}`, message: 'is required', keyword: 'required' });
       }
       for (const [k, child] of n.properties) {

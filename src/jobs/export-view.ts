@@ -19,6 +19,7 @@ export async function exportView(store: Store, req: ExportRequest, out: Writable
     dialect: req.dialect,
     header: store.views.header(req.view),
     out,
+    end: out !== process.stdout,
     ...(onProgress ? { onProgress: (rows: number) => onProgress(rows, total) } : {}),
   });
 }

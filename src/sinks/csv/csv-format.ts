@@ -28,10 +28,11 @@ export function createCsvStringifier(dialect: CsvDialect): Stringifier {
     delimiter: dialect.delimiter,
     bom: dialect.bom,
     record_delimiter: 'windows',
-    // Only a real empty string matches (null never reaches the matcher): "" vs an empty field.
-    quoted_match: /^$/,
+    // An empty string is "" (null never reaches the matcher and stays an empty field);
+    // a lone CR must be quoted too (RFC 4180), which csv-stringify does not do by itself.
+    quoted_match: [/^$/, /\r/],
     cast: dialect.neutralize
-      ? { string: (value: string) => (FORMULA_START.test(value) ? { value: `'${value}`, quote: true } : value) }
+      ? { string: (value: string) => (FORMULA_START.test(value) ? { value: `'${value}`, quoted: true } : value) }
       : {},
   });
 }

@@ -15,16 +15,19 @@ export interface WriteViewCsvOptions {
   out: Writable;
   /** Called after each page with the rows written so far (progress bars). */
   onProgress?: (rows: number) => void;
+  /** End `out` when done (default). Off for stdout, which is never ended. */
+  end?: boolean;
 }
 
 /**
- * Streams a slice of a view as CSV into `out` (ended afterwards) with
+ * Streams a slice of a view as CSV into `out` (ended afterwards unless told) with
  * backpressure: one page of rows in memory at a time, whatever the size of the
  * view. Resolves with the number of data rows once `out` has finished.
  */
 export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
   const csv = createCsvStringifier(o.dialect);
-  const flowing = csv.pipe(o.out);
+  const end = o.end ?? true;
+  const flowing = csv.pipe(o.out, { end });
   let failure: unknown;
   const onError = (err: unknown) => (failure ??= err);
   csv.on('error', onError);
@@ -41,7 +44,12 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
       o.onProgress?.(rows);
     }
     csv.end();
-    await finished(flowing);
+    if (end) {
+      await finished(flowing);
+    } else {
+      await finished(csv);
+      if (o.out.writableNeedDrain) await once(o.out, 'drain');
+    }
     if (failure) throw failure;
     return rows;
   } finally {

@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, appendFileSync, rmSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { pino } from 'pino';
+import { exportView } from '../../src/jobs/export-view.js';
+import { runSync } from '../../src/jobs/sync.js';
+import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
+import { createStore, type Store } from '../../src/store/create-store.js';
+import { createWebhookWriter } from '../../src/store/group-commit.js';
+import { generateWebhook } from '../../src/simulate/generate.js';
+import { parseExportRequest } from '../../src/views/export-options.js';
+import { VIEW_NAMES, type ViewName } from '../../src/views/view-names.js';
+import { runCli } from '../helpers/cli.js';
+import { startTestService } from '../helpers/service.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const silent = pino({ level: 'silent' });
+
+async function ingest(store: Store, payloads: object[]): Promise<void> {
+  const writer = createWebhookWriter(store);
+  for (const p of payloads) {
+    const body = Buffer.from(JSON.stringify(p));
+    const w = p as { webhook_id: string; alert_type?: string; data?: { output_schema?: unknown } };
+    const type = w.alert_type === 'red_flag' ? 'red_flag' : w.alert_type === 'low_score' ? 'low_score' : w.data?.output_schema ? 'workflow' : 'completion';
+    await writer.submit({ kind: 'event', event: { webhookId: w.webhook_id, type, receivedAt: new Date().toISOString(), body } });
+  }
+  await writer.close();
+}
+
+/** What `ember-sync export <view>` writes with the csv target's dialect: the file must equal it. */
+async function exported(store: Store, view: ViewName, delimiter = ','): Promise<string> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await exportView(store, parseExportRequest({ view, delimiter }, { delimiter, bom: false }), out);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function assertFilesEqualViews(store: Store, dir: string, delimiter = ','): Promise<void> {
+  for (const view of VIEW_NAMES) {
+    assert.equal(readFileSync(join(dir, `${view}.csv`), 'utf8'), await exported(store, view, delimiter), `${view}.csv equals the view`);
+  }
+}
+
+const lowScore = (i: number, details: Record<string, number | string>) => ({ ...generateWebhook(i, { kind: 'low_score', idPrefix: 'ls-' }), score_details: details });
+
+test('columns stay in order as metrics come and go, also across a restart; old rows are blank in new columns', async (t) => {
+  const dir = tempDir(t);
+  const dbPath = join(dir, 'db.sqlite');
+  const csvDir = join(dir, 'exports');
+  const target = createCsvTarget({ dir: csvDir, delimiter: ',', bom: false });
+  let store = createStore({ dbPath });
+  await ingest(store, [
+    lowScore(1, { greeting_score: 8, greeting_justification: 'ok' }),
+    lowScore(2, { greeting_score: 7, greeting_justification: 'fine' }),
+    lowScore(3, { greeting_score: 6, greeting_justification: 'meh', empathy_score: 9, empathy_justification: 'warm' }),
+    lowScore(4, { empathy_score: 5, empathy_justification: 'cold', greeting_score: 5, greeting_justification: 'x' }),
+    lowScore(5, { empathy_score: 4, empathy_justification: 'no greeting this time' }),
+  ]);
+  assert.equal((await runSync({ store, target, logger: silent })).status, 'ok');
+  const rows = () => parse(readFileSync(join(csvDir, 'low_scores.csv')), { cast: (v, c) => (v === '' && !c.quoting ? null : v) }) as Array<Array<string | null>>;
+  const fixed = ['webhook_id', 'received_at', 'timestamp', 'content_id', 'content_type', 'file_name', 'agent_name', 'total_score', 'total_score_threshold', 'summary'];
+  let r = rows();
+  assert.deepEqual(r[0], [...fixed, 'greeting_score', 'greeting_justification', 'empathy_score', 'empathy_justification']);
+  assert.deepEqual(r[1]!.slice(10), ['8', 'ok', null, null], 'row 1 blank in the columns that came later');
+  assert.deepEqual(r[4]!.slice(10), ['5', 'x', '5', 'cold'], 'key order in the payload does not move columns');
+  assert.deepEqual(r[5]!.slice(10), [null, null, '4', 'no greeting this time'], 'a metric that stops appearing keeps its column');
+  store.close();
+
+  // Restart: a new process opens the same database; a new metric appends a column at the end.
+  store = createStore({ dbPath });
+  await ingest(store, [lowScore(6, { resolution_score: 3, resolution_justification: 'unresolved', greeting_score: 2, greeting_justification: 'late' })]);
+  assert.equal((await runSync({ store, target, logger: silent })).status, 'ok');
+  r = rows();
+  assert.deepEqual(r[0], [...fixed, 'greeting_score', 'greeting_justification', 'empathy_score', 'empathy_justification', 'resolution_score', 'resolution_justification']);
+  assert.equal(r.length, 7);
+  assert.deepEqual(r[1]!.slice(10), ['8', 'ok', null, null, null, null], 'older rows are rewritten, blank in the new columns');
+  assert.deepEqual(r[6]!.slice(10), ['2', 'late', null, null, '3', 'unresolved']);
+  await assertFilesEqualViews(store, csvDir);
+  store.close();
+});
+
+test('incremental syncs append exactly the new rows; repairs a file removed or edited by hand; follows a dialect change', async (t) => {
+  const dir = tempDir(t);
+  const store = createStore({ dbPath: join(dir, 'db.sqlite') });
+  t.after(() => store.close());
+  const csvDir = join(dir, 'exports');
+  const target = createCsvTarget({ dir: csvDir, delimiter: ',', bom: false });
+  const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 3, idPrefix: 'inc-' }));
+
+  // A view with no rows yet gets a header-only file.
+  let result = await runSync({ store, target, logger: silent });
+  assert.equal(result.status, 'ok');
+  assert.equal(readFileSync(join(csvDir, 'workflows.csv'), 'utf8'), 'webhook_id,received_at,content_id,status,cost\r\n');
+
+  await ingest(store, batch(0, 40));
+  result = await runSync({ store, target, logger: silent });
+  assert.equal(result.status === 'ok' && result.views.find((v) => v.view === 'scores')!.rows, store.db.prepare('SELECT count(*) FROM score_rows').pluck().get());
+  await assertFilesEqualViews(store, csvDir);
+
+  for (let round = 0; round < 3; round++) {
+    await ingest(store, batch(100 + round * 10, 10));
+    await runSync({ store, target, logger: silent });
+    await assertFilesEqualViews(store, csvDir);
+  }
+  result = await runSync({ store, target, logger: silent });
+  assert.equal(result.status === 'ok' && result.rows, 0, 'nothing new, nothing delivered');
+
+  rmSync(join(csvDir, 'scores.csv'));
+  appendFileSync(join(csvDir, 'red_flags.csv'), 'an analyst typed here\r\n');
+  await runSync({ store, target, logger: silent });
+  await assertFilesEqualViews(store, csvDir);
+
+  const semicolon = createCsvTarget({ dir: csvDir, delimiter: ';', bom: true });
+  await ingest(store, batch(500, 5));
+  await runSync({ store, target: semicolon, logger: silent });
+  const scores = readFileSync(join(csvDir, 'scores.csv'));
+  assert.deepEqual([...scores.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'rewritten with a BOM');
+  assert.equal(scores.subarray(3).toString('utf8'), await exported(store, 'scores', ';'));
+  assert.deepEqual(readdirSync(csvDir).filter((f) => f.includes('.tmp-')), [], 'no temp files left');
+});
+
+test('a sync killed after writing the files but before committing its cursor: the next sync leaves no duplicate and no gap', async (t) => {
+  const dataDir = tempDir(t);
+  const env = { DATA_DIR: dataDir };
+  const dbPath = join(dataDir, 'ember-sync.db');
+  let store = createStore({ dbPath });
+  await ingest(store, Array.from({ length: 30 }, (_, i) => generateWebhook(i, { seed: 9, idPrefix: 'k-' })));
+  store.close();
+  assert.equal((await runCli(['sync'], env)).code, 0);
+
+  store = createStore({ dbPath });
+  await ingest(store, Array.from({ length: 25 }, (_, i) => generateWebhook(100 + i, { seed: 9, idPrefix: 'k-' })));
+  const before = store.sync.cursor('csv', 'scores').deliveredSeq;
+  store.close();
+  const killed = await runCli(['sync'], { ...env, EMBER_SYNC_FAULT: 'after-deliver' });
+  assert.equal(killed.signal, 'SIGKILL', 'the sync died at the fault point');
+
+  store = createStore({ dbPath });
+  t.after(() => store.close());
+  const cursor = store.sync.cursor('csv', 'scores');
+  assert.equal(cursor.deliveredSeq, before, 'the cursor did not move');
+  const inFile = (parse(readFileSync(join(dataDir, 'exports', 'scores.csv'))) as unknown[]).length - 1;
+  const inView = store.views.count('scores', { toSeq: store.projection.cursor() });
+  assert.equal(inFile, inView, 'the crashed sync had already put the new rows in the file');
+  assert.ok(cursor.deliveredRows < inFile, 'while the cursor still counts the old ones: a naive retry would duplicate them');
+  // The lock of the killed process is taken over (its pid is dead), and the sync repairs.
+  const again = await runCli(['sync'], env);
+  assert.equal(again.code, 0, again.stderr);
+  await assertFilesEqualViews(store, join(dataDir, 'exports'));
+  const ids = parse(readFileSync(join(dataDir, 'exports', 'red_flags.csv')), { columns: true }) as Array<{ webhook_id: string }>;
+  assert.equal(new Set(ids.map((r) => r.webhook_id)).size, ids.length, 'no duplicate rows');
+  assert.equal(ids.length, store.db.prepare("SELECT count(*) FROM events WHERE type = 'red_flag'").pluck().get());
+});
+
+test('two syncs started at once deliver once', async (t) => {
+  const dataDir = tempDir(t);
+  const dbPath = join(dataDir, 'ember-sync.db');
+  const store = createStore({ dbPath });
+  t.after(() => store.close());
+  await ingest(store, Array.from({ length: 200 }, (_, i) => generateWebhook(i, { seed: 5, idPrefix: 'two-' })));
+  const [a, b] = await Promise.all([runCli(['sync'], { DATA_DIR: dataDir }), runCli(['sync'], { DATA_DIR: dataDir })]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const delivered = [a, b].map((r) => Number(/csv\tok\t(\d+) rows delivered/.exec(r.stdout)?.[1]));
+  const total = VIEW_NAMES.reduce((n, v) => n + store.views.count(v, { toSeq: store.projection.cursor() }), 0);
+  assert.deepEqual(delivered.sort((x, y) => x - y), [0, total], 'one delivered everything, the other found nothing new');
+  await assertFilesEqualViews(store, join(dataDir, 'exports'));
+});
+
+test('the server runs the sync on SYNC_SCHEDULE', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '* * * * * *' });
+  const body = JSON.stringify(generateWebhook(1, { kind: 'red_flag' }));
+  assert.equal((await s.post(body)).status, 200);
+  const file = join(s.dataDir, 'exports', 'red_flags.csv');
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && !(existsSync(file) && readFileSync(file, 'utf8').split('\r\n').length >= 3)) await new Promise((r) => setTimeout(r, 200));
+  const rows = parse(readFileSync(file), { columns: true }) as Array<{ webhook_id: string }>;
+  assert.deepEqual(rows.map((r) => r.webhook_id), [JSON.parse(body).webhook_id]);
+  const st = (await (await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.adminToken}` } })).json()) as { targets: { csv: { last_success_at: string | null; rows_pending: number } } };
+  assert.ok(st.targets.csv.last_success_at);
+  assert.equal(st.targets.csv.rows_pending, 0);
+});

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { createCsvStringifier, type CsvDialect } from '../../../src/sinks/csv/csv-format.js';
+import type { Cell } from '../../../src/views/view-names.js';
+
+async function render(rows: Cell[][], dialect: CsvDialect): Promise<Buffer> {
+  const s = createCsvStringifier(dialect);
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
+  const done = new Promise((r) => s.on('end', r));
+  for (const r of rows) s.write(r);
+  s.end();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** csv-parse, telling an empty quoted field ("") from an empty unquoted one (null). */
+function readBack(buf: Buffer, delimiter = ','): Array<Array<string | null>> {
+  return parse(buf, {
+    delimiter,
+    bom: true,
+    relax_column_count: false,
+    cast: (value, ctx) => (value === '' && !ctx.quoting ? null : value),
+  }) as Array<Array<string | null>>;
+}
+
+const tricky: Cell[] = ['plain', 'a,b', 'say "hi"', 'line1\nline2', 'crlf\r\nend', 'ünïcödé – 中文', 'emoji 🔥👍🏽', '', null, 0, -3.25, 1e21, 42];
+
+test('every cell reads back with a real CSV parser (RFC 4180, CRLF records)', async () => {
+  const buf = await render([['h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8', 'h9', 'h10', 'h11', 'h12', 'h13'], tricky], { delimiter: ',', bom: false, neutralize: true });
+  assert.ok(buf.toString('utf8').includes('\r\n'), 'records end with CRLF');
+  const [header, row] = readBack(buf);
+  assert.equal(header!.length, 13);
+  assert.deepEqual(row, ['plain', 'a,b', 'say "hi"', 'line1\nline2', 'crlf\r\nend', 'ünïcödé – 中文', 'emoji 🔥👍🏽', '', null, '0', '-3.25', '1e+21', '42']);
+  // Numbers are written as numbers (no quotes), empty string and null stay apart.
+  assert.match(buf.toString('utf8'), /,"",,0,-3.25,1e\+21,42\r\n$/);
+});
+
+test('formula-looking strings are neutralised and quoted; numbers are not; --raw leaves them', async () => {
+  const cells: Cell[] = ['=1+2', '+1', '-1', '@SUM(A1)', '\tTAB', '\rCR', '=HYPERLINK("http://x","y")', 'a=1', -1, 'safe'];
+  const neutral = readBack(await render([cells], { delimiter: ',', bom: false, neutralize: true }))[0]!;
+  assert.deepEqual(neutral, ["'=1+2", "'+1", "'-1", "'@SUM(A1)", "'\tTAB", "'\rCR", `'=HYPERLINK("http://x","y")`, 'a=1', '-1', 'safe']);
+  const text = (await render([cells], { delimiter: ',', bom: false, neutralize: true })).toString('utf8');
+  assert.ok(text.startsWith(`"'=1+2","'+1","'-1","'@SUM(A1)"`), 'each neutralised field is quoted');
+  assert.match(text, /,-1,safe\r\n$/, 'the number -1 is a number, not a formula');
+  const raw = readBack(await render([cells], { delimiter: ',', bom: false, neutralize: false }))[0]!;
+  assert.deepEqual(raw, ['=1+2', '+1', '-1', '@SUM(A1)', '\tTAB', '\rCR', '=HYPERLINK("http://x","y")', 'a=1', '-1', 'safe']);
+});
+
+test('semicolon and tab delimiters, and the byte order mark', async () => {
+  for (const delimiter of [';', '\t', '|']) {
+    const buf = await render([['a;b', 'c\td', 'e|f', 1.5, null]], { delimiter, bom: false, neutralize: true });
+    assert.deepEqual(readBack(buf, delimiter)[0], ['a;b', 'c\td', 'e|f', '1.5', null], JSON.stringify(delimiter));
+  }
+  const withBom = await render([['x']], { delimiter: ',', bom: true, neutralize: true });
+  assert.deepEqual([...withBom.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+  assert.deepEqual(readBack(withBom), [['x']]);
+  const without = await render([['x']], { delimiter: ',', bom: false, neutralize: true });
+  assert.equal(without[0], 0x78);
+});
