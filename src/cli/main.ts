@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerExport } from './commands/export.js';
 import { registerReplay } from './commands/replay.js';
 import { registerServe } from './commands/serve.js';
+import { registerSimulate } from './commands/simulate.js';
 import { registerStatus } from './commands/status.js';
 import { registerSync } from './commands/sync.js';
 import { exitCodeFor } from './exit.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerSync(program);
   registerStatus(program);
+  registerSimulate(program);
   return program;
 }
 
