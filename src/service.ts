@@ -60,6 +60,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   const adminTokenMatches = createTokenCheck(secrets.adminToken);
 
+  let closing: Promise<void> | undefined;
   const receive = createReceiver({
     validator,
     write: (op) => writer.submit(op),
@@ -78,6 +79,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       metrics.projectorLag.set(store.projection.lag());
       for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, pendingRows(store, t));
     },
+    isClosing: () => closing !== undefined,
     extend: (router) => registerExportRoutes(router, { store, logger, adminTokenMatches, defaults: { delimiter: settings.csvDelimiter, bom: settings.csvBom } }),
   });
 
@@ -101,7 +103,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const publicBase = settings.port === 0 && settings.publicUrl.endsWith(':0') ? listenUrl : settings.publicUrl;
   const webhookUrl = `${publicBase}/webhooks/emberqa/${secrets.webhookToken}`;
 
-  let closing: Promise<void> | undefined;
   return {
     store,
     writer,
@@ -113,6 +114,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         // Stop accepting, let in-flight requests finish (their commits included), then close the database.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
+        // Connections busy now get `Connection: close` on their answer (see createApp).
         const force = setTimeout(() => server.closeAllConnections(), 10_000);
         await closed;
         clearTimeout(force);

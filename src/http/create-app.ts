@@ -23,6 +23,8 @@ export interface AppDeps {
   beforeScrape?: () => void;
   /** Extra routes (issue-specific endpoints register themselves here). */
   extend?: (router: Router) => void;
+  /** True once shutdown began: answers then close their connection. */
+  isClosing?: () => boolean;
 }
 
 /** Koa wiring only: every decision lives in ingest/, store/ and friends. */
@@ -38,6 +40,14 @@ export function createApp(deps: AppDeps): Koa {
   registerApiRoutes(router, { adminTokenMatches: deps.adminTokenMatches, status: deps.status });
   deps.extend?.(router);
 
+  // During shutdown keep-alive clients must move on, or server.close() waits for them.
+  if (deps.isClosing) {
+    const closing = deps.isClosing;
+    app.use(async (ctx, next) => {
+      if (closing()) ctx.set('Connection', 'close');
+      await next();
+    });
+  }
   app.use(requestLog(deps.logger));
   app.use(errorMiddleware(deps.logger));
   app.use(router.routes());

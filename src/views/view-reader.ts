@@ -16,11 +16,6 @@ export interface SliceOptions {
   pageSize?: number;
 }
 
-export interface ViewRow {
-  seq: number;
-  cells: Cell[];
-}
-
 /** Fixed columns after webhook_id and received_at, and the table that holds them. */
 const WIDE_SOURCE: Record<WideViewName, { columns: string; table: string }> = {
   red_flags: { columns: 'r.timestamp, r.content_id, r.content_type, r.file_name, r.agent_name, r.red_flag_reason, r.total_score', table: 'red_flag_rows' },
@@ -43,7 +38,7 @@ export function createViewReader(db: Db, registry: () => ColumnRegistry) {
   for (const [view, src] of Object.entries(WIDE_SOURCE) as [WideViewName, (typeof WIDE_SOURCE)[WideViewName]][]) {
     widePage[view] = db
       .prepare<[Record<string, unknown>], unknown[]>(
-        `SELECT r.seq, e.webhook_id, e.received_at, ${src.columns}, r.dyn FROM ${src.table} r JOIN events e ON e.seq = r.seq
+        `SELECT e.webhook_id, e.received_at, ${src.columns}, r.dyn, r.seq FROM ${src.table} r JOIN events e ON e.seq = r.seq
          WHERE r.seq > @after AND r.seq <= @to AND ${WINDOW} ORDER BY r.seq LIMIT @limit`,
       )
       .raw();
@@ -51,14 +46,14 @@ export function createViewReader(db: Db, registry: () => ColumnRegistry) {
   }
   const scoresPage = db
     .prepare<[Record<string, unknown>], unknown[]>(
-      `SELECT s.seq, s.ord, e.webhook_id, e.received_at, s.source, s.content_id, s.agent_name, s.metric, s.score, s.justification
+      `SELECT e.webhook_id, e.received_at, s.source, s.content_id, s.agent_name, s.metric, s.score, s.justification, s.seq, s.ord
        FROM score_rows s JOIN events e ON e.seq = s.seq
        WHERE (s.seq, s.ord) > (@after, @afterOrd) AND s.seq <= @to AND ${WINDOW} ORDER BY s.seq, s.ord LIMIT @limit`,
     )
     .raw();
   const fieldsPage = db
     .prepare<[Record<string, unknown>], unknown[]>(
-      `SELECT f.seq, f.ord, e.webhook_id, e.received_at, f.content_id, f.field, f.value, f.reasoning
+      `SELECT e.webhook_id, e.received_at, f.content_id, f.field, f.value, f.reasoning, f.seq, f.ord
        FROM workflow_field_rows f JOIN events e ON e.seq = f.seq
        WHERE (f.seq, f.ord) > (@after, @afterOrd) AND f.seq <= @to AND ${WINDOW} ORDER BY f.seq, f.ord LIMIT @limit`,
     )
@@ -76,34 +71,39 @@ export function createViewReader(db: Db, registry: () => ColumnRegistry) {
     return { after, afterOrd, to: o.toSeq, since: o.since ?? null, until: o.until ?? null, limit: o.pageSize ?? 2000 };
   }
 
-  /** Pages of rows, each row aligned to `header(view)` as read at the start. */
-  function* pages(view: ViewName, o: SliceOptions): Generator<ViewRow[]> {
+  /**
+   * Pages of rows, each row aligned to `header(view)` as read at the start.
+   * The keyset columns come last in each SQL row and are cut off in place (no
+   * copy per row: exports run through millions of them).
+   */
+  function* pages(view: ViewName, o: SliceOptions): Generator<Cell[][]> {
     let after = o.fromSeq ?? 0;
     if (isWideView(view)) {
       const dynamic: DynamicColumn[] = registry()[view];
       const width = dynamic.reduce((max, c) => Math.max(max, c.position + 1), 0);
       for (;;) {
-        const rows = widePage[view].all(params(o, after, 0));
+        const rows = widePage[view].all(params(o, after, 0)) as Cell[][];
         if (rows.length === 0) return;
-        yield rows.map((r) => {
-          const dyn = JSON.parse(r[r.length - 1] as string) as Cell[];
-          const cells = r.slice(1, -1) as Cell[];
-          for (let i = 0; i < width; i++) cells.push(dyn[i] ?? null);
-          return { seq: r[0] as number, cells };
-        });
-        after = rows[rows.length - 1]![0] as number;
+        after = rows[rows.length - 1]![rows[0]!.length - 1] as number;
+        for (const r of rows) {
+          r.pop(); // seq
+          const dyn = JSON.parse(r.pop() as string) as Cell[];
+          for (let i = 0; i < width; i++) r.push(dyn[i] ?? null);
+        }
+        yield rows;
       }
     }
     const stmt = view === 'scores' ? scoresPage : fieldsPage;
     // Keyset (seq, ord): start after every row of event `after`.
     let afterOrd = Number.MAX_SAFE_INTEGER;
     for (;;) {
-      const rows = stmt.all(params(o, after, afterOrd));
+      const rows = stmt.all(params(o, after, afterOrd)) as Cell[][];
       if (rows.length === 0) return;
-      yield rows.map((r) => ({ seq: r[0] as number, cells: r.slice(2) as Cell[] }));
       const last = rows[rows.length - 1]!;
-      after = last[0] as number;
-      afterOrd = last[1] as number;
+      after = last[last.length - 2] as number;
+      afterOrd = last[last.length - 1] as number;
+      for (const r of rows) r.length -= 2;
+      yield rows;
     }
   }
 

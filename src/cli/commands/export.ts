@@ -2,11 +2,9 @@ import { createWriteStream, renameSync, rmSync, openSync, fsyncSync, closeSync }
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { exportView } from '../../jobs/export-view.js';
 import { ExportOptionError, parseExportRequest } from '../../views/export-options.js';
 import { VIEW_NAMES } from '../../views/view-names.js';
 import { createCliContext } from '../context.js';
-import { createProgress } from '../progress.js';
 
 interface ExportFlags {
   since?: string;
@@ -37,9 +35,11 @@ export function registerExport(program: Command): void {
         if (err instanceof ExportOptionError) throw new UsageError(err.message);
         throw err;
       }
+      const [{ exportView }, { createProgress }] = await Promise.all([import('../../jobs/export-view.js'), import('../progress.js')]);
       const store = ctx.openStore();
       // A bar only when writing a file from a terminal: stdout carries the CSV itself.
-      const progress = createProgress(`export ${req.view}`, flags.out !== undefined && process.stderr.isTTY === true);
+      const showBar = flags.out !== undefined && process.stderr.isTTY === true;
+      const progress = createProgress(`export ${req.view}`, showBar);
       try {
         if (!flags.out) {
           await exportView(store, req, process.stdout);
@@ -48,7 +48,7 @@ export function registerExport(program: Command): void {
         const target = resolve(flags.out);
         const temp = `${target}.tmp-${process.pid}`;
         try {
-          const rows = await exportView(store, req, createWriteStream(temp), (done, total) => progress.update(done, total));
+          const rows = await exportView(store, req, createWriteStream(temp), showBar ? (done, total) => progress.update(done, total) : undefined);
           const fd = openSync(temp, 'r');
           fsyncSync(fd);
           closeSync(fd);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createValidator } from '../../ingest/validate.js';
-import { replayQuarantine } from '../../jobs/replay.js';
 import { createCliContext } from '../context.js';
 import { CommandFailed } from '../exit.js';
 
@@ -9,8 +7,9 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('re-validate quarantined payloads with the current schemas; those that now pass become normal events')
     .option('--id <webhook_id>', 'only the payload(s) with this webhook_id')
-    .action((opts: { id?: string }) => {
+    .action(async (opts: { id?: string }) => {
       const ctx = createCliContext();
+      const [{ createValidator }, { replayQuarantine }] = await Promise.all([import('../../ingest/validate.js'), import('../../jobs/replay.js')]);
       const store = ctx.openStore();
       try {
         const result = replayQuarantine({ store, validator: createValidator(), webhookId: opts.id });

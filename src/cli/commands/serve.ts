@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { SettingError } from '../../errors.js';
-import { startService } from '../../service.js';
 import { createCliContext } from '../context.js';
 
 export function registerServe(program: Command): void {
@@ -9,6 +8,8 @@ export function registerServe(program: Command): void {
     .description('run the webhook receiver and the sync scheduler (what `npm start` runs)')
     .action(async () => {
       const ctx = createCliContext({ server: true });
+      // Loaded here, not at the top: other commands never pay for Koa, ajv and prom-client.
+      const { startService } = await import('../../service.js');
       const logger = ctx.logger;
       const { settings } = ctx;
       let service;

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { simulate } from '../../simulate/send.js';
 import { createCliContext } from '../context.js';
 import { CommandFailed } from '../exit.js';
-import { createProgress } from '../progress.js';
 
 function positive(name: string, raw: string, allowZero: boolean): number {
   const n = Number(raw);
@@ -31,6 +29,7 @@ export function registerSimulate(program: Command): void {
       const count = positive('--count', flags.count, false);
       const rate = positive('--rate', flags.rate, true);
       const ctx = createCliContext();
+      const [{ simulate }, { createProgress }] = await Promise.all([import('../../simulate/send.js'), import('../progress.js')]);
       const progress = createProgress('simulate');
       const result = await simulate({ url: url.href, count, rate, signingSecret: ctx.settings.signingSecrets[0], onProgress: (done) => progress.update(done, count) });
       progress.stop();

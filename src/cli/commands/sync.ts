@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../../config/settings.js';
 import { UsageError } from '../../errors.js';
-import { runSync } from '../../jobs/sync.js';
-import { createTargets } from '../../sinks/create-targets.js';
 import { createCliContext } from '../context.js';
 import { CommandFailed } from '../exit.js';
 
@@ -24,6 +22,7 @@ export function registerSync(program: Command): void {
       }
       const wait = Number(flags.wait);
       if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait must be a number of seconds');
+      const [{ runSync }, { createTargets }] = await Promise.all([import('../../jobs/sync.js'), import('../../sinks/create-targets.js')]);
       const targets = await createTargets(settings, only);
       const store = ctx.openStore();
       const failures: string[] = [];

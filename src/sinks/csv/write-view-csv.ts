@@ -3,14 +3,14 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ViewName } from '../../views/view-names.js';
 import type { SliceOptions, ViewReader } from '../../views/view-reader.js';
-import { createCsvStringifier, type CsvDialect } from './csv-format.js';
+import { BOM, renderCsv, type CsvDialect } from './csv-format.js';
 
 export interface WriteViewCsvOptions {
   reader: ViewReader;
   view: ViewName;
   slice: SliceOptions;
   dialect: CsvDialect;
-  /** The header row (omitted when appending to an existing file). */
+  /** The header row (omitted when appending to an existing file, and so is the BOM). */
   header: readonly string[] | undefined;
   out: Writable;
   /** Called after each page with the rows written so far (progress bars). */
@@ -20,40 +20,39 @@ export interface WriteViewCsvOptions {
 }
 
 /**
- * Streams a slice of a view as CSV into `out` (ended afterwards unless told) with
- * backpressure: one page of rows in memory at a time, whatever the size of the
- * view. Resolves with the number of data rows once `out` has finished.
+ * Streams a slice of a view as CSV into `out`, a page of rows at a time with
+ * backpressure: memory stays constant whatever the size of the view. Resolves
+ * with the number of data rows once everything is handed to `out` (and `out`
+ * has finished, when it is ended).
  */
 export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
-  const csv = createCsvStringifier(o.dialect);
-  const end = o.end ?? true;
-  const flowing = csv.pipe(o.out, { end });
   let failure: unknown;
   const onError = (err: unknown) => (failure ??= err);
-  csv.on('error', onError);
   o.out.on('error', onError);
+  // One listener for the whole export: a reader that goes away (HTTP client) must not leave us waiting for 'drain'.
+  let gone: () => void = () => {};
+  const outGone = new Promise<void>((resolve) => (gone = resolve));
+  o.out.once('close', gone);
+  const write = async (text: string) => {
+    if (o.out.destroyed || failure) throw failure ?? new Error('the output was closed before the export finished');
+    if (!o.out.write(text)) await Promise.race([once(o.out, 'drain'), outGone]);
+  };
   let rows = 0;
   try {
-    if (o.header) csv.write([...o.header]);
+    if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
     for (const page of o.reader.pages(o.view, o.slice)) {
-      for (const row of page) {
-        if (!csv.write(row.cells)) await Promise.race([once(csv, 'drain'), once(o.out, 'close')]);
-        if (failure) throw failure;
-      }
+      await write(renderCsv(page, o.dialect));
       rows += page.length;
       o.onProgress?.(rows);
     }
-    csv.end();
-    if (end) {
-      await finished(flowing);
-    } else {
-      await finished(csv);
-      if (o.out.writableNeedDrain) await once(o.out, 'drain');
+    if (o.end ?? true) {
+      o.out.end();
+      await finished(o.out);
     }
     if (failure) throw failure;
     return rows;
   } finally {
-    csv.off('error', onError);
     o.out.off('error', onError);
+    o.out.off('close', gone);
   }
 }

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
-import { createCsvStringifier, type CsvDialect } from '../../../src/sinks/csv/csv-format.js';
+import { BOM, renderCsv, type CsvDialect } from '../../../src/sinks/csv/csv-format.js';
 import type { Cell } from '../../../src/views/view-names.js';
 
+/** As a file starts: the BOM (when asked) then the rows. */
 async function render(rows: Cell[][], dialect: CsvDialect): Promise<Buffer> {
-  const s = createCsvStringifier(dialect);
-  const chunks: Buffer[] = [];
-  s.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
-  const done = new Promise((r) => s.on('end', r));
-  for (const r of rows) s.write(r);
-  s.end();
-  await done;
-  return Buffer.concat(chunks);
+  return Buffer.from((dialect.bom ? BOM : '') + renderCsv(rows, dialect), 'utf8');
 }
 
 /** csv-parse, telling an empty quoted field ("") from an empty unquoted one (null). */

@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
+import { runCli, spawnCli, type CliResult } from '../helpers/cli.js';
+import { VENDOR_EXAMPLES, vendorBytes, vendorJson } from '../helpers/fixtures.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { generateWebhook } from '../../src/simulate/generate.js';
+
+/** `ember-sync serve` and the CLI's usage/settings errors, as a real child process. */
+
+interface ServeChild {
+  child: ChildProcess;
+  listenUrl: string;
+  webhookUrl: string;
+  token: string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+  output: () => string;
+}
+
+async function startServe(t: TestContext, env: Record<string, string>): Promise<ServeChild> {
+  const child = spawnCli(['serve'], { PORT: '0', HOST: '127.0.0.1', ...env });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let out = '';
+  // Drain both pipes for the whole life of the child (the server logs synchronously on stdout).
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const deadline = Date.now() + 30_000;
+  let url: RegExpExecArray | null = null;
+  while (!(url = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/webhooks\/emberqa\/(\S+))$/m.exec(out))) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode}) before printing its URL:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`serve printed no webhook URL within 30 s:\n${out}`);
+    await sleep(20);
+  }
+  const listen = /^ember-sync is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
+  assert.ok(listen, `serve prints where it listens:\n${out}`);
+  assert.notEqual(listen[2], '0', 'the real port, not 0');
+  assert.equal(url[2], listen[2], 'the webhook URL uses the port the server listens on');
+  return { child, listenUrl: listen[1]!, webhookUrl: url[1]!, token: url[3]!, exited, output: () => out };
+}
+
+async function stop(s: ServeChild): Promise<number | null> {
+  s.child.kill('SIGTERM');
+  const [code] = await s.exited;
+  return code;
+}
+
+const post = (url: string, body: Buffer | string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+/** A settings error: exit 2, one clear line on stderr naming the setting, no stack trace, nothing served. */
+function assertSettingError(r: CliResult, setting: string, what: string): void {
+  assert.equal(r.code, 2, `${what}: exit code (stderr: ${r.stderr})`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  assert.equal(lines.length, 1, `${what}: one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, new RegExp(`\\b${setting}\\b`), `${what}: the line names ${setting}`);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `${what}: no stack trace`);
+  assert.doesNotMatch(r.stdout, /webhooks\/emberqa/, `${what}: no URL printed, nothing started`);
+}
+
+test('bad settings stop `serve` with exit 2 and one line naming the setting', async (t) => {
+  const cases: Array<[string, Record<string, string>, string]> = [
+    ['PORT', { PORT: 'abc' }, 'PORT=abc'],
+    ['PORT', { PORT: '70000' }, 'PORT=70000'],
+    ['SYNC_SCHEDULE', { SYNC_SCHEDULE: '61 * * * *' }, 'SYNC_SCHEDULE=61 * * * *'],
+    ['SYNC_SCHEDULE', { SYNC_SCHEDULE: 'not cron' }, 'SYNC_SCHEDULE=not cron'],
+    ['SYNC_TIMEZONE', { SYNC_TIMEZONE: 'Mars/Olympus' }, 'SYNC_TIMEZONE=Mars/Olympus'],
+  ];
+  const results = await Promise.all(
+    cases.map(([, env]) => runCli(['serve'], { DATA_DIR: tempDir(t), HOST: '127.0.0.1', ...env }, 30_000)),
+  );
+  cases.forEach(([setting, , what], i) => assertSettingError(results[i]!, setting, what));
+});
+
+test('`serve` prints the full webhook URL, which accepts the vendor examples; the token is kept 0600 across restarts', async (t) => {
+  const dataDir = tempDir(t);
+  const first = await startServe(t, { DATA_DIR: dataDir });
+  assert.match(first.webhookUrl, /^http:\/\/127\.0\.0\.1:\d+\/webhooks\/emberqa\/[A-Za-z0-9._~-]{16,}$/);
+
+  for (const name of VENDOR_EXAMPLES) {
+    const res = await post(first.webhookUrl, vendorBytes(name));
+    assert.equal(res.status, 200, name);
+    assert.deepEqual(await res.json(), { received: true, duplicate: false, webhook_id: vendorJson(name)['webhook_id'] });
+  }
+  // The token really is what guards the URL.
+  assert.equal((await post(`${first.listenUrl}/webhooks/emberqa/${first.token}x`, vendorBytes('red-flag'))).status, 401);
+
+  const tokenFile = join(dataDir, 'webhook-token');
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the kept token is owner-only');
+  assert.equal(readFileSync(tokenFile, 'utf8').trim(), first.token, 'the printed token is the kept one');
+  assert.equal(await stop(first), 0, first.output());
+
+  const second = await startServe(t, { DATA_DIR: dataDir });
+  assert.equal(second.token, first.token, 'the same token after a restart');
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+  const again = await post(second.webhookUrl, vendorBytes('red-flag'));
+  assert.equal(again.status, 200);
+  assert.equal(((await again.json()) as { duplicate: boolean }).duplicate, true, 'the same database after a restart');
+  assert.equal(await stop(second), 0, second.output());
+});
+
+test('WEBHOOK_TOKEN from the environment is the one used and printed', async (t) => {
+  const dataDir = tempDir(t);
+  const token = 'env-token-0123456789abcdef';
+  const s = await startServe(t, { DATA_DIR: dataDir, WEBHOOK_TOKEN: token });
+  assert.equal(s.token, token);
+  assert.equal((await post(s.webhookUrl, vendorBytes('low-score'))).status, 200);
+  const bearer = await fetch(`${s.listenUrl}/webhooks/emberqa`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: vendorBytes('red-flag'),
+  });
+  assert.equal(bearer.status, 200, 'the bearer form takes the same token');
+  assert.equal((await post(`${s.listenUrl}/webhooks/emberqa/${'x'.repeat(token.length)}`, vendorBytes('completion-call'))).status, 401);
+  assert.equal(await stop(s), 0, s.output());
+});
+
+test('SIGTERM under load: in-flight webhooks finish with 200 (never a 500), exit 0, and every acknowledged one is stored', async (t) => {
+  const dataDir = tempDir(t);
+  const s = await startServe(t, { DATA_DIR: dataDir });
+  const sent = new Map<string, Buffer>();
+  const acked = new Set<string>();
+  const problems: string[] = [];
+  let connectionErrors = 0;
+  let next = 0;
+  let inFlight = 0;
+  const sender = async () => {
+    for (;;) {
+      const i = next++;
+      const webhook = generateWebhook(i, { seed: 15, idPrefix: `term-${i}-` });
+      const bytes = Buffer.from(JSON.stringify(webhook));
+      sent.set(webhook.webhook_id, bytes);
+      inFlight++;
+      let status: number;
+      let json: Record<string, unknown>;
+      try {
+        const res = await post(s.webhookUrl, bytes);
+        status = res.status;
+        json = (await res.json()) as Record<string, unknown>;
+      } catch {
+        connectionErrors++;
+        return; // the server has stopped accepting: this sender is done
+      } finally {
+        inFlight--;
+      }
+      if (status === 200 && json['webhook_id'] === webhook.webhook_id && json['duplicate'] === false) acked.add(webhook.webhook_id);
+      else problems.push(`${webhook.webhook_id}: ${status} ${JSON.stringify(json)}`);
+    }
+  };
+  const senders = Array.from({ length: 20 }, sender);
+  const loadDeadline = Date.now() + 20_000;
+  while (acked.size < 200 && problems.length === 0 && connectionErrors === 0) {
+    assert.ok(Date.now() < loadDeadline, `only ${acked.size} webhooks acknowledged in 20 s`);
+    await sleep(10);
+  }
+  const inFlightAtTerm = inFlight;
+  s.child.kill('SIGTERM');
+  const [code, signal] = await s.exited;
+  await Promise.all(senders);
+
+  assert.equal(problems.length, 0, `answers other than 200:\n${problems.slice(0, 5).join('\n')}`);
+  assert.ok(inFlightAtTerm > 0, 'requests were in flight at SIGTERM');
+  assert.equal(connectionErrors, 20, 'every sender ended on a refused/closed connection once the server was gone');
+  assert.deepEqual([code, signal], [0, null], `clean exit:\n${s.output().slice(-2000)}`);
+  t.diagnostic(`sent ${sent.size}, acknowledged ${acked.size}, in flight at SIGTERM ${inFlightAtTerm}`);
+
+  const db = new Database(join(dataDir, 'ember-sync.db'));
+  t.after(() => db.close());
+  assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+  const rows = db.prepare('SELECT webhook_id, body FROM events').all() as Array<{ webhook_id: string; body: Buffer }>;
+  const stored = new Map(rows.map((r) => [r.webhook_id, r.body]));
+  assert.equal(stored.size, rows.length, 'no duplicates');
+  const missing = [...acked].filter((id) => !stored.has(id));
+  assert.equal(missing.length, 0, `${missing.length} acknowledged webhooks are not stored, e.g. ${missing.slice(0, 5).join(', ')}`);
+  for (const [id, body] of stored) {
+    assert.ok(sent.has(id), `${id} was sent by this test`);
+    assert.ok(Buffer.compare(body, sent.get(id)!) === 0, `${id}: the exact bytes sent`);
+  }
+});
+
+test('`ember-sync --help` exits 0; an unknown command exits 2', async () => {
+  const [help, unknown] = await Promise.all([runCli(['--help'], {}), runCli(['frobnicate'], {})]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /Usage: ember-sync/);
+  assert.match(help.stdout, /\bserve\b/);
+  assert.match(help.stdout, /\breplay\b/);
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  assert.doesNotMatch(unknown.stderr, /^\s+at /m, 'no stack trace');
+});
