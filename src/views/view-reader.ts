@@ -68,7 +68,7 @@ export function createViewReader(db: Db, registry: () => ColumnRegistry) {
   }
 
   function params(o: SliceOptions, after: number, afterOrd: number) {
-    return { after, afterOrd, to: o.toSeq, since: o.since ?? null, until: o.until ?? null, limit: o.pageSize ?? 2000 };
+    return { after, afterOrd, to: o.toSeq, since: o.since ?? null, until: o.until ?? null, limit: o.pageSize ?? 500 };
   }
 
   /**
