@@ -42,6 +42,8 @@ export interface RunningService {
 /** Builds every part with explicit dependencies and starts listening. */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { settings, secrets, logger } = options;
+  // Targets first: a bad Google key file stops the start before anything is opened.
+  const targets = await createTargets(settings, undefined, logger);
   const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
   const store = createStore({ dbPath: settings.dbPath, ...busy });
   const projector = createProjector({ projection: store.projection, onError: (err) => logger.error({ err }, 'projector: could not build view rows, retrying in 1 s') });
@@ -49,7 +51,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
 
-  const targets = await createTargets(settings);
   const scheduler = createScheduler({
     schedule: settings.syncSchedule,
     timezone: settings.syncTimezone,

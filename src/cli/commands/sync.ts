@@ -23,7 +23,7 @@ export function registerSync(program: Command): void {
       const wait = Number(flags.wait);
       if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait must be a number of seconds');
       const [{ runSync }, { createTargets }] = await Promise.all([import('../../jobs/sync.js'), import('../../sinks/create-targets.js')]);
-      const targets = await createTargets(settings, only);
+      const targets = await createTargets(settings, only, ctx.logger);
       const store = ctx.openStore();
       const failures: string[] = [];
       try {
