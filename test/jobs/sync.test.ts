@@ -176,11 +176,18 @@ test('the server runs the sync on SYNC_SCHEDULE', async (t) => {
   const body = JSON.stringify(generateWebhook(1, { kind: 'red_flag' }));
   assert.equal((await s.post(body)).status, 200);
   const file = join(s.dataDir, 'exports', 'red_flags.csv');
+  type St = { targets: { csv: { last_success_at: string | null; rows_pending: number; rows_delivered: number } } };
+  const status = async () => (await (await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.adminToken}` } })).json()) as St;
+  // The file is renamed into place just before the cursor commits: wait for the sync to finish, not for the file.
   const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline && !(existsSync(file) && readFileSync(file, 'utf8').split('\r\n').length >= 3)) await new Promise((r) => setTimeout(r, 200));
+  let st = await status();
+  while (Date.now() < deadline && !(st.targets.csv.rows_pending === 0 && st.targets.csv.rows_delivered > 0)) {
+    await new Promise((r) => setTimeout(r, 200));
+    st = await status();
+  }
+  assert.ok(st.targets.csv.last_success_at, 'a scheduled sync succeeded');
+  assert.equal(st.targets.csv.rows_pending, 0);
+  assert.ok(existsSync(file));
   const rows = parse(readFileSync(file), { columns: true }) as Array<{ webhook_id: string }>;
   assert.deepEqual(rows.map((r) => r.webhook_id), [JSON.parse(body).webhook_id]);
-  const st = (await (await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.adminToken}` } })).json()) as { targets: { csv: { last_success_at: string | null; rows_pending: number } } };
-  assert.ok(st.targets.csv.last_success_at);
-  assert.equal(st.targets.csv.rows_pending, 0);
 });

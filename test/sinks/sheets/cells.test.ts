@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { a1, columnLetter, quoteSheet } from '../../../src/sinks/sheets/a1.js';
+import { fitCell, MAX_CELL_CHARS, sameRow, timeColumns, toSerial, toSheetRow } from '../../../src/sinks/sheets/cells.js';
+
+test('A1 notation: column letters and quoted sheet names', () => {
+  assert.deepEqual([0, 25, 26, 51, 52, 701, 702].map(columnLetter), ['A', 'Z', 'AA', 'AZ', 'BA', 'ZZ', 'AAA']);
+  assert.equal(quoteSheet("It's"), "'It''s'");
+  assert.equal(a1('scores', 0, 0, 9, 7), "'scores'!A1:H10");
+});
+
+test('times become serial numbers, long text is cut with a visible marker, formulas stay text', () => {
+  assert.equal(toSerial('1899-12-30T00:00:00Z'), 0);
+  assert.equal(toSerial('2025-01-16T12:00:00.000Z'), 45673.5);
+  assert.equal(toSerial('2025-01-16T13:00:00+01:00'), 45673.5, 'offsets are converted to UTC');
+  const header = ['webhook_id', 'received_at', 'timestamp', 'summary', 'score'];
+  const row = toSheetRow(['id-1', '2025-01-16T12:00:00.000Z', '2025-01-16T12:00:00.000Z', '=HYPERLINK("http://x","y")', 7], timeColumns(header));
+  assert.deepEqual(row, ['id-1', 45673.5, 45673.5, '=HYPERLINK("http://x","y")', 7]);
+  const long = 'x'.repeat(60_000);
+  const cut = fitCell(long);
+  assert.equal(cut.length, MAX_CELL_CHARS);
+  assert.match(cut, /truncated by ember-sync: 60000 characters/);
+  assert.equal(fitCell('short'), 'short');
+});
+
+test('sameRow compares what was written with what Sheets reads back', () => {
+  assert.ok(sameRow(['a', 1, null], ['a', 1]));
+  assert.ok(sameRow(['a', 45673.5], ['a', 45673.50000000001]));
+  assert.ok(!sameRow(['a', 1], ['a', 2]));
+  assert.ok(!sameRow(['a', null], ['a', 'typed by hand']));
+  assert.ok(!sameRow(['a'], undefined));
+  assert.ok(sameRow([null, null], undefined));
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLimiter } from '../../../src/sinks/sheets/limiter.js';
+import { describeFailure, isRetryable, withRetry } from '../../../src/sinks/sheets/retry.js';
+
+/** A virtual clock: sleeping moves time forward instantly, so quotas are checked without waiting. */
+function clock() {
+  let t = 1_000_000;
+  const sleeps: number[] = [];
+  return { now: () => t, sleep: async (ms: number) => { sleeps.push(ms); t += ms; }, sleeps, get t() { return t; } };
+}
+
+test('the limiter spaces requests by 1 s and caps writes at 60 per rolling minute', async () => {
+  const c = clock();
+  const limiter = createLimiter({ now: c.now, sleep: c.sleep });
+  const start = c.t;
+  const times: number[] = [];
+  for (let i = 0; i < 130; i++) {
+    await limiter.acquire('write');
+    times.push(c.t - start);
+  }
+  for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 1000, 'at least 1 s apart');
+  for (let i = 60; i < times.length; i++) assert.ok(times[i]! - times[i - 60]! >= 60_000, 'never 61 writes within a minute');
+  // Reads do not use the write quota, but keep the spacing.
+  const l2 = createLimiter({ now: c.now, sleep: c.sleep, writesPerMinute: 2, minIntervalMs: 0 });
+  await l2.acquire('write');
+  await l2.acquire('write');
+  const before = c.t;
+  await l2.acquire('read');
+  assert.equal(c.t, before, 'a read is not held by the write quota');
+  await l2.acquire('write');
+  assert.ok(c.t - before >= 59_000, 'the third write waits for the minute to roll');
+});
+
+function httpError(status: number, retryAfter?: string) {
+  const headers = new Headers(retryAfter ? { 'retry-after': retryAfter } : {});
+  return Object.assign(new Error(`HTTP ${status}`), { status, response: { status, headers } });
+}
+
+test('withRetry retries 429 and 5xx with growing, jittered delays and honours Retry-After', async () => {
+  const c = clock();
+  let calls = 0;
+  const result = await withRetry(
+    async () => {
+      calls++;
+      if (calls === 1) throw httpError(429, '7');
+      if (calls === 2) throw httpError(503);
+      if (calls === 3) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      return 'ok';
+    },
+    { sleep: c.sleep, random: () => 0.5, baseMs: 1000 },
+  );
+  assert.equal(result, 'ok');
+  assert.equal(calls, 4);
+  assert.equal(c.sleeps[0], 7000, 'Retry-After: 7 wins over a shorter backoff');
+  assert.equal(c.sleeps[1], 1000, 'then exponential backoff with jitter: 0.5 × 2 s');
+  assert.equal(c.sleeps[2], 2000, '0.5 × 4 s');
+});
+
+test('withRetry gives up after a bounded number of attempts and never retries other 4xx', async () => {
+  const c = clock();
+  let calls = 0;
+  await assert.rejects(withRetry(async () => { calls++; throw httpError(500); }, { sleep: c.sleep, attempts: 4, random: () => 1 }), /HTTP 500/);
+  assert.equal(calls, 4);
+  assert.deepEqual(c.sleeps, [1000, 2000, 4000]);
+  calls = 0;
+  await assert.rejects(withRetry(async () => { calls++; throw httpError(403); }, { sleep: c.sleep }), /HTTP 403/);
+  assert.equal(calls, 1);
+  assert.equal(isRetryable(httpError(400)), false);
+  assert.equal(isRetryable(httpError(429)), true);
+  // A Retry-After beyond the limit means: stop this run, the rows stay pending.
+  calls = 0;
+  await assert.rejects(withRetry(async () => { calls++; throw httpError(429, '3600'); }, { sleep: c.sleep }), /HTTP 429/);
+  assert.equal(calls, 1);
+  assert.equal(describeFailure(httpError(429, new Date(Date.now() + 5000).toUTCString())).retryAfterMs! > 3000, true, 'an HTTP-date Retry-After');
+});
