@@ -193,7 +193,8 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         const { d } = plan;
         if (plan.mode === 'append') {
           const { state, tab } = plan;
-          const width = Math.max(state.header.length, d.header.length, 1);
+          // Never read past the grid (Sheets refuses it): cells beyond it are empty by definition.
+          const width = Math.min(Math.max(state.header.length, d.header.length, 1), tab.columnCount);
           checks.push({ plan, kind: 'header', firstRow: 0, range: a1(d.view, 0, 0, 0, width - 1) });
           if (state.nextRow > 1) checks.push({ plan, kind: 'last', firstRow: state.nextRow - 1, range: a1(d.view, state.nextRow - 1, 0, state.nextRow - 1, width - 1) });
           const lastInGrid = Math.min(state.nextRow + d.pending, tab.rowCount) - 1;
@@ -234,14 +235,37 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         const seen = readBack.get(plan);
         let problem: string | undefined;
         if (plan.mode === 'adopt') {
-          if (!(seen?.whole ?? []).every((row) => isEmptyRow(row))) {
-            problem = `the tab "${d.view}" already holds data that ember-sync did not write; rename or delete that tab and the next sync recreates it`;
+          // A tab we have no record of: empty (made by hand, or by a sync that died before
+          // writing), or holding exactly a beginning of this view (a first sync that died
+          // before its cursor commit). Anything else is someone else's data.
+          const whole = seen?.whole ?? [];
+          const isTime = timeColumns(d.header);
+          let ours = whole.length === 0 || isEmptyRow(whole[0]) || sameRow(d.header.map((h) => fitCell(h)), whole[0]);
+          let row = 1;
+          if (ours) {
+            outer: for (const page of d.reader.pages(d.view, { toSeq: d.toSeq })) {
+              for (const cells of page) {
+                if (row >= whole.length) break outer;
+                const there = whole[row];
+                if (!isEmptyRow(there) && !sameRow(toSheetRow(cells, isTime), there)) {
+                  ours = false;
+                  break outer;
+                }
+                row++;
+              }
+            }
+            for (; ours && row < whole.length; row++) if (!isEmptyRow(whole[row])) ours = false;
           }
+          if (!ours) problem = `the tab "${d.view}" already holds data that ember-sync did not write; rename or delete that tab and the next sync recreates it`;
         } else if (plan.mode === 'append') {
           const { state } = plan;
           const header = (seen?.header ?? []).map((v) => (v === undefined || v === null ? '' : String(v)));
           const ours = state.header.map((h) => fitCell(h));
-          if (!sameRow(ours, header.slice(0, ours.length)) || !isEmptyRow(header.slice(ours.length))) {
+          // Past our confirmed columns: empty, or the new column names a crashed sync already wrote.
+          const beyond = header.slice(ours.length);
+          const newNames = d.header.slice(ours.length).map((h) => fitCell(h));
+          const beyondOk = isEmptyRow(beyond) || sameRow(newNames.slice(0, beyond.length), beyond);
+          if (!sameRow(ours, header.slice(0, ours.length)) || !beyondOk) {
             problem = `the header row of tab "${d.view}" was changed by hand (expected ${ours.join(', ')}); put it back or delete the tab to have it rebuilt`;
           } else if (state.last && !sameRow(state.last, seen?.last)) {
             problem = `the rows of tab "${d.view}" were moved (sorted, inserted or deleted above row ${state.nextRow}); ember-sync will not write over them — undo the change, or delete the tab to have it rebuilt`;
