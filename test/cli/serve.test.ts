@@ -1,53 +1,17 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { runCli, spawnCli, type CliResult } from '../helpers/cli.js';
+import { runCli, startServeChild, type CliResult, type ServeChild } from '../helpers/cli.js';
 import { VENDOR_EXAMPLES, vendorBytes, vendorJson } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 
 /** `ember-sync serve` and the CLI's usage/settings errors, as a real child process. */
 
-interface ServeChild {
-  child: ChildProcess;
-  listenUrl: string;
-  webhookUrl: string;
-  token: string;
-  exited: Promise<[number | null, NodeJS.Signals | null]>;
-  output: () => string;
-}
-
-async function startServe(t: TestContext, env: Record<string, string>): Promise<ServeChild> {
-  const child = spawnCli(['serve'], { PORT: '0', HOST: '127.0.0.1', ...env });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  let out = '';
-  // Drain both pipes for the whole life of the child (the server logs synchronously on stdout).
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const deadline = Date.now() + 30_000;
-  let url: RegExpExecArray | null = null;
-  while (!(url = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/webhooks\/emberqa\/(\S+))$/m.exec(out))) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode}) before printing its URL:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`serve printed no webhook URL within 30 s:\n${out}`);
-    await sleep(20);
-  }
-  const listen = /^ember-sync is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
-  assert.ok(listen, `serve prints where it listens:\n${out}`);
-  assert.notEqual(listen[2], '0', 'the real port, not 0');
-  assert.equal(url[2], listen[2], 'the webhook URL uses the port the server listens on');
-  return { child, listenUrl: listen[1]!, webhookUrl: url[1]!, token: url[3]!, exited, output: () => out };
-}
+const startServe = startServeChild;
 
 async function stop(s: ServeChild): Promise<number | null> {
   s.child.kill('SIGTERM');

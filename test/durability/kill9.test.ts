@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { spawnCli } from '../helpers/cli.js';
+import { startServeChild } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 
@@ -21,36 +19,7 @@ const LOAD_MS = 1500;
 const WIDE_TABLE = { red_flag: 'red_flag_rows', low_score: 'low_score_rows', completion: 'completion_rows', workflow: 'workflow_rows' } as const;
 type EventType = keyof typeof WIDE_TABLE;
 
-interface ServeChild {
-  child: ChildProcess;
-  webhookUrl: string;
-  exited: Promise<[number | null, NodeJS.Signals | null]>;
-  output: () => string;
-}
-
-async function startServe(t: TestContext, dataDir: string): Promise<ServeChild> {
-  const child = spawnCli(['serve'], { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  let out = '';
-  // Keep both pipes drained for the whole life of the child (its logs are synchronous writes).
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const deadline = Date.now() + 30_000;
-  let m: RegExpExecArray | null = null;
-  while (!(m = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/webhooks\/emberqa\/\S+)$/m.exec(out))) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode}) before printing its URL:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`serve printed no webhook URL within 30 s:\n${out}`);
-    await sleep(20);
-  }
-  assert.notEqual(m[2], '0', 'the printed URL has the real port, not 0');
-  return { child, webhookUrl: m[1]!, exited, output: () => out };
-}
+const startServe = (t: TestContext, dataDir: string) => startServeChild(t, { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
 
 function typeOf(payload: Record<string, unknown>): EventType {
   if (payload['alert_type'] === 'red_flag') return 'red_flag';

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
 import { join } from 'node:path';
 import { ROOT_DIR } from './fixtures.js';
 
@@ -58,4 +61,43 @@ export function waitForOutput(child: ChildProcess, re: RegExp, timeoutMs = 30_00
       reject(new Error(`exited with ${code} before printing ${re}; got:\n${seen}`));
     });
   });
+}
+
+export interface ServeChild {
+  child: ChildProcess;
+  listenUrl: string;
+  webhookUrl: string;
+  token: string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+  output: () => string;
+}
+
+/**
+ * `ember-sync serve` as a child on a free port; resolves once it printed its
+ * URLs. Both pipes stay drained for the child's whole life (it logs
+ * synchronously); the child is killed when the test ends.
+ */
+export async function startServeChild(t: TestContext, env: Record<string, string>): Promise<ServeChild> {
+  const child = spawnCli(['serve'], { PORT: '0', HOST: '127.0.0.1', ...env });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const deadline = Date.now() + 30_000;
+  let url: RegExpExecArray | null = null;
+  while (!(url = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/webhooks\/emberqa\/(\S+))$/m.exec(out))) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode}) before printing its URL:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`serve printed no webhook URL within 30 s:\n${out}`);
+    await sleep(20);
+  }
+  const listen = /^ember-sync is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
+  if (!listen) throw new Error(`serve did not print where it listens:\n${out}`);
+  if (listen[2] === '0' || url[2] !== listen[2]) throw new Error(`the printed URLs do not carry the real port:\n${out}`);
+  return { child, listenUrl: listen[1]!, webhookUrl: url[1]!, token: url[3]!, exited, output: () => out };
 }

@@ -9,26 +9,16 @@ import { exportView } from '../../src/jobs/export-view.js';
 import { runSync } from '../../src/jobs/sync.js';
 import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
 import { createStore, type Store } from '../../src/store/create-store.js';
-import { createWebhookWriter } from '../../src/store/group-commit.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 import { parseExportRequest } from '../../src/views/export-options.js';
 import { VIEW_NAMES, type ViewName } from '../../src/views/view-names.js';
 import { runCli } from '../helpers/cli.js';
+import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const silent = pino({ level: 'silent' });
 
-async function ingest(store: Store, payloads: object[]): Promise<void> {
-  const writer = createWebhookWriter(store);
-  for (const p of payloads) {
-    const body = Buffer.from(JSON.stringify(p));
-    const w = p as { webhook_id: string; alert_type?: string; data?: { output_schema?: unknown } };
-    const type = w.alert_type === 'red_flag' ? 'red_flag' : w.alert_type === 'low_score' ? 'low_score' : w.data?.output_schema ? 'workflow' : 'completion';
-    await writer.submit({ kind: 'event', event: { webhookId: w.webhook_id, type, receivedAt: new Date().toISOString(), body } });
-  }
-  await writer.close();
-}
 
 /** What `ember-sync export <view>` writes with the csv target's dialect: the file must equal it. */
 async function exported(store: Store, view: ViewName, delimiter = ','): Promise<string> {

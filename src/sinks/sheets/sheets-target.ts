@@ -16,7 +16,7 @@ export interface SheetsTargetOptions {
   rootUrl?: string | undefined;
   limiter?: LimiterOptions;
   retry?: RetryOptions;
-  /** Largest values.batchUpdate body (Google recommends about 2 MB). */
+  /** Largest values.batchUpdate body (Google recommends about 2 MB; default 2 MiB). */
   maxRequestBytes?: number;
   /** Extra empty rows when an existing tab must grow, so most syncs need no grid change. */
   growSlackRows?: number;
@@ -83,7 +83,7 @@ export class SheetsTargetError extends Error {
 export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats: SheetsStats } {
   const api = sheets({ version: 'v4', auth: o.auth.client, ...(o.rootUrl ? { rootUrl: o.rootUrl.endsWith('/') ? o.rootUrl : `${o.rootUrl}/` } : {}) });
   const limiter = createLimiter(o.limiter);
-  const maxBytes = o.maxRequestBytes ?? 2_000_000;
+  const maxBytes = o.maxRequestBytes ?? 2 * 1024 * 1024;
   const slack = o.growSlackRows ?? 500;
   const verifyRows = o.verifyRows ?? 5000;
   const id = o.spreadsheetId;
@@ -353,9 +353,11 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         pendingBytes = 0;
         await call('write', 'writing rows', size, () => api.spreadsheets.values.batchUpdate({ spreadsheetId: id, requestBody: body }, { retry: false }));
       };
+      // The body is {"valueInputOption":"RAW","data":[…]}: count it as it will be serialised.
+      const ENVELOPE = JSON.stringify({ valueInputOption: 'RAW', data: [] }).length;
       const add = async (range: string, values: SheetCell[][], bytes: number) => {
         data.push({ range, majorDimension: 'ROWS', values });
-        pendingBytes += bytes + range.length + 40;
+        pendingBytes += bytes + JSON.stringify({ range, majorDimension: 'ROWS', values: [] }).length + 1;
       };
       try {
         for (const plan of live) {
@@ -365,12 +367,14 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           const fresh = plan.mode !== 'append';
           if (fresh || !sameList(plan.state.header, d.header)) {
             const header = [d.header.map((h) => fitCell(h))];
-            await add(a1(d.view, 0, 0, 0, width - 1), header, JSON.stringify(header).length);
+            await add(a1(d.view, 0, 0, 0, width - 1), header, Buffer.byteLength(JSON.stringify(header)));
           }
           let row = fresh ? 1 : plan.state.nextRow;
           let last: SheetCell[] | null = fresh ? null : plan.state.last;
           let block: SheetCell[][] = [];
           let blockStart = row;
+          // The longest range string this view can have, reserved for the block being filled.
+          const range0 = a1(d.view, 1e7, 0, 1e7, width - 1);
           let blockBytes = 0;
           const closeBlock = async () => {
             if (block.length === 0) return;
@@ -381,8 +385,8 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           for (const page of d.reader.pages(d.view, { fromSeq: fresh ? 0 : d.cursor.deliveredSeq, toSeq: d.toSeq })) {
             for (const cells of page) {
               const values = toSheetRow(cells, isTime);
-              const size = JSON.stringify(values).length + 1;
-              if (pendingBytes + blockBytes + size > maxBytes) {
+              const size = Buffer.byteLength(JSON.stringify(values)) + 1;
+              if (ENVELOPE + pendingBytes + blockBytes + size + range0.length + 64 > maxBytes) {
                 await closeBlock();
                 await flush();
                 blockStart = row;

@@ -3,11 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createStore } from '../../../src/store/create-store.js';
-import { createWebhookWriter } from '../../../src/store/group-commit.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
 import { VIEW_NAMES } from '../../../src/views/view-names.js';
 import { startFakeSheets } from '../../fakes/fake-sheets.js';
 import { runCli } from '../../helpers/cli.js';
+import { ingest } from '../../helpers/ingest.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 const SHEET = 'sheet-cli-0123456789';
@@ -15,13 +15,7 @@ const TOKEN = 'cli-access-token';
 
 async function seed(dbPath: string, from: number, n: number): Promise<void> {
   const store = createStore({ dbPath });
-  const writer = createWebhookWriter(store);
-  for (let i = from; i < from + n; i++) {
-    const w = generateWebhook(i, { seed: 21, idPrefix: 'cli-' }) as unknown as Record<string, unknown>;
-    const type = w['alert_type'] === 'red_flag' ? 'red_flag' : w['alert_type'] === 'low_score' ? 'low_score' : (w['data'] as { output_schema?: unknown }).output_schema ? 'workflow' : 'completion';
-    await writer.submit({ kind: 'event', event: { webhookId: w['webhook_id'] as string, type, receivedAt: new Date().toISOString(), body: Buffer.from(JSON.stringify(w)) } });
-  }
-  await writer.close();
+  await ingest(store, Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 21, idPrefix: 'cli-' })));
   store.close();
 }
 

@@ -9,11 +9,11 @@ import { createSheetsAuth } from '../../../src/sinks/sheets/auth.js';
 import { DATE_TIME_PATTERN, timeColumns, toSerial, toSheetRow } from '../../../src/sinks/sheets/cells.js';
 import { createSheetsTarget, type SheetsTargetOptions } from '../../../src/sinks/sheets/sheets-target.js';
 import { createStore, type Store } from '../../../src/store/create-store.js';
-import { createWebhookWriter } from '../../../src/store/group-commit.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
 import { VIEW_NAMES, type ViewName } from '../../../src/views/view-names.js';
 import { startFakeSheets, type FakeSheets } from '../../fakes/fake-sheets.js';
 import { vendorJson } from '../../helpers/fixtures.js';
+import { ingest } from '../../helpers/ingest.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 const silent = pino({ level: 'silent' });
@@ -40,14 +40,6 @@ async function setup(t: TestContext) {
   return { fake, store, dir, target };
 }
 
-async function ingest(store: Store, payloads: Array<Record<string, unknown>>): Promise<void> {
-  const writer = createWebhookWriter(store);
-  for (const p of payloads) {
-    const type = p['alert_type'] === 'red_flag' ? 'red_flag' : p['alert_type'] === 'low_score' ? 'low_score' : (p['data'] as { output_schema?: unknown }).output_schema ? 'workflow' : 'completion';
-    await writer.submit({ kind: 'event', event: { webhookId: p['webhook_id'] as string, type, receivedAt: new Date().toISOString(), body: Buffer.from(JSON.stringify(p)) } });
-  }
-  await writer.close();
-}
 
 const mixed = (from: number, n: number, prefix = 'w-') => Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 11, idPrefix: prefix }) as unknown as Record<string, unknown>);
 
