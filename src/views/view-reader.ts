@@ -58,6 +58,10 @@ export function createViewReader(db: Db, registry: () => ColumnRegistry) {
        WHERE (f.seq, f.ord) > (@after, @afterOrd) AND f.seq <= @to AND ${WINDOW} ORDER BY f.seq, f.ord LIMIT @limit`,
     )
     .raw();
+  // Without a received_at window no join is needed: a range scan of the table's own key.
+  const plainCount = Object.fromEntries(
+    [...Object.values(WIDE_SOURCE).map((w) => w.table), 'score_rows', 'workflow_field_rows'].map((table) => [table, db.prepare<[number, number], number>(`SELECT count(*) FROM ${table} WHERE seq > ? AND seq <= ?`).pluck()]),
+  ) as Record<string, Statement<[number, number], number>>;
   const longCount = {
     scores: db.prepare<[Record<string, unknown>], number>(`SELECT count(*) FROM score_rows s JOIN events e ON e.seq = s.seq WHERE s.seq > @after AND s.seq <= @to AND ${WINDOW}`).pluck(),
     workflow_fields: db.prepare<[Record<string, unknown>], number>(`SELECT count(*) FROM workflow_field_rows s JOIN events e ON e.seq = s.seq WHERE s.seq > @after AND s.seq <= @to AND ${WINDOW}`).pluck(),
@@ -112,6 +116,10 @@ export function createViewReader(db: Db, registry: () => ColumnRegistry) {
     pages,
     /** How many rows the slice holds. */
     count(view: ViewName, o: SliceOptions): number {
+      if (o.since === undefined && o.until === undefined) {
+        const table = isWideView(view) ? WIDE_SOURCE[view].table : view === 'scores' ? 'score_rows' : 'workflow_field_rows';
+        return plainCount[table]!.get(o.fromSeq ?? 0, o.toSeq)!;
+      }
       const p = params(o, o.fromSeq ?? 0, -1);
       return isWideView(view) ? wideCount[view].get(p)! : longCount[view].get(p)!;
     },
