@@ -355,7 +355,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       };
       // The body is {"valueInputOption":"RAW","data":[…]}: count it as it will be serialised.
       const ENVELOPE = JSON.stringify({ valueInputOption: 'RAW', data: [] }).length;
-      const add = async (range: string, values: SheetCell[][], bytes: number) => {
+      const add = (range: string, values: SheetCell[][], bytes: number) => {
         data.push({ range, majorDimension: 'ROWS', values });
         pendingBytes += bytes + JSON.stringify({ range, majorDimension: 'ROWS', values: [] }).length + 1;
       };
@@ -367,7 +367,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           const fresh = plan.mode !== 'append';
           if (fresh || !sameList(plan.state.header, d.header)) {
             const header = [d.header.map((h) => fitCell(h))];
-            await add(a1(d.view, 0, 0, 0, width - 1), header, Buffer.byteLength(JSON.stringify(header)));
+            add(a1(d.view, 0, 0, 0, width - 1), header, Buffer.byteLength(JSON.stringify(header)));
           }
           let row = fresh ? 1 : plan.state.nextRow;
           let last: SheetCell[] | null = fresh ? null : plan.state.last;
@@ -376,9 +376,9 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           // The longest range string this view can have, reserved for the block being filled.
           const range0 = a1(d.view, 1e7, 0, 1e7, width - 1);
           let blockBytes = 0;
-          const closeBlock = async () => {
+          const closeBlock = () => {
             if (block.length === 0) return;
-            await add(a1(d.view, blockStart, 0, blockStart + block.length - 1, width - 1), block, blockBytes);
+            add(a1(d.view, blockStart, 0, blockStart + block.length - 1, width - 1), block, blockBytes);
             block = [];
             blockBytes = 0;
           };
@@ -387,7 +387,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
               const values = toSheetRow(cells, isTime);
               const size = Buffer.byteLength(JSON.stringify(values)) + 1;
               if (ENVELOPE + pendingBytes + blockBytes + size + range0.length + 64 > maxBytes) {
-                await closeBlock();
+                closeBlock();
                 await flush();
                 blockStart = row;
               }
@@ -397,7 +397,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
               row++;
             }
           }
-          await closeBlock();
+          closeBlock();
           const state: SheetViewState = { sheetId: plan.mode === 'create' ? plan.sheetId : plan.tab.sheetId, nextRow: row, header: d.header, last };
           receipts.set(plan, { rows: d.pending, totalRows: row - 1, state });
         }
