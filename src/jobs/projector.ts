@@ -65,7 +65,6 @@ export function createProjector(options: ProjectorOptions) {
     },
   };
 }
-export type Projector = ReturnType<typeof createProjector>;
 
 /**
  * Projects everything pending without holding the event loop: one chunk per

@@ -59,6 +59,7 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
         scheduled ??= setImmediate(flush);
       });
     },
+    /** Writes queued for the next commit. */
     get pending(): number {
       return queue.length;
     },
@@ -73,7 +74,6 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
     },
   };
 }
-export type GroupCommit<Op, Res> = ReturnType<typeof createGroupCommit<Op, Res>>;
 
 /** The server's webhook writer: events and quarantine entries, group-committed on the store's connection. */
 export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult> = {}) {

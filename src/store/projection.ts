@@ -1,6 +1,6 @@
 import { flattenPayload, type FlatEvent, type TypedPayload } from '../flatten/flatten-payload.js';
 import { parseJsonObject } from '../ingest/parse-body.js';
-import { planNewColumns, type DynamicColumn } from '../views/column-registry.js';
+import { dynamicKey, planNewColumns, type DynamicColumn } from '../views/column-registry.js';
 import { WIDE_VIEWS, type Cell, type WideViewName } from '../views/view-names.js';
 import type { StoredEvent } from './event-log.js';
 import type { Statement } from 'better-sqlite3';
@@ -37,15 +37,24 @@ export function createProjection(db: Db) {
     return reg;
   }
 
-  function write(event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry): void {
+  /** Column positions by dynamic key, per view; rebuilt only when a view gains columns. */
+  type Positions = Map<WideViewName, Map<string, number>>;
+  function write(event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions): void {
     const view = flat.view;
     const added = planNewColumns(view, reg[view], flat.dynamic);
     for (const c of added) insertColumn.run(view, c.position, c.name, c.kind, c.key, event.seq);
-    if (added.length) reg[view] = [...reg[view], ...added];
-    const positionOf = new Map(reg[view].map((c) => [`${c.kind}\u0000${c.key}`, c.position]));
+    if (added.length) {
+      reg[view] = [...reg[view], ...added];
+      positions.delete(view);
+    }
+    let positionOf = positions.get(view);
+    if (!positionOf) {
+      positionOf = new Map(reg[view].map((c) => [dynamicKey(c.kind, c.key), c.position]));
+      positions.set(view, positionOf);
+    }
     const dyn: Cell[] = [];
     for (const d of flat.dynamic) {
-      const pos = positionOf.get(`${d.kind}\u0000${d.key}`)!;
+      const pos = positionOf.get(dynamicKey(d.kind, d.key))!;
       while (dyn.length < pos) dyn.push(null);
       dyn[pos] = d.value;
     }
@@ -60,10 +69,11 @@ export function createProjection(db: Db) {
     const events = eventsAfter.all(from, limit);
     if (events.length === 0) return 0;
     const reg = columns();
+    const positions: Positions = new Map();
     for (const event of events) {
       // The log only holds payloads that passed this type's schema at ingest.
       const payload = parseJsonObject(event.body) as TypedPayload['payload'];
-      write(event, flattenPayload({ type: event.type, payload } as TypedPayload), reg);
+      write(event, flattenPayload({ type: event.type, payload } as TypedPayload), reg, positions);
     }
     setCursor.run(events.at(-1)!.seq);
     return events.length;

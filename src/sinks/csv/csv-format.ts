@@ -15,10 +15,6 @@ export const BOM = '\uFEFF';
 /** OWASP CSV injection: these leading characters make Excel, Sheets and LibreOffice evaluate a cell. */
 const FORMULA_START = /^[=+\-@\t\r]/;
 
-export function looksLikeFormula(value: string): boolean {
-  return FORMULA_START.test(value);
-}
-
 /**
  * csv-stringify options for a dialect: RFC 4180 with CRLF records, fields
  * quoted when needed, numbers as numbers, null as an empty field and an empty
