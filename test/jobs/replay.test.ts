@@ -9,6 +9,7 @@ import { startTestService, type TestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { createValidator } from '../../src/ingest/validate.js';
 import { replayQuarantine } from '../../src/jobs/replay.js';
+import type { QuarantinedRow } from '../../src/store/event-log.js';
 
 /**
  * `ember-sync replay`: quarantined payloads are re-checked against the current
@@ -17,18 +18,7 @@ import { replayQuarantine } from '../../src/jobs/replay.js';
  */
 
 type Json = Record<string, unknown>;
-interface QuarantineRow {
-  id: number;
-  webhook_id: string | null;
-  received_at: string;
-  attempts: number;
-  reason: string;
-  errors: string;
-  body: Buffer;
-  status: string;
-  released_seq: number | null;
-  resolved_at: string | null;
-}
+type QuarantineRow = QuarantinedRow & { released_seq: number | null; resolved_at: string | null };
 interface EventRow {
   seq: number;
   webhook_id: string;
