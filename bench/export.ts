@@ -15,7 +15,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore } from '../src/store/create-store.js';
 import { generateWebhook } from '../src/simulate/generate.js';
-import type { WebhookType } from '../src/views/view-names.js';
+import type { WebhookType } from '../src/model/webhooks.js';
 import { machine } from './lib/proc.js';
 import { measure } from './lib/measure.js';
 

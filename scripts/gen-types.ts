@@ -1,4 +1,4 @@
-// Derives src/ingest/payload-types.ts from schemas/*.json so the TypeScript
+// Derives src/model/payload-types.ts from schemas/*.json so the TypeScript
 // types are never written by hand (test/scripts/gen-types.test.ts checks it is current).
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

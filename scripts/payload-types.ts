@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const schemasDir = join(root, 'schemas');
-export const payloadTypesPath = join(root, 'src', 'ingest', 'payload-types.ts');
+export const payloadTypesPath = join(root, 'src', 'model', 'payload-types.ts');
 
 /**
  * One synthetic schema that references every type schema, so each shared

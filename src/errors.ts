@@ -4,11 +4,8 @@
  * turns any EmberError into `{"error":{"code","message","details"}}` with its
  * `status`. `expose` says whether the message may be shown to the client.
  */
-export interface ErrorDetail {
-  path: string;
-  message: string;
-  keyword?: string;
-}
+import type { ErrorDetail } from './model/webhooks.js';
+export type { ErrorDetail };
 
 export class EmberError extends Error {
   readonly code: string;

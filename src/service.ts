@@ -45,7 +45,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // Targets first: a bad Google key file stops the start before anything is opened.
   const targets = await createTargets(settings, undefined, logger);
   const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
-  const store = createStore({ dbPath: settings.dbPath, ...busy });
+  const store = createStore({ dbPath: settings.dbPath, maxDynamicColumns: settings.maxDynamicColumns, ...busy });
   const projector = createProjector({ projection: store.projection, onError: (err) => logger.error({ err }, 'projector: could not build view rows, retrying in 1 s') });
   const writer = createWebhookWriter(store, { onCommit: () => projector.kick() });
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });

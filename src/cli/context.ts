@@ -24,13 +24,13 @@ export function createCliContext(options: { server?: boolean } = {}, env: NodeJS
     settings,
     logger,
     secrets: () => resolveSecrets(settings),
-    openStore: () => openStoreOrExplain(settings.dbPath),
+    openStore: () => openStoreOrExplain(settings.dbPath, { maxDynamicColumns: settings.maxDynamicColumns }),
   };
 }
 
-export function openStoreOrExplain(dbPath: string, busyTimeoutMs?: number): Store {
+export function openStoreOrExplain(dbPath: string, options: { busyTimeoutMs?: number; maxDynamicColumns?: number } = {}): Store {
   try {
-    return createStore({ dbPath, ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }) });
+    return createStore({ dbPath, ...options });
   } catch (err) {
     throw new SettingError('DB_PATH', `cannot open the database ${dbPath}: ${(err as Error).message}`);
   }

@@ -1,9 +1,10 @@
 import { resolve, join } from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { SettingError } from '../errors.js';
+import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
+import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 
-export type SyncTargetName = 'csv' | 'sheets';
-export const SYNC_TARGET_NAMES: readonly SyncTargetName[] = ['csv', 'sheets'];
+export { SYNC_TARGET_NAMES, type SyncTargetName };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -32,6 +33,8 @@ export interface Settings {
   sheetsApiRootUrl: string | undefined;
   googleOauthTokenUrl: string | undefined;
   logLevel: LogLevel;
+  /** Dynamic columns per wide view at most; keys past it get no column. */
+  maxDynamicColumns: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -181,5 +184,7 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     sheetsApiRootUrl: url(env, 'SHEETS_API_ROOT_URL'),
     googleOauthTokenUrl: url(env, 'GOOGLE_OAUTH_TOKEN_URL'),
     logLevel: logLevel as LogLevel,
+    // The widest view has 10 fixed columns; Google Sheets stops at 18,278.
+    maxDynamicColumns: integer(env, 'MAX_DYNAMIC_COLUMNS', DEFAULT_MAX_DYNAMIC_COLUMNS, 0, MAX_VIEW_COLUMNS - 10),
   };
 }

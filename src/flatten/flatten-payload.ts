@@ -1,49 +1,45 @@
-import type { CompletionWebhook, LowScoreWebhook, RedFlagWebhook, ScoreDetails, WorkflowCompletionWebhook } from '../ingest/payload-types.js';
-import type { Cell, WideViewName } from '../views/view-names.js';
-import { VIEW_OF_TYPE } from '../views/view-names.js';
-
-export type DynamicKind = 'score_detail' | 'field_value' | 'field_reasoning';
+import type { Cell } from '../model/cells.js';
+import type { DynamicKey } from '../model/columns.js';
+import type { ScoreDetails } from '../model/payload-types.js';
+import { VIEW_OF_TYPE, type ViewRow, type WideViewName } from '../model/views.js';
+import type { TypedPayload } from '../model/webhooks.js';
 
 /** A value for a dynamic column of a wide view, named by the payload key it came from. */
-export interface DynamicCell {
-  kind: DynamicKind;
-  key: string;
+export interface DynamicCell extends DynamicKey {
   value: Cell;
 }
-export interface ScoreRow {
-  metric: string;
-  score: Cell;
-  justification: Cell;
-}
-export interface FieldRow {
-  field: string;
-  value: Cell;
-  reasoning: Cell;
-}
+export type ScoreRow = ViewRow<'scores'>;
+export type FieldRow = ViewRow<'workflow_fields'>;
+
+/** The fixed columns of one wide view's row, with the view they belong to. */
+export type WideRow = { [V in WideViewName]: { view: V; row: ViewRow<V> } }[WideViewName];
 
 /** Everything one webhook contributes to the views, except webhook_id/received_at (from the log). */
-export interface FlatEvent {
-  view: WideViewName;
-  /** Fixed columns of the wide view after webhook_id and received_at, in order. */
-  fixed: Cell[];
+export type FlatEvent = WideRow & {
   contentId: string;
   agentName: Cell;
   dynamic: DynamicCell[];
   scores: ScoreRow[];
   fields: FieldRow[];
-}
-
-export type TypedPayload =
-  | { type: 'red_flag'; payload: RedFlagWebhook }
-  | { type: 'low_score'; payload: LowScoreWebhook }
-  | { type: 'completion'; payload: CompletionWebhook }
-  | { type: 'workflow'; payload: WorkflowCompletionWebhook };
+};
 
 const SCORE_SUFFIX = '_score';
 const JUSTIFICATION_SUFFIX = '_justification';
 
-function cell(v: unknown): Cell {
-  return typeof v === 'string' || typeof v === 'number' ? v : null;
+/** Only strings and (finite) numbers are cells; anything else a schema let through is absent. */
+export function cell(v: unknown): Cell {
+  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) ? v : null;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One metric of score_details before it is placed in a view. */
+export interface Metric {
+  metric: string;
+  score: Cell;
+  justification: Cell;
 }
 
 /**
@@ -51,14 +47,14 @@ function cell(v: unknown): Cell {
  * the metric first appears; any other key is a metric of its own (a number goes
  * to `score`, a string to `justification`).
  */
-export function scoreRows(details: ScoreDetails | undefined): ScoreRow[] {
-  if (!details) return [];
-  const rows: ScoreRow[] = [];
-  const paired = new Map<string, ScoreRow>();
+export function metrics(details: ScoreDetails | undefined): Metric[] {
+  if (!isRecord(details)) return [];
+  const rows: Metric[] = [];
+  const paired = new Map<string, Metric>();
   for (const [key, value] of Object.entries(details)) {
     const suffix = key.endsWith(SCORE_SUFFIX) && key.length > SCORE_SUFFIX.length ? SCORE_SUFFIX : key.endsWith(JUSTIFICATION_SUFFIX) && key.length > JUSTIFICATION_SUFFIX.length ? JUSTIFICATION_SUFFIX : undefined;
     if (suffix === undefined) {
-      rows.push(typeof value === 'number' ? { metric: key, score: value, justification: null } : { metric: key, score: null, justification: cell(value) });
+      rows.push(typeof value === 'number' ? { metric: key, score: cell(value), justification: null } : { metric: key, score: null, justification: cell(value) });
       continue;
     }
     const metric = key.slice(0, -suffix.length);
@@ -75,68 +71,83 @@ export function scoreRows(details: ScoreDetails | undefined): ScoreRow[] {
 }
 
 function detailCells(details: ScoreDetails | undefined): DynamicCell[] {
-  return Object.entries(details ?? {}).map(([key, value]) => ({ kind: 'score_detail' as const, key, value: cell(value) }));
+  return isRecord(details) ? Object.entries(details).map(([key, value]) => ({ kind: 'score_detail' as const, key, value: cell(value) })) : [];
 }
 
-/** Pure: a validated payload in, the rows of every view it feeds out. */
+/**
+ * Pure: a validated payload in, the rows of every view it feeds out. It never
+ * throws on a payload its schema accepted, and is defensive about shapes an
+ * edited schema might let through (a non-object is absent, a non-scalar is null).
+ */
 export function flattenPayload(input: TypedPayload): FlatEvent {
   const view = VIEW_OF_TYPE[input.type];
+  const scored = (contentId: string, agentName: Cell, details: ScoreDetails | undefined) => ({
+    contentId,
+    agentName,
+    dynamic: detailCells(details),
+    scores: metrics(details).map((m): ScoreRow => ({ source: view, content_id: contentId, agent_name: agentName, metric: m.metric, score: m.score, justification: m.justification })),
+  });
   switch (input.type) {
     case 'red_flag': {
       const p = input.payload;
+      const contentId = String(p.content_id);
       return {
-        view,
-        fixed: [p.timestamp, p.content_id, p.content_type, p.file_name, cell(p.agent_name), p.red_flag_reason, cell(p.total_score)],
-        contentId: p.content_id,
-        agentName: cell(p.agent_name),
-        dynamic: detailCells(p.score_details),
-        scores: scoreRows(p.score_details),
+        view: 'red_flags',
+        row: { timestamp: cell(p.timestamp), content_id: contentId, content_type: cell(p.content_type), file_name: cell(p.file_name), agent_name: cell(p.agent_name), red_flag_reason: cell(p.red_flag_reason), total_score: cell(p.total_score) },
+        ...scored(contentId, cell(p.agent_name), p.score_details),
         fields: [],
       };
     }
     case 'low_score': {
       const p = input.payload;
+      const contentId = String(p.content_id);
       return {
-        view,
-        fixed: [p.timestamp, p.content_id, p.content_type, p.file_name, p.agent_name, p.total_score, p.total_score_threshold, cell(p.summary)],
-        contentId: p.content_id,
-        agentName: p.agent_name,
-        dynamic: detailCells(p.score_details),
-        scores: scoreRows(p.score_details),
+        view: 'low_scores',
+        row: {
+          timestamp: cell(p.timestamp),
+          content_id: contentId,
+          content_type: cell(p.content_type),
+          file_name: cell(p.file_name),
+          agent_name: cell(p.agent_name),
+          total_score: cell(p.total_score),
+          total_score_threshold: cell(p.total_score_threshold),
+          summary: cell(p.summary),
+        },
+        ...scored(contentId, cell(p.agent_name), p.score_details),
         fields: [],
       };
     }
     case 'completion': {
       const p = input.payload;
-      const d = p.data;
+      const d: Partial<typeof p.data> = isRecord(p.data) ? p.data : {};
+      const contentId = String(p.content_id);
       return {
-        view,
-        fixed: [p.content_id, cell(d.original_filename), cell(d.score_uuid), cell(d.created_time), cell(d.agent_name), cell(d.reason_for_call)],
-        contentId: p.content_id,
-        agentName: cell(d.agent_name),
-        dynamic: detailCells(d.score_details),
-        scores: scoreRows(d.score_details),
+        view: 'completions',
+        row: { content_id: contentId, original_filename: cell(d.original_filename), score_uuid: cell(d.score_uuid), created_time: cell(d.created_time), agent_name: cell(d.agent_name), reason_for_call: cell(d.reason_for_call) },
+        ...scored(contentId, cell(d.agent_name), d.score_details),
         fields: [],
       };
     }
     case 'workflow': {
       const p = input.payload;
-      const d = p.data;
-      const fields = Object.entries(d.output_schema).map(([field, out]) => ({ field, value: cell(out.value), reasoning: cell(out.reasoning) }));
+      const d: Partial<typeof p.data> = isRecord(p.data) ? p.data : {};
+      const contentId = String(p.content_id);
+      const outputs = isRecord(d.output_schema) ? Object.entries(d.output_schema) : [];
+      const fields = outputs.map(([field, out]) => {
+        const o: Record<string, unknown> = isRecord(out) ? out : {};
+        return { content_id: contentId, field, value: cell(o['value']), reasoning: cell(o['reasoning']) } satisfies FieldRow;
+      });
       return {
-        view,
-        fixed: [p.content_id, cell(d.status), cell(d.cost)],
-        contentId: p.content_id,
-        agentName: cell(d.agent_name),
+        view: 'workflows',
+        row: { content_id: contentId, status: cell(d.status), cost: cell(d.cost) },
+        // A workflow may carry score_details too: its metrics still reach `scores`.
+        ...scored(contentId, cell(d.agent_name), d.score_details),
         dynamic: fields.flatMap((f) => [
           { kind: 'field_value' as const, key: f.field, value: f.value },
           { kind: 'field_reasoning' as const, key: f.field, value: f.reasoning },
         ]),
-        // A workflow may carry score_details too: its metrics still reach `scores`.
-        scores: scoreRows(d.score_details),
         fields,
       };
     }
   }
 }
-

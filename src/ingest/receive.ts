@@ -1,7 +1,7 @@
 import type { EmberError } from '../errors.js';
-import type { WriteOp, WriteResult } from '../store/create-store.js';
-import type { WebhookType } from '../views/view-names.js';
-import { parseJsonObject } from './parse-body.js';
+import { parseJsonObject } from '../lib/json-object.js';
+import type { WebhookType } from '../model/webhooks.js';
+import type { WriteOp, WriteResult } from '../model/writes.js';
 import type { Validator } from './validate.js';
 import type { SignatureHeaders } from './verify-signature.js';
 

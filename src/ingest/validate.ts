@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { SchemaValidationError, UnknownWebhookTypeError, type EmberError, type ErrorDetail } from '../errors.js';
-import type { TypedPayload } from '../flatten/flatten-payload.js';
-import type { WebhookType } from '../views/view-names.js';
+import type { TypedPayload, WebhookType } from '../model/webhooks.js';
 
 // ajv-formats is CommonJS: under NodeNext its default import is module.exports, whose `default` is the plugin.
 const addFormats = addFormatsModule.default;

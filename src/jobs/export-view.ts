@@ -10,14 +10,15 @@ import { catchUpAsync } from './projector.js';
  */
 export async function exportView(store: Store, req: ExportRequest, out: Writable, onProgress?: (rows: number, total: number) => void): Promise<number> {
   await catchUpAsync(store.projection);
-  const slice = { toSeq: store.projection.cursor(), since: req.since, until: req.until };
-  const total = onProgress ? store.views.count(req.view, slice) : 0;
+  // The cursor and the column list in one read: the header is exactly as wide as every row.
+  const { toSeq, registry } = store.db.transaction(() => ({ toSeq: store.projection.cursor(), registry: store.projection.columns() }))();
+  const { header, rows } = store.views.snapshot(req.view, registry);
+  const slice = { toSeq, since: req.since, until: req.until };
+  const total = onProgress ? rows.count(slice) : 0;
   return writeViewCsv({
-    reader: store.views,
-    view: req.view,
-    slice,
+    pages: rows.pages(slice),
     dialect: req.dialect,
-    header: store.views.header(req.view),
+    header,
     out,
     end: out !== process.stdout,
     ...(onProgress ? { onProgress: (rows: number) => onProgress(rows, total) } : {}),

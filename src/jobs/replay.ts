@@ -1,4 +1,4 @@
-import { parseJsonObject } from '../ingest/parse-body.js';
+import { parseJsonObject } from '../lib/json-object.js';
 import type { Validator } from '../ingest/validate.js';
 import type { Store } from '../store/create-store.js';
 import type { QuarantinedRow } from '../store/event-log.js';

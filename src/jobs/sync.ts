@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/create-metrics.js';
-import type { SyncTarget, ViewOutcome } from '../sinks/target.js';
+import type { SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
+import { VIEW_NAMES, type ViewName } from '../model/views.js';
 import type { Store } from '../store/create-store.js';
-import { VIEW_NAMES, type ViewName } from '../views/view-names.js';
+import { LockLostError, type LockTicket } from '../store/sync-state.js';
 import { faultPoint } from './faults.js';
 import { catchUpAsync } from './projector.js';
 
@@ -23,54 +24,105 @@ export interface RunSyncOptions {
   metrics?: Metrics;
   /** Keep trying to get the lock this long (the CLI waits for a running scheduled sync). */
   waitForLockMs?: number;
+  /** Called once when the lock is held by another sync and this run starts waiting. */
+  onWait?: (holder: string) => void;
   heartbeatMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function describeHolder(store: Store, target: string): string {
+  try {
+    const h = store.sync.lockHolder(target);
+    return h ? `pid ${h.pid} on ${h.host}, last heartbeat ${h.heartbeat_at}` : 'another process';
+  } catch {
+    return 'another process';
+  }
+}
 
 /**
  * One sync of one target: take the target's lock (one sync per target across
- * processes), project what is pending, hand the target every view's rows after
- * its cursor, then commit the cursors of the views it confirmed — in one
- * transaction, only after the target confirmed. A crash in between leaves the
- * cursors where they were and the next sync hands the same rows again; the
- * target makes that idempotent.
+ * processes; each acquisition gets a new generation, its fencing token),
+ * project what is pending, then hand the target every view's rows after its
+ * cursor — header and rows from one column list taken once — and commit the
+ * cursors of the views it confirmed in one transaction that first checks the
+ * run still holds its lock. A crash in between leaves the cursors where they
+ * were and the next sync hands the same rows again; the target makes that
+ * idempotent. A heartbeat that fails or finds the lock taken over aborts the
+ * run, and a run that lost its lock commits nothing.
  */
 export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
   const { store, target } = o;
   const owner = store.sync.newOwner();
   const deadline = Date.now() + (o.waitForLockMs ?? 0);
-  while (!store.sync.tryLock(target.name, owner)) {
+  let ticket: LockTicket | undefined;
+  let waited = false;
+  for (;;) {
+    try {
+      ticket = store.sync.tryLock(target.name, owner);
+    } catch (err) {
+      o.metrics?.syncRuns.inc({ target: target.name, result: 'failed' });
+      o.logger.error({ target: target.name, error: message(err) }, 'sync could not start: the database refused the lock');
+      return { target: target.name, status: 'failed', rows: 0, views: [], error: `could not take the sync lock: ${message(err)}` };
+    }
+    if (ticket) break;
     if (Date.now() >= deadline) {
-      const h = store.sync.lockHolder(target.name);
       o.metrics?.syncRuns.inc({ target: target.name, result: 'skipped' });
-      return { target: target.name, status: 'locked', holder: h ? `pid ${h.pid} on ${h.host} since ${h.heartbeat_at}` : 'another process' };
+      return { target: target.name, status: 'locked', holder: describeHolder(store, target.name) };
+    }
+    if (!waited) {
+      waited = true;
+      o.onWait?.(describeHolder(store, target.name));
     }
     await sleep(250);
   }
-  const heartbeat = setInterval(() => store.sync.heartbeat(target.name, owner), o.heartbeatMs ?? 15_000);
-  const runId = store.sync.startRun(target.name);
+  const lock = ticket;
+
+  const abort = new AbortController();
+  const heartbeat = setInterval(() => {
+    try {
+      if (!store.sync.heartbeat(lock)) abort.abort(new LockLostError(target.name));
+    } catch (err) {
+      abort.abort(new Error(`the sync lock heartbeat failed (${message(err)}); stopped so that another process can take over safely`));
+    }
+  }, o.heartbeatMs ?? 15_000);
+  heartbeat.unref();
+
+  let runId: number | undefined;
+  const finish = (result: { ok: boolean; rows: number; error: string | null; details: unknown }) => {
+    if (runId === undefined) return;
+    try {
+      store.sync.finishRun(runId, target.name, result);
+    } catch (err) {
+      o.logger.error({ target: target.name, error: message(err) }, 'could not record the end of the sync run');
+    }
+  };
   try {
+    runId = store.sync.startRun(target.name);
     await catchUpAsync(store.projection);
-    const toSeq = store.projection.cursor();
-    const registry = store.projection.columns();
-    const deliveries = VIEW_NAMES.map((view) => {
+    // One read transaction: the cursor and the column list agree, and every delivery keeps them.
+    const { toSeq, registry } = store.db.transaction(() => ({ toSeq: store.projection.cursor(), registry: store.projection.columns() }))();
+    const deliveries: ViewDelivery[] = VIEW_NAMES.map((view) => {
       const cursor = store.sync.cursor(target.name, view);
-      return { view, header: store.views.header(view, registry), cursor, toSeq, pending: store.views.count(view, { fromSeq: cursor.deliveredSeq, toSeq }), reader: store.views };
+      const { header, rows } = store.views.snapshot(view, registry);
+      return { view, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
     });
 
     let outcomes: ViewOutcome[];
     try {
-      outcomes = await target.deliver(deliveries);
+      outcomes = await target.deliver(deliveries, abort.signal);
     } catch (err) {
-      outcomes = VIEW_NAMES.map((view) => ({ view, ok: false as const, error: (err as Error).message }));
+      outcomes = VIEW_NAMES.map((view) => ({ view, ok: false as const, error: message(err) }));
     }
     faultPoint('after-deliver');
+    if (abort.signal.aborted) throw abort.signal.reason;
 
     store.db
       .transaction(() => {
+        store.sync.assertHolds(lock);
         for (const out of outcomes) {
-          if (out.ok) store.sync.confirm(target.name, out.view, toSeq, out.receipt.totalRows, out.receipt.state);
+          if (out.ok) store.sync.confirm(target.name, out.view, toSeq, out.receipt.totalRows, out.receipt.state, out.receipt.rows);
           else store.sync.recordViewError(target.name, out.view, out.error);
         }
       })
@@ -80,20 +132,20 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     const rows = views.reduce((n, v) => n + v.rows, 0);
     const failed = views.filter((v) => v.error);
     const error = failed.length ? failed.map((v) => `${v.view}: ${v.error}`).join('; ') : undefined;
-    store.sync.finishRun(runId, target.name, { ok: !error, rows, error: error ?? null, details: views });
+    finish({ ok: !error, rows, error: error ?? null, details: views });
     for (const v of views) if (v.rows) o.metrics?.rowsDelivered.inc({ target: target.name, view: v.view }, v.rows);
     o.metrics?.syncRuns.inc({ target: target.name, result: error ? 'failed' : 'ok' });
     if (error) o.logger.error({ target: target.name, error }, 'sync failed; the rows stay pending for the next run');
     else o.logger.info({ target: target.name, rows, toSeq }, 'sync done');
     return { target: target.name, status: error ? 'failed' : 'ok', rows, views, ...(error ? { error } : {}) };
   } catch (err) {
-    const message = (err as Error).message;
-    store.sync.finishRun(runId, target.name, { ok: false, rows: 0, error: message, details: [] });
+    const text = message(err);
+    finish({ ok: false, rows: 0, error: text, details: [] });
     o.metrics?.syncRuns.inc({ target: target.name, result: 'failed' });
-    o.logger.error({ err, target: target.name }, 'sync failed');
-    return { target: target.name, status: 'failed', rows: 0, views: [], error: message };
+    o.logger.error({ target: target.name, error: text }, 'sync failed');
+    return { target: target.name, status: 'failed', rows: 0, views: [], error: text };
   } finally {
     clearInterval(heartbeat);
-    store.sync.unlock(target.name, owner);
+    if (!store.sync.unlock(lock)) o.logger.warn({ target: target.name }, 'could not release the sync lock (the database refused the write); it is taken back before the next sync');
   }
 }

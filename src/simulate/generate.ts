@@ -1,4 +1,4 @@
-import type { EmberQAWebhook } from '../ingest/payload-types.js';
+import type { EmberQAWebhook } from '../model/payload-types.js';
 
 /** Small seeded PRNG (mulberry32): the same index and seed always give the same webhook. */
 function rng(seed: number) {

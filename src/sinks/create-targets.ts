@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Settings, SyncTargetName } from '../config/settings.js';
 import { createCsvTarget } from './csv/csv-target.js';
-import type { SyncTarget } from './target.js';
+import type { SyncTarget } from '../model/sync.js';
 
 /**
  * The targets SYNC_TARGETS names, built from the settings. A bad Google key

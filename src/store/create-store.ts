@@ -1,16 +1,15 @@
-import { createEventLog, type AppendResult, type NewEvent, type NewQuarantined } from './event-log.js';
+import { createEventLog } from './event-log.js';
 import { migrate } from './migrations.js';
 import { openDb, type Db } from './open-db.js';
 import { createProjection } from './projection.js';
-import { createViewReader } from '../views/view-reader.js';
 import { createSyncState } from './sync-state.js';
-
-export type WriteOp = { kind: 'event'; event: NewEvent } | { kind: 'quarantine'; item: NewQuarantined };
-export type WriteResult = ({ kind: 'event' } & AppendResult) | { kind: 'quarantine'; id: number; attempts: number };
+import { createViewRows } from './view-rows.js';
 
 export interface StoreOptions {
   dbPath: string;
   busyTimeoutMs?: number;
+  /** MAX_DYNAMIC_COLUMNS (see projection.ts). */
+  maxDynamicColumns?: number;
 }
 
 /**
@@ -27,13 +26,14 @@ export function createStore(options: StoreOptions) {
     throw err;
   }
   const ping = db.prepare('SELECT count(*) FROM sqlite_master').pluck();
-  const projection = createProjection(db);
+  const probe = db.prepare<[string]>('INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+  const projection = createProjection(db, options.maxDynamicColumns === undefined ? {} : { maxDynamicColumns: options.maxDynamicColumns });
   return {
     db,
     path: options.dbPath,
     events: createEventLog(db),
     projection,
-    views: createViewReader(db, () => projection.columns()),
+    views: createViewRows(db, () => projection.columns()),
     sync: createSyncState(db),
     /** True when the database answers a query on this connection. */
     ping(): boolean {
@@ -42,6 +42,10 @@ export function createStore(options: StoreOptions) {
       } catch {
         return false;
       }
+    },
+    /** A tiny write for /healthz, committed with the webhooks of the same turn (group commit). */
+    probe(now = new Date()): void {
+      probe.run(now.toISOString());
     },
     close(): void {
       if (db.open) db.close();

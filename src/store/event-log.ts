@@ -1,24 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ErrorDetail } from '../errors.js';
-import type { WebhookType } from '../views/view-names.js';
+import type { ErrorDetail, WebhookType } from '../model/webhooks.js';
+import type { AppendResult, NewEvent, NewQuarantined } from '../model/writes.js';
 import type { Db } from './open-db.js';
-
-export interface NewEvent {
-  webhookId: string;
-  type: WebhookType;
-  receivedAt: string;
-  body: Buffer;
-  outcome?: 'accepted' | 'replayed';
-}
-export type AppendResult = { duplicate: false; seq: number } | { duplicate: true; seq: number | undefined };
-
-export interface NewQuarantined {
-  webhookId: string | undefined;
-  receivedAt: string;
-  body: Buffer;
-  reason: string;
-  errors: ErrorDetail[];
-}
 
 export interface StoredEvent {
   seq: number;

@@ -1,5 +1,6 @@
 import { StoreUnavailableError } from '../errors.js';
-import type { Store, WriteOp, WriteResult } from './create-store.js';
+import type { WriteOp, WriteResult } from '../model/writes.js';
+import type { Store } from './create-store.js';
 import type { Db } from './open-db.js';
 
 interface Pending<Op, Res> {
@@ -79,7 +80,12 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
 export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult> = {}) {
   return createGroupCommit<WriteOp, WriteResult>(
     store.db,
-    (op) => (op.kind === 'event' ? { kind: 'event', ...store.events.append(op.event) } : { kind: 'quarantine', ...store.events.quarantine(op.item) }),
+    (op): WriteResult => {
+      if (op.kind === 'event') return { kind: 'event', ...store.events.append(op.event) };
+      if (op.kind === 'quarantine') return { kind: 'quarantine', ...store.events.quarantine(op.item) };
+      store.probe();
+      return { kind: 'probe' };
+    },
     options,
   );
 }

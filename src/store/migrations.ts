@@ -162,6 +162,47 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'parked events, column overflow, lock fencing, delivery totals, health probe',
+    sql: `
+      -- Events the projector could not turn into rows: parked with their error so the
+      -- rest go on; replay and rebuild retry them. Derived state, like the rows.
+      CREATE TABLE parked_events (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq),
+        error TEXT NOT NULL,
+        parked_at TEXT NOT NULL
+      );
+
+      -- Keys that wanted a column in a wide view past MAX_DYNAMIC_COLUMNS (they got none;
+      -- their values stay in the long views and the raw log).
+      CREATE TABLE column_overflow (
+        view TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        PRIMARY KEY (view, kind, key)
+      ) WITHOUT ROWID;
+
+      -- Fencing: each acquisition of a target's lock gets a new generation; cursors
+      -- commit only while the committing run still holds that generation.
+      ALTER TABLE sync_locks ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE sync_lock_generations (
+        target TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Rows delivered to a target over its whole life (status); sync_runs keeps only recent runs.
+      ALTER TABLE sync_state ADD COLUMN delivered_total INTEGER NOT NULL DEFAULT 0;
+      UPDATE sync_state SET delivered_total = delivered_rows;
+
+      -- /healthz commits here through the webhook writer: healthy means a commit succeeds now.
+      CREATE TABLE health_probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */

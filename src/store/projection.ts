@@ -1,69 +1,123 @@
-import { flattenPayload, type FlatEvent, type TypedPayload } from '../flatten/flatten-payload.js';
-import { parseJsonObject } from '../ingest/parse-body.js';
-import { dynamicKey, planNewColumns, type DynamicColumn } from '../views/column-registry.js';
-import { WIDE_VIEWS, type Cell, type WideViewName } from '../views/view-names.js';
-import type { StoredEvent } from './event-log.js';
 import type { Statement } from 'better-sqlite3';
+import { flattenPayload, type FlatEvent } from '../flatten/flatten-payload.js';
+import { parseJsonObject } from '../lib/json-object.js';
+import type { Cell } from '../model/cells.js';
+import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
+import { LONG_VIEWS, rowColumns, VIEW_DEFS, WIDE_VIEWS, type ViewName, type WideViewName } from '../model/views.js';
+import type { TypedPayload } from '../model/webhooks.js';
+import type { StoredEvent } from './event-log.js';
 import type { Db } from './open-db.js';
 
-const WIDE_INSERT: Record<WideViewName, string> = {
-  red_flags: 'INSERT INTO red_flag_rows (seq, timestamp, content_id, content_type, file_name, agent_name, red_flag_reason, total_score, dyn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  low_scores: 'INSERT INTO low_score_rows (seq, timestamp, content_id, content_type, file_name, agent_name, total_score, total_score_threshold, summary, dyn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  completions: 'INSERT INTO completion_rows (seq, content_id, original_filename, score_uuid, created_time, agent_name, reason_for_call, dyn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-  workflows: 'INSERT INTO workflow_rows (seq, content_id, status, cost, dyn) VALUES (?, ?, ?, ?, ?)',
-};
+/** `INSERT INTO <table> (seq, [ord,] <row columns>, [dyn])`, from the view definitions. */
+function insertSql(view: ViewName): string {
+  const def = VIEW_DEFS[view];
+  const cols = ['seq', ...(def.shape === 'long' ? ['ord'] : []), ...rowColumns(view), ...(def.shape === 'wide' ? ['dyn'] : [])];
+  return `INSERT INTO ${def.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+}
 
-export type ColumnRegistry = Record<WideViewName, DynamicColumn[]>;
+/**
+ * SQLite errors that say nothing about the event being projected (a busy or
+ * full database, an I/O error): the batch is retried later. Anything else
+ * raised while projecting one event (flatten, a constraint) is that event's
+ * own problem: it is parked and the others go on.
+ */
+const EVENT_SPECIFIC_SQLITE = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH)/;
+export function isEventSpecific(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  const sqlite = (err as { name?: unknown })?.name === 'SqliteError' || (typeof code === 'string' && code.startsWith('SQLITE_'));
+  return !sqlite || (typeof code === 'string' && EVENT_SPECIFIC_SQLITE.test(code));
+}
+
+export interface ParkedEvent {
+  seq: number;
+  webhook_id: string;
+  type: string;
+  error: string;
+  parked_at: string;
+}
+
+export interface ProjectionOptions {
+  /** MAX_DYNAMIC_COLUMNS: a wide view never gets more dynamic columns than this. */
+  maxDynamicColumns?: number;
+  now?: () => Date;
+}
+
+const MAX_ERROR_CHARS = 2000;
 
 /**
  * Turns logged events into view rows. The projector cursor moves in the same
  * transaction as the rows it covers, so rows are never lost nor doubled, and
- * whichever process projects (server or CLI) works from the same state.
+ * whichever process projects (server or CLI) works from the same state. An
+ * event that cannot be projected is parked with its error (and counted in
+ * status) instead of stopping every event behind it.
  */
-export function createProjection(db: Db) {
-  const cursor = db.prepare<[], { seq: number }>('SELECT seq FROM projector_state WHERE id = 1').pluck(false);
+export function createProjection(db: Db, options: ProjectionOptions = {}) {
+  const maxColumns = options.maxDynamicColumns ?? DEFAULT_MAX_DYNAMIC_COLUMNS;
+  const now = options.now ?? (() => new Date());
+  const cursor = db.prepare<[], { seq: number }>('SELECT seq FROM projector_state WHERE id = 1');
   const setCursor = db.prepare<[number]>('UPDATE projector_state SET seq = ? WHERE id = 1');
   const eventsAfter = db.prepare<[number, number], StoredEvent>('SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
   const loadColumns = db.prepare<[], DynamicColumn & { view: WideViewName }>('SELECT view, position, name, kind, key FROM view_columns ORDER BY view, position');
   const insertColumn = db.prepare<[string, number, string, string, string, number]>('INSERT INTO view_columns (view, position, name, kind, key, added_seq) VALUES (?, ?, ?, ?, ?, ?)');
-  const insertWide = Object.fromEntries(WIDE_VIEWS.map((v) => [v, db.prepare<unknown[]>(WIDE_INSERT[v])])) as Record<WideViewName, Statement<unknown[]>>;
-  const insertScore = db.prepare('INSERT INTO score_rows (seq, ord, source, content_id, agent_name, metric, score, justification) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-  const insertField = db.prepare('INSERT INTO workflow_field_rows (seq, ord, content_id, field, value, reasoning) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertOverflow = db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO column_overflow (view, kind, key, first_seq) VALUES (?, ?, ?, ?)');
+  const overflowCounts = db.prepare<[], { view: WideViewName; n: number }>('SELECT view, count(*) AS n FROM column_overflow GROUP BY view');
+  const insertRow = Object.fromEntries([...WIDE_VIEWS, ...LONG_VIEWS].map((v) => [v, db.prepare<unknown[]>(insertSql(v))])) as Record<ViewName, Statement<unknown[]>>;
   const lastSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
+  const park = db.prepare<[number, string, string]>('INSERT INTO parked_events (seq, error, parked_at) VALUES (?, ?, ?) ON CONFLICT (seq) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at');
+  const parked = db.prepare<[number], ParkedEvent>(
+    'SELECT p.seq, e.webhook_id, e.type, p.error, p.parked_at FROM parked_events p JOIN events e ON e.seq = p.seq ORDER BY p.seq LIMIT ?',
+  );
+  const parkedCount = db.prepare<[], number>('SELECT count(*) FROM parked_events').pluck();
+  const eventAt = db.prepare<[number], StoredEvent>('SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq = ?');
+  const unpark = db.prepare<[number]>('DELETE FROM parked_events WHERE seq = ?');
+  const moveEvent = db.prepare<[number, number]>('UPDATE events SET seq = ? WHERE seq = ?');
+  const moveRelease = db.prepare<[number, number]>('UPDATE quarantine SET released_seq = ? WHERE released_seq = ?');
 
   function columns(): ColumnRegistry {
-    const reg: ColumnRegistry = { red_flags: [], low_scores: [], completions: [], workflows: [] };
+    const reg = Object.fromEntries(WIDE_VIEWS.map((v) => [v, [] as DynamicColumn[]])) as ColumnRegistry;
     for (const { view, ...col } of loadColumns.all()) reg[view].push(col);
     return reg;
   }
 
+  function flatten(event: StoredEvent): FlatEvent {
+    // The log only holds payloads that passed this type's schema at ingest.
+    const payload = parseJsonObject(event.body);
+    return flattenPayload({ type: event.type, payload } as TypedPayload);
+  }
+
   /** Column positions by dynamic key, per view; rebuilt only when a view gains columns. */
   type Positions = Map<WideViewName, Map<string, number>>;
-  function write(event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions): void {
+
+  /** Writes one event's rows; returns the columns it added (the caller adopts them once the write stuck). */
+  const writeEvent = db.transaction((event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions): DynamicColumn[] => {
     const view = flat.view;
-    const added = planNewColumns(view, reg[view], flat.dynamic);
-    for (const c of added) insertColumn.run(view, c.position, c.name, c.kind, c.key, event.seq);
-    if (added.length) {
-      reg[view] = [...reg[view], ...added];
-      positions.delete(view);
-    }
-    let positionOf = positions.get(view);
-    if (!positionOf) {
-      positionOf = new Map(reg[view].map((c) => [dynamicKey(c.kind, c.key), c.position]));
-      positions.set(view, positionOf);
-    }
+    const plan = planNewColumns(view, reg[view], flat.dynamic, maxColumns);
+    for (const c of plan.added) insertColumn.run(view, c.position, c.name, c.kind, c.key, event.seq);
+    for (const k of plan.overflow) insertOverflow.run(view, k.kind, k.key, event.seq);
+    let positionOf = plan.added.length === 0 ? positions.get(view) : undefined;
+    if (!positionOf) positionOf = new Map([...reg[view], ...plan.added].map((c) => [dynamicKey(c.kind, c.key), c.position]));
     const dyn: Cell[] = [];
     for (const d of flat.dynamic) {
-      const pos = positionOf.get(dynamicKey(d.kind, d.key))!;
+      const pos = positionOf.get(dynamicKey(d.kind, d.key));
+      if (pos === undefined) continue; // past MAX_DYNAMIC_COLUMNS: the long views keep the value
       while (dyn.length < pos) dyn.push(null);
       dyn[pos] = d.value;
     }
-    insertWide[view].run([event.seq, ...flat.fixed, JSON.stringify(dyn)]);
-    flat.scores.forEach((s, i) => insertScore.run(event.seq, i, view, flat.contentId, flat.agentName, s.metric, s.score, s.justification));
-    flat.fields.forEach((f, i) => insertField.run(event.seq, i, flat.contentId, f.field, f.value, f.reasoning));
+    const row = flat.row as Record<string, Cell>;
+    insertRow[view].run([event.seq, ...rowColumns(view).map((c) => row[c] ?? null), JSON.stringify(dyn)]);
+    flat.scores.forEach((s, i) => insertRow.scores.run([event.seq, i, ...rowColumns('scores').map((c) => s[c])]));
+    flat.fields.forEach((f, i) => insertRow.workflow_fields.run([event.seq, i, ...rowColumns('workflow_fields').map((c) => f[c])]));
+    if (plan.added.length === 0 && !positions.has(view)) positions.set(view, positionOf);
+    return plan.added;
+  });
+
+  function describe(err: unknown): string {
+    const e = err as { name?: unknown; code?: unknown; message?: unknown };
+    const text = `${typeof e?.name === 'string' ? e.name : 'Error'}${typeof e?.code === 'string' ? ` ${e.code}` : ''}: ${typeof e?.message === 'string' ? e.message : String(err)}`;
+    return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
   }
 
-  /** Projects up to `limit` events past the cursor in one transaction; returns how many. */
+  /** Projects up to `limit` events past the cursor in one transaction; returns how many were taken (projected or parked). */
   const projectBatch = db.transaction((limit: number): number => {
     const from = cursor.get()!.seq;
     const events = eventsAfter.all(from, limit);
@@ -71,41 +125,94 @@ export function createProjection(db: Db) {
     const reg = columns();
     const positions: Positions = new Map();
     for (const event of events) {
-      // The log only holds payloads that passed this type's schema at ingest.
-      const payload = parseJsonObject(event.body) as TypedPayload['payload'];
-      write(event, flattenPayload({ type: event.type, payload } as TypedPayload), reg, positions);
+      try {
+        const flat = flatten(event);
+        // A savepoint per event: a failure leaves nothing of this event behind.
+        const added = writeEvent(event, flat, reg, positions);
+        if (added.length > 0) {
+          reg[flat.view] = [...reg[flat.view], ...added];
+          positions.delete(flat.view);
+        }
+      } catch (err) {
+        if (!isEventSpecific(err)) throw err;
+        park.run(event.seq, describe(err), now().toISOString());
+      }
     }
     setCursor.run(events.at(-1)!.seq);
     return events.length;
   });
 
-  const wipe = db.transaction(() => {
-    for (const t of ['red_flag_rows', 'low_score_rows', 'completion_rows', 'workflow_rows', 'score_rows', 'workflow_field_rows']) {
-      db.prepare(`DELETE FROM ${t}`).run();
+  /**
+   * Parked events that project now are moved to the end of the log (a new seq,
+   * the same bytes and received_at) and projected there, like a payload
+   * released from quarantine: targets whose cursors went past their old place
+   * receive them as new rows. Those that still fail stay parked with their
+   * new error.
+   */
+  const retryOne = db.transaction((seq: number): 'moved' | 'still' => {
+    const event = eventAt.get(seq);
+    if (!event) {
+      unpark.run(seq);
+      return 'moved';
     }
+    try {
+      flatten(event);
+    } catch (err) {
+      park.run(seq, describe(err), now().toISOString());
+      return 'still';
+    }
+    const to = (lastSeq.get()!.seq ?? 0) + 1;
+    // quarantine.released_seq points at the event: both move in this transaction.
+    db.pragma('defer_foreign_keys = ON');
+    unpark.run(seq);
+    moveEvent.run(to, seq);
+    moveRelease.run(to, seq);
+    return 'moved';
+  });
+
+  const wipe = db.transaction(() => {
+    for (const v of [...WIDE_VIEWS, ...LONG_VIEWS]) db.prepare(`DELETE FROM ${VIEW_DEFS[v].table}`).run();
+    db.prepare('DELETE FROM parked_events').run();
     setCursor.run(0);
   });
 
-  return {
+  const api = {
     columns,
     cursor: () => cursor.get()!.seq,
     /** How many logged events are not projected yet. */
     lag: () => (lastSeq.get()!.seq ?? 0) - cursor.get()!.seq,
-    projectBatch: (limit: number) => projectBatch.immediate(limit),
+    projectBatch: (limit: number): number => projectBatch.immediate(limit),
     /** Projects everything that is pending, in chunks that keep each write lock short. */
     catchUp(chunk = 500): number {
       let total = 0;
-      for (let n = projectBatch.immediate(chunk); n > 0; n = projectBatch.immediate(chunk)) total += n;
+      for (let n = api.projectBatch(chunk); n > 0; n = api.projectBatch(chunk)) total += n;
       return total;
+    },
+    parked: (limit = 100): ParkedEvent[] => parked.all(limit),
+    parkedCount: (): number => parkedCount.get()!,
+    /** Keys that got no column because of MAX_DYNAMIC_COLUMNS, per wide view. */
+    overflow(): Partial<Record<WideViewName, number>> {
+      return Object.fromEntries(overflowCounts.all().map((r) => [r.view, r.n]));
+    },
+    /** Re-tries every parked event (replay and rebuild call this); returns how many left the parking. */
+    retryParked(): { moved: number; still: number } {
+      const out = { moved: 0, still: 0 };
+      for (const p of parked.all(-1)) out[retryOne.immediate(p.seq)]++;
+      if (out.moved > 0) api.catchUp();
+      return out;
     },
     /**
      * Derived rows are disposable: drop them and project the whole log again.
-     * The column registry is kept (it is a contract with the targets) and only grows.
+     * The column registry is kept (it is a contract with the targets) and only
+     * grows. Parked events are retried first, so one that projects now is
+     * delivered as a new row rather than slipped in behind the targets' cursors.
      */
     rebuild(chunk = 500): number {
+      api.retryParked();
       wipe.immediate();
-      return this.catchUp(chunk);
+      return api.catchUp(chunk);
     },
   };
+  return api;
 }
 export type Projection = ReturnType<typeof createProjection>;

@@ -1,5 +1,5 @@
-import type { SyncTargetName } from '../config/settings.js';
-import { VIEW_NAMES } from '../views/view-names.js';
+import type { SyncTargetName } from '../model/sync.js';
+import { VIEW_NAMES } from '../model/views.js';
 import type { Store } from './create-store.js';
 
 /** Rows of every view that a target has not confirmed yet (projected rows; see projector.lag for the rest). */
@@ -11,10 +11,18 @@ export function pendingRows(store: Store, target: string): number {
 /** Counts and state for `ember-sync status` and GET /api/status. */
 export function collectStatus(store: Store, targets: readonly SyncTargetName[]) {
   const c = store.events.counts();
+  const parked = store.projection.parked(20);
   return {
     events: { total: c.events, last_seq: c.lastSeq, by_type: c.byType },
     quarantine: { held: c.quarantineHeld, attempts: c.quarantineAttempts },
-    projector: { cursor: store.projection.cursor(), lag: store.projection.lag() },
+    projector: {
+      cursor: store.projection.cursor(),
+      lag: store.projection.lag(),
+      parked: store.projection.parkedCount(),
+      parked_events: parked.map((p) => ({ seq: p.seq, webhook_id: p.webhook_id, type: p.type, error: p.error, at: p.parked_at })),
+    },
+    /** Keys that got no column because of MAX_DYNAMIC_COLUMNS, per wide view. */
+    columns_over_cap: store.projection.overflow(),
     targets: Object.fromEntries(
       targets.map((target) => {
         const last = store.sync.lastRun(target);

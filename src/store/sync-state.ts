@@ -1,15 +1,22 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { ViewName } from '../views/view-names.js';
+import type { ViewCursor } from '../model/sync.js';
+import type { ViewName } from '../model/views.js';
 import type { Db } from './open-db.js';
 
-export interface ViewCursor {
-  deliveredSeq: number;
-  deliveredRows: number;
-  /** The target's own bookkeeping for this view (JSON). */
-  state: unknown;
-  lastError: string | null;
-  lastErrorAt: string | null;
+/** The lock a sync run holds: its owner id and the generation it got (its fencing token). */
+export interface LockTicket {
+  target: string;
+  owner: string;
+  generation: number;
+}
+
+/** The run no longer holds its target's lock: another process took it over. Nothing was committed. */
+export class LockLostError extends Error {
+  override name = 'LockLostError';
+  constructor(target: string) {
+    super(`the sync lock of target ${target} was taken over by another process (this run was too slow or its heartbeat failed); nothing was committed, the rows stay pending`);
+  }
 }
 
 export interface SyncRunRow {
@@ -40,10 +47,11 @@ export function createSyncState(db: Db) {
   const getCursor = db.prepare<[string, string], { delivered_seq: number; delivered_rows: number; state: string | null; last_error: string | null; last_error_at: string | null }>(
     'SELECT delivered_seq, delivered_rows, state, last_error, last_error_at FROM sync_state WHERE target = ? AND view = ?',
   );
-  const putCursor = db.prepare<[{ target: string; view: string; seq: number; rows: number; state: string | null; at: string }]>(
-    `INSERT INTO sync_state (target, view, delivered_seq, delivered_rows, state, last_error, last_error_at, updated_at)
-     VALUES (@target, @view, @seq, @rows, @state, NULL, NULL, @at)
-     ON CONFLICT (target, view) DO UPDATE SET delivered_seq = @seq, delivered_rows = @rows, state = @state, last_error = NULL, last_error_at = NULL, updated_at = @at`,
+  const putCursor = db.prepare<[{ target: string; view: string; seq: number; rows: number; added: number; state: string | null; at: string }]>(
+    `INSERT INTO sync_state (target, view, delivered_seq, delivered_rows, delivered_total, state, last_error, last_error_at, updated_at)
+     VALUES (@target, @view, @seq, @rows, @added, @state, NULL, NULL, @at)
+     ON CONFLICT (target, view) DO UPDATE SET delivered_seq = @seq, delivered_rows = @rows, delivered_total = delivered_total + @added,
+       state = @state, last_error = NULL, last_error_at = NULL, updated_at = @at`,
   );
   const putError = db.prepare<[{ target: string; view: string; error: string; at: string }]>(
     `INSERT INTO sync_state (target, view, last_error, last_error_at, updated_at) VALUES (@target, @view, @error, @at, @at)
@@ -56,28 +64,42 @@ export function createSyncState(db: Db) {
   const pruneRuns = db.prepare<[string, string]>('DELETE FROM sync_runs WHERE target = ? AND id <= (SELECT id FROM sync_runs WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET 1000)');
   const lastRun = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1');
   const lastOk = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? AND ok = 1 ORDER BY id DESC LIMIT 1');
-  const totalRows = db.prepare<[string], number>('SELECT coalesce(sum(rows), 0) FROM sync_runs WHERE target = ?').pluck();
+  const totalRows = db.prepare<[string], number>('SELECT coalesce(sum(delivered_total), 0) FROM sync_state WHERE target = ?').pluck();
   const viewErrors = db.prepare<[string], { view: string; last_error: string; last_error_at: string }>('SELECT view, last_error, last_error_at FROM sync_state WHERE target = ? AND last_error IS NOT NULL');
-  const getLock = db.prepare<[string], { owner: string; pid: number; host: string; heartbeat_at: string }>('SELECT owner, pid, host, heartbeat_at FROM sync_locks WHERE target = ?');
-  const putLock = db.prepare<[{ target: string; owner: string; pid: number; host: string; at: string }]>(
-    `INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at) VALUES (@target, @owner, @pid, @host, @at, @at)
-     ON CONFLICT (target) DO UPDATE SET owner = @owner, pid = @pid, host = @host, acquired_at = @at, heartbeat_at = @at`,
+  const getLock = db.prepare<[string], { owner: string; pid: number; host: string; heartbeat_at: string; generation: number }>('SELECT owner, pid, host, heartbeat_at, generation FROM sync_locks WHERE target = ?');
+  const putLock = db.prepare<[{ target: string; owner: string; pid: number; host: string; at: string; generation: number }]>(
+    `INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at, generation) VALUES (@target, @owner, @pid, @host, @at, @at, @generation)
+     ON CONFLICT (target) DO UPDATE SET owner = @owner, pid = @pid, host = @host, acquired_at = @at, heartbeat_at = @at, generation = @generation`,
   );
-  const beat = db.prepare<[string, string, string]>('UPDATE sync_locks SET heartbeat_at = ? WHERE target = ? AND owner = ?');
+  const nextGeneration = db.prepare<[string], number>(
+    `INSERT INTO sync_lock_generations (target, generation) VALUES (?, 1)
+     ON CONFLICT (target) DO UPDATE SET generation = generation + 1 RETURNING generation`,
+  ).pluck();
+  const beat = db.prepare<[string, string, string, number]>('UPDATE sync_locks SET heartbeat_at = ? WHERE target = ? AND owner = ? AND generation = ?');
   const dropLock = db.prepare<[string, string]>('DELETE FROM sync_locks WHERE target = ? AND owner = ?');
 
   const host = hostname();
+  /** Locks this process could not release (a full disk): released before its next attempt. */
+  const unreleased = new Map<string, string>();
 
-  const tryLock = db.transaction((target: string, owner: string, now: Date): boolean => {
+  const tryLock = db.transaction((target: string, owner: string, now: Date): LockTicket | undefined => {
     const held = getLock.get(target);
     if (held && held.owner !== owner) {
       const stale = now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS;
       const deadHere = held.host === host && held.pid !== process.pid && !pidAlive(held.pid);
-      if (!stale && !deadHere) return false;
+      // This very process left it behind when its release failed: take it back.
+      const oursLeft = unreleased.get(target) === held.owner;
+      if (!stale && !deadHere && !oursLeft) return undefined;
     }
-    putLock.run({ target, owner, pid: process.pid, host, at: now.toISOString() });
-    return true;
+    const generation = nextGeneration.get(target)!;
+    putLock.run({ target, owner, pid: process.pid, host, at: now.toISOString(), generation });
+    return { target, owner, generation };
   });
+
+  const holds = (t: LockTicket): boolean => {
+    const held = getLock.get(t.target);
+    return held !== undefined && held.owner === t.owner && held.generation === t.generation;
+  };
 
   return {
     cursor(target: string, view: ViewName): ViewCursor {
@@ -90,9 +112,13 @@ export function createSyncState(db: Db) {
         lastErrorAt: row?.last_error_at ?? null,
       };
     },
-    /** Called only after the target confirmed: the cursor, the row count and the target's state move together. */
-    confirm(target: string, view: ViewName, seq: number, rows: number, state: unknown, now = new Date()): void {
-      putCursor.run({ target, view, seq, rows, state: state === undefined ? null : JSON.stringify(state), at: now.toISOString() });
+    /**
+     * Called only after the target confirmed: the cursor, the row count and the
+     * target's state move together. Call inside a transaction that checked the
+     * run's lock (`assertHolds`).
+     */
+    confirm(target: string, view: ViewName, seq: number, rows: number, state: unknown, added = 0, now = new Date()): void {
+      putCursor.run({ target, view, seq, rows, added, state: state === undefined ? null : JSON.stringify(state), at: now.toISOString() });
     },
     recordViewError(target: string, view: ViewName, error: string, now = new Date()): void {
       putError.run({ target, view, error, at: now.toISOString() });
@@ -112,10 +138,39 @@ export function createSyncState(db: Db) {
     viewErrors: (target: string) => viewErrors.all(target),
     /** A new owner id for one sync run. */
     newOwner: () => `${host}:${process.pid}:${randomUUID()}`,
-    /** Takes the target's lock unless a live process holds it (a dead or silent holder loses it). */
-    tryLock: (target: string, owner: string, now = new Date()): boolean => tryLock.immediate(target, owner, now),
-    heartbeat: (target: string, owner: string, now = new Date()) => beat.run(now.toISOString(), target, owner).changes > 0,
-    unlock: (target: string, owner: string) => void dropLock.run(target, owner),
+    /** Takes the target's lock unless a live process holds it (a dead or silent holder loses it); a ticket with a new generation. */
+    tryLock(target: string, owner: string, now = new Date()): LockTicket | undefined {
+      // A lock this process failed to release earlier goes first (or is taken over just below).
+      const left = unreleased.get(target);
+      if (left !== undefined) {
+        try {
+          dropLock.run(target, left);
+          unreleased.delete(target);
+        } catch {
+          /* still cannot write: tryLock below fails the same way, or reclaims it */
+        }
+      }
+      const ticket = tryLock.immediate(target, owner, now);
+      if (ticket) unreleased.delete(target);
+      return ticket;
+    },
+    /** True while the ticket's run still holds the lock; false once it was taken over. */
+    heartbeat: (t: LockTicket, now = new Date()): boolean => beat.run(now.toISOString(), t.target, t.owner, t.generation).changes > 0,
+    /** Throws LockLostError unless the ticket still holds its lock. Call inside the transaction that commits the run's cursors. */
+    assertHolds(t: LockTicket): void {
+      if (!holds(t)) throw new LockLostError(t.target);
+    },
+    /** Releases the lock; if the database refuses (a full disk), remembers it and takes it back before the next run. */
+    unlock(t: LockTicket): boolean {
+      try {
+        dropLock.run(t.target, t.owner);
+        unreleased.delete(t.target);
+        return true;
+      } catch {
+        unreleased.set(t.target, t.owner);
+        return false;
+      }
+    },
     lockHolder: (target: string) => getLock.get(target),
   };
 }

@@ -1,6 +1,6 @@
 import { parseDelimiter } from '../config/settings.js';
-import type { CsvDialect } from '../sinks/csv/csv-format.js';
-import { isViewName, VIEW_NAMES, type ViewName } from './view-names.js';
+import type { CsvDialect } from '../model/csv.js';
+import { isViewName, VIEW_NAMES, type ViewName } from '../model/views.js';
 
 /** A bad export argument; the CLI turns it into exit 2, the API into 400 (404 for the view). */
 export class ExportOptionError extends Error {

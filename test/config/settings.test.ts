@@ -52,6 +52,7 @@ test('defaults as in PRODUCT.md', () => {
     sheetsApiRootUrl: undefined,
     googleOauthTokenUrl: undefined,
     logLevel: 'info',
+    maxDynamicColumns: 500,
   };
   assert.deepEqual(s, expected);
 });

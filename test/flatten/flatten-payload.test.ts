@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { flattenPayload, scoreRows, type TypedPayload } from '../../src/flatten/flatten-payload.js';
-import type { CompletionWebhook, LowScoreWebhook, RedFlagWebhook, WorkflowCompletionWebhook } from '../../src/ingest/payload-types.js';
-import { FIXED_COLUMNS, type WideViewName } from '../../src/views/view-names.js';
+import { flattenPayload, metrics as scoreRows, type FlatEvent } from '../../src/flatten/flatten-payload.js';
+import type { CompletionWebhook, LowScoreWebhook, RedFlagWebhook, WorkflowCompletionWebhook } from '../../src/model/payload-types.js';
+import { FIXED_COLUMNS, type WideViewName } from '../../src/model/views.js';
+import type { TypedPayload } from '../../src/model/webhooks.js';
 import { vendorJson } from '../helpers/fixtures.js';
 
 const redFlag = () => vendorJson('red-flag') as unknown as RedFlagWebhook;
@@ -24,6 +25,13 @@ const named = (view: WideViewName, cells: unknown[]) => {
   return Object.fromEntries(names.map((n, i) => [n, cells[i]]));
 };
 
+/** The fixed cells of a flattened event in the order of its view's fixed columns (after webhook_id, received_at). */
+const fixedOf = (flat: FlatEvent): unknown[] => fixedAfterLog(flat.view).map((c) => (flat.row as Record<string, unknown>)[c]);
+/** Score rows without the columns every row of one event shares (checked once in their own test). */
+const metricsOf = (flat: FlatEvent) => flat.scores.map(({ metric, score, justification }) => ({ metric, score, justification }));
+/** Field rows without content_id. */
+const fieldsOf = (flat: FlatEvent) => flat.fields.map(({ field, value, reasoning }) => ({ field, value, reasoning }));
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -35,8 +43,8 @@ function deepFreeze<T>(value: T): T {
 test('red flag (vendor example): fixed cells in the order of FIXED_COLUMNS.red_flags', () => {
   const flat = flattenPayload({ type: 'red_flag', payload: redFlag() });
   assert.equal(flat.view, 'red_flags');
-  assert.deepEqual(flat.fixed, ['2025-01-16T15:30:45.123Z', 'a8f5f167-aa8a-4f1e-85c7-1b9c8d6e7f23', 'Call', 'customer_support_call.wav', 'John Doe', 'Inappropriate language detected', 42]);
-  assert.deepEqual(named('red_flags', flat.fixed), {
+  assert.deepEqual(fixedOf(flat), ['2025-01-16T15:30:45.123Z', 'a8f5f167-aa8a-4f1e-85c7-1b9c8d6e7f23', 'Call', 'customer_support_call.wav', 'John Doe', 'Inappropriate language detected', 42]);
+  assert.deepEqual(named('red_flags', fixedOf(flat)), {
     timestamp: '2025-01-16T15:30:45.123Z',
     content_id: 'a8f5f167-aa8a-4f1e-85c7-1b9c8d6e7f23',
     content_type: 'Call',
@@ -51,7 +59,7 @@ test('red flag (vendor example): fixed cells in the order of FIXED_COLUMNS.red_f
     { kind: 'score_detail', key: 'professionalism_score', value: 2 },
     { kind: 'score_detail', key: 'professionalism_justification', value: 'Agent used inappropriate language' },
   ]);
-  assert.deepEqual(flat.scores, [{ metric: 'professionalism', score: 2, justification: 'Agent used inappropriate language' }]);
+  assert.deepEqual(metricsOf(flat), [{ metric: 'professionalism', score: 2, justification: 'Agent used inappropriate language' }]);
   assert.deepEqual(flat.fields, []);
 });
 
@@ -61,7 +69,7 @@ test('red flag without its optional fields: agent_name and total_score are null 
   delete p['total_score'];
   delete p['score_details'];
   const flat = flattenPayload({ type: 'red_flag', payload: p as unknown as RedFlagWebhook });
-  assert.deepEqual(named('red_flags', flat.fixed), {
+  assert.deepEqual(named('red_flags', fixedOf(flat)), {
     timestamp: '2025-01-16T15:30:45.123Z',
     content_id: 'a8f5f167-aa8a-4f1e-85c7-1b9c8d6e7f23',
     content_type: 'Call',
@@ -72,14 +80,14 @@ test('red flag without its optional fields: agent_name and total_score are null 
   });
   assert.equal(flat.agentName, null);
   assert.deepEqual(flat.dynamic, []);
-  assert.deepEqual(flat.scores, []);
+  assert.deepEqual(metricsOf(flat), []);
 });
 
 test('low score (vendor example): fixed cells, dynamic cells in payload order, two paired metrics', () => {
   const flat = flattenPayload({ type: 'low_score', payload: lowScore() });
   assert.equal(flat.view, 'low_scores');
-  assert.deepEqual(flat.fixed, ['2025-01-16T15:30:45.123Z', 'c9e2a3b7-4d5f-6789-a012-3456789bcdef', 'Call', 'sales_call.wav', 'John Doe', 45, 70, 'Customer billing inquiry']);
-  assert.deepEqual(named('low_scores', flat.fixed), {
+  assert.deepEqual(fixedOf(flat), ['2025-01-16T15:30:45.123Z', 'c9e2a3b7-4d5f-6789-a012-3456789bcdef', 'Call', 'sales_call.wav', 'John Doe', 45, 70, 'Customer billing inquiry']);
+  assert.deepEqual(named('low_scores', fixedOf(flat)), {
     timestamp: '2025-01-16T15:30:45.123Z',
     content_id: 'c9e2a3b7-4d5f-6789-a012-3456789bcdef',
     content_type: 'Call',
@@ -97,7 +105,7 @@ test('low score (vendor example): fixed cells, dynamic cells in payload order, t
     { kind: 'score_detail', key: 'problem_resolution_score', value: 3 },
     { kind: 'score_detail', key: 'problem_resolution_justification', value: 'Failed to resolve billing issue' },
   ]);
-  assert.deepEqual(flat.scores, [
+  assert.deepEqual(metricsOf(flat), [
     { metric: 'greeting_quality', score: 8, justification: 'Agent provided friendly greeting' },
     { metric: 'problem_resolution', score: 3, justification: 'Failed to resolve billing issue' },
   ]);
@@ -107,15 +115,15 @@ test('low score (vendor example): fixed cells, dynamic cells in payload order, t
 test('low score with summary null: the summary cell is null', () => {
   const p = { ...lowScore(), summary: null };
   const flat = flattenPayload({ type: 'low_score', payload: p });
-  assert.equal(named('low_scores', flat.fixed)['summary'], null);
-  assert.equal(flat.fixed.at(-1), null);
+  assert.equal(named('low_scores', fixedOf(flat))['summary'], null);
+  assert.equal(fixedOf(flat).at(-1), null);
 });
 
 test('call completion (vendor example): fixed cells from data, absent score_uuid/created_time are null', () => {
   const flat = flattenPayload({ type: 'completion', payload: callCompletion() });
   assert.equal(flat.view, 'completions');
-  assert.deepEqual(flat.fixed, ['g67b8c9d-0e1f-2a3b-4c5d-6789abcdef12', 'support_call_001.wav', null, null, 'Jane Smith', 'Customer support inquiry']);
-  assert.deepEqual(named('completions', flat.fixed), {
+  assert.deepEqual(fixedOf(flat), ['g67b8c9d-0e1f-2a3b-4c5d-6789abcdef12', 'support_call_001.wav', null, null, 'Jane Smith', 'Customer support inquiry']);
+  assert.deepEqual(named('completions', fixedOf(flat)), {
     content_id: 'g67b8c9d-0e1f-2a3b-4c5d-6789abcdef12',
     original_filename: 'support_call_001.wav',
     score_uuid: null,
@@ -129,7 +137,7 @@ test('call completion (vendor example): fixed cells from data, absent score_uuid
     { kind: 'score_detail', key: 'greeting_quality_score', value: 9 },
     { kind: 'score_detail', key: 'greeting_quality_justification', value: 'Professional greeting' },
   ]);
-  assert.deepEqual(flat.scores, [{ metric: 'greeting_quality', score: 9, justification: 'Professional greeting' }]);
+  assert.deepEqual(metricsOf(flat), [{ metric: 'greeting_quality', score: 9, justification: 'Professional greeting' }]);
   assert.deepEqual(flat.fields, []);
 });
 
@@ -141,7 +149,7 @@ test('completion with every data field: each lands in its fixed column', () => {
     data: { original_filename: 'f.pdf', score_uuid: 'su', created_time: '2025-01-16T15:30:45.123Z', agent_name: 'A', reason_for_call: 'R' },
   };
   const flat = flattenPayload({ type: 'completion', payload: p });
-  assert.deepEqual(named('completions', flat.fixed), {
+  assert.deepEqual(named('completions', fixedOf(flat)), {
     content_id: 'c',
     original_filename: 'f.pdf',
     score_uuid: 'su',
@@ -150,14 +158,14 @@ test('completion with every data field: each lands in its fixed column', () => {
     reason_for_call: 'R',
   });
   assert.deepEqual(flat.dynamic, []);
-  assert.deepEqual(flat.scores, []);
+  assert.deepEqual(metricsOf(flat), []);
 });
 
 test('workflow completion (vendor example): fixed cells, value/reasoning dynamic pairs, field rows', () => {
   const flat = flattenPayload({ type: 'workflow', payload: workflow() });
   assert.equal(flat.view, 'workflows');
-  assert.deepEqual(flat.fixed, ['e45f6a7b-8c9d-0e1f-2a34-56789abcdef0', 'complete', 0.45]);
-  assert.deepEqual(named('workflows', flat.fixed), { content_id: 'e45f6a7b-8c9d-0e1f-2a34-56789abcdef0', status: 'complete', cost: 0.45 });
+  assert.deepEqual(fixedOf(flat), ['e45f6a7b-8c9d-0e1f-2a34-56789abcdef0', 'complete', 0.45]);
+  assert.deepEqual(named('workflows', fixedOf(flat)), { content_id: 'e45f6a7b-8c9d-0e1f-2a34-56789abcdef0', status: 'complete', cost: 0.45 });
   assert.equal(flat.contentId, 'e45f6a7b-8c9d-0e1f-2a34-56789abcdef0');
   assert.equal(flat.agentName, null);
   assert.deepEqual(flat.dynamic, [
@@ -166,11 +174,11 @@ test('workflow completion (vendor example): fixed cells, value/reasoning dynamic
     { kind: 'field_value', key: 'policy_number', value: 'POL-2025-001234' },
     { kind: 'field_reasoning', key: 'policy_number', value: 'Extracted from policy ID field' },
   ]);
-  assert.deepEqual(flat.fields, [
+  assert.deepEqual(fieldsOf(flat), [
     { field: 'customer_name', value: 'John Smith', reasoning: 'Found in header section' },
     { field: 'policy_number', value: 'POL-2025-001234', reasoning: 'Extracted from policy ID field' },
   ]);
-  assert.deepEqual(flat.scores, []);
+  assert.deepEqual(metricsOf(flat), []);
 });
 
 test('workflow: null value / null reasoning are kept as null cells; absent status and cost are null', () => {
@@ -187,8 +195,8 @@ test('workflow: null value / null reasoning are kept as null cells; absent statu
     },
   };
   const flat = flattenPayload({ type: 'workflow', payload: p });
-  assert.deepEqual(named('workflows', flat.fixed), { content_id: 'c', status: null, cost: null });
-  assert.deepEqual(flat.fields, [
+  assert.deepEqual(named('workflows', fixedOf(flat)), { content_id: 'c', status: null, cost: null });
+  assert.deepEqual(fieldsOf(flat), [
     { field: 'renewal_date', value: null, reasoning: null },
     { field: 'claim_id', value: 'CL-1', reasoning: null },
     { field: 'notes', value: null, reasoning: 'not in the document' },
@@ -212,7 +220,7 @@ test('workflow with score_details: its metrics reach scores, and agent_name is t
   };
   const flat = flattenPayload({ type: 'workflow', payload: p });
   assert.equal(flat.agentName, 'Wei Zhang');
-  assert.deepEqual(flat.scores, [{ metric: 'accuracy', score: 7, justification: 'ok' }]);
+  assert.deepEqual(metricsOf(flat), [{ metric: 'accuracy', score: 7, justification: 'ok' }]);
   assert.deepEqual(flat.fields, []);
   assert.deepEqual(flat.dynamic, []);
 });
@@ -275,11 +283,18 @@ test('purity: the input is not mutated (deep-frozen input works) and the same in
     assert.deepEqual(second, first, `${input.type}: deterministic`);
     assert.notEqual(second, first, 'a fresh result each time');
     // Mutating a result must not leak into the next one (no shared state).
-    first.fixed.push('x');
-    first.scores.push({ metric: 'm', score: 1, justification: null });
+    (first.row as Record<string, unknown>)['content_id'] = 'x';
+    first.scores.push({ source: first.view, content_id: 'c', agent_name: null, metric: 'm', score: 1, justification: null });
     first.dynamic.length = 0;
     assert.deepEqual(flattenPayload(input), second, `${input.type}: results do not share arrays`);
   }
   const details = deepFreeze({ a_score: 1, a_justification: 'x', b: 2 });
   assert.deepEqual(scoreRows(details), scoreRows(details));
+});
+
+test('score and field rows carry the source view, content_id and agent_name of their event', () => {
+  const low = flattenPayload({ type: 'low_score', payload: lowScore() });
+  for (const s of low.scores) assert.deepEqual([s.source, s.content_id, s.agent_name], ['low_scores', 'c9e2a3b7-4d5f-6789-a012-3456789bcdef', 'John Doe']);
+  const wf = flattenPayload({ type: 'workflow', payload: workflow() });
+  for (const f of wf.fields) assert.equal(f.content_id, 'e45f6a7b-8c9d-0e1f-2a34-56789abcdef0');
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { classify, createValidator, DEFAULT_SCHEMAS_DIR, type ValidationOutcome } from '../../src/ingest/validate.js';
 import { SchemaValidationError, UnknownWebhookTypeError, type ErrorDetail } from '../../src/errors.js';
-import type { WebhookType } from '../../src/views/view-names.js';
+import type { WebhookType } from '../../src/model/webhooks.js';
 import { VENDOR_EXAMPLES, vendorJson, type VendorExample } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
 

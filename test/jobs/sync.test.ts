@@ -11,7 +11,7 @@ import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
 import { createStore, type Store } from '../../src/store/create-store.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 import { parseExportRequest } from '../../src/views/export-options.js';
-import { VIEW_NAMES, type ViewName } from '../../src/views/view-names.js';
+import { VIEW_NAMES, type ViewName } from '../../src/model/views.js';
 import { runCli } from '../helpers/cli.js';
 import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { payloadTypesPath, renderPayloadTypes } from '../../scripts/payload-types.js';
 import { ROOT_DIR } from '../helpers/fixtures.js';
 
-test('the committed src/ingest/payload-types.ts is exactly what the schemas generate (run `npm run gen:types`)', async () => {
-  assert.equal(payloadTypesPath, join(ROOT_DIR, 'src', 'ingest', 'payload-types.ts'));
+test('the committed src/model/payload-types.ts is exactly what the schemas generate (run `npm run gen:types`)', async () => {
+  assert.equal(payloadTypesPath, join(ROOT_DIR, 'src', 'model', 'payload-types.ts'));
   const committed = readFileSync(payloadTypesPath, 'utf8');
   const rendered = await renderPayloadTypes();
   assert.equal(rendered, committed);

@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { createStore, type Store, type WriteOp, type WriteResult } from '../../src/store/create-store.js';
+import { createStore, type Store } from '../../src/store/create-store.js';
+import type { WriteOp, WriteResult } from '../../src/model/writes.js';
 import { createWebhookWriter } from '../../src/store/group-commit.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 import { createValidator } from '../../src/ingest/validate.js';
 import { StoreUnavailableError } from '../../src/errors.js';
-import type { WebhookType, WideViewName } from '../../src/views/view-names.js';
+import type { WideViewName } from '../../src/model/views.js';
+import type { WebhookType } from '../../src/model/webhooks.js';
 import { vendorJson } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
 

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { ExportOptionError, parseExportRequest } from '../../views/export-options.js';
-import { VIEW_NAMES } from '../../views/view-names.js';
+import { VIEW_NAMES } from '../../model/views.js';
 import { createCliContext } from '../context.js';
 
 interface ExportFlags {

@@ -4,7 +4,7 @@ import { EmberError, UnauthorizedError, UnsupportedMediaTypeError } from '../../
 import type { Receive } from '../../ingest/receive.js';
 import { bearerToken } from '../../ingest/verify-token.js';
 import type { Metrics } from '../../metrics/create-metrics.js';
-import type { WebhookType } from '../../views/view-names.js';
+import type { WebhookType } from '../../model/webhooks.js';
 import { readBody } from '../read-body.js';
 
 export interface WebhookRouteDeps {

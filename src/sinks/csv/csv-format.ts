@@ -1,14 +1,7 @@
 import { stringify, type Options } from 'csv-stringify/sync';
-import type { Cell } from '../../views/view-names.js';
-
-export interface CsvDialect {
-  /** `,` `;` `|` or a tab. */
-  delimiter: string;
-  /** Start the file with a UTF-8 byte order mark (Excel on Windows wants it for non-ASCII text). */
-  bom: boolean;
-  /** Neutralise cells a spreadsheet would run as a formula (off only for `export --raw`). */
-  neutralize: boolean;
-}
+import type { Cell } from '../../model/cells.js';
+import type { CsvDialect } from '../../model/csv.js';
+export type { CsvDialect };
 
 export const BOM = '\uFEFF';
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SyncTarget, ViewDelivery, ViewOutcome, DeliveryReceipt } from '../target.js';
+import type { DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { CsvDialect } from './csv-format.js';
 import { writeViewCsv } from './write-view-csv.js';
 
@@ -85,16 +85,14 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
         await copyFile(file, temp, fsConstants.COPYFILE_FICLONE);
         await truncate(temp, prev.bytes);
         const written = await writeViewCsv({
-          reader: d.reader,
-          view: d.view,
-          slice: { fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq },
+          pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
           dialect: { ...dialect, bom: false },
           header: undefined,
           out: createWriteStream(temp, { flags: 'a' }),
         });
         totalRows = d.cursor.deliveredRows + written;
       } else {
-        totalRows = await writeViewCsv({ reader: d.reader, view: d.view, slice: { toSeq: d.toSeq }, dialect, header: d.header, out: createWriteStream(temp) });
+        totalRows = await writeViewCsv({ pages: d.rows.pages({ toSeq: d.toSeq }), dialect, header: d.header, out: createWriteStream(temp) });
       }
       await fsyncPath(temp);
       const bytes = (await stat(temp)).size;

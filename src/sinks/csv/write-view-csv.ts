@@ -1,14 +1,12 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { ViewName } from '../../views/view-names.js';
-import type { SliceOptions, ViewReader } from '../../views/view-reader.js';
+import type { Cell } from '../../model/cells.js';
 import { BOM, renderCsv, type CsvDialect } from './csv-format.js';
 
 export interface WriteViewCsvOptions {
-  reader: ViewReader;
-  view: ViewName;
-  slice: SliceOptions;
+  /** The rows, a page at a time, aligned to the header. */
+  pages: Iterable<Cell[][]>;
   dialect: CsvDialect;
   /** The header row (omitted when appending to an existing file, and so is the BOM). */
   header: readonly string[] | undefined;
@@ -40,7 +38,7 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
   let rows = 0;
   try {
     if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
-    for (const page of o.reader.pages(o.view, o.slice)) {
+    for (const page of o.pages) {
       await write(renderCsv(page, o.dialect));
       rows += page.length;
       o.onProgress?.(rows);

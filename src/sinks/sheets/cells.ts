@@ -1,5 +1,5 @@
-import type { Cell } from '../../views/view-names.js';
-import { TIME_COLUMNS } from '../../views/view-names.js';
+import type { Cell } from '../../model/cells.js';
+import { TIME_COLUMNS } from '../../model/views.js';
 
 /** Google Sheets refuses cells above this many characters. */
 export const MAX_CELL_CHARS = 50_000;

@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import type { Logger } from 'pino';
-import type { ViewName } from '../../views/view-names.js';
-import type { DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../target.js';
+import type { DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
+import type { ViewName } from '../../model/views.js';
 import { a1, quoteSheet } from './a1.js';
 import type { SheetsAuth } from './auth.js';
 import { DATE_TIME_PATTERN, fitCell, isEmptyRow, MAX_SPREADSHEET_CELLS, sameRow, timeColumns, toSheetRow, type SheetCell } from './cells.js';
@@ -173,7 +173,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           }
           plans.push({ mode: 'append', d, state, tab });
         } else {
-          const total = d.reader.count(d.view, { toSeq: d.toSeq });
+          const total = d.rows.count({ toSeq: d.toSeq });
           if (!tab) {
             let sheetId: number;
             do sheetId = randomInt(1, 2 ** 31 - 1);
@@ -243,7 +243,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           let ours = whole.length === 0 || isEmptyRow(whole[0]) || sameRow(d.header.map((h) => fitCell(h)), whole[0]);
           let row = 1;
           if (ours) {
-            outer: for (const page of d.reader.pages(d.view, { toSeq: d.toSeq })) {
+            outer: for (const page of d.rows.pages({ toSeq: d.toSeq })) {
               for (const cells of page) {
                 if (row >= whole.length) break outer;
                 const there = whole[row];
@@ -272,7 +272,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
           } else if (seen && seen.area.size > 0) {
             const isTime = timeColumns(d.header);
             let row = state.nextRow;
-            outer: for (const page of d.reader.pages(d.view, { fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
+            outer: for (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
               for (const cells of page) {
                 const there = seen.area.get(row);
                 if (there && !isEmptyRow(there) && !sameRow(toSheetRow(cells, isTime), there)) {
@@ -382,7 +382,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
             block = [];
             blockBytes = 0;
           };
-          for (const page of d.reader.pages(d.view, { fromSeq: fresh ? 0 : d.cursor.deliveredSeq, toSeq: d.toSeq })) {
+          for (const page of d.rows.pages({ fromSeq: fresh ? 0 : d.cursor.deliveredSeq, toSeq: d.toSeq })) {
             for (const cells of page) {
               const values = toSheetRow(cells, isTime);
               const size = Buffer.byteLength(JSON.stringify(values)) + 1;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { BOM, renderCsv, type CsvDialect } from '../../../src/sinks/csv/csv-format.js';
-import type { Cell } from '../../../src/views/view-names.js';
+import type { Cell } from '../../../src/model/cells.js';
 
 /** As a file starts: the BOM (when asked) then the rows. */
 async function render(rows: Cell[][], dialect: CsvDialect): Promise<Buffer> {

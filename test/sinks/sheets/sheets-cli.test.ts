@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createStore } from '../../../src/store/create-store.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { VIEW_NAMES } from '../../../src/views/view-names.js';
+import { VIEW_NAMES } from '../../../src/model/views.js';
 import { startFakeSheets } from '../../fakes/fake-sheets.js';
 import { runCli } from '../../helpers/cli.js';
 import { ingest } from '../../helpers/ingest.js';

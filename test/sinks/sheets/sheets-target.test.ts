@@ -10,7 +10,7 @@ import { DATE_TIME_PATTERN, timeColumns, toSerial, toSheetRow } from '../../../s
 import { createSheetsTarget, type SheetsTargetOptions } from '../../../src/sinks/sheets/sheets-target.js';
 import { createStore, type Store } from '../../../src/store/create-store.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { VIEW_NAMES, type ViewName } from '../../../src/views/view-names.js';
+import { VIEW_NAMES, type ViewName } from '../../../src/model/views.js';
 import { startFakeSheets, type FakeSheets } from '../../fakes/fake-sheets.js';
 import { vendorJson } from '../../helpers/fixtures.js';
 import { ingest } from '../../helpers/ingest.js';
@@ -45,12 +45,12 @@ const mixed = (from: number, n: number, prefix = 'w-') => Array.from({ length: n
 
 /** The tab equals the view cell for cell, types included (times as serial numbers with a date-time format). */
 function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewName): void {
-  const header = store.views.header(view);
+  const { header, rows } = store.views.snapshot(view);
   const tab = fake.tab(SHEET, view);
   assert.ok(tab, `tab ${view} exists`);
   const isTime = timeColumns(header);
   const expected: unknown[][] = [header];
-  for (const page of store.views.pages(view, { toSeq: store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, isTime));
+  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, isTime));
   const norm = (rows: unknown[][]) => rows.map((r) => { const c = r.map((v) => (v === undefined || v === '' ? null : v)); while (c.length && c.at(-1) === null) c.pop(); return c; });
   const actual = norm(tab.values).filter((r, i) => i < expected.length || r.length > 0);
   assert.deepEqual(actual, norm(expected), `${view}: the tab equals the view`);
@@ -72,7 +72,7 @@ test('first sync creates the tabs and writes every view; later syncs append; a n
   for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
   const grid = fake.tab(SHEET, 'workflows')!;
   assert.equal(grid.rowCount, 1 + store.views.count('workflows', { toSeq: store.projection.cursor() }), 'exact grid: no empty default rows');
-  assert.equal(grid.columnCount, store.views.header('workflows').length);
+  assert.equal(grid.columnCount, store.views.snapshot('workflows').header.length);
   assert.equal(fake.requests.filter((r) => r.kind === 'values.append').length, 0, 'never values.append');
 
   // A new metric: a column at the end, earlier rows blank there; rows appended below.

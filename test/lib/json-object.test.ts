@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseJsonObject } from '../../src/ingest/parse-body.js';
+import { parseJsonObject } from '../../src/lib/json-object.js';
 import { EmberError, EmptyBodyError, MalformedJsonError, NotAnObjectError } from '../../src/errors.js';
 import { VENDOR_EXAMPLES, vendorBytes, vendorJson } from '../helpers/fixtures.js';
 

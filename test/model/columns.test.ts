@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DynamicKind } from '../../src/flatten/flatten-payload.js';
-import { dynamicKey, planNewColumns, viewHeader, type DynamicColumn } from '../../src/views/column-registry.js';
-import { FIXED_COLUMNS, LONG_VIEWS, WIDE_VIEWS, type WideViewName } from '../../src/views/view-names.js';
+import { dynamicKey, planNewColumns, viewHeader, type DynamicColumn, type DynamicKind } from '../../src/model/columns.js';
+import { FIXED_COLUMNS, LONG_VIEWS, WIDE_VIEWS, type WideViewName } from '../../src/model/views.js';
 
+/** The columns a plan adds (what most tests look at). */
+const added = (...a: Parameters<typeof planNewColumns>) => planNewColumns(...a).added;
 const sd = (...keys: string[]) => keys.map((key) => ({ kind: 'score_detail' as const, key }));
 /** The dynamic cells a workflow field produces (value then reasoning), as flattenPayload emits them. */
 const fields = (...keys: string[]) => keys.flatMap((key) => [{ kind: 'field_value' as const, key }, { kind: 'field_reasoning' as const, key }]);
@@ -11,12 +12,12 @@ const fields = (...keys: string[]) => keys.flatMap((key) => [{ kind: 'field_valu
 /** Plans in steps, feeding each result back in as the registry (as the projector does). */
 function planAll(view: WideViewName, steps: Array<ReadonlyArray<{ kind: DynamicKind; key: string }>>): DynamicColumn[] {
   let reg: DynamicColumn[] = [];
-  for (const wanted of steps) reg = [...reg, ...planNewColumns(view, reg, wanted)];
+  for (const wanted of steps) reg = [...reg, ...added(view, reg, wanted)];
   return reg;
 }
 
 test('new score_details keys get columns named as the key, positions 0.. in the order wanted', () => {
-  assert.deepEqual(planNewColumns('low_scores', [], sd('greeting_quality_score', 'greeting_quality_justification', 'problem_resolution_score')), [
+  assert.deepEqual(added('low_scores', [], sd('greeting_quality_score', 'greeting_quality_justification', 'problem_resolution_score')), [
     { position: 0, name: 'greeting_quality_score', kind: 'score_detail', key: 'greeting_quality_score' },
     { position: 1, name: 'greeting_quality_justification', kind: 'score_detail', key: 'greeting_quality_justification' },
     { position: 2, name: 'problem_resolution_score', kind: 'score_detail', key: 'problem_resolution_score' },
@@ -28,16 +29,16 @@ test('append-only: existing keys are not re-added, new ones go after the highest
     { position: 0, name: 'a_score', kind: 'score_detail', key: 'a_score' },
     { position: 1, name: 'a_justification', kind: 'score_detail', key: 'a_justification' },
   ];
-  assert.deepEqual(planNewColumns('red_flags', existing, sd('a_score', 'a_justification')), [], 'nothing new');
-  assert.deepEqual(planNewColumns('red_flags', existing, sd('b_score', 'a_score', 'b_justification', 'a_justification')), [
+  assert.deepEqual(added('red_flags', existing, sd('a_score', 'a_justification')), [], 'nothing new');
+  assert.deepEqual(added('red_flags', existing, sd('b_score', 'a_score', 'b_justification', 'a_justification')), [
     { position: 2, name: 'b_score', kind: 'score_detail', key: 'b_score' },
     { position: 3, name: 'b_justification', kind: 'score_detail', key: 'b_justification' },
   ]);
   // The same key wanted twice in one call is added once.
-  assert.deepEqual(planNewColumns('red_flags', existing, sd('c', 'c')), [{ position: 2, name: 'c', kind: 'score_detail', key: 'c' }]);
+  assert.deepEqual(added('red_flags', existing, sd('c', 'c')), [{ position: 2, name: 'c', kind: 'score_detail', key: 'c' }]);
   // Registry passed out of order: still after the highest position.
   const shuffled = [existing[1]!, existing[0]!];
-  assert.equal(planNewColumns('red_flags', shuffled, sd('z'))[0]!.position, 2);
+  assert.equal(added('red_flags', shuffled, sd('z'))[0]!.position, 2);
 });
 
 test('positions and names of earlier columns never change as keys come and go', () => {
@@ -55,19 +56,19 @@ test('positions and names of earlier columns never change as keys come and go', 
 });
 
 test('collision: a score_details key equal to a fixed column becomes score_details.<key>', () => {
-  assert.deepEqual(planNewColumns('red_flags', [], sd('agent_name', 'total_score', 'empathy_score')), [
+  assert.deepEqual(added('red_flags', [], sd('agent_name', 'total_score', 'empathy_score')), [
     { position: 0, name: 'score_details.agent_name', kind: 'score_detail', key: 'agent_name' },
     { position: 1, name: 'score_details.total_score', kind: 'score_detail', key: 'total_score' },
     { position: 2, name: 'empathy_score', kind: 'score_detail', key: 'empathy_score' },
   ]);
   // total_score is not a fixed column of completions: no prefix there.
-  assert.deepEqual(planNewColumns('completions', [], sd('total_score', 'agent_name')), [
+  assert.deepEqual(added('completions', [], sd('total_score', 'agent_name')), [
     { position: 0, name: 'total_score', kind: 'score_detail', key: 'total_score' },
     { position: 1, name: 'score_details.agent_name', kind: 'score_detail', key: 'agent_name' },
   ]);
   // Even the log columns are protected.
   assert.deepEqual(
-    planNewColumns('low_scores', [], sd('webhook_id', 'received_at', 'summary')).map((c) => c.name),
+    added('low_scores', [], sd('webhook_id', 'received_at', 'summary')).map((c) => c.name),
     ['score_details.webhook_id', 'score_details.received_at', 'score_details.summary'],
   );
 });
@@ -79,7 +80,7 @@ test('collision: a further collision adds " (2)", " (3)"', () => {
     { position: 0, name: 'score_details.agent_name', kind: 'score_detail', key: 'score_details.agent_name' },
     { position: 1, name: 'score_details.agent_name (2)', kind: 'score_detail', key: 'agent_name' },
   ]);
-  const three = planNewColumns('red_flags', [], sd('score_details.total_score', 'score_details.total_score (2)', 'total_score'));
+  const three = added('red_flags', [], sd('score_details.total_score', 'score_details.total_score (2)', 'total_score'));
   assert.deepEqual(
     three.map((c) => [c.key, c.name]),
     [
@@ -91,7 +92,7 @@ test('collision: a further collision adds " (2)", " (3)"', () => {
 });
 
 test('workflow fields: <field> and <field>_reasoning, planned together', () => {
-  assert.deepEqual(planNewColumns('workflows', [], fields('customer_name', 'policy_number')), [
+  assert.deepEqual(added('workflows', [], fields('customer_name', 'policy_number')), [
     { position: 0, name: 'customer_name', kind: 'field_value', key: 'customer_name' },
     { position: 1, name: 'customer_name_reasoning', kind: 'field_reasoning', key: 'customer_name' },
     { position: 2, name: 'policy_number', kind: 'field_value', key: 'policy_number' },
@@ -100,7 +101,7 @@ test('workflow fields: <field> and <field>_reasoning, planned together', () => {
 });
 
 test('workflow field "status" (a fixed column) gives output_schema.status and output_schema.status_reasoning together', () => {
-  assert.deepEqual(planNewColumns('workflows', [], fields('status', 'cost', 'content_id')), [
+  assert.deepEqual(added('workflows', [], fields('status', 'cost', 'content_id')), [
     { position: 0, name: 'output_schema.status', kind: 'field_value', key: 'status' },
     { position: 1, name: 'output_schema.status_reasoning', kind: 'field_reasoning', key: 'status' },
     { position: 2, name: 'output_schema.cost', kind: 'field_value', key: 'cost' },
@@ -134,7 +135,7 @@ test('workflow field: a further collision adds " (2)" to both columns', () => {
 
 test('workflow field half-registered: only the missing column is added', () => {
   const existing: DynamicColumn[] = [{ position: 0, name: 'x', kind: 'field_value', key: 'x' }];
-  assert.deepEqual(planNewColumns('workflows', existing, fields('x')), [{ position: 1, name: 'x_reasoning', kind: 'field_reasoning', key: 'x' }]);
+  assert.deepEqual(added('workflows', existing, fields('x')), [{ position: 1, name: 'x_reasoning', kind: 'field_reasoning', key: 'x' }]);
 });
 
 test('fixed columns never change and are never reused as dynamic names, for every wide view', () => {
@@ -175,6 +176,6 @@ test('viewHeader: fixed columns then dynamic ones by position, whatever order th
 test('planNewColumns does not modify the registry it is given', () => {
   const existing: DynamicColumn[] = [{ position: 0, name: 'a', kind: 'score_detail', key: 'a' }];
   const before = structuredClone(existing);
-  planNewColumns('red_flags', existing, sd('b', 'agent_name'));
+  added('red_flags', existing, sd('b', 'agent_name'));
   assert.deepEqual(existing, before);
 });

@@ -1,5 +1,7 @@
-import type { DynamicKind } from '../flatten/flatten-payload.js';
-import { FIXED_COLUMNS, type ViewName, type WideViewName } from './view-names.js';
+import { FIXED_COLUMNS, type ViewName, type WideViewName } from './views.js';
+
+/** Where a dynamic column's values come from: a score_details key, or a workflow output field's value or reasoning. */
+export type DynamicKind = 'score_detail' | 'field_value' | 'field_reasoning';
 
 /** A column after the fixed ones of a wide view; `position` counts from 0 and never changes. */
 export interface DynamicColumn {
@@ -9,9 +11,23 @@ export interface DynamicColumn {
   key: string;
 }
 
+/** The dynamic columns of every wide view, by position. */
+export type ColumnRegistry = Record<WideViewName, DynamicColumn[]>;
+
+/** A payload key that wanted a column, identified by where it came from. */
+export interface DynamicKey {
+  kind: DynamicKind;
+  key: string;
+}
+
 export function dynamicKey(kind: DynamicKind, key: string): string {
   return `${kind}\u0000${key}`;
 }
+
+/** Default of MAX_DYNAMIC_COLUMNS. */
+export const DEFAULT_MAX_DYNAMIC_COLUMNS = 500;
+/** Google Sheets' widest tab (column ZZZ); no view may pass it, whatever the setting. */
+export const MAX_VIEW_COLUMNS = 18_278;
 
 /** Where a dynamic key's column goes when its plain name is taken (see README "Column names"). */
 const PREFIX: Record<DynamicKind, string> = {
@@ -24,24 +40,45 @@ function plainName(kind: DynamicKind, key: string): string {
   return kind === 'field_reasoning' ? `${key}_reasoning` : key;
 }
 
+export interface ColumnPlan {
+  /** Columns to append, in the order they are wanted. */
+  added: DynamicColumn[];
+  /** Keys that wanted a column past the view's cap: they get none (their values stay in the long views). */
+  overflow: DynamicKey[];
+}
+
 /**
  * Pure: the columns to append for keys not registered yet, in the order they
  * are wanted. The collision rule: a dynamic column is named as its key
  * (`<field>` / `<field>_reasoning` for workflow fields); when that name is
  * already a fixed column or another key's column, it becomes
  * `score_details.<key>` / `output_schema.<field>[_reasoning]`, and if even that
- * is taken, ` (2)`, ` (3)`… is added. A workflow field's two columns move together.
+ * is taken, ` (2)`, ` (3)`… is added. A workflow field's two columns move
+ * together. A view never holds more than `maxColumns` dynamic columns: keys
+ * past that are returned as overflow (a workflow field's pair is added whole
+ * or not at all).
  */
-export function planNewColumns(view: WideViewName, existing: readonly DynamicColumn[], wanted: ReadonlyArray<{ kind: DynamicKind; key: string }>): DynamicColumn[] {
+export function planNewColumns(view: WideViewName, existing: readonly DynamicColumn[], wanted: readonly DynamicKey[], maxColumns = DEFAULT_MAX_DYNAMIC_COLUMNS): ColumnPlan {
   const taken = new Set<string>([...FIXED_COLUMNS[view], ...existing.map((c) => c.name)]);
   const known = new Set(existing.map((c) => dynamicKey(c.kind, c.key)));
   const added: DynamicColumn[] = [];
+  const overflow: DynamicKey[] = [];
+  const overflowSeen = new Set<string>();
   let position = existing.reduce((max, c) => Math.max(max, c.position + 1), 0);
+  let count = existing.length;
+  const cap = Math.min(maxColumns, MAX_VIEW_COLUMNS - FIXED_COLUMNS[view].length);
 
   const add = (kind: DynamicKind, key: string, name: string) => {
     known.add(dynamicKey(kind, key));
     taken.add(name);
     added.push({ position: position++, name, kind, key });
+    count++;
+  };
+  const refuse = (kind: DynamicKind, key: string) => {
+    const k = dynamicKey(kind, key);
+    if (overflowSeen.has(k)) return;
+    overflowSeen.add(k);
+    overflow.push({ kind, key });
   };
   const free = (names: string[]) => names.every((n) => !taken.has(n));
   const firstFree = (base: (suffix: string) => string[]): string[] => {
@@ -54,6 +91,10 @@ export function planNewColumns(view: WideViewName, existing: readonly DynamicCol
   for (const { kind, key } of wanted) {
     if (known.has(dynamicKey(kind, key))) continue;
     if (kind === 'score_detail') {
+      if (count + 1 > cap) {
+        refuse(kind, key);
+        continue;
+      }
       const [name] = free([key]) ? [key] : firstFree((s) => [`${PREFIX.score_detail}${key}${s}`]);
       add(kind, key, name!);
       continue;
@@ -62,11 +103,16 @@ export function planNewColumns(view: WideViewName, existing: readonly DynamicCol
     const valueKnown = known.has(dynamicKey('field_value', key));
     const reasoningKnown = known.has(dynamicKey('field_reasoning', key));
     const want: DynamicKind[] = [...(valueKnown ? [] : ['field_value' as const]), ...(reasoningKnown ? [] : ['field_reasoning' as const])];
+    if (want.length === 0) continue;
+    if (count + want.length > cap) {
+      for (const k of want) refuse(k, key);
+      continue;
+    }
     const plain = want.map((k) => plainName(k, key));
     const names = free(plain) && new Set(plain).size === plain.length ? plain : firstFree((s) => want.map((k) => `${PREFIX[k]}${plainName(k, key)}${s}`));
     want.forEach((k, i) => add(k, key, names[i]!));
   }
-  return added;
+  return { added, overflow };
 }
 
 /** The full header of a view: fixed columns, then dynamic ones by position. */
