@@ -4,7 +4,7 @@
  * turns any EmberError into `{"error":{"code","message","details"}}` with its
  * `status`. `expose` says whether the message may be shown to the client.
  */
-import type { ErrorDetail } from './model/webhooks.js';
+import type { ErrorDetail, WebhookType } from './model/webhooks.js';
 export type { ErrorDetail };
 
 export class EmberError extends Error {
@@ -38,6 +38,9 @@ export const ERROR_CODES = {
   not_found: 404,
   method_not_allowed: 405,
   bad_request: 400,
+  /** Answered by Node's HTTP parser handler (http/client-error.ts), before routing. */
+  headers_too_large: 431,
+  request_timeout: 408,
   internal_error: 500,
 } as const satisfies Record<string, number>;
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -82,7 +85,12 @@ export class PayloadTooLargeError extends EmberError {
   }
 }
 export class SchemaValidationError extends EmberError {
-  constructor(message: string, details: ErrorDetail[]) {
+  constructor(
+    message: string,
+    details: ErrorDetail[],
+    /** The type whose schema it failed (metrics label quarantined webhooks by it). */
+    readonly webhookType?: WebhookType,
+  ) {
     super(...make('schema_validation_failed', message, { details }));
   }
 }

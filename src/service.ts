@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Secrets } from './config/secrets.js';
+import { webhookUrlFor, type Secrets } from './config/secrets.js';
 import type { Settings } from './config/settings.js';
 import { createApp } from './http/create-app.js';
 import { createReceiver } from './ingest/receive.js';
@@ -17,7 +17,21 @@ import { collectStatus, pendingRows } from './store/status.js';
 import { createScheduler } from './jobs/scheduler.js';
 import { runSync } from './jobs/sync.js';
 import { createTargets } from './sinks/create-targets.js';
+import { answerClientErrors } from './http/client-error.js';
 import { registerExportRoutes } from './http/routes/export.js';
+import { createBurstLog } from './lib/burst-log.js';
+import { ensureWritableDir, UnusableDirError } from './lib/ensure-dir.js';
+import { SettingError } from './errors.js';
+
+/** DATA_DIR must be a folder ember-sync can write, else exit 2 at start (CSV_DIR is checked with the csv target). */
+export function checkDataDir(settings: Settings): void {
+  try {
+    ensureWritableDir(settings.dataDir);
+  } catch (err) {
+    if (err instanceof UnusableDirError) throw new SettingError('DATA_DIR', err.message);
+    throw err;
+  }
+}
 
 export interface ServiceOptions {
   settings: Settings;
@@ -44,9 +58,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { settings, secrets, logger } = options;
   // Targets first: a bad Google key file stops the start before anything is opened.
   const targets = await createTargets(settings, undefined, logger);
+  checkDataDir(settings);
   const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
   const store = createStore({ dbPath: settings.dbPath, maxDynamicColumns: settings.maxDynamicColumns, ...busy });
-  const projector = createProjector({ projection: store.projection, onError: (err) => logger.error({ err }, 'projector: could not build view rows, retrying in 1 s') });
+  const projectorFailures = createBurstLog((fields, message) => logger.error(fields, message), { windowMs: 60_000 });
+  const projector = createProjector({
+    projection: store.projection,
+    onError: (err) => projectorFailures.report('projector', { error: (err as Error).message, code: (err as { code?: unknown }).code }, 'projector: could not build view rows, retrying every second'),
+  });
   const writer = createWebhookWriter(store, { onCommit: () => projector.kick() });
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
@@ -56,12 +75,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     timezone: settings.syncTimezone,
     logger,
     run: async () => {
-      for (const target of targets) await runSync({ store, target, logger, metrics });
+      for (const target of targets) {
+        const result = await runSync({ store, target, logger, metrics });
+        if (result.status === 'locked') logger.warn({ target: target.name, holder: result.holder }, `scheduled sync of ${target.name} skipped: another sync holds its lock (${result.holder})`);
+      }
     },
   });
   const adminTokenMatches = createTokenCheck(secrets.adminToken);
 
   let closing: Promise<void> | undefined;
+  let webhookUrl = '';
   const receive = createReceiver({
     validator,
     write: (op) => writer.submit(op),
@@ -74,17 +97,32 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     webhookTokenMatches: createTokenCheck(secrets.webhookToken),
     adminTokenMatches,
     maxBodyBytes: settings.maxBodyBytes,
-    ping: async () => !writer.closed && store.ping(),
-    status: () => collectStatus(store, settings.syncTargets),
+    // Healthy means a webhook can be committed now: a probe commit succeeds (with the webhooks of the
+    // same turn), and webhook commits are not failing (a full disk can let a tiny probe through while
+    // every webhook fails; 30 s without a new failure and the probe alone decides again).
+    ping: async () => {
+      if (writer.closed) return false;
+      const failing = writer.failingSince;
+      if (failing !== undefined && Date.now() - failing < 30_000) return false;
+      try {
+        await writer.submit({ kind: 'probe' });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    status: () => ({ webhook_url: webhookUrl, ...collectStatus(store, settings.syncTargets) }),
     beforeScrape: () => {
       metrics.projectorLag.set(store.projection.lag());
       for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, pendingRows(store, t));
     },
     isClosing: () => closing !== undefined,
+    secrets: [secrets.webhookToken, secrets.adminToken],
     extend: (router) => registerExportRoutes(router, { store, logger, adminTokenMatches, defaults: { delimiter: settings.csvDelimiter, bom: settings.csvBom } }),
   });
 
   const server = app.listen({ port: settings.port, host: settings.host });
+  answerClientErrors(server);
   try {
     await once(server, 'listening');
   } catch (err) {
@@ -102,7 +140,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const listenUrl = `http://${host}:${address.port}`;
   const publicBase = settings.port === 0 && settings.publicUrl.endsWith(':0') ? listenUrl : settings.publicUrl;
-  const webhookUrl = `${publicBase}/webhooks/emberqa/${secrets.webhookToken}`;
+  webhookUrl = webhookUrlFor(publicBase, secrets.webhookToken);
 
   return {
     store,
@@ -122,6 +160,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         await scheduler.stop();
         await writer.close();
         projector.stop();
+        projectorFailures.flush();
         store.close();
       })();
       return closing;

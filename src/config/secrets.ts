@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, chmodSync, statSync, linkSync, unlinkSync } from 'node:fs';
+import { readFileSync, writeFileSync, chmodSync, statSync, linkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SettingError } from '../errors.js';
+import { ensureWritableDir } from '../lib/ensure-dir.js';
 import type { Settings } from './settings.js';
 
 export interface Secrets {
@@ -19,9 +20,9 @@ export interface Secrets {
 export function ensureToken(dataDir: string, fileName: string, setting: string): string {
   const file = join(dataDir, fileName);
   try {
-    mkdirSync(dataDir, { recursive: true });
+    ensureWritableDir(dataDir);
   } catch (err) {
-    throw new SettingError('DATA_DIR', `cannot create ${dataDir}: ${(err as Error).message}`);
+    throw new SettingError('DATA_DIR', (err as Error).message);
   }
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
@@ -57,4 +58,20 @@ export function resolveSecrets(settings: Settings): Secrets {
     webhookToken: settings.webhookToken ?? ensureToken(settings.dataDir, 'webhook-token', 'WEBHOOK_TOKEN'),
     adminToken: settings.adminToken ?? ensureToken(settings.dataDir, 'admin-token', 'ADMIN_TOKEN'),
   };
+}
+
+/** The webhook token without creating one (status, the console): from WEBHOOK_TOKEN or the kept file, if any. */
+export function peekWebhookToken(settings: Settings): string | undefined {
+  if (settings.webhookToken) return settings.webhookToken;
+  try {
+    const value = readFileSync(join(settings.dataDir, 'webhook-token'), 'utf8').trim();
+    return /^[A-Za-z0-9._~-]{16,256}$/.test(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL to paste into EmberQA. */
+export function webhookUrlFor(publicUrl: string, token: string): string {
+  return `${publicUrl}/webhooks/emberqa/${token}`;
 }

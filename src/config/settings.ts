@@ -8,7 +8,7 @@ export { SYNC_TARGET_NAMES, type SyncTargetName };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Every setting of PRODUCT.md, parsed and checked. Secrets are resolved separately (see secrets.ts). */
+/** Every setting (README "Settings"), parsed and checked. Secrets are resolved separately (see secrets.ts). */
 export interface Settings {
   port: number;
   host: string;

@@ -26,13 +26,40 @@ export type FlatEvent = WideRow & {
 const SCORE_SUFFIX = '_score';
 const JUSTIFICATION_SUFFIX = '_justification';
 
+/**
+ * Text as UTF-8 can hold it: a lone surrogate (valid in JSON as `\ud800`, not
+ * encodable in UTF-8) becomes U+FFFD. SQLite would store it as invalid UTF-8
+ * bytes and hand back three U+FFFD instead, so a key read back from the
+ * column registry would no longer equal the key in the payload: the next
+ * projection batch saw a new key, planned its column again and broke
+ * UNIQUE (view, kind, key), parking the event. Every key and text cell leaves
+ * flatten well-formed, so what it hands out is what every store and target
+ * holds. (ES2024 `toWellFormed`; Node 20 has it, the ES2023 lib does not type it.)
+ */
+function wellFormed(s: string): string {
+  return (s as string & { toWellFormed(): string }).toWellFormed();
+}
+
 /** Only strings and (finite) numbers are cells; anything else a schema let through is absent. */
 export function cell(v: unknown): Cell {
-  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) ? v : null;
+  if (typeof v === 'string') return wellFormed(v);
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * An object's entries with well-formed keys. Keys that only differed by their
+ * lone surrogates become the same key: they merge as duplicate keys do in
+ * JSON.parse (the place of the first, the value of the last), so one event
+ * never wants two columns, metrics or fields of the same name.
+ */
+function entries(o: Record<string, unknown>): Array<[string, unknown]> {
+  const merged = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(o)) merged.set(wellFormed(key), value);
+  return [...merged];
 }
 
 /** One metric of score_details before it is placed in a view. */
@@ -51,7 +78,7 @@ export function metrics(details: ScoreDetails | undefined): Metric[] {
   if (!isRecord(details)) return [];
   const rows: Metric[] = [];
   const paired = new Map<string, Metric>();
-  for (const [key, value] of Object.entries(details)) {
+  for (const [key, value] of entries(details)) {
     const suffix = key.endsWith(SCORE_SUFFIX) && key.length > SCORE_SUFFIX.length ? SCORE_SUFFIX : key.endsWith(JUSTIFICATION_SUFFIX) && key.length > JUSTIFICATION_SUFFIX.length ? JUSTIFICATION_SUFFIX : undefined;
     if (suffix === undefined) {
       rows.push(typeof value === 'number' ? { metric: key, score: cell(value), justification: null } : { metric: key, score: null, justification: cell(value) });
@@ -71,7 +98,7 @@ export function metrics(details: ScoreDetails | undefined): Metric[] {
 }
 
 function detailCells(details: ScoreDetails | undefined): DynamicCell[] {
-  return isRecord(details) ? Object.entries(details).map(([key, value]) => ({ kind: 'score_detail' as const, key, value: cell(value) })) : [];
+  return isRecord(details) ? entries(details).map(([key, value]) => ({ kind: 'score_detail' as const, key, value: cell(value) })) : [];
 }
 
 /**
@@ -90,7 +117,7 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
   switch (input.type) {
     case 'red_flag': {
       const p = input.payload;
-      const contentId = String(p.content_id);
+      const contentId = wellFormed(String(p.content_id));
       return {
         view: 'red_flags',
         row: { timestamp: cell(p.timestamp), content_id: contentId, content_type: cell(p.content_type), file_name: cell(p.file_name), agent_name: cell(p.agent_name), red_flag_reason: cell(p.red_flag_reason), total_score: cell(p.total_score) },
@@ -100,7 +127,7 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
     }
     case 'low_score': {
       const p = input.payload;
-      const contentId = String(p.content_id);
+      const contentId = wellFormed(String(p.content_id));
       return {
         view: 'low_scores',
         row: {
@@ -120,7 +147,7 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
     case 'completion': {
       const p = input.payload;
       const d: Partial<typeof p.data> = isRecord(p.data) ? p.data : {};
-      const contentId = String(p.content_id);
+      const contentId = wellFormed(String(p.content_id));
       return {
         view: 'completions',
         row: { content_id: contentId, original_filename: cell(d.original_filename), score_uuid: cell(d.score_uuid), created_time: cell(d.created_time), agent_name: cell(d.agent_name), reason_for_call: cell(d.reason_for_call) },
@@ -131,8 +158,8 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
     case 'workflow': {
       const p = input.payload;
       const d: Partial<typeof p.data> = isRecord(p.data) ? p.data : {};
-      const contentId = String(p.content_id);
-      const outputs = isRecord(d.output_schema) ? Object.entries(d.output_schema) : [];
+      const contentId = wellFormed(String(p.content_id));
+      const outputs = isRecord(d.output_schema) ? entries(d.output_schema) : [];
       const fields = outputs.map(([field, out]) => {
         const o: Record<string, unknown> = isRecord(out) ? out : {};
         return { content_id: contentId, field, value: cell(o['value']), reasoning: cell(o['reasoning']) } satisfies FieldRow;

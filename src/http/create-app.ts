@@ -1,11 +1,10 @@
 import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
-import { MethodNotAllowedError } from '../errors.js';
 import type { Receive } from '../ingest/receive.js';
 import type { Metrics } from '../metrics/create-metrics.js';
 import { errorMiddleware } from './error-middleware.js';
-import { requestLog } from './request-log.js';
+import { createPathRedactor, requestLog } from './request-log.js';
 import { registerApiRoutes } from './routes/api.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
@@ -25,6 +24,8 @@ export interface AppDeps {
   extend?: (router: Router) => void;
   /** True once shutdown began: answers then close their connection. */
   isClosing?: () => boolean;
+  /** Secrets that must never appear in a logged or echoed path (the webhook token). */
+  secrets?: readonly string[];
 }
 
 /** Koa wiring only: every decision lives in ingest/, store/ and friends. */
@@ -48,15 +49,11 @@ export function createApp(deps: AppDeps): Koa {
       await next();
     });
   }
-  app.use(requestLog(deps.logger));
-  app.use(errorMiddleware(deps.logger));
+  const redact = createPathRedactor(deps.secrets);
+  app.use(requestLog(deps.logger, redact));
+  app.use(errorMiddleware(deps.logger, redact));
   app.use(router.routes());
-  app.use(
-    router.allowedMethods({
-      throw: true,
-      methodNotAllowed: () => new MethodNotAllowedError(),
-      notImplemented: () => new MethodNotAllowedError('method not implemented'),
-    }),
-  );
+  // Without throw, the router sets the Allow header; the error middleware writes the 405 body.
+  app.use(router.allowedMethods());
   return app;
 }

@@ -1,7 +1,8 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { EmberError, ERROR_CODES, NotFoundError } from '../errors.js';
-import { redactPath } from './request-log.js';
+import { EmberError, ERROR_CODES, MethodNotAllowedError, NotFoundError } from '../errors.js';
+import { createBurstLog } from '../lib/burst-log.js';
+import { QUIET_LOG } from './request-log.js';
 
 /** Errors thrown by Koa itself or its helpers (http-errors) carry status/expose. */
 function fromForeign(err: unknown): EmberError {
@@ -14,21 +15,38 @@ function fromForeign(err: unknown): EmberError {
   return new EmberError('internal_error', 500, 'internal error', { expose: false, cause: err });
 }
 
+const causeText = (e: EmberError) => {
+  const c = e.cause as { code?: unknown; message?: unknown } | undefined;
+  return typeof c?.message === 'string' ? `${typeof c.code === 'string' ? `${c.code}: ` : ''}${c.message}` : undefined;
+};
+
 /**
  * The one place errors become responses:
- * `{"error":{"code","message","details"}}` with the error's status.
+ * `{"error":{"code","message","details"}}` with the error's status. A refused
+ * commit (503) is logged once per burst with a count, without a stack: when
+ * the disk is full every webhook fails the same way.
  */
-export function errorMiddleware(logger: Logger): Middleware {
+export function errorMiddleware(logger: Logger, redactPath: (path: string) => string): Middleware {
+  const refused = createBurstLog((fields, message) => logger.error(fields, message));
   return async (ctx, next) => {
     try {
       await next();
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
+        // The router answered for a path that exists with other methods; it set Allow (RFC 9110).
+        throw new MethodNotAllowedError(`${ctx.method} is not allowed on this path; allowed: ${ctx.response.get('Allow') || 'none'}`);
+      }
       if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError(`no route for ${ctx.method} ${redactPath(ctx.path)}`);
     } catch (err) {
       const e = err instanceof EmberError ? err : fromForeign(err);
       ctx.status = e.status;
       ctx.body = { error: { code: e.code, message: e.expose ? e.message : 'internal error', ...(e.details ? { details: e.details } : {}) } };
       if (e.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
-      if (e.status >= 500) logger.error({ err: e.cause ?? e, code: e.code, path: redactPath(ctx.path) }, e.message);
+      if (e.code === 'store_unavailable') {
+        ctx.state[QUIET_LOG] = true;
+        refused.report('store_unavailable', { code: e.code, cause: causeText(e) }, 'the database refused a commit: webhooks are answered 503 and EmberQA retries them');
+      } else if (e.status >= 500) {
+        logger.error({ err: e.cause ?? e, code: e.code, path: redactPath(ctx.path) }, e.message);
+      }
     }
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.js';
+import { previewJson } from '../lib/preview.js';
 
 /**
  * The exact bytes of the body, at most `limit` of them (a Content-Length above
@@ -10,7 +11,7 @@ import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   if (encoding !== 'identity' && encoding !== '') {
-    throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported; send the JSON uncompressed`);
+    throw new UnsupportedMediaTypeError(`Content-Encoding ${previewJson(encoding, 100)} is not supported; send the JSON uncompressed`);
   }
   const lengthHeader = req.headers['content-length'];
   try {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { SchemaValidationError, UnknownWebhookTypeError, type EmberError, type ErrorDetail } from '../errors.js';
+import { clip, previewJson } from '../lib/preview.js';
 import type { TypedPayload, WebhookType } from '../model/webhooks.js';
 
 // ajv-formats is CommonJS: under NodeNext its default import is module.exports, whose `default` is the plugin.
@@ -20,7 +21,7 @@ export const SCHEMA_ID: Record<WebhookType, string> = {
   workflow: 'workflow-completion.json',
 };
 
-/** PRODUCT.md: alert_type picks red flag / low score; trigger_reason completed_action is a completion, a workflow one when data.output_schema is present. */
+/** README "Which schema": alert_type picks red flag / low score; trigger_reason completed_action is a completion, a workflow one when data.output_schema is present. */
 export function classify(payload: Record<string, unknown>): WebhookType | undefined {
   if (payload['alert_type'] === 'red_flag') return 'red_flag';
   if (payload['alert_type'] === 'low_score') return 'low_score';
@@ -35,6 +36,9 @@ export function classify(payload: Record<string, unknown>): WebhookType | undefi
 export type ValidationOutcome = { ok: true; typed: TypedPayload } | { ok: false; type: WebhookType | undefined; error: EmberError };
 
 const MAX_DETAILS = 50;
+/** A 422 echoes paths and values of an untrusted body: each is cut to a size that cannot blow up the answer or the log. */
+const MAX_PATH_CHARS = 300;
+const bounded = (d: ErrorDetail): ErrorDetail => ({ ...d, path: clip(d.path, MAX_PATH_CHARS), message: clip(d.message, MAX_PATH_CHARS) });
 
 /** A schema node with the sub-validators used to explain a failure one branch at a time. */
 interface Node {
@@ -122,8 +126,8 @@ export function createValidator(options: { schemasDir?: string } = {}) {
           at === undefined && tr === undefined
             ? [{ path: '/', message: 'has neither alert_type nor trigger_reason' }]
             : [
-                ...(at !== undefined ? [{ path: '/alert_type', message: `must be "red_flag" or "low_score" (got ${JSON.stringify(at)})` }] : []),
-                ...(tr !== undefined ? [{ path: '/trigger_reason', message: `must be "completed_action" (got ${JSON.stringify(tr)})` }] : []),
+                ...(at !== undefined ? [{ path: '/alert_type', message: `must be "red_flag" or "low_score" (got ${previewJson(at)})` }] : []),
+                ...(tr !== undefined ? [{ path: '/trigger_reason', message: `must be "completed_action" (got ${previewJson(tr)})` }] : []),
               ];
         return { ok: false, type, error: new UnknownWebhookTypeError(details) };
       }
@@ -131,7 +135,7 @@ export function createValidator(options: { schemasDir?: string } = {}) {
       if (root.validate(payload)) return { ok: true, typed: { type, payload } as TypedPayload };
       const details: ErrorDetail[] = [];
       explain(root, payload, '', details);
-      return { ok: false, type, error: new SchemaValidationError(`the ${type.replace('_', ' ')} webhook does not match its schema (${SCHEMA_ID[type]})`, details) };
+      return { ok: false, type, error: new SchemaValidationError(`the ${type.replace('_', ' ')} webhook does not match its schema (${SCHEMA_ID[type]})`, details.map(bounded), type) };
     },
   };
 }

@@ -8,20 +8,22 @@ export interface ReplayResult {
   released: number;
   duplicates: number;
   stillHeld: number;
+  /** Parked events (that could not be projected) retried: moved back into the views, or still parked. */
+  parked: { moved: number; still: number };
   /** Per payload, for the CLI to print. */
   items: Array<{ id: number; webhookId: string | null; result: 'released' | 'duplicate' | 'held'; seq?: number; errors?: unknown }>;
 }
 
 /**
- * Re-validates held quarantine payloads with the current schemas; those that
- * pass become normal events (outcome "replayed", their original received_at),
+ * Re-validates held quarantine payloads with the current schemas, then
+ * retries parked events (see projection.ts). Payloads that pass become normal events (outcome "replayed", their original received_at),
  * a webhook_id already in the log is marked duplicate. Each payload is settled
  * in its own short transaction, so a running server is never blocked for long.
  */
 export function replayQuarantine(deps: { store: Store; validator: Validator; webhookId?: string | undefined; now?: () => Date }): ReplayResult {
   const { store, validator } = deps;
   const now = deps.now ?? (() => new Date());
-  const result: ReplayResult = { checked: 0, released: 0, duplicates: 0, stillHeld: 0, items: [] };
+  const result: ReplayResult = { checked: 0, released: 0, duplicates: 0, stillHeld: 0, parked: { moved: 0, still: 0 }, items: [] };
 
   const settle = store.db.transaction((row: QuarantinedRow) => {
     let payload: Record<string, unknown>;
@@ -59,5 +61,7 @@ export function replayQuarantine(deps: { store: Store; validator: Validator; web
     }
   }
   if (result.released > 0) store.projection.catchUp();
+  // Events that passed their schema but could not be turned into rows get another chance too.
+  if (deps.webhookId === undefined) result.parked = store.projection.retryParked();
   return result;
 }

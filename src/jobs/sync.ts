@@ -111,7 +111,17 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
 
     let outcomes: ViewOutcome[];
     try {
-      outcomes = await target.deliver(deliveries, abort.signal);
+      // Checked right before every write a target cannot take back: the heartbeat alone could be 15 s late.
+      const fence = () => {
+        abort.signal.throwIfAborted();
+        try {
+          store.sync.assertHolds(lock);
+        } catch (err) {
+          abort.abort(err);
+          throw err;
+        }
+      };
+      outcomes = await target.deliver(deliveries, { signal: abort.signal, fence });
     } catch (err) {
       outcomes = VIEW_NAMES.map((view) => ({ view, ok: false as const, error: message(err) }));
     }

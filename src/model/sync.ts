@@ -56,6 +56,19 @@ export interface DeliveryReceipt {
 
 export type ViewOutcome = { view: ViewName; ok: true; receipt: DeliveryReceipt } | { view: ViewName; ok: false; error: string };
 
+/** How the engine keeps a delivery in check. */
+export interface DeliveryControl {
+  /** Aborted when the run must stop (its heartbeat found the lock taken over, or failed): send nothing more. */
+  signal?: AbortSignal;
+  /**
+   * Throws when the run no longer holds its target's lock. A target calls it
+   * right before each write it cannot take back (a rename over a file, a
+   * request to an API), so a run that was taken over never overwrites what
+   * the new holder delivered.
+   */
+  fence?: () => void;
+}
+
 /**
  * A place rows go to. `deliver` returns once the target has the rows durably;
  * the engine moves a view's cursor only for an `ok` outcome. Delivering the same
@@ -65,5 +78,5 @@ export type ViewOutcome = { view: ViewName; ok: true; receipt: DeliveryReceipt }
  */
 export interface SyncTarget {
   readonly name: SyncTargetName;
-  deliver(views: ViewDelivery[], signal?: AbortSignal): Promise<ViewOutcome[]>;
+  deliver(views: ViewDelivery[], control?: DeliveryControl): Promise<ViewOutcome[]>;
 }

@@ -9,11 +9,13 @@ interface Pending<Op, Res> {
   reject: (e: unknown) => void;
 }
 
-export interface GroupCommitOptions<Res> {
+export interface GroupCommitOptions<Res, Op = unknown> {
   /** Most operations in one transaction; a larger queue is committed in several. */
   maxBatch?: number;
   /** Called after each successful commit with the results it made durable. */
   onCommit?: (results: Res[]) => void;
+  /** Which operations count for `failingSince` (a health probe alone says little about a webhook-sized write). */
+  counts?: (op: Op) => boolean;
 }
 
 /**
@@ -23,12 +25,15 @@ export interface GroupCommitOptions<Res> {
  * its write (never before); if that commit fails, every operation in it is
  * rejected with StoreUnavailableError and nothing of it is stored.
  */
-export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, options: GroupCommitOptions<Res> = {}) {
+export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, options: GroupCommitOptions<Res, Op> = {}) {
   const maxBatch = options.maxBatch ?? 1024;
   let queue: Pending<Op, Res>[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   let idle: Array<() => void> = [];
   let closed = false;
+  let lastFailureAt = 0;
+  let lastSuccessAt = 0;
+  const counts = options.counts ?? (() => true);
 
   const runBatch = db.transaction((batch: Pending<Op, Res>[]) => batch.map((p) => apply(p.op)));
 
@@ -37,13 +42,16 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
       let results: Res[];
+      const counted = batch.some((p) => counts(p.op));
       try {
         results = runBatch.immediate(batch);
       } catch (err) {
+        if (counted) lastFailureAt = Date.now();
         const e = new StoreUnavailableError(err);
         for (const p of batch) p.reject(e);
         continue;
       }
+      if (counted) lastSuccessAt = Date.now();
       batch.forEach((p, i) => p.resolve(results[i]!));
       options.onCommit?.(results);
     }
@@ -67,6 +75,10 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
     get closed(): boolean {
       return closed;
     },
+    /** When the last counted commit failed, if no counted commit succeeded after it; else undefined. */
+    get failingSince(): number | undefined {
+      return lastFailureAt > lastSuccessAt ? lastFailureAt : undefined;
+    },
     /** Commits what is queued now and refuses new work (shutdown). */
     async close(): Promise<void> {
       closed = true;
@@ -77,7 +89,7 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
 }
 
 /** The server's webhook writer: events and quarantine entries, group-committed on the store's connection. */
-export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult> = {}) {
+export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult, WriteOp> = {}) {
   return createGroupCommit<WriteOp, WriteResult>(
     store.db,
     (op): WriteResult => {
@@ -86,7 +98,7 @@ export function createWebhookWriter(store: Store, options: GroupCommitOptions<Wr
       store.probe();
       return { kind: 'probe' };
     },
-    options,
+    { counts: (op) => op.kind !== 'probe', ...options },
   );
 }
 export type WebhookWriter = ReturnType<typeof createWebhookWriter>;

@@ -99,7 +99,7 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (seq, ord)
       ) WITHOUT ROWID;
 
-      -- The views of PRODUCT.md for SQL users (the wide ones with their fixed columns;
+      -- The views of the README for SQL users (the wide ones with their fixed columns;
       -- their dynamic columns are assembled by ember-sync from dyn + view_columns).
       CREATE VIEW red_flags AS
         SELECT e.webhook_id, e.received_at, r.timestamp, r.content_id, r.content_type, r.file_name, r.agent_name, r.red_flag_reason, r.total_score

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ensureWritableDir } from '../lib/ensure-dir.js';
 
 export type Db = Database.Database;
 
@@ -16,7 +16,8 @@ export interface OpenDbOptions {
  * re-opened WAL database to NORMAL, which can lose acknowledged commits on power loss.
  */
 export function openDb(path: string, options: OpenDbOptions = {}): Db {
-  if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+  // Step by step, not mkdir -p: that loops forever under /proc.
+  if (!options.readonly) ensureWritableDir(dirname(path));
   const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 2000 });
   if (!options.readonly) db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');

@@ -20,22 +20,41 @@ export interface ExportRequest {
   dialect: CsvDialect;
 }
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+/** `YYYY-MM-DD`, optionally followed by `[T ]hh:mm[:ss[.fraction]]` and a zone (`Z`, `±hh:mm`, `±hhmm`). */
+const TIME_BOUND = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):?(\d{2}))?)?$/i;
+
+const isLeapYear = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+function daysInMonth(year: number, month: number): number {
+  return month === 2 ? (isLeapYear(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
 
 /**
  * `2025-01-16` (midnight UTC) or an ISO 8601 date-time; without a timezone it
- * is read as UTC. Returned in received_at's own form (UTC, milliseconds) so
- * that text comparison in SQLite is time comparison.
+ * is read as UTC. Every field is checked against the calendar: Date.parse
+ * rolls `2025-02-30` over to March 2 instead of refusing it. Returned in
+ * received_at's own form (UTC, milliseconds) so that text comparison in
+ * SQLite is time comparison.
  */
 export function parseTimeBound(raw: string, field: 'since' | 'until'): string {
-  const s = raw.trim();
-  let ms: number;
-  if (DATE_ONLY.test(s)) ms = Date.parse(`${s}T00:00:00Z`);
-  else if (DATE_TIME.test(s)) ms = Date.parse(/(Z|[+-]\d{2}:?\d{2})$/i.test(s) ? s.replace(' ', 'T') : `${s.replace(' ', 'T')}Z`);
-  else ms = NaN;
-  if (Number.isNaN(ms)) throw new ExportOptionError(`--${field} ${JSON.stringify(raw)} is not a date (YYYY-MM-DD) or an ISO 8601 date-time`, field);
-  return new Date(ms).toISOString();
+  const bad = (why: string) => new ExportOptionError(`--${field} ${JSON.stringify(raw)} is not ${why}`, field);
+  const m = TIME_BOUND.exec(raw.trim());
+  if (!m) throw bad('a date (YYYY-MM-DD) or an ISO 8601 date-time');
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12) throw bad(`a date: there is no month ${m[2]}`);
+  if (day < 1 || day > daysInMonth(year, month)) throw bad(`a date: ${m[1]}-${m[2]} has no day ${m[3]}`);
+  if (hour > 23 || minute > 59 || second > 59) throw bad('a time of day (00:00:00 to 23:59:59)');
+  const offsetHours = Number(m[10] ?? 0);
+  const offsetMinutes = Number(m[11] ?? 0);
+  if (offsetHours > 23 || offsetMinutes > 59) throw bad('a valid timezone offset (±hh:mm)');
+  // received_at has whole milliseconds, so a finer bound is rounded up: `>= x` and `< x` keep their meaning.
+  const fraction = m[7] ?? '';
+  const ms = Number(fraction.padEnd(3, '0').slice(0, 3)) + (/[1-9]/.test(fraction.slice(3)) ? 1 : 0);
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, ms);
+  const offset = (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  return new Date(date.getTime() - offset).toISOString();
 }
 
 export function parseExportRequest(input: { view: string; since?: string | undefined; until?: string | undefined; delimiter?: string | undefined; bom?: boolean | string | undefined; raw?: boolean | string | undefined }, defaults: { delimiter: string; bom: boolean }): ExportRequest {

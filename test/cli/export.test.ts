@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
@@ -67,6 +67,9 @@ test('bad export arguments exit 2 with one clear line', async (t) => {
     [['export', 'nope'], /unknown view "nope"/],
     [['export', 'scores', '--since', 'yesterday'], /--since "yesterday" is not a date/],
     [['export', 'scores', '--until', '2025-13-45'], /--until/],
+    [['export', 'scores', '--since', '2025-02-30'], /--since "2025-02-30" is not a date: 2025-02 has no day 30/],
+    [['export', 'scores', '--since', '2025-13-01'], /there is no month 13/],
+    [['export', 'scores', '--until', '2025-02-29T10:00:00Z'], /--until "2025-02-29T10:00:00Z" is not a date: 2025-02 has no day 29/],
     [['export', 'scores', '--since', '2025-02-01', '--until', '2025-01-01'], /--since must be earlier than --until/],
     [['export', 'scores', '--delimiter', 'x'], /--delimiter must be/],
     [['export'], /missing required argument/],
@@ -78,4 +81,35 @@ test('bad export arguments exit 2 with one clear line', async (t) => {
     assert.match(r.stderr, re);
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   }
+});
+
+test('--out into a folder that does not exist or cannot be written: exit 2, one line naming the path given, before any work', async (t) => {
+  const dataDir = tempDir(t);
+  const env = { DATA_DIR: dataDir };
+  const aFile = join(dataDir, 'a-file');
+  writeFileSync(aFile, 'x');
+  mkdirSync(join(dataDir, 'a-folder'));
+  const cases: Array<[string, RegExp]> = [
+    ['/nonexistent/dir/x.csv', /^ember-sync: --out "\/nonexistent\/dir\/x\.csv": the folder \/nonexistent\/dir does not exist\n$/],
+    [join(aFile, 'x.csv'), /: .*a-file is not a folder\n$/],
+    [join(dataDir, 'a-folder'), /: it is a folder; give a file name\n$/],
+  ];
+  if (process.getuid?.() !== 0) {
+    // root writes anywhere: this case only means something for an ordinary user.
+    const locked = join(dataDir, 'locked');
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    t.after(() => chmodSync(locked, 0o700));
+    cases.push([join(locked, 'x.csv'), /the folder .*locked is not writable\n$/]);
+  }
+  for (const [out, re] of cases) {
+    const r = await runCli(['export', 'scores', '--out', out], env);
+    assert.equal(r.code, 2, `${out}: ${r.stderr}`);
+    assert.ok(r.stderr.startsWith(`ember-sync: --out ${JSON.stringify(out)}: `), r.stderr);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.split('\n').length, 2, 'one line');
+    assert.ok(!r.stderr.includes('.tmp-'), 'the temp file is not what the user asked for');
+  }
+  assert.ok(!existsSync(join(dataDir, 'ember-sync.db')), 'the database was not even opened');
+  assert.deepEqual(readdirSync(dataDir).filter((f) => f.includes('.tmp-')), []);
 });

@@ -161,3 +161,43 @@ test('`ember-sync --help` exits 0; an unknown command exits 2', async () => {
   assert.match(unknown.stderr, /unknown command 'frobnicate'/);
   assert.doesNotMatch(unknown.stderr, /^\s+at /m, 'no stack trace');
 });
+
+test('regression: in a pipe (systemd, Docker) the banner names where the token is kept, never the token; on a terminal it prints the full URL; status shows it', async (t) => {
+  const dataDir = tempDir(t);
+  const piped = await startServe(t, { DATA_DIR: dataDir });
+  const banner = piped.output();
+  assert.ok(!banner.includes(piped.token), `no token in the piped output:\n${banner}`);
+  assert.match(banner, /webhooks\/emberqa\/<token>/);
+  assert.ok(banner.includes(join(dataDir, 'webhook-token')), 'says where the token is kept');
+  const status = await runCli(['status'], { DATA_DIR: dataDir });
+  assert.equal(status.code, 0, status.stderr);
+  assert.ok(status.stdout.includes(`/webhooks/emberqa/${piped.token}`), `status shows the URL:\n${status.stdout}`);
+  assert.equal(await stop(piped), 0);
+
+  // A real terminal (a pty from util-linux `script`): the whole URL, to copy.
+  const { spawn } = await import('node:child_process');
+  const { CLI_ENTRY } = await import('../helpers/cli.js');
+  const cmd = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(CLI_ENTRY)} serve`;
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes(`/webhooks/emberqa/${piped.token}`)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no full URL on the terminal:\n${out}`);
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+});
+
+test('regression: DATA_DIR or CSV_DIR under /proc (Node mkdir -p loops there) is a setting error, not a hang', async (t) => {
+  const dataDir = tempDir(t);
+  const cases: Array<[string, string[], Record<string, string>]> = [
+    ['DATA_DIR', ['serve'], { DATA_DIR: '/proc/ember-sync-data' }],
+    ['CSV_DIR', ['serve'], { DATA_DIR: dataDir, CSV_DIR: '/proc/ember-sync-exports' }],
+    ['CSV_DIR', ['sync'], { DATA_DIR: dataDir, CSV_DIR: '/proc/ember-sync-exports' }],
+    ['DATA_DIR', ['serve'], { DATA_DIR: '/dev/null/x' }],
+  ];
+  const results = await Promise.all(cases.map(([, args, env]) => runCli(args, { HOST: '127.0.0.1', PORT: '0', ...env }, 30_000)));
+  cases.forEach(([setting, args], i) => assertSettingError(results[i]!, setting, `${args[0]} with ${setting}`));
+});

@@ -28,7 +28,7 @@ function rejects(env: Record<string, string | undefined>, setting: string, probl
   );
 }
 
-test('defaults as in PRODUCT.md', () => {
+test('defaults as documented in the README', () => {
   const s = load({});
   const expected: Settings = {
     port: 3000,

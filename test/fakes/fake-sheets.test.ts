@@ -596,3 +596,33 @@ test('requests are recorded with kind, bytes and status; quotas answer 429', asy
     fake.setQuota(undefined);
   }
 });
+
+test('limits can be lowered per fake; faults can match the ranges or body of a request', async () => {
+  const id = newSpreadsheet();
+  const before = fake.setLimits({ maxColumns: 5 });
+  try {
+    assert.equal(before.maxColumns, 5);
+    await rejects(
+      api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ addSheet: { properties: { title: 'wide', gridProperties: { rowCount: 2, columnCount: 6 } } } }] } }),
+      400,
+      /above the limit of 5\.$/,
+    );
+    await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ addSheet: { properties: { title: 'narrow', gridProperties: { rowCount: 2, columnCount: 5 } } } }] } });
+    fake.setLimits({ maxCells: fake.totalCells(id) + 1 });
+    await rejects(
+      api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ addSheet: { properties: { title: 'one more', gridProperties: { rowCount: 1, columnCount: 2 } } } }] } }),
+      400,
+      /above the limit of \d+ cells/,
+    );
+  } finally {
+    fake.setLimits({ maxColumns: 18_278, maxCells: 10_000_000 });
+  }
+
+  // A fault for the requests that touch one tab only: by range, and by body.
+  fake.injectFault({ status: 400, count: 2, match: (r) => r.ranges.some((x) => x.startsWith("'narrow'!")) || JSON.stringify(r.body).includes('"title":"blocked"') });
+  await rejects(api.spreadsheets.values.batchUpdate({ spreadsheetId: id, requestBody: { valueInputOption: 'RAW', data: [{ range: "'narrow'!A1", values: [['x']] }] } }), 400);
+  await api.spreadsheets.values.batchUpdate({ spreadsheetId: id, requestBody: { valueInputOption: 'RAW', data: [{ range: 'Sheet1!A1', values: [['y']] }] } });
+  await rejects(api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ addSheet: { properties: { title: 'blocked' } } }] } }), 400);
+  assert.deepEqual(fake.tabs(id), ['Sheet1', 'narrow']);
+  assert.deepEqual(fake.tab(id, 'Sheet1')!.values, [['y']]);
+});

@@ -73,6 +73,10 @@ export interface FaultMatchInfo {
   method: string;
   path: string;
   kind: RequestKind;
+  /** Decoded A1 ranges the request names (as in RecordedRequest.ranges), to fault the requests that touch one tab. */
+  ranges: string[];
+  /** Parsed JSON body ({} when none), e.g. to fault a batchUpdate that adds a given tab. */
+  body: Record<string, unknown>;
 }
 export interface FaultSpec {
   /**
@@ -123,11 +127,21 @@ export interface QuotaSpec {
   retryAfter?: number;
 }
 
+/** Google's limits, lowered in tests to reach them without building huge grids. */
+export interface FakeLimits {
+  /** Columns per tab (Google: 18,278). */
+  maxColumns: number;
+  /** Cells per spreadsheet, empty grid cells included (Google: 10,000,000). */
+  maxCells: number;
+}
+
 export interface FakeSheetsOptions {
   /** Keep parsed request bodies in `requests` (default true; turn off for big benchmarks). */
   keepBodies?: boolean;
   /** Lifetime of tokens issued by /token (default 3600 s). */
   tokenTtlSeconds?: number;
+  /** Google's limits by default. */
+  limits?: Partial<FakeLimits>;
 }
 
 export interface FakeSheets {
@@ -153,6 +167,8 @@ export interface FakeSheets {
   setQuota(q: QuotaSpec | undefined): void;
   /** Added latency per request (ms, or a function of the request). */
   setLatency(ms: number | ((req: FaultMatchInfo) => number)): void;
+  /** Change the limits for the next requests (omitted ones keep their value); returns the limits now in force. */
+  setLimits(l: Partial<FakeLimits>): FakeLimits;
   /** Every request received, in order of answer (also 401/403/faulted ones). */
   requests: RecordedRequest[];
   /** Empty `requests` (keeps the same array). */
@@ -1415,7 +1431,9 @@ function newSheetId(book: Book): number {
   }
 }
 
-function runBatchUpdate(book: Book, requests: unknown[]): { draft: Book; replies: Json[] } {
+function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { draft: Book; replies: Json[] } {
+  const MAX_COLUMNS = limits.maxColumns;
+  const MAX_CELLS = limits.maxCells;
   const owned = new WeakSet<Tab>();
   const draft: Book = { ...book, tabs: book.tabs.map((t) => ({ ...t })) };
   const own = (t: Tab): Tab => {
@@ -1776,6 +1794,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
   const quotaHits = { read: [] as number[], write: [] as number[] };
   let latency: number | ((req: FaultMatchInfo) => number) = 0;
   let tokenUrl = '';
+  const limits: FakeLimits = { maxColumns: MAX_COLUMNS, maxCells: MAX_CELLS, ...options.limits };
 
   const book = (id: string): Book => {
     const b = books.get(id);
@@ -1877,7 +1896,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
       const sheetsIn = Array.isArray(body.sheets) ? body.sheets : [];
       if (sheetsIn.length === 0) b.tabs.push(newTab(0, 'Sheet1'));
       else {
-        const { draft } = runBatchUpdate(b, sheetsIn.map((s) => ({ addSheet: { properties: obj(obj(s).properties) } })));
+        const { draft } = runBatchUpdate(b, sheetsIn.map((s) => ({ addSheet: { properties: obj(obj(s).properties) } })), limits);
         b.tabs = draft.tabs;
       }
       books.set(id, b);
@@ -1892,7 +1911,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
       case 'batchUpdate': {
         const reqs = body.requests;
         if (!Array.isArray(reqs) || reqs.length === 0) throw invalid('Must specify at least one request.');
-        const { draft, replies } = runBatchUpdate(b, reqs);
+        const { draft, replies } = runBatchUpdate(b, reqs, limits);
         b.tabs = draft.tabs;
         b.title = draft.title;
         b.timeZone = draft.timeZone;
@@ -2031,8 +2050,8 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     const growRows = insert ? nRows : Math.max(0, targetRow + nRows - tab.rowCount);
     const growCols = Math.max(0, targetCol + nCols - tab.columnCount);
     const after = bookCells(b) - tab.rowCount * tab.columnCount + (tab.rowCount + growRows) * (tab.columnCount + growCols);
-    if (after > MAX_CELLS) throw invalid(`This action would increase the number of cells in the workbook above the limit of ${MAX_CELLS} cells.`);
-    if (tab.columnCount + growCols > MAX_COLUMNS) throw invalid(`This action would increase the number of columns in the sheet above the limit of ${MAX_COLUMNS}.`);
+    if (after > limits.maxCells) throw invalid(`This action would increase the number of cells in the workbook above the limit of ${limits.maxCells} cells.`);
+    if (tab.columnCount + growCols > limits.maxColumns) throw invalid(`This action would increase the number of columns in the sheet above the limit of ${limits.maxColumns}.`);
     if (insert && nRows) insertDim(tab, 'ROWS', targetRow, nRows);
     else tab.rowCount += growRows;
     tab.columnCount += growCols;
@@ -2055,7 +2074,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const rt = route(method, url.pathname);
     const kind: RequestKind = rt?.kind ?? 'other';
-    const info: FaultMatchInfo = { method, path: decode(url.pathname), kind };
+    const info: FaultMatchInfo = { method, path: decode(url.pathname), kind, ranges: [], body: {} };
     const query: Record<string, string | string[]> = {};
     for (const k of new Set(url.searchParams.keys())) {
       const all = url.searchParams.getAll(k);
@@ -2084,6 +2103,8 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     if (Array.isArray(bodyJson.data)) for (const d of bodyJson.data) if (typeof obj(d).range === 'string') ranges.push(obj(d).range as string);
     if (Array.isArray(bodyJson.ranges)) for (const r of bodyJson.ranges) if (typeof r === 'string') ranges.push(r);
     if (ranges.length) rec.ranges = ranges;
+    info.ranges = ranges;
+    info.body = bodyJson;
 
     pretty = url.searchParams.get('prettyPrint') !== 'false';
     let answer: Answer | undefined;
@@ -2205,6 +2226,10 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     setLatency(ms) {
       latency = ms;
     },
+    setLimits(l) {
+      Object.assign(limits, l);
+      return { ...limits };
+    },
     resetRequests() {
       requests.length = 0;
     },
@@ -2264,7 +2289,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
         // The analyst adds the rows/columns first ("Add more rows at bottom"), then types.
         const rows = Math.max(t.rowCount, rEnd);
         const cols = Math.max(t.columnCount, cEnd);
-        if (bookCells(book(id)) - t.rowCount * t.columnCount + rows * cols > MAX_CELLS) throw new Error(`fake-sheets: ${a1} would pass the 10,000,000-cell limit`);
+        if (bookCells(book(id)) - t.rowCount * t.columnCount + rows * cols > limits.maxCells) throw new Error(`fake-sheets: ${a1} would pass the 10,000,000-cell limit`);
         t.rowCount = rows;
         t.columnCount = cols;
       }
@@ -2279,7 +2304,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
       const b = book(id);
       const t = tabOf(id, title);
       if (at < 0 || at > t.rowCount || count < 1) throw new Error('fake-sheets: bad insertRows');
-      if (bookCells(b) + count * t.columnCount > MAX_CELLS) throw new Error('fake-sheets: would pass the 10,000,000-cell limit');
+      if (bookCells(b) + count * t.columnCount > limits.maxCells) throw new Error('fake-sheets: would pass the 10,000,000-cell limit');
       insertDim(t, 'ROWS', at, count);
     },
     deleteRows(id, title, at, count) {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT_DIR } from './fixtures.js';
 
@@ -27,8 +28,10 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
   const child = spawnCli(args, env);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => (stdout += d));
+  child.stderr!.on('data', (d: string) => (stderr += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -90,14 +93,14 @@ export async function startServeChild(t: TestContext, env: Record<string, string
     }
   });
   const deadline = Date.now() + 30_000;
-  let url: RegExpExecArray | null = null;
-  while (!(url = /^\s+(http:\/\/127\.0\.0\.1:(\d+)\/webhooks\/emberqa\/(\S+))$/m.exec(out))) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode}) before printing its URL:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`serve printed no webhook URL within 30 s:\n${out}`);
+  let listen: RegExpExecArray | null = null;
+  while (!(listen = /^ember-sync is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out))) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode}) before printing where it listens:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`serve printed no listen line within 30 s:\n${out}`);
     await sleep(20);
   }
-  const listen = /^ember-sync is listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
-  if (!listen) throw new Error(`serve did not print where it listens:\n${out}`);
-  if (listen[2] === '0' || url[2] !== listen[2]) throw new Error(`the printed URLs do not carry the real port:\n${out}`);
-  return { child, listenUrl: listen[1]!, webhookUrl: url[1]!, token: url[3]!, exited, output: () => out };
+  if (listen[2] === '0') throw new Error(`the printed URL does not carry the real port:\n${out}`);
+  // Not a terminal: serve does not print the token; it is where the banner says.
+  const token = env['WEBHOOK_TOKEN'] ?? readFileSync(join(env['DATA_DIR'] ?? join(ROOT_DIR, 'data'), 'webhook-token'), 'utf8').trim();
+  return { child, listenUrl: listen[1]!, webhookUrl: `${listen[1]}/webhooks/emberqa/${token}`, token, exited, output: () => out };
 }

@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { startTestService } from '../helpers/service.js';
 import { vendorBytes, vendorJson } from '../helpers/fixtures.js';
+import { ingest } from '../helpers/ingest.js';
+import { generateWebhook } from '../../src/simulate/generate.js';
 
 test('GET /api/export/<view>.csv streams the view with the admin token; 401, 404 and 400 otherwise', async (t) => {
   const s = await startTestService(t);
@@ -59,4 +61,73 @@ test('collision rule: dynamic keys never overwrite fixed columns', async (t) => 
   assert.equal(wfs[0]!['status'], 'complete');
   assert.equal(wfs[0]!['output_schema.status'], 'field status');
   assert.equal(wfs[0]!['output_schema.cost'], '9.99');
+});
+
+test('query parameters: unknown, malformed or repeated names and impossible dates are a 400, never ignored', async (t) => {
+  const s = await startTestService(t);
+  const auth = { authorization: `Bearer ${s.adminToken}` };
+  const get = (query: string) => fetch(`${s.listenUrl}/api/export/scores.csv?${query}`, { headers: auth });
+  const cases: Array<[string, RegExp]> = [
+    ['since=2025-01-01&since=2025-02-01', /"since" is given more than once/],
+    ['raw=1&raw=1', /"raw" is given more than once/],
+    ['since[x]=1', /unknown query parameter "since\[x\]"/],
+    ['since%5Bx%5D=1', /unknown query parameter "since\[x\]"/],
+    ['unitl=2025-01-01', /unknown query parameter "unitl" \(allowed: since, until, delimiter, bom, raw\)/],
+    ['Since=2025-01-01', /unknown query parameter "Since"/],
+    ['=x', /unknown query parameter ""/],
+    ['since=2025-02-30', /--since "2025-02-30" is not a date: 2025-02 has no day 30/],
+    ['until=2025-13-01', /--until "2025-13-01" is not a date: there is no month 13/],
+    ['since=2025-02-29T10:00:00Z', /2025-02 has no day 29/],
+    ['since=2025-01-01T24:00:00Z', /time of day/],
+    ['bom=maybe', /bom must be true or false/],
+    ['delimiter=x', /--delimiter must be/],
+  ];
+  for (const [query, re] of cases) {
+    const res = await get(query);
+    assert.equal(res.status, 400, query);
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'bad_request', query);
+    assert.match(error.message, re, query);
+  }
+  // The allowed ones, each once, still work; a leap day that exists is a date.
+  const ok = await get('since=2024-02-29&until=2025-01-01T00%3A00%3A00Z&delimiter=%3B&bom=false&raw=0');
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), 'webhook_id;received_at;source;content_id;agent_name;metric;score;justification\r\n');
+});
+
+test('HEAD /api/export/<view>.csv answers the headers only, starts no export and logs no error', async (t) => {
+  const s = await startTestService(t);
+  assert.equal((await s.post(vendorBytes('red-flag'))).status, 200);
+  const auth = { authorization: `Bearer ${s.adminToken}` };
+  const head = await fetch(`${s.listenUrl}/api/export/red_flags.csv?delimiter=tab`, { method: 'HEAD', headers: auth });
+  assert.equal(head.status, 200);
+  assert.match(head.headers.get('content-type') ?? '', /^text\/csv/);
+  assert.match(head.headers.get('content-disposition') ?? '', /filename="red_flags.csv"/);
+  assert.equal(await head.text(), '');
+  // A GET after it still streams, and nothing at error level was logged.
+  const get = await fetch(`${s.listenUrl}/api/export/red_flags.csv`, { headers: auth });
+  assert.equal(get.status, 200);
+  assert.equal((parse(await get.text()) as unknown[]).length, 2);
+  const errors = s.logs.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50);
+  assert.deepEqual(errors, []);
+  // HEAD says what GET would: the same 401, 404 and 400.
+  assert.equal((await fetch(`${s.listenUrl}/api/export/red_flags.csv`, { method: 'HEAD' })).status, 401);
+  assert.equal((await fetch(`${s.listenUrl}/api/export/nope.csv`, { method: 'HEAD', headers: auth })).status, 404);
+  assert.equal((await fetch(`${s.listenUrl}/api/export/red_flags.csv?since=2025-02-30`, { method: 'HEAD', headers: auth })).status, 400);
+  assert.ok(!s.logs.some((l) => /export failed|export stopped/.test(l)), 'no export was started for HEAD');
+});
+
+test('a client that hangs up mid-download is logged as such, not as a server error', async (t) => {
+  const s = await startTestService(t);
+  // ~20 MB of CSV, more than loopback socket buffers hold: the export is still writing when the client leaves.
+  const details = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`metric_${i}_justification`, `${i} `.repeat(5000)]));
+  await ingest(s.store, Array.from({ length: 100 }, (_, i) => ({ ...generateWebhook(i, { kind: 'low_score', idPrefix: 'hangup-' }), score_details: details })));
+  const abort = new AbortController();
+  const res = await fetch(`${s.listenUrl}/api/export/scores.csv`, { headers: { authorization: `Bearer ${s.adminToken}` }, signal: abort.signal });
+  assert.equal(res.status, 200);
+  abort.abort();
+  // The export notices at its next write; wait for its log line (bounded), whatever the speed of the machine.
+  for (let i = 0; i < 500 && !s.logs.some((l) => /export stopped: the client went away/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(s.logs.some((l) => /export stopped: the client went away/.test(l)), `logged as a client that went away:\n${s.logs.join('\n')}`);
+  assert.deepEqual(s.logs.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 50), [], 'nothing at error level');
 });

@@ -322,3 +322,51 @@ test('GET /metrics exposes webhook counters and latency; /api/status needs the a
   assert.equal(status.events.total, 1);
   assert.equal(status.quarantine.held, 1);
 });
+
+test('regression: a 10 KB body nested 10,000 deep is a 422 kept in quarantine, not a 500; echoed values are bounded', async (t) => {
+  const s = await startTestService(t, { MAX_BODY_BYTES: String(4 * 1024 * 1024) });
+  const deep = `{"webhook_id":"deep-1","alert_type":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+  const res = await s.post(deep);
+  assert.equal(res.status, 422);
+  const json = (await res.json()) as ErrorBody;
+  assert.equal(json.error.code, 'unknown_webhook_type');
+  assert.ok(JSON.stringify(json).length < 2000, 'the answer does not echo the whole value');
+  const kept = s.store.db.prepare("SELECT body FROM quarantine WHERE webhook_id = 'deep-1'").pluck().get() as Buffer;
+  assert.equal(kept.toString('utf8'), deep, 'kept verbatim');
+
+  // A 1 MB alert_type and a 1 MB key: the 422 stays small.
+  const huge = await s.post(JSON.stringify({ webhook_id: 'huge-1', alert_type: 'x'.repeat(1_000_000) }));
+  assert.equal(huge.status, 422);
+  assert.ok((await huge.text()).length < 2000);
+  const key = 'k'.repeat(1_000_000);
+  const hugeKey = await s.post(JSON.stringify({ ...vendorJson('red-flag'), webhook_id: 'huge-2', score_details: { [key]: { nested: true } } }));
+  assert.equal(hugeKey.status, 422);
+  assert.ok((await hugeKey.text()).length < 4000, 'a path holding a huge key is cut');
+  // Deep inside a valid webhook's extra field it is accepted (the raw log keeps it).
+  const extra = await s.post(`{"webhook_id":"deep-ok","alert_type":"red_flag","content_id":"c","content_type":"Call","file_name":"f","red_flag_reason":"r","timestamp":"2025-01-01T00:00:00Z","x":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`);
+  assert.equal(extra.status, 200);
+  s.store.projection.catchUp();
+  assert.equal(s.store.db.prepare("SELECT count(*) FROM red_flags WHERE webhook_id = 'deep-ok'").pluck().get(), 1);
+});
+
+test('regression: 405 names the allowed methods in an Allow header (RFC 9110)', async (t) => {
+  const s = await startTestService(t);
+  const put = await fetch(`${s.listenUrl}/webhooks/emberqa/${s.webhookToken}`, { method: 'PUT' });
+  assert.equal(put.status, 405);
+  assert.equal(put.headers.get('allow'), 'POST');
+  assert.equal(((await put.json()) as ErrorBody).error.code, 'method_not_allowed');
+  const del = await fetch(`${s.listenUrl}/healthz`, { method: 'DELETE' });
+  assert.equal(del.status, 405);
+  assert.match(del.headers.get('allow') ?? '', /\bGET\b/);
+  assert.equal((await fetch(`${s.listenUrl}/healthz`, { method: 'PROPFIND' })).headers.get('allow')?.includes('GET'), true);
+});
+
+test('regression: a quarantined webhook is counted under its type in /metrics, not as unknown', async (t) => {
+  const s = await startTestService(t);
+  const bad = { ...vendorJson('low-score'), total_score: 'high' };
+  assert.equal((await s.post(JSON.stringify(bad))).status, 422);
+  assert.equal((await s.post('{"alert_type":"nope"}')).status, 422);
+  const text = await (await fetch(s.listenUrl + '/metrics')).text();
+  assert.match(text, /ember_sync_webhooks_total\{type="low_score",outcome="quarantined"\} 1/);
+  assert.match(text, /ember_sync_webhooks_total\{type="unknown",outcome="quarantined"\} 1/);
+});

@@ -1,33 +1,23 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, appendFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
-import { exportView } from '../../src/jobs/export-view.js';
 import { runSync } from '../../src/jobs/sync.js';
 import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
 import { createStore, type Store } from '../../src/store/create-store.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
-import { parseExportRequest } from '../../src/views/export-options.js';
-import { VIEW_NAMES, type ViewName } from '../../src/model/views.js';
+import { VIEW_NAMES } from '../../src/model/views.js';
 import { runCli } from '../helpers/cli.js';
 import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { exported } from '../helpers/export.js';
 
 const silent = pino({ level: 'silent' });
 
 
-/** What `ember-sync export <view>` writes with the csv target's dialect: the file must equal it. */
-async function exported(store: Store, view: ViewName, delimiter = ','): Promise<string> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await exportView(store, parseExportRequest({ view, delimiter }, { delimiter, bom: false }), out);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 async function assertFilesEqualViews(store: Store, dir: string, delimiter = ','): Promise<void> {
   for (const view of VIEW_NAMES) {
@@ -180,4 +170,20 @@ test('the server runs the sync on SYNC_SCHEDULE', async (t) => {
   assert.ok(existsSync(file));
   const rows = parse(readFileSync(file), { columns: true }) as Array<{ webhook_id: string }>;
   assert.deepEqual(rows.map((r) => r.webhook_id), [JSON.parse(body).webhook_id]);
+});
+
+test('regression: a scheduled sync skipped because another process holds the lock says so in the log', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '* * * * * *', LOG_LEVEL: 'warn' });
+  // Another live holder (another host, fresh heartbeat): not stale, not dead here.
+  s.store.db
+    .prepare("INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at, generation) VALUES ('csv', 'other', 1, 'other-host', ?, ?, 1)")
+    .run(new Date().toISOString(), new Date(Date.now() + 60_000).toISOString());
+  const deadline = Date.now() + 10_000;
+  while (!s.logs.some((l) => l.includes('skipped'))) {
+    if (Date.now() > deadline) throw new Error(`no skip logged:\n${s.logs.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const line = JSON.parse(s.logs.find((l) => l.includes('skipped'))!) as { msg: string; holder: string };
+  assert.match(line.msg, /another sync holds its lock/);
+  assert.match(line.holder, /pid 1 on other-host/);
 });

@@ -34,7 +34,7 @@ function openStore(t: TestContext, options: { busyTimeoutMs?: number } = {}): St
   return store;
 }
 
-/** The type of a payload, by the rule of PRODUCT.md (independent of src/ingest/validate.ts). */
+/** The type of a payload, by the rule of the README (independent of src/ingest/validate.ts). */
 function typeOf(p: Json): WebhookType {
   if (p['alert_type'] === 'red_flag' || p['alert_type'] === 'low_score') return p['alert_type'];
   return (p['data'] as Json)['output_schema'] !== undefined ? 'workflow' : 'completion';
@@ -66,7 +66,7 @@ function wideRow(store: Store, view: WideViewName, webhookId: string): Json {
   return out;
 }
 
-/** What the wide row of a payload must hold, written from PRODUCT.md (not from src/flatten). */
+/** What the wide row of a payload must hold, written from the README (not from src/flatten). */
 function expectedWideRow(p: Json, i: number): Json {
   const base = { webhook_id: p['webhook_id'], received_at: receivedAt(i) };
   const d = (p['data'] ?? {}) as Json;

@@ -1,5 +1,5 @@
-import { createWriteStream, renameSync, rmSync, openSync, fsyncSync, closeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, closeSync, constants, createWriteStream, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { ExportOptionError, parseExportRequest } from '../../views/export-options.js';
@@ -13,6 +13,32 @@ interface ExportFlags {
   delimiter?: string;
   bom?: boolean;
   raw?: boolean;
+}
+
+/**
+ * Where `--out` will go, checked before any work: a folder that does not exist
+ * or cannot be written is bad usage (exit 2) named by the path the user gave,
+ * not a failure about our temp file after the whole export ran.
+ */
+export function checkOutPath(given: string): string {
+  const target = resolve(given);
+  const dir = dirname(target);
+  const bad = (why: string) => new UsageError(`--out ${JSON.stringify(given)}: ${why}`);
+  let folder;
+  try {
+    folder = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw bad(code === 'ENOENT' ? `the folder ${dir} does not exist` : code === 'ENOTDIR' ? `${dir} is not a folder` : `cannot reach the folder ${dir} (${code ?? (err as Error).message})`);
+  }
+  if (!folder.isDirectory()) throw bad(`${dir} is not a folder`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw bad(`the folder ${dir} is not writable`);
+  }
+  if (statSync(target, { throwIfNoEntry: false })?.isDirectory()) throw bad('it is a folder; give a file name');
+  return target;
 }
 
 export function registerExport(program: Command): void {
@@ -35,17 +61,17 @@ export function registerExport(program: Command): void {
         if (err instanceof ExportOptionError) throw new UsageError(err.message);
         throw err;
       }
+      const target = flags.out === undefined ? undefined : checkOutPath(flags.out);
       const [{ exportView }, { createProgress }] = await Promise.all([import('../../jobs/export-view.js'), import('../progress.js')]);
       const store = ctx.openStore();
       // A bar only when writing a file from a terminal: stdout carries the CSV itself.
-      const showBar = flags.out !== undefined && process.stderr.isTTY === true;
+      const showBar = target !== undefined && process.stderr.isTTY === true;
       const progress = createProgress(`export ${req.view}`, showBar);
       try {
-        if (!flags.out) {
+        if (target === undefined) {
           await exportView(store, req, process.stdout);
           return;
         }
-        const target = resolve(flags.out);
         const temp = `${target}.tmp-${process.pid}`;
         try {
           const rows = await exportView(store, req, createWriteStream(temp), showBar ? (done, total) => progress.update(done, total) : undefined);

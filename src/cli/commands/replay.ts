@@ -18,6 +18,9 @@ export function registerReplay(program: Command): void {
           process.stdout.write(`${item.webhookId ?? `(quarantine #${item.id}, no webhook_id)`}: ${what}\n`);
         }
         process.stdout.write(`checked ${result.checked}: ${result.released} released, ${result.duplicates} duplicate, ${result.stillHeld} still held\n`);
+        if (result.parked.moved + result.parked.still > 0) {
+          process.stdout.write(`parked events retried: ${result.parked.moved} now in the views, ${result.parked.still} still parked (see ember-sync status)\n`);
+        }
         if (opts.id !== undefined && result.checked === 0) throw new CommandFailed(`no held quarantined payload has webhook_id ${JSON.stringify(opts.id)}`);
       } finally {
         store.close();

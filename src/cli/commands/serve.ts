@@ -1,6 +1,26 @@
 import type { Command } from 'commander';
 import { SettingError } from '../../errors.js';
+import { join } from 'node:path';
 import { createCliContext } from '../context.js';
+
+/**
+ * What `serve` prints first. The webhook URL holds the secret token: it is
+ * printed whole only to a terminal. Under systemd, Docker or a log shipper
+ * stdout is the log stream, so it says where the token is instead.
+ */
+export function startBanner(o: { listenUrl: string; webhookUrl: string; terminal: boolean; tokenFrom: string }): string {
+  const lines = [`ember-sync is listening on ${o.listenUrl}`];
+  if (o.terminal) {
+    lines.push('Paste this URL into EmberQA (Settings → Alerts → Create New Alert → Webhook):', `  ${o.webhookUrl}`);
+  } else {
+    const base = o.webhookUrl.slice(0, o.webhookUrl.lastIndexOf('/') + 1);
+    lines.push(
+      `The webhook URL for EmberQA is ${base}<token>; it holds a secret, so it is not written to this log.`,
+      `See it with \`npx ember-sync status\` (the token ${o.tokenFrom === 'WEBHOOK_TOKEN' ? 'comes from WEBHOOK_TOKEN' : `is kept in ${o.tokenFrom}`}).`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 export function registerServe(program: Command): void {
   program
@@ -25,11 +45,7 @@ export function registerServe(program: Command): void {
         }
         throw err;
       }
-      process.stdout.write(
-        `ember-sync is listening on ${service.listenUrl}\n` +
-          `Paste this URL into EmberQA (Settings → Alerts → Create New Alert → Webhook):\n` +
-          `  ${service.webhookUrl}\n`,
-      );
+      process.stdout.write(startBanner({ listenUrl: service.listenUrl, webhookUrl: service.webhookUrl, terminal: process.stdout.isTTY === true, tokenFrom: settings.webhookToken !== undefined ? 'WEBHOOK_TOKEN' : join(settings.dataDir, 'webhook-token') }));
       logger.info({ listen: service.listenUrl, db: settings.dbPath, targets: settings.syncTargets, schedule: settings.syncSchedule }, 'ember-sync started');
 
       let stopping = false;

@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
+import { peekWebhookToken, webhookUrlFor } from '../../config/secrets.js';
 import { collectStatus, type Status } from '../../store/status.js';
 import { createCliContext } from '../context.js';
 
-function human(s: Status): string {
+function human(s: Status & { webhook_url: string | null }): string {
   const lines = [
+    `webhook URL for EmberQA: ${s.webhook_url ?? '(no token yet: start ember-sync serve once)'}`,
     `events: ${s.events.total} (${Object.entries(s.events.by_type).map(([t, n]) => `${t} ${n}`).join(', ') || 'none yet'})`,
     `quarantine: ${s.quarantine.held} held${s.quarantine.held ? ' (ember-sync replay re-checks them)' : ''}`,
-    `projector: ${s.projector.lag === 0 ? 'up to date' : `${s.projector.lag} events not projected yet`}`,
+    `projector: ${s.projector.lag === 0 ? 'up to date' : `${s.projector.lag} events not projected yet`}${s.projector.parked ? `; ${s.projector.parked} events parked (they could not be turned into rows; ember-sync replay retries them)` : ''}`,
   ];
+  for (const p of s.projector.parked_events) lines.push(`  parked event ${p.seq} (${p.webhook_id}): ${p.error}`);
+  for (const [view, n] of Object.entries(s.columns_over_cap)) lines.push(`columns: ${n} keys of ${view} got no column (MAX_DYNAMIC_COLUMNS); their values are in the scores / workflow_fields views`);
   for (const [name, t] of Object.entries(s.targets)) {
     const last = t.last_run ? `${t.last_run.finished_at} ${t.last_run.ok ? 'ok' : 'FAILED'} (${t.last_run.rows} rows)${t.last_run.error ? `: ${t.last_run.error}` : ''}` : 'never';
     lines.push(`target ${name}: last run ${last}; last success ${t.last_success_at ?? 'never'}; ${t.rows_delivered} rows delivered; ${t.rows_pending} pending`);
@@ -25,7 +29,8 @@ export function registerStatus(program: Command): void {
       const ctx = createCliContext();
       const store = ctx.openStore();
       try {
-        const status = collectStatus(store, ctx.settings.syncTargets);
+        const token = peekWebhookToken(ctx.settings);
+        const status = { webhook_url: token === undefined ? null : webhookUrlFor(ctx.settings.publicUrl, token), ...collectStatus(store, ctx.settings.syncTargets) };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status));
       } finally {
         store.close();

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import { exportView } from '../../jobs/export-view.js';
 import type { Store } from '../../store/create-store.js';
-import { ExportOptionError, parseExportRequest } from '../../views/export-options.js';
+import { ExportOptionError, parseExportRequest, type ExportRequest } from '../../views/export-options.js';
 import { requireAdmin } from './api.js';
 
 export interface ExportRouteDeps {
@@ -14,27 +14,56 @@ export interface ExportRouteDeps {
   defaults: { delimiter: string; bom: boolean };
 }
 
-/** GET /api/export/<view>.csv?since=&until=&delimiter=&bom=&raw= — streamed, constant memory. */
+const QUERY_NAMES = ['since', 'until', 'delimiter', 'bom', 'raw'] as const;
+type QueryName = (typeof QUERY_NAMES)[number];
+const isQueryName = (name: string): name is QueryName => (QUERY_NAMES as readonly string[]).includes(name);
+
+/**
+ * The query string, strictly: an unknown or malformed name (`since[x]`) or a
+ * name given twice is a 400. Ignoring it would answer a different export than
+ * the one asked for (a typo in `unitl` silently exporting everything).
+ */
+function exportQuery(querystring: string): Partial<Record<QueryName, string>> {
+  const out: Partial<Record<QueryName, string>> = {};
+  for (const [name, value] of new URLSearchParams(querystring)) {
+    if (!isQueryName(name)) throw new BadRequestError(`unknown query parameter ${JSON.stringify(name)} (allowed: ${QUERY_NAMES.join(', ')})`);
+    if (out[name] !== undefined) throw new BadRequestError(`query parameter ${JSON.stringify(name)} is given more than once`);
+    out[name] = value;
+  }
+  return out;
+}
+
+function exportRequest(view: string, querystring: string, defaults: ExportRouteDeps['defaults']): ExportRequest {
+  const q = exportQuery(querystring);
+  try {
+    return parseExportRequest({ view, ...q }, defaults);
+  } catch (err) {
+    if (err instanceof ExportOptionError) throw err.field === 'view' ? new NotFoundError(err.message) : new BadRequestError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * GET /api/export/<view>.csv?since=&until=&delimiter=&bom=&raw= — streamed,
+ * constant memory. HEAD (which the router adds for every GET) answers the same
+ * status and headers without starting an export.
+ */
 export function registerExportRoutes(router: Router, deps: ExportRouteDeps): void {
   router.get('/api/export/:file', requireAdmin(deps.adminTokenMatches), async (ctx) => {
     const file = ctx.params['file'] ?? '';
     const m = /^([a-z_]+)\.csv$/.exec(file);
     if (!m) throw new NotFoundError(`no export ${JSON.stringify(file)}: ask for /api/export/<view>.csv`);
-    const q = (name: string) => (typeof ctx.query[name] === 'string' ? (ctx.query[name] as string) : undefined);
-    let req;
-    try {
-      req = parseExportRequest({ view: m[1]!, since: q('since'), until: q('until'), delimiter: q('delimiter'), bom: q('bom'), raw: q('raw') }, deps.defaults);
-    } catch (err) {
-      if (err instanceof ExportOptionError) throw err.field === 'view' ? new NotFoundError(err.message) : new BadRequestError(err.message);
-      throw err;
-    }
-    const body = new PassThrough();
+    const req = exportRequest(m[1]!, ctx.querystring, deps.defaults);
     ctx.status = 200;
     ctx.type = 'text/csv; charset=utf-8';
     ctx.set('Content-Disposition', `attachment; filename="${req.view}.csv"`);
+    if (ctx.method === 'HEAD') return;
+    const body = new PassThrough();
     ctx.body = body;
     exportView(deps.store, req, body).catch((err: unknown) => {
-      deps.logger.error({ err, view: req.view }, 'export failed mid-stream');
+      // A client that hangs up mid-download is not a server fault; anything else is.
+      if (body.destroyed) deps.logger.info({ view: req.view, reason: (err as Error).message }, 'export stopped: the client went away');
+      else deps.logger.error({ err, view: req.view }, 'export failed mid-stream');
       body.destroy(err as Error);
     });
   });

@@ -1,10 +1,11 @@
 import type { Router, RouterContext } from '@koa/router';
 import { is as typeIs } from 'type-is';
-import { EmberError, UnauthorizedError, UnsupportedMediaTypeError } from '../../errors.js';
+import { EmberError, SchemaValidationError, UnauthorizedError, UnsupportedMediaTypeError } from '../../errors.js';
 import type { Receive } from '../../ingest/receive.js';
 import { bearerToken } from '../../ingest/verify-token.js';
 import type { Metrics } from '../../metrics/create-metrics.js';
 import type { WebhookType } from '../../model/webhooks.js';
+import { previewJson } from '../../lib/preview.js';
 import { readBody } from '../read-body.js';
 
 export interface WebhookRouteDeps {
@@ -35,7 +36,8 @@ export function registerWebhookRoutes(router: Router, deps: WebhookRouteDeps): v
       if (!deps.tokenMatches(presented)) throw new UnauthorizedError();
       const contentType = ctx.get('content-type');
       if (!contentType || typeIs(contentType, ['application/json']) === false) {
-        throw new UnsupportedMediaTypeError(`Content-Type must be application/json (got ${JSON.stringify(contentType || 'none')})`);
+        // The header is echoed, cut: a client's 10 KB header must not come back as a 10 KB (or, escaped, 20 KB) answer.
+        throw new UnsupportedMediaTypeError(`Content-Type must be application/json (got ${previewJson(contentType || 'none', 100)})`);
       }
       const body = await readBody(ctx.req, deps.maxBodyBytes);
       const received = await deps.receive({
@@ -54,6 +56,8 @@ export function registerWebhookRoutes(router: Router, deps: WebhookRouteDeps): v
       deps.metrics.ingestSeconds.observe({ outcome: 'ok' }, Number(process.hrtime.bigint() - start) / 1e9);
     } catch (err) {
       const outcome = outcomeOf(err);
+      // A payload that failed its type's schema was classified before it was quarantined.
+      if (err instanceof SchemaValidationError && err.webhookType) type = err.webhookType;
       deps.metrics.webhooks.inc({ type, outcome });
       deps.metrics.ingestSeconds.observe({ outcome }, Number(process.hrtime.bigint() - start) / 1e9);
       throw err;

@@ -1,39 +1,44 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, open, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
+import type { DeliveryControl, DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { CsvDialect } from './csv-format.js';
+import { createHashedFile, type HashedFile } from './hashed-file.js';
 import { writeViewCsv } from './write-view-csv.js';
 
 /** What the csv target remembers per view, committed with the cursor. */
 interface CsvFileState {
   /** Size of the file as of the confirmed cursor. */
   bytes: number;
-  /** sha256 of the last TAIL bytes before `bytes`: the file still ends where we left it. */
-  tail: string;
+  /** sha256 of those `bytes` bytes: the whole confirmed part, so an edit anywhere is seen. */
+  sha256: string;
   header: string[];
   dialect: string;
+  /** Inode, change time and size of the file once renamed into place: while they hold, nothing has touched it. */
+  stamp: string;
 }
 
-const TAIL = 4096;
-
-async function tailHash(path: string, bytes: number): Promise<string | undefined> {
-  const start = Math.max(0, bytes - TAIL);
-  const fh = await open(path, 'r').catch(() => undefined);
-  if (!fh) return undefined;
-  try {
-    const buf = Buffer.alloc(bytes - start);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, start);
-    if (bytesRead !== buf.length) return undefined;
-    return createHash('sha256').update(buf).digest('hex');
-  } finally {
-    await fh.close();
-  }
+/** The state as stored; anything else (an older format, a hand edit of the database) means a full rewrite. */
+function fileState(v: unknown): CsvFileState | undefined {
+  const s = v as Partial<CsvFileState> | null | undefined;
+  const ok =
+    typeof s === 'object' &&
+    s !== null &&
+    Number.isSafeInteger(s.bytes) &&
+    typeof s.sha256 === 'string' &&
+    typeof s.dialect === 'string' &&
+    typeof s.stamp === 'string' &&
+    Array.isArray(s.header) &&
+    s.header.every((h) => typeof h === 'string');
+  return ok ? (s as CsvFileState) : undefined;
 }
 
-async function fsyncPath(path: string, flags = 'r'): Promise<void> {
-  const fh = await open(path, flags);
+/** The change time cannot be set back by a user (utimes sets it to now), unlike mtime. */
+const stampOf = (st: BigIntStats) => `${st.ino}:${st.ctimeNs}:${st.size}`;
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
   } finally {
@@ -43,14 +48,20 @@ async function fsyncPath(path: string, flags = 'r'): Promise<void> {
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
+const reasonOf = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted'));
+
 /**
  * `$CSV_DIR/<view>.csv`, always complete: each sync writes a temp file in the
- * same folder and renames it over the old one, so a reader never sees half a
- * file. New rows are appended to a copy of the previous file, truncated first
- * to the size recorded with the confirmed cursor: rows a crashed sync wrote
+ * same folder, fsyncs it and renames it over the old one, so a reader never
+ * sees half a file. New rows are appended to a copy of the previous file cut
+ * at the size recorded with the confirmed cursor: rows a crashed sync wrote
  * after that point are cut before the same rows are written again, so a retry
- * never duplicates. A new column, another dialect or a file changed or removed
- * by hand makes a full rewrite from the view.
+ * never duplicates. The copy is hashed as it is read and must match the hash
+ * recorded for the confirmed part, so an edit by hand anywhere in the file
+ * (even one that keeps its size) is seen; the hash then continues over the
+ * appended bytes, so recording the new state costs no extra read. A new
+ * column, another dialect, a file changed or removed by hand make a full
+ * rewrite from the view.
  */
 export function createCsvTarget(options: { dir: string; delimiter: string; bom: boolean }): SyncTarget {
   const dialect: CsvDialect = { delimiter: options.delimiter, bom: options.bom, neutralize: true };
@@ -62,45 +73,59 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
     await Promise.all(names.filter((n) => n.startsWith(`${view}.csv.tmp-`)).map((n) => rm(join(options.dir, n), { force: true })));
   }
 
-  async function deliverView(d: ViewDelivery): Promise<DeliveryReceipt> {
-    const file = join(options.dir, `${d.view}.csv`);
-    const prev = d.cursor.state as CsvFileState | undefined;
-    const size = (await stat(file).catch(() => undefined))?.size;
-    const intact =
-      prev !== undefined &&
-      size !== undefined &&
-      prev.dialect === dialectKey &&
-      sameList(prev.header, d.header) &&
-      size >= prev.bytes &&
-      (await tailHash(file, prev.bytes)) === prev.tail;
-    if (intact && d.pending === 0 && size === prev.bytes) return { rows: 0, totalRows: d.cursor.deliveredRows, state: prev };
+  /** The confirmed part of the old file then the new rows into `out`; undefined when the old part is not ours any more. */
+  async function appendNewRows(out: HashedFile, file: string, prev: CsvFileState, d: ViewDelivery, signal?: AbortSignal): Promise<number | undefined> {
+    if (!(await out.copyFrom(file, prev.bytes, signal)) || out.digest() !== prev.sha256) return undefined;
+    const written = await writeViewCsv({
+      pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
+      dialect: { ...dialect, bom: false },
+      header: undefined,
+      out: out.writable(),
+      ...(signal ? { signal } : {}),
+    });
+    return d.cursor.deliveredRows + written;
+  }
 
-    await mkdir(options.dir, { recursive: true });
+  function rewrite(out: HashedFile, d: ViewDelivery, signal?: AbortSignal): Promise<number> {
+    return writeViewCsv({ pages: d.rows.pages({ toSeq: d.toSeq }), dialect, header: d.header, out: out.writable(), ...(signal ? { signal } : {}) });
+  }
+
+  async function deliverView(d: ViewDelivery, { signal, fence }: DeliveryControl): Promise<DeliveryReceipt> {
+    const file = join(options.dir, `${d.view}.csv`);
+    const prev = fileState(d.cursor.state);
+    const reusable = prev !== undefined && prev.dialect === dialectKey && sameList(prev.header, d.header) ? prev : undefined;
+    const before = await stat(file, { bigint: true }).catch(() => undefined);
+    // Nothing new and the file untouched since we renamed it: no read at all (this runs every minute).
+    if (reusable && d.pending === 0 && before && stampOf(before) === reusable.stamp) return { rows: 0, totalRows: d.cursor.deliveredRows, state: reusable };
+
+    // Not mkdir -p (it loops under /proc): the folder was checked when the target was made; recreate it alone if removed.
+    await mkdir(options.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
     await removeStaleTemps(d.view);
     const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    let out = await createHashedFile(temp);
     try {
-      let totalRows: number;
-      if (intact) {
-        // A reflink where the filesystem has them (XFS, btrfs): O(1) instead of a full copy.
-        await copyFile(file, temp, fsConstants.COPYFILE_FICLONE);
-        await truncate(temp, prev.bytes);
-        const written = await writeViewCsv({
-          pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
-          dialect: { ...dialect, bom: false },
-          header: undefined,
-          out: createWriteStream(temp, { flags: 'a' }),
-        });
-        totalRows = d.cursor.deliveredRows + written;
-      } else {
-        totalRows = await writeViewCsv({ pages: d.rows.pages({ toSeq: d.toSeq }), dialect, header: d.header, out: createWriteStream(temp) });
+      let totalRows = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(out, file, reusable, d, signal) : undefined;
+      if (totalRows === undefined) {
+        if (out.bytes > 0) {
+          // The old part did not match: start the temp file over and write the whole view.
+          await out.close();
+          await rm(temp, { force: true });
+          out = await createHashedFile(temp);
+        }
+        totalRows = await rewrite(out, d, signal);
       }
-      await fsyncPath(temp);
-      const bytes = (await stat(temp)).size;
+      await out.commit();
+      // Stop before the rename: an aborted run, or one whose lock was taken over, leaves the file as it was.
+      signal?.throwIfAborted();
+      fence?.();
       await rename(temp, file);
       await fsyncPath(options.dir);
-      const tail = (await tailHash(file, bytes))!;
-      return { rows: d.pending, totalRows, state: { bytes, tail, header: d.header, dialect: dialectKey } satisfies CsvFileState };
+      const state: CsvFileState = { bytes: out.bytes, sha256: out.digest(), header: d.header, dialect: dialectKey, stamp: stampOf(await stat(file, { bigint: true })) };
+      return { rows: d.pending, totalRows, state };
     } catch (err) {
+      await out.close();
       await rm(temp, { force: true });
       throw err;
     }
@@ -108,11 +133,16 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
 
   return {
     name: 'csv',
-    async deliver(views: ViewDelivery[]): Promise<ViewOutcome[]> {
+    async deliver(views: ViewDelivery[], control: DeliveryControl = {}): Promise<ViewOutcome[]> {
+      const { signal } = control;
       const outcomes: ViewOutcome[] = [];
       for (const d of views) {
+        if (signal?.aborted) {
+          outcomes.push({ view: d.view, ok: false, error: `not delivered: the sync was stopped (${reasonOf(signal)})` });
+          continue;
+        }
         try {
-          outcomes.push({ view: d.view, ok: true, receipt: await deliverView(d) });
+          outcomes.push({ view: d.view, ok: true, receipt: await deliverView(d, control) });
         } catch (err) {
           outcomes.push({ view: d.view, ok: false, error: (err as Error).message });
         }

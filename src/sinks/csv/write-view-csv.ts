@@ -15,6 +15,8 @@ export interface WriteViewCsvOptions {
   onProgress?: (rows: number) => void;
   /** End `out` when done (default). Off for stdout, which is never ended. */
   end?: boolean;
+  /** Checked between pages: an aborted export stops with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
   try {
     if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
     for (const page of o.pages) {
+      o.signal?.throwIfAborted();
       await write(renderCsv(page, o.dialect));
       rows += page.length;
       o.onProgress?.(rows);

@@ -1,5 +1,5 @@
 import type { Cell } from '../../model/cells.js';
-import { TIME_COLUMNS } from '../../model/views.js';
+import { FIXED_COLUMNS, TIME_COLUMNS, type ViewName } from '../../model/views.js';
 
 /** Google Sheets refuses cells above this many characters. */
 export const MAX_CELL_CHARS = 50_000;
@@ -14,8 +14,16 @@ const EPOCH_OFFSET_DAYS = 25_569;
 
 export type SheetCell = string | number | null;
 
-/** An ISO 8601 time as a Sheets serial number (days since 1899-12-30, UTC wall clock). */
+/** ISO 8601 date-time with seconds and a zone, as received_at and the vendor's times are: nothing looser. */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/**
+ * An ISO 8601 time as a Sheets serial number (days since 1899-12-30, UTC wall
+ * clock); undefined for anything else (Date.parse would read "Call 12" as a
+ * date in 2001).
+ */
 export function toSerial(iso: string): number | undefined {
+  if (!ISO_DATE_TIME.test(iso)) return undefined;
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? undefined : ms / DAY_MS + EPOCH_OFFSET_DAYS;
 }
@@ -31,9 +39,14 @@ export function fitCell(text: string): string {
   return text.slice(0, MAX_CELL_CHARS - marker.length) + marker;
 }
 
-/** Which columns of a header hold times. */
-export function timeColumns(header: readonly string[]): boolean[] {
-  return header.map((name) => TIME_COLUMNS.has(name));
+/**
+ * Which columns of a view's header hold times: its fixed time columns only. A
+ * dynamic column may carry the same name (a score_details key `timestamp` in
+ * completions) and hold any text.
+ */
+export function timeColumns(view: ViewName, header: readonly string[]): boolean[] {
+  const fixed = FIXED_COLUMNS[view].length;
+  return header.map((name, i) => i < fixed && TIME_COLUMNS.has(name));
 }
 
 /**

@@ -1,10 +1,13 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 export interface LimiterOptions {
   /** Least time between two requests to the spreadsheet (Google: keep it to about 1 per second). */
   minIntervalMs?: number;
   /** Write requests allowed per rolling minute (Google: 60 per user per project). */
   writesPerMinute?: number;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Waits `ms`; should end early (reject) when `signal` is aborted. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -16,13 +19,15 @@ export function createLimiter(o: LimiterOptions = {}) {
   const minInterval = o.minIntervalMs ?? 1000;
   const perMinute = o.writesPerMinute ?? 60;
   const now = o.now ?? (() => Date.now());
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : undefined));
   let last = -Infinity;
   const writes: number[] = [];
   let waited = 0;
   return {
-    async acquire(kind: 'read' | 'write'): Promise<void> {
+    /** Waits for the turn of one request; a sync that is stopped (signal) stops waiting: its reason is thrown. */
+    async acquire(kind: 'read' | 'write', signal?: AbortSignal): Promise<void> {
       for (;;) {
+        signal?.throwIfAborted();
         const t = now();
         while (writes.length > 0 && writes[0]! <= t - 60_000) writes.shift();
         const spacing = last + minInterval - t;
@@ -34,7 +39,10 @@ export function createLimiter(o: LimiterOptions = {}) {
           return;
         }
         waited += wait;
-        await sleep(wait);
+        await sleep(wait, signal).catch((err: unknown) => {
+          signal?.throwIfAborted();
+          throw err;
+        });
       }
     },
     /** Total time spent waiting (for logs and benchmarks). */

@@ -1,3 +1,5 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 export interface RetryOptions {
   /** Tries in all (the first one included). */
   attempts?: number;
@@ -5,8 +7,11 @@ export interface RetryOptions {
   capMs?: number;
   /** Longest Retry-After honoured; longer means "give up for this run". */
   maxRetryAfterMs?: number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Waits `ms`; should end early (reject) when `signal` is aborted. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  /** Once aborted, no further try is made (the wait is cut short): the signal's reason is thrown. */
+  signal?: AbortSignal;
   onRetry?: (info: { attempt: number; delayMs: number; status: number | undefined; reason: string }) => void;
 }
 
@@ -39,15 +44,17 @@ export function isRetryable(err: unknown): boolean {
  * Retries 429, 5xx and network failures with exponential backoff and full
  * jitter, never sooner than the server's Retry-After, a bounded number of
  * times; then the last error is thrown and the sync fails with it. Only used
- * around idempotent requests (reads, and writes to explicit ranges).
+ * around idempotent work (reads, writes to explicit ranges, structural changes
+ * that re-read what a lost answer may already have applied).
  */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions = {}): Promise<T> {
   const attempts = o.attempts ?? 6;
   const base = o.baseMs ?? 1000;
   const cap = o.capMs ?? 32_000;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : undefined));
   const random = o.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
+    o.signal?.throwIfAborted();
     try {
       return await fn(attempt);
     } catch (err) {
@@ -57,7 +64,10 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, o: Retry
       const backoff = random() * Math.min(cap, base * 2 ** (attempt - 1));
       const delayMs = Math.max(backoff, f.retryAfterMs ?? 0);
       o.onRetry?.({ attempt, delayMs, status: f.status, reason: f.message });
-      await sleep(delayMs);
+      await sleep(delayMs, o.signal).catch((sleepErr: unknown) => {
+        o.signal?.throwIfAborted();
+        throw sleepErr;
+      });
     }
   }
 }

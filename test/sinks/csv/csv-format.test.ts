@@ -53,3 +53,31 @@ test('semicolon and tab delimiters, and the byte order mark', async () => {
   const without = await render([['x']], { delimiter: ',', bom: false, neutralize: true });
   assert.equal(without[0], 0x78);
 });
+
+test('a lone LF or CR is quoted, in values and in header cells (a reader must not split the record)', async () => {
+  for (const delimiter of [',', ';', '\t', '|']) {
+    for (const neutralize of [true, false]) {
+      const dialect = { delimiter, bom: false, neutralize };
+      const header = ['plain', 'key\nwith LF', 'key\rwith CR', `key${delimiter}delim`, 'key"quote'];
+      const row: Cell[] = ['a\nb', 'c\rd', 'e\r\nf', `g${delimiter}h`, 'i"j'];
+      const text = renderCsv([header, row], dialect);
+      assert.equal(text, ['plain', '"key\nwith LF"', '"key\rwith CR"', `"key${delimiter}delim"`, '"key""quote"'].join(delimiter) + '\r\n' + ['"a\nb"', '"c\rd"', '"e\r\nf"', `"g${delimiter}h"`, '"i""j"'].join(delimiter) + '\r\n', JSON.stringify(dialect));
+      // Records end at CR, LF or CRLF outside quotes, as in a spreadsheet.
+      const back = parse(Buffer.from(text), { delimiter, record_delimiter: ['\r\n', '\n', '\r'] }) as string[][];
+      assert.deepEqual(back, [header, row]);
+    }
+  }
+});
+
+test('a cell starting with U+FEFF is quoted: a reader stripping a byte order mark must not eat it', async () => {
+  const dialect = { delimiter: ',', bom: false, neutralize: true };
+  assert.equal(renderCsv([['\uFEFFkey', 'x\uFEFF']], dialect), '"\uFEFFkey",x\uFEFF\r\n');
+  assert.deepEqual(readBack(await render([['\uFEFFkey', 'b']], dialect)), [['\uFEFFkey', 'b']]);
+  assert.deepEqual(readBack(await render([['\uFEFFkey', 'b']], { ...dialect, bom: true })), [['\uFEFFkey', 'b']]);
+});
+
+test('the formula guard quotes its cell even when nothing else would; numbers and --raw are left alone', () => {
+  const text = renderCsv([['=a', '-1', -1, '\r', '\tx', '@', '+']], { delimiter: ';', bom: false, neutralize: true });
+  assert.equal(text, `"'=a";"'-1";-1;"'\r";"'\tx";"'@";"'+"\r\n`);
+  assert.equal(renderCsv([['=a', '-1', -1, '@']], { delimiter: ';', bom: false, neutralize: false }), '=a;-1;-1;@\r\n');
+});

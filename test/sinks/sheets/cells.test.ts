@@ -14,7 +14,7 @@ test('times become serial numbers, long text is cut with a visible marker, formu
   assert.equal(toSerial('2025-01-16T12:00:00.000Z'), 45673.5);
   assert.equal(toSerial('2025-01-16T13:00:00+01:00'), 45673.5, 'offsets are converted to UTC');
   const header = ['webhook_id', 'received_at', 'timestamp', 'summary', 'score'];
-  const row = toSheetRow(['id-1', '2025-01-16T12:00:00.000Z', '2025-01-16T12:00:00.000Z', '=HYPERLINK("http://x","y")', 7], timeColumns(header));
+  const row = toSheetRow(['id-1', '2025-01-16T12:00:00.000Z', '2025-01-16T12:00:00.000Z', '=HYPERLINK("http://x","y")', 7], timeColumns('red_flags', header));
   assert.deepEqual(row, ['id-1', 45673.5, 45673.5, '=HYPERLINK("http://x","y")', 7]);
   const long = 'x'.repeat(60_000);
   const cut = fitCell(long);
@@ -30,4 +30,15 @@ test('sameRow compares what was written with what Sheets reads back', () => {
   assert.ok(!sameRow(['a', null], ['a', 'typed by hand']));
   assert.ok(!sameRow(['a'], undefined));
   assert.ok(sameRow([null, null], undefined));
+});
+
+test('regression: only a view’s fixed time columns are times; a dynamic column of the same name and loose text stay text', () => {
+  // completions has no fixed `timestamp`: a score_details key of that name is a plain column.
+  const header = ['webhook_id', 'received_at', 'content_id', 'original_filename', 'score_uuid', 'created_time', 'agent_name', 'reason_for_call', 'timestamp'];
+  assert.deepEqual(timeColumns('completions', header), [false, true, false, false, false, true, false, false, false]);
+  const row = toSheetRow(['w', '2025-01-16T12:00:00.000Z', 'c', null, null, 'Call 12', null, null, 'May 5'], timeColumns('completions', header));
+  assert.deepEqual(row, ['w', 45673.5, 'c', null, null, 'Call 12', null, null, 'May 5'], 'text that Date.parse would take for a date stays text');
+  assert.equal(toSerial('Call 12'), undefined);
+  assert.equal(toSerial('2025-01-16'), undefined, 'a date without a time is not a date-time');
+  assert.equal(toSerial('2025-01-16T12:00:00'), undefined, 'no zone, no instant');
 });

@@ -74,3 +74,45 @@ test('withRetry gives up after a bounded number of attempts and never retries ot
   assert.equal(calls, 1);
   assert.equal(describeFailure(httpError(429, new Date(Date.now() + 5000).toUTCString())).retryAfterMs! > 3000, true, 'an HTTP-date Retry-After');
 });
+
+// The default sleeps would wait 60 s if they ignored the signal: the timeout turns that into a failure.
+test('a stopped sync stops waiting: the limiter and withRetry throw the signal\'s reason, and make no further try', { timeout: 20_000 }, async () => {
+  const reason = new Error('the sync lock was taken over');
+  const c = clock();
+  const ac = new AbortController();
+  const limiter = createLimiter({ now: c.now, sleep: c.sleep, minIntervalMs: 1000 });
+  await limiter.acquire('write', ac.signal);
+  ac.abort(reason);
+  await assert.rejects(limiter.acquire('write', ac.signal), reason);
+
+  // Aborted during the backoff: the sleep is cut short (the default one listens to the signal) and no retry is made.
+  const ac2 = new AbortController();
+  let calls = 0;
+  await assert.rejects(
+    withRetry(
+      async () => {
+        calls++;
+        setImmediate(() => ac2.abort(reason));
+        throw httpError(503);
+      },
+      { baseMs: 60_000, capMs: 60_000, random: () => 1, signal: ac2.signal },
+    ),
+    reason,
+  );
+  assert.equal(calls, 1);
+  // An injected sleep is handed the signal.
+  const given: Array<AbortSignal | undefined> = [];
+  const ac4 = new AbortController();
+  const failing = async (): Promise<string> => {
+    throw httpError(503);
+  };
+  await assert.rejects(withRetry(failing, { attempts: 2, signal: ac4.signal, sleep: async (_ms, signal) => void given.push(signal) }), /HTTP 503/);
+  assert.equal(given.length, 1);
+  assert.equal(given[0], ac4.signal);
+  // The limiter's default sleep too.
+  const ac3 = new AbortController();
+  const l3 = createLimiter({ minIntervalMs: 60_000 });
+  await l3.acquire('read', ac3.signal);
+  setImmediate(() => ac3.abort(reason));
+  await assert.rejects(l3.acquire('read', ac3.signal), reason);
+});

@@ -2,65 +2,18 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { pino } from 'pino';
 import { runSync } from '../../../src/jobs/sync.js';
+import { VIEW_NAMES } from '../../../src/model/views.js';
 import { createSheetsAuth } from '../../../src/sinks/sheets/auth.js';
-import { DATE_TIME_PATTERN, timeColumns, toSerial, toSheetRow } from '../../../src/sinks/sheets/cells.js';
-import { createSheetsTarget, type SheetsTargetOptions } from '../../../src/sinks/sheets/sheets-target.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
-import { generateWebhook } from '../../../src/simulate/generate.js';
-import { VIEW_NAMES, type ViewName } from '../../../src/model/views.js';
-import { startFakeSheets, type FakeSheets } from '../../fakes/fake-sheets.js';
+import { toSerial } from '../../../src/sinks/sheets/cells.js';
+import { createSheetsTarget } from '../../../src/sinks/sheets/sheets-target.js';
 import { vendorJson } from '../../helpers/fixtures.js';
 import { ingest } from '../../helpers/ingest.js';
-import { tempDir } from '../../helpers/temp-dir.js';
+import { assertTabEqualsView, mixed, rawApi, setup, SHEET } from './harness.js';
 
 const silent = pino({ level: 'silent' });
-const SHEET = 'sheet-0123456789abcdef';
-const TOKEN = 'test-access-token';
-
-async function setup(t: TestContext) {
-  const fake = await startFakeSheets();
-  t.after(() => fake.close());
-  fake.createSpreadsheet(SHEET);
-  fake.allowToken(TOKEN);
-  const dir = tempDir(t);
-  const store = createStore({ dbPath: join(dir, 'db.sqlite') });
-  t.after(() => store.close());
-  const target = (extra: Partial<SheetsTargetOptions> = {}) =>
-    createSheetsTarget({
-      spreadsheetId: SHEET,
-      auth: createSheetsAuth({ sheetsAccessToken: TOKEN, googleApplicationCredentials: undefined, googleOauthTokenUrl: undefined }),
-      rootUrl: fake.url,
-      limiter: { minIntervalMs: 0 },
-      retry: { baseMs: 5, capMs: 50 },
-      ...extra,
-    });
-  return { fake, store, dir, target };
-}
-
-
-const mixed = (from: number, n: number, prefix = 'w-') => Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 11, idPrefix: prefix }) as unknown as Record<string, unknown>);
-
-/** The tab equals the view cell for cell, types included (times as serial numbers with a date-time format). */
-function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewName): void {
-  const { header, rows } = store.views.snapshot(view);
-  const tab = fake.tab(SHEET, view);
-  assert.ok(tab, `tab ${view} exists`);
-  const isTime = timeColumns(header);
-  const expected: unknown[][] = [header];
-  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, isTime));
-  const norm = (rows: unknown[][]) => rows.map((r) => { const c = r.map((v) => (v === undefined || v === '' ? null : v)); while (c.length && c.at(-1) === null) c.pop(); return c; });
-  const actual = norm(tab.values).filter((r, i) => i < expected.length || r.length > 0);
-  assert.deepEqual(actual, norm(expected), `${view}: the tab equals the view`);
-  assert.equal(tab.frozenRowCount, 1, `${view}: header frozen`);
-  isTime.forEach((time, col) => {
-    if (!time || expected.length < 2) return;
-    assert.equal(tab.formats[1]?.[col]?.type, 'DATE_TIME', `${view}.${header[col]} is a date-time column`);
-    assert.equal(tab.formats[1]?.[col]?.pattern, DATE_TIME_PATTERN);
-  });
-}
 
 test('first sync creates the tabs and writes every view; later syncs append; a new metric adds a column at the end', async (t) => {
   const { fake, store, target } = await setup(t);
@@ -95,11 +48,7 @@ test('first sync creates the tabs and writes every view; later syncs append; a n
 
 test('a tab named like a view that holds someone else\'s data is left alone', async (t) => {
   const { fake, store, target } = await setup(t);
-  const { sheets } = await import('@googleapis/sheets');
-  const { OAuth2Client } = await import('google-auth-library');
-  const oauth = new OAuth2Client();
-  oauth.setCredentials({ access_token: TOKEN });
-  await sheets({ version: 'v4', auth: oauth, rootUrl: fake.url }).spreadsheets.batchUpdate({ spreadsheetId: SHEET, requestBody: { requests: [{ addSheet: { properties: { title: 'scores' } } }] } });
+  await rawApi(fake).spreadsheets.batchUpdate({ spreadsheetId: SHEET, requestBody: { requests: [{ addSheet: { properties: { title: 'scores' } } }] } });
   fake.setCells(SHEET, 'scores', "'scores'!A1:B2", [['my', 'table'], [1, 2]]);
   await ingest(store, mixed(0, 5));
   const result = await runSync({ store, target: target(), logger: silent });
@@ -202,12 +151,9 @@ test('403 names the service account to share with; 404 points at SHEETS_SPREADSH
 
   fake.createSpreadsheet('sheet-almost-full-00', { defaultSheet: false });
   const full = 'sheet-almost-full-00';
-  const { sheets } = await import('@googleapis/sheets');
-  const { OAuth2Client } = await import('google-auth-library');
-  const oauth = new OAuth2Client();
-  oauth.setCredentials({ access_token: TOKEN });
-  // An analyst's own tab that already takes nearly all of the budget.
-  await sheets({ version: 'v4', auth: oauth, rootUrl: fake.url }).spreadsheets.batchUpdate({ spreadsheetId: full, requestBody: { requests: [{ addSheet: { properties: { title: 'big', gridProperties: { rowCount: 99_999, columnCount: 100 } } } }] } });
+  // An analyst's own tab that already takes all of the budget: no view fits (a view that
+  // still fits goes on, see sheets-isolation.test.ts).
+  await rawApi(fake).spreadsheets.batchUpdate({ spreadsheetId: full, requestBody: { requests: [{ addSheet: { properties: { title: 'big', gridProperties: { rowCount: 100_000, columnCount: 100 } } } }] } });
   const writesBefore = fake.requests.filter((r) => r.kind === 'batchUpdate' || r.kind.startsWith('values.')).length;
   const over = await runSync({ store, target: make(full), logger: silent });
   assert.match(over.status === 'failed' ? over.error ?? '' : 'no', /over Google's limit of 10,000,000; nothing was written/);

@@ -1,0 +1,134 @@
+import type { sheets_v4 } from '@googleapis/sheets';
+import type { ViewName } from '../../model/views.js';
+import { DATE_TIME_PATTERN, MAX_SPREADSHEET_CELLS, timeColumns } from './cells.js';
+import { sheetIdOf, type Tab, type ViewPlan } from './plan-views.js';
+
+/** Rows [fromRow, toRow) of one column get the date-time format. */
+export interface FormatSpan {
+  column: number;
+  fromRow: number;
+  toRow: number;
+}
+
+/**
+ * The grid one view needs. Grids only ever grow, by what is still missing
+ * compared with the tab as last read: a request whose answer was lost is
+ * checked against a fresh read and completed, never repeated; and a request
+ * from a sync that lost its lock can at worst add empty rows, never cut the
+ * rows or columns another sync wrote meanwhile (an absolute size computed
+ * from an older read would).
+ */
+export interface GridGoal {
+  view: ViewName;
+  sheetId: number;
+  /** The tab as read before the change; undefined: the tab is added. */
+  before: Tab | undefined;
+  rowCount: number;
+  columnCount: number;
+  /** A tab we adopt: its header row gets frozen. */
+  adopt: boolean;
+  formats: FormatSpan[];
+  /** Cells this adds to the spreadsheet. */
+  growth: number;
+}
+
+function spans(view: ViewName, header: readonly string[], fromRow: number, toRow: number, fromColumn = 0): FormatSpan[] {
+  if (toRow <= fromRow) return [];
+  return timeColumns(view, header).flatMap((isTime, column) => (isTime && column >= fromColumn ? [{ column, fromRow, toRow }] : []));
+}
+
+/**
+ * Pure: the grid a plan needs, or undefined when its tab already fits. A new
+ * tab gets exactly its rows (no empty default grid eating the budget); an
+ * adopted tab keeps at least the grid it has (whoever made it may be writing
+ * to it); a tab that must grow gets `slack` spare rows so that most syncs need
+ * no structural request.
+ */
+export function gridGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
+  const { d } = plan;
+  const columns = Math.max(d.header.length, 1);
+  if (plan.mode === 'create') {
+    const rows = Math.max(2, plan.total + 1);
+    return { view: d.view, sheetId: sheetIdOf(plan), before: undefined, rowCount: rows, columnCount: columns, adopt: false, formats: spans(d.view, d.header, 1, rows), growth: rows * columns };
+  }
+  if (plan.mode === 'adopt') {
+    const { tab } = plan;
+    const rows = Math.max(2, plan.total + 1, tab.rowCount);
+    const cols = Math.max(columns, tab.columnCount);
+    return { view: d.view, sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: true, formats: spans(d.view, d.header, 1, rows), growth: rows * cols - tab.rowCount * tab.columnCount };
+  }
+  const { tab, state } = plan;
+  const need = state.nextRow + d.pending;
+  const rows = need > tab.rowCount ? need + slack : tab.rowCount;
+  const cols = Math.max(tab.columnCount, columns);
+  // Rows we have not formatted yet get the time format (new rows, and rows someone else added); so do new
+  // time columns, over every row.
+  const formattedTo = Math.min(state.formattedRows ?? tab.rowCount, tab.rowCount);
+  const formats = [...spans(d.view, d.header.slice(0, state.header.length), formattedTo, rows), ...spans(d.view, d.header, 1, rows, state.header.length)];
+  if (rows === tab.rowCount && cols === tab.columnCount && formats.length === 0) return undefined;
+  return { view: d.view, sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: false, formats, growth: rows * cols - tab.rowCount * tab.columnCount };
+}
+
+function formatRequest(sheetId: number, s: FormatSpan): sheets_v4.Schema$Request {
+  return {
+    repeatCell: {
+      range: { sheetId, startRowIndex: s.fromRow, endRowIndex: s.toRow, startColumnIndex: s.column, endColumnIndex: s.column + 1 },
+      cell: { userEnteredFormat: { numberFormat: { type: 'DATE_TIME', pattern: DATE_TIME_PATTERN } } },
+      fields: 'userEnteredFormat.numberFormat',
+    },
+  };
+}
+
+/**
+ * Pure: the requests that bring the tab from `now` (as the metadata shows it)
+ * to the goal: rows and columns appended by what is still missing, never
+ * removed. On the first try `now` is `goal.before`; after a failure whose
+ * answer may have been lost it is the tab as re-read, so growth already
+ * applied is not sent again (a batch is applied whole or not at all).
+ * Formats and freezing are idempotent and resent.
+ */
+export function goalRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Schema$Request[] {
+  const formats = goal.formats.map((s) => formatRequest(goal.sheetId, s));
+  if (!goal.before) {
+    if (now?.sheetId === goal.sheetId) return [];
+    return [{ addSheet: { properties: { sheetId: goal.sheetId, title: goal.view, gridProperties: { rowCount: goal.rowCount, columnCount: goal.columnCount, frozenRowCount: 1 } } } }, ...formats];
+  }
+  const current = now?.sheetId === goal.sheetId ? now : goal.before;
+  const requests: sheets_v4.Schema$Request[] = [];
+  const grow = (dimension: 'ROWS' | 'COLUMNS', length: number) => {
+    if (length > 0) requests.push({ appendDimension: { sheetId: goal.sheetId, dimension, length } });
+  };
+  grow('ROWS', goal.rowCount - current.rowCount);
+  grow('COLUMNS', goal.columnCount - current.columnCount);
+  if (goal.adopt) requests.push({ updateSheetProperties: { properties: { sheetId: goal.sheetId, gridProperties: { frozenRowCount: 1 } }, fields: 'gridProperties.frozenRowCount' } });
+  return [...requests, ...formats];
+}
+
+export function budgetProblem(view: ViewName, growth: number, total: number, limit: number): string {
+  return `tab "${view}" needs ${growth.toLocaleString('en')} more cells: the spreadsheet would hold ${total.toLocaleString('en')} cells, over Google's limit of ${limit.toLocaleString('en')}; nothing was written to it. Use a new spreadsheet (or delete old tabs) and keep the CSV target for the full history.`;
+}
+
+/**
+ * Pure: the grids that fit Google's cell budget. `cells` is what the
+ * spreadsheet holds now. In order, each with its slack if that fits, else with none; a view whose grid
+ * does not fit at all is refused alone, naming the tab and the limit.
+ */
+export function fitBudget(plans: readonly ViewPlan[], cells: number, slack: number, limit = MAX_SPREADSHEET_CELLS): { goals: GridGoal[]; refused: Array<{ view: ViewName; error: string }> } {
+  const wanted = plans.map((plan) => ({ plan, goal: gridGoal(plan, slack) }));
+  const order = wanted;
+  const goals: GridGoal[] = [];
+  const refused: Array<{ view: ViewName; error: string }> = [];
+  let used = cells;
+  for (const { plan, goal } of order) {
+    if (!goal) continue;
+    const fits = [goal, gridGoal(plan, 0)].find((g): g is GridGoal => g !== undefined && used + g.growth <= limit);
+    if (fits) {
+      goals.push(fits);
+      used += fits.growth;
+    } else {
+      const tight = gridGoal(plan, 0) ?? goal;
+      refused.push({ view: plan.d.view, error: budgetProblem(plan.d.view, tight.growth, used + tight.growth, limit) });
+    }
+  }
+  return { goals, refused };
+}

@@ -1,0 +1,161 @@
+import type { sheets_v4 } from '@googleapis/sheets';
+import { MAX_VIEW_COLUMNS } from '../../model/columns.js';
+import type { ViewDelivery, ViewOutcome } from '../../model/sync.js';
+import type { ViewName } from '../../model/views.js';
+import { a1, quoteSheet } from './a1.js';
+import type { SheetCell } from './cells.js';
+
+/** What the target remembers per view, committed with the cursor. */
+export interface SheetViewState {
+  sheetId: number;
+  /** 0-based index of the next row to write (row 0 is the header). */
+  nextRow: number;
+  header: string[];
+  /** The last data row as written, to check that nobody moved it. */
+  last: SheetCell[] | null;
+  /**
+   * Rows of the grid that carry our date-time formats. Rows past it (added by
+   * someone else: an analyst, or a sync that lost its lock and whose growth
+   * landed late) get them before rows are written there. Absent in states
+   * written before it existed: the whole grid counts as formatted.
+   */
+  formattedRows?: number;
+}
+
+/** A tab as the spreadsheet metadata describes it. */
+export interface Tab {
+  sheetId: number;
+  rowCount: number;
+  columnCount: number;
+}
+
+export interface SpreadsheetTabs {
+  /** By title. */
+  tabs: Map<string, Tab>;
+  /** Cells of every tab (what Google's 10,000,000-cell limit counts). */
+  cells: number;
+}
+
+/**
+ * What one sync does with one view:
+ * - append: a tab we made and track — add the rows after our cursor;
+ * - create: no tab of that name — add it and write the whole view;
+ * - adopt: a tab of that name we have no record of (made by hand, or by a first
+ *   sync that died before its cursor commit) — write the whole view there if it
+ *   is empty or holds exactly a beginning of this view.
+ */
+export type ViewPlan =
+  | { mode: 'append'; d: ViewDelivery; state: SheetViewState; tab: Tab }
+  | { mode: 'create'; d: ViewDelivery; sheetId: number; total: number }
+  | { mode: 'adopt'; d: ViewDelivery; tab: Tab; total: number };
+
+/** A range to read back before writing, and what it is for. */
+export interface ReadCheck {
+  view: ViewName;
+  kind: 'header' | 'last' | 'area' | 'whole';
+  /** 0-based row of the range's first row. */
+  firstRow: number;
+  range: string;
+}
+
+export const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export function sheetIdOf(plan: ViewPlan): number {
+  return plan.mode === 'create' ? plan.sheetId : plan.tab.sheetId;
+}
+
+/** The tabs of a spreadsheets.get answer. */
+export function parseTabs(meta: sheets_v4.Schema$Spreadsheet): SpreadsheetTabs {
+  const tabs = new Map<string, Tab>();
+  let cells = 0;
+  for (const s of meta.sheets ?? []) {
+    const p = s.properties;
+    const rowCount = p?.gridProperties?.rowCount ?? 0;
+    const columnCount = p?.gridProperties?.columnCount ?? 0;
+    cells += rowCount * columnCount;
+    if (!p?.title || p.sheetId === undefined || p.sheetId === null) continue;
+    tabs.set(p.title, { sheetId: p.sheetId, rowCount, columnCount });
+  }
+  return { tabs, cells };
+}
+
+/** Refused before anything is sent: Sheets cannot hold a tab this wide (the columns stay in SQLite and the CSV export). */
+export function widthProblem(d: ViewDelivery): string | undefined {
+  if (d.header.length <= MAX_VIEW_COLUMNS) return undefined;
+  return `tab "${d.view}" would need ${d.header.length.toLocaleString('en')} columns, over Google Sheets' limit of ${MAX_VIEW_COLUMNS.toLocaleString('en')} columns per tab; nothing was written to it. Its rows stay in SQLite and the CSV export.`;
+}
+
+/**
+ * Pure: what to do per view, given the tabs as they are. Views with nothing
+ * new (same header, no pending rows) are done without a request; views Sheets
+ * cannot hold are refused. `randomSheetId` picks ids for new tabs (set by us,
+ * so that a retried addSheet can be recognised).
+ */
+export function planViews(deliveries: readonly ViewDelivery[], sheet: SpreadsheetTabs, randomSheetId: () => number): { plans: ViewPlan[]; done: ViewOutcome[] } {
+  const plans: ViewPlan[] = [];
+  const done: ViewOutcome[] = [];
+  const usedIds = new Set([...sheet.tabs.values()].map((t) => t.sheetId));
+  for (const d of deliveries) {
+    const problem = widthProblem(d);
+    if (problem) {
+      done.push({ view: d.view, ok: false, error: problem });
+      continue;
+    }
+    const state = d.cursor.state as SheetViewState | undefined;
+    const tab = sheet.tabs.get(d.view);
+    if (tab && state && tab.sheetId === state.sheetId) {
+      // Nothing new, and the grid still holds every row and column we wrote: no request at all. A grid
+      // smaller than that was cut (rows deleted by hand): plan an append, whose read-back finds out.
+      const intact = tab.rowCount >= state.nextRow && tab.columnCount >= state.header.length;
+      if (d.pending === 0 && sameList(d.header, state.header) && intact) done.push({ view: d.view, ok: true, receipt: { rows: 0, totalRows: d.cursor.deliveredRows, state } });
+      else plans.push({ mode: 'append', d, state, tab });
+      continue;
+    }
+    const total = d.rows.count({ toSeq: d.toSeq });
+    if (tab) {
+      plans.push({ mode: 'adopt', d, tab, total });
+      continue;
+    }
+    let sheetId: number;
+    do sheetId = randomSheetId();
+    while (usedIds.has(sheetId));
+    usedIds.add(sheetId);
+    plans.push({ mode: 'create', d, sheetId, total });
+  }
+  return { plans, done };
+}
+
+/**
+ * Pure: the ranges to read back before writing. For an append: the header,
+ * the last row we wrote, and the rows about to be written (up to `verifyRows`
+ * of them; a larger area: its first and last halves of that). For an adopted
+ * tab: all of it. A new tab needs none. Never past the grid (Sheets refuses
+ * it): cells beyond it are empty by definition.
+ */
+export function readBackChecks(plans: readonly ViewPlan[], verifyRows: number): ReadCheck[] {
+  const checks: ReadCheck[] = [];
+  for (const plan of plans) {
+    const { view } = plan.d;
+    if (plan.mode === 'adopt') {
+      checks.push({ view, kind: 'whole', firstRow: 0, range: quoteSheet(view) });
+      continue;
+    }
+    if (plan.mode !== 'append') continue;
+    const { state, tab, d } = plan;
+    const width = Math.min(Math.max(state.header.length, d.header.length, 1), tab.columnCount);
+    checks.push({ view, kind: 'header', firstRow: 0, range: a1(view, 0, 0, 0, width - 1) });
+    if (state.nextRow > 1) checks.push({ view, kind: 'last', firstRow: state.nextRow - 1, range: a1(view, state.nextRow - 1, 0, state.nextRow - 1, width - 1) });
+    const lastInGrid = Math.min(state.nextRow + d.pending, tab.rowCount) - 1;
+    if (lastInGrid < state.nextRow) continue;
+    const half = Math.max(1, Math.floor(verifyRows / 2));
+    const spans: Array<[number, number]> =
+      lastInGrid - state.nextRow + 1 <= verifyRows
+        ? [[state.nextRow, lastInGrid]]
+        : [
+            [state.nextRow, state.nextRow + half - 1],
+            [lastInGrid - half + 1, lastInGrid],
+          ];
+    for (const [from, to] of spans) checks.push({ view, kind: 'area', firstRow: from, range: a1(view, from, 0, to, width - 1) });
+  }
+  return checks;
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
+import { parse } from 'csv-parse/sync';
+import { pino } from 'pino';
+import { runSync } from '../../src/jobs/sync.js';
+import type { SyncTarget } from '../../src/model/sync.js';
+import { VIEW_NAMES } from '../../src/model/views.js';
+import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
+import { generateWebhook } from '../../src/simulate/generate.js';
+import { createStore, type Store } from '../../src/store/create-store.js';
+import { collectStatus } from '../../src/store/status.js';
+import { ingest } from '../helpers/ingest.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { exported } from '../helpers/export.js';
+
+const silent = pino({ level: 'silent' });
+
+function openStore(t: TestContext, options: { busyTimeoutMs?: number; maxDynamicColumns?: number } = {}): Store {
+  const store = createStore({ dbPath: join(tempDir(t), 'ember-sync.db'), ...options });
+  t.after(() => store.close());
+  return store;
+}
+
+
+/** Every file parses with one width for header and rows (csv-parse refuses a ragged file) and equals the export. */
+async function assertFilesAreExports(store: Store, dir: string): Promise<void> {
+  for (const view of VIEW_NAMES) {
+    const text = readFileSync(join(dir, `${view}.csv`), 'utf8');
+    const rows = parse(text) as string[][];
+    for (const r of rows) assert.equal(r.length, rows[0]!.length, `${view}: header width = row width`);
+    assert.equal(text, await exported(store, view), `${view}.csv equals the export`);
+  }
+}
+
+const webhooks = (from: number, n: number) => Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 3, idPrefix: 'e-' }));
+const withKey = (i: number, key: string) => ({ ...generateWebhook(i, { kind: 'low_score', idPrefix: 'k-' }), score_details: { [key]: 7, empathy_score: 5 } });
+
+/** A real target whose delivery waits for the test (to interleave other work with a sync). */
+function gated(inner: SyncTarget, before?: () => Promise<void> | void) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  const target: SyncTarget = {
+    name: inner.name,
+    async deliver(views, control) {
+      await before?.();
+      entered();
+      await gate;
+      return inner.deliver(views, control);
+    },
+  };
+  return { target, release, inside };
+}
+
+test('regression: a column added while a sync runs never makes a row wider than its header (one column list per delivery)', async (t) => {
+  const store = openStore(t);
+  const dir = tempDir(t);
+  await ingest(store, webhooks(0, 30));
+  // While the target works (it awaits file I/O), the server's projector adds a column.
+  const csv = createCsvTarget({ dir, delimiter: ',', bom: false });
+  const target: SyncTarget = {
+    name: 'csv',
+    async deliver(views, control) {
+      await ingest(store, [withKey(100, 'brand_new_metric_score')]);
+      store.projection.catchUp();
+      return csv.deliver(views, control);
+    },
+  };
+  const first = await runSync({ store, target, logger: silent });
+  assert.equal(first.status, 'ok', JSON.stringify(first));
+  for (const view of VIEW_NAMES) {
+    const rows = parse(readFileSync(join(dir, `${view}.csv`)), { relax_column_count: true }) as string[][];
+    for (const r of rows) assert.equal(r.length, rows[0]!.length, `${view}: every row as wide as the header`);
+  }
+  const second = await runSync({ store, target: csv, logger: silent });
+  assert.equal(second.status, 'ok');
+  await assertFilesAreExports(store, dir);
+  assert.ok(readFileSync(join(dir, 'low_scores.csv'), 'utf8').split('\r\n')[0]!.endsWith('brand_new_metric_score'));
+});
+
+test('regression: a sync that lost its lock to another process commits nothing; the new holder’s cursors stand', async (t) => {
+  const store = openStore(t);
+  const dir = tempDir(t);
+  await ingest(store, webhooks(0, 20));
+  const slow = gated(createCsvTarget({ dir, delimiter: ',', bom: false }));
+  const a = runSync({ store, target: slow.target, logger: silent, heartbeatMs: 60_000 });
+  await slow.inside;
+  // A silent holder: its heartbeat is older than the stale limit, so another sync takes the lock over.
+  store.db.prepare("UPDATE sync_locks SET heartbeat_at = '2000-01-01T00:00:00.000Z'").run();
+  await ingest(store, webhooks(100, 5));
+  const b = await runSync({ store, target: createCsvTarget({ dir, delimiter: ',', bom: false }), logger: silent });
+  assert.equal(b.status, 'ok');
+  const afterB = VIEW_NAMES.map((v) => store.sync.cursor('csv', v));
+  slow.release();
+  const lost = await a;
+  assert.equal(lost.status, 'failed');
+  assert.match(lost.status === 'failed' ? (lost.error ?? '') : '', /taken over/);
+  assert.deepEqual(VIEW_NAMES.map((v) => store.sync.cursor('csv', v)), afterB, 'the stale run committed no cursor');
+  assert.equal(store.sync.lockHolder('csv'), undefined, 'and did not remove the lock of another run (none is held now)');
+  const c = await runSync({ store, target: createCsvTarget({ dir, delimiter: ',', bom: false }), logger: silent });
+  assert.equal(c.status, 'ok');
+  await assertFilesAreExports(store, dir);
+});
+
+test('regression: a heartbeat that fails (database busy) aborts the sync instead of crashing the process', async (t) => {
+  const store = openStore(t, { busyTimeoutMs: 20 });
+  const dir = tempDir(t);
+  await ingest(store, webhooks(0, 10));
+  const other = new Database(store.path, { timeout: 20 });
+  t.after(() => other.close());
+  const slow = gated(createCsvTarget({ dir, delimiter: ',', bom: false }));
+  const run = runSync({ store, target: slow.target, logger: silent, heartbeatMs: 10 });
+  await slow.inside;
+  other.exec('BEGIN IMMEDIATE');
+  await new Promise((r) => setTimeout(r, 100)); // several heartbeats fail with SQLITE_BUSY
+  other.exec('ROLLBACK');
+  slow.release();
+  const result = await run;
+  assert.equal(result.status, 'failed');
+  assert.match(result.status === 'failed' ? (result.error ?? '') : '', /heartbeat failed/);
+  assert.deepEqual(VIEW_NAMES.map((v) => store.sync.cursor('csv', v).deliveredSeq), VIEW_NAMES.map(() => 0), 'nothing committed');
+  assert.equal((await runSync({ store, target: createCsvTarget({ dir, delimiter: ',', bom: false }), logger: silent })).status, 'ok', 'the next sync runs normally');
+  await assertFilesAreExports(store, dir);
+});
+
+test('regression: a failure when the run starts releases the lock and stops the heartbeat', async (t) => {
+  const store = openStore(t);
+  await ingest(store, webhooks(0, 3));
+  const original = store.sync.startRun;
+  store.sync.startRun = () => {
+    throw new Error('disk I/O error');
+  };
+  const result = await runSync({ store, target: createCsvTarget({ dir: tempDir(t), delimiter: ',', bom: false }), logger: silent, heartbeatMs: 5 });
+  assert.equal(result.status, 'failed');
+  assert.equal(store.sync.lockHolder('csv'), undefined, 'the lock is released');
+  store.sync.startRun = original;
+  assert.equal((await runSync({ store, target: createCsvTarget({ dir: tempDir(t), delimiter: ',', bom: false }), logger: silent })).status, 'ok');
+});
+
+test('regression: an event that cannot be projected is parked with its error; the rest flow; replay brings it back as a new row', async (t) => {
+  const store = openStore(t);
+  const dir = tempDir(t);
+  const poison = { ...generateWebhook(5, { kind: 'red_flag', idPrefix: 'p-' }), content_id: 'poison' };
+  // A fault of this one event at projection time (a rule the row breaks), made real inside SQLite.
+  store.db.exec("CREATE TRIGGER poison BEFORE INSERT ON red_flag_rows WHEN NEW.content_id = 'poison' BEGIN SELECT RAISE(ABORT, 'row refused'); END");
+  await ingest(store, [...webhooks(0, 5), poison, ...webhooks(10, 5)]);
+  assert.equal(store.projection.catchUp(), 11);
+  assert.equal(store.projection.lag(), 0, 'the projector went past it');
+  assert.equal(store.projection.parkedCount(), 1);
+  const status = collectStatus(store, ['csv']);
+  assert.equal(status.projector.parked, 1);
+  assert.match(status.projector.parked_events[0]!.error, /row refused/);
+  assert.equal(status.projector.parked_events[0]!.webhook_id, poison.webhook_id);
+  assert.equal(store.db.prepare("SELECT count(*) FROM scores WHERE content_id = 'poison'").pluck().get(), 0, 'nothing of it half-written');
+
+  const target = createCsvTarget({ dir, delimiter: ',', bom: false });
+  assert.equal((await runSync({ store, target, logger: silent })).status, 'ok', 'syncs go on');
+  await assertFilesAreExports(store, dir);
+
+  // Still failing: stays parked (with its new error); fixed: moved to the end of the log and projected.
+  assert.deepEqual(store.projection.retryParked(), { moved: 0, still: 1 });
+  store.db.exec('DROP TRIGGER poison');
+  const { replayQuarantine } = await import('../../src/jobs/replay.js');
+  const { createValidator } = await import('../../src/ingest/validate.js');
+  const replayed = replayQuarantine({ store, validator: createValidator() });
+  assert.deepEqual(replayed.parked, { moved: 1, still: 0 });
+  assert.equal(store.projection.parkedCount(), 0);
+  assert.equal(store.db.prepare("SELECT count(*) FROM red_flags WHERE content_id = 'poison'").pluck().get(), 1);
+  const next = await runSync({ store, target, logger: silent });
+  assert.equal(next.status, 'ok');
+  assert.ok(next.status === 'ok' && next.views.find((v) => v.view === 'red_flags')!.rows === 1, 'delivered as a new row, past the cursor');
+  await assertFilesAreExports(store, dir);
+  // Rebuild gives the same rows.
+  const before = await exported(store, 'red_flags');
+  store.projection.rebuild();
+  assert.equal(await exported(store, 'red_flags'), before);
+});
+
+test('regression: MAX_DYNAMIC_COLUMNS caps a wide view; keys past it stay in the long views and status counts them', async (t) => {
+  const store = openStore(t);
+  const fields = Object.fromEntries(Array.from({ length: 9_140 }, (_, i) => [`field_${i}`, { value: `v${i}`, reasoning: null }]));
+  const wide = { webhook_id: 'wide-1', trigger_reason: 'completed_action', content_id: 'c', data: { output_schema: fields, status: 'complete' } };
+  await ingest(store, [wide, ...Array.from({ length: 5 }, (_, i) => generateWebhook(i, { kind: 'completion' }))]);
+  store.projection.catchUp();
+  const reg = store.projection.columns();
+  assert.equal(reg.workflows.length, 500, 'the default cap');
+  assert.equal(reg.workflows.at(-1)!.name, 'field_249_reasoning', 'whole value/reasoning pairs, in payload order');
+  assert.equal(store.db.prepare("SELECT count(*) FROM workflow_fields WHERE webhook_id = 'wide-1'").pluck().get(), 9_140, 'every field stays in the long view');
+  assert.equal(collectStatus(store, ['csv']).columns_over_cap.workflows, 2 * 9_140 - 500);
+  const { header, rows } = store.views.snapshot('workflows');
+  assert.equal(header.length, 5 + 500);
+  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const r of page) assert.equal(r.length, header.length);
+
+  const small = openStore(t, { maxDynamicColumns: 3 });
+  await ingest(small, [{ ...generateWebhook(1, { kind: 'low_score' }), score_details: { a_score: 1, a_justification: 'x', b_score: 2, b_justification: 'y' } }]);
+  small.projection.catchUp();
+  assert.deepEqual(small.projection.columns().low_scores.map((c) => c.name), ['a_score', 'a_justification', 'b_score']);
+  assert.equal(small.db.prepare('SELECT count(*) FROM scores').pluck().get(), 2, 'both metrics, whole, in scores');
+  assert.equal(small.projection.overflow().low_scores, 1);
+});
+
+test('regression: rows delivered in status is a lifetime total, not the sum of the runs still in history', async (t) => {
+  const store = openStore(t);
+  const dir = tempDir(t);
+  const target = createCsvTarget({ dir, delimiter: ',', bom: false });
+  let expected = 0;
+  for (let round = 0; round < 3; round++) {
+    await ingest(store, webhooks(round * 10, 10));
+    const r = await runSync({ store, target, logger: silent });
+    assert.equal(r.status, 'ok');
+    expected += r.status === 'ok' ? r.rows : 0;
+  }
+  assert.equal(collectStatus(store, ['csv']).targets['csv']!.rows_delivered, expected);
+  // Old runs are pruned from history (1,000 kept): the total does not move.
+  store.db.prepare('DELETE FROM sync_runs').run();
+  assert.equal(collectStatus(store, ['csv']).targets['csv']!.rows_delivered, expected);
+});

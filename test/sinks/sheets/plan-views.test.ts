@@ -1,0 +1,122 @@
+/** Planning what to do per view, and what to read back — pure, no server. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MAX_VIEW_COLUMNS } from '../../../src/model/columns.js';
+import { parseTabs, planViews, readBackChecks, type SpreadsheetTabs, type Tab } from '../../../src/sinks/sheets/plan-views.js';
+import { HEADER, makeDelivery, someRows } from './make-delivery.js';
+
+const sheetOf = (tabs: Record<string, Tab>): SpreadsheetTabs => ({ tabs: new Map(Object.entries(tabs)), cells: Object.values(tabs).reduce((n, t) => n + t.rowCount * t.columnCount, 0) });
+/** Ids to hand out, in order (collisions included, to check they are skipped). */
+const ids = (...list: number[]) => () => list.shift() ?? assert.fail('ran out of sheet ids');
+
+test('parseTabs: tabs by title, and the cells of every tab', () => {
+  const sheet = parseTabs({
+    sheets: [
+      { properties: { sheetId: 0, title: 'Sheet1', gridProperties: { rowCount: 1000, columnCount: 26 } } },
+      { properties: { sheetId: 42, title: 'scores', gridProperties: { rowCount: 10, columnCount: 8 } } },
+    ],
+  });
+  assert.deepEqual([...sheet.tabs], [
+    ['Sheet1', { sheetId: 0, rowCount: 1000, columnCount: 26 }],
+    ['scores', { sheetId: 42, rowCount: 10, columnCount: 8 }],
+  ]);
+  assert.equal(sheet.cells, 26_080);
+  assert.deepEqual(parseTabs({}), { tabs: new Map(), cells: 0 });
+});
+
+test('a fresh spreadsheet: every view is created, with a sheet id no tab has, and nothing to read back', () => {
+  const ds = [makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(4) }), makeDelivery({ view: 'scores', header: HEADER }), makeDelivery({ view: 'workflows', header: HEADER, rows: someRows(1) })];
+  const { plans, done } = planViews(ds, sheetOf({ Sheet1: { sheetId: 7, rowCount: 1000, columnCount: 26 } }), ids(7, 9, 9, 11, 12));
+  assert.deepEqual(done, []);
+  assert.deepEqual(
+    plans.map((p) => [p.mode, p.d.view, p.mode === 'create' ? p.sheetId : -1, p.mode === 'create' ? p.total : -1]),
+    [
+      ['create', 'red_flags', 9, 4],
+      ['create', 'scores', 11, 0],
+      ['create', 'workflows', 12, 1],
+    ],
+  );
+  assert.deepEqual(readBackChecks(plans, 100), []);
+});
+
+test('appends: a tracked tab gets its new rows; a view with nothing new is done without a request', () => {
+  const tab = { sheetId: 5, rowCount: 11, columnCount: 3 };
+  const state = { sheetId: 5, nextRow: 4, header: HEADER, last: null };
+  const fresh = makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(5), delivered: 3, state });
+  const idle = makeDelivery({ view: 'low_scores', header: HEADER, rows: someRows(3), delivered: 3, state: { ...state, sheetId: 6 } });
+  const widened = makeDelivery({ view: 'scores', header: [...HEADER, 'new'], rows: someRows(3), delivered: 3, state: { ...state, sheetId: 8 } });
+  const { plans, done } = planViews([fresh, idle, widened], sheetOf({ red_flags: tab, low_scores: { ...tab, sheetId: 6 }, scores: { ...tab, sheetId: 8 } }), ids());
+  assert.deepEqual(
+    plans.map((p) => [p.mode, p.d.view]),
+    [
+      ['append', 'red_flags'],
+      ['append', 'scores'],
+    ],
+  );
+  assert.deepEqual(done, [{ view: 'low_scores', ok: true, receipt: { rows: 0, totalRows: 3, state: { ...state, sheetId: 6 } } }]);
+});
+
+test('adopting: a tab we have no record of (a crashed first sync), or one re-made by hand under our name, is read back whole', () => {
+  const crashed = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(2) });
+  const remade = makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(2), delivered: 2, state: { sheetId: 1, nextRow: 3, header: HEADER, last: null } });
+  const { plans } = planViews([crashed, remade], sheetOf({ scores: { sheetId: 3, rowCount: 3, columnCount: 3 }, red_flags: { sheetId: 2, rowCount: 1000, columnCount: 26 } }), ids());
+  assert.deepEqual(
+    plans.map((p) => [p.mode, p.d.view, p.mode === 'adopt' ? p.total : -1]),
+    [
+      ['adopt', 'scores', 2],
+      ['adopt', 'red_flags', 2],
+    ],
+  );
+  assert.deepEqual(readBackChecks(plans, 100), [
+    { view: 'scores', kind: 'whole', firstRow: 0, range: "'scores'" },
+    { view: 'red_flags', kind: 'whole', firstRow: 0, range: "'red_flags'" },
+  ]);
+});
+
+test('a view wider than Sheets allows is refused before anything is planned for it, naming the tab and the limit', () => {
+  const wide = makeDelivery({ view: 'low_scores', header: Array.from({ length: MAX_VIEW_COLUMNS + 1 }, (_, i) => `c${i}`) });
+  const ok = makeDelivery({ view: 'scores', header: Array.from({ length: MAX_VIEW_COLUMNS }, (_, i) => `c${i}`) });
+  const { plans, done } = planViews([wide, ok], sheetOf({}), ids(1));
+  assert.deepEqual(
+    plans.map((p) => p.d.view),
+    ['scores'],
+  );
+  assert.equal(done.length, 1);
+  assert.equal(done[0]!.ok, false);
+  assert.match(done[0]!.ok ? '' : done[0]!.error, /^tab "low_scores" would need 18,279 columns, over Google Sheets' limit of 18,278 columns per tab; nothing was written to it/);
+});
+
+test('read-back of an append: header, last row, the rows ahead — within the grid, a large area by its two halves (whole rows, also for an odd verifyRows)', () => {
+  const state = { sheetId: 5, nextRow: 4, header: HEADER, last: ['w-2', 1, 2] };
+  const d = makeDelivery({ view: 'scores', header: [...HEADER, 'extra'], rows: someRows(13), delivered: 3, state });
+  const { plans } = planViews([d], sheetOf({ scores: { sheetId: 5, rowCount: 12, columnCount: 3 } }), ids());
+  // Ten new rows go to rows 4..13 (0-based); the grid ends at row 11; the tab is 3 columns wide so far.
+  assert.deepEqual(readBackChecks(plans, 100), [
+    { view: 'scores', kind: 'header', firstRow: 0, range: "'scores'!A1:C1" },
+    { view: 'scores', kind: 'last', firstRow: 3, range: "'scores'!A4:C4" },
+    { view: 'scores', kind: 'area', firstRow: 4, range: "'scores'!A5:C12" },
+  ]);
+  assert.deepEqual(
+    readBackChecks(plans, 5).filter((c) => c.kind === 'area'),
+    [
+      { view: 'scores', kind: 'area', firstRow: 4, range: "'scores'!A5:C6" },
+      { view: 'scores', kind: 'area', firstRow: 10, range: "'scores'!A11:C12" },
+    ],
+  );
+  // The first append of a tab that only has its header: no last row to check.
+  const first = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(1), state: { ...state, nextRow: 1, last: null } });
+  const { plans: p2 } = planViews([first], sheetOf({ scores: { sheetId: 5, rowCount: 2, columnCount: 3 } }), ids());
+  assert.deepEqual(
+    readBackChecks(p2, 100).map((c) => c.kind),
+    ['header', 'area'],
+  );
+});
+
+test('regression: nothing new but the grid was cut below the rows we wrote: not idle, the read-back will check it', () => {
+  const state = { sheetId: 5, nextRow: 10, header: HEADER, last: null };
+  const d = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(9), delivered: 9, state });
+  const idle = planViews([d], { tabs: new Map([['scores', { sheetId: 5, rowCount: 10, columnCount: 3 }]]), cells: 0 }, () => 1);
+  assert.equal(idle.plans.length, 0, 'intact and nothing new: no request');
+  const cut = planViews([d], { tabs: new Map([['scores', { sheetId: 5, rowCount: 6, columnCount: 3 }]]), cells: 0 }, () => 1);
+  assert.equal(cut.plans[0]?.mode, 'append');
+});
