@@ -6,7 +6,7 @@
  * Prints req/s, p50, p99 of each, the ratio receiver / bare Koa and the
  * receiver's peak RSS. Targets (2-core machine): ratio ≥ 0.30, p99 ≤ 20 ms, RSS ≤ 150 MB.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,8 @@ async function load(url: string, warmup: boolean) {
 }
 
 async function main() {
-  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+  // Always build: a stale dist/ would measure old code.
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
   console.log(`bench/ingest on ${machine()}; ${connections} connections, ${duration} s each after a 2 s warm-up`);
 
   const bare = spawnPinned(0, process.execPath, ['--import', 'tsx', join(root, 'bench', 'lib', 'bare-koa.ts')], { ...process.env, PORT: '0' });
@@ -61,7 +62,9 @@ async function main() {
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
     SYNC_SCHEDULE: '0 0 1 1 *',
   });
-  const webhookUrl = (await waitForLine(recv, /(http:\/\/\S+\/webhooks\/emberqa\/\S+)/))[1]!;
+  // Not a terminal: serve prints where the token is kept, not the URL.
+  const listen = (await waitForLine(recv, /listening on (http:\/\/\S+)/))[1]!;
+  const webhookUrl = `${listen}/webhooks/emberqa/${readFileSync(join(dataDir, 'webhook-token'), 'utf8').trim()}`;
   const b = await load(webhookUrl, true);
   const rss = peakRssMb(recv.pid!);
   await stop(recv);

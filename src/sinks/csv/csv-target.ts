@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeliveryControl, DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { CsvDialect } from './csv-format.js';
-import { createHashedFile, type HashedFile } from './hashed-file.js';
+import { copyHashed, createHashedFile, type HashedFile } from './hashed-file.js';
 import { writeViewCsv } from './write-view-csv.js';
 
 /** What the csv target remembers per view, committed with the cursor. */
@@ -56,10 +56,10 @@ const reasonOf = (signal: AbortSignal) => (signal.reason instanceof Error ? sign
  * sees half a file. New rows are appended to a copy of the previous file cut
  * at the size recorded with the confirmed cursor: rows a crashed sync wrote
  * after that point are cut before the same rows are written again, so a retry
- * never duplicates. The copy is hashed as it is read and must match the hash
- * recorded for the confirmed part, so an edit by hand anywhere in the file
- * (even one that keeps its size) is seen; the hash then continues over the
- * appended bytes, so recording the new state costs no extra read. A new
+ * never duplicates. The old file is hashed while the kernel copies it and must
+ * match the hash recorded for the confirmed part, so an edit by hand anywhere
+ * in the file (even one that keeps its size) is seen; the hash then continues
+ * over the appended bytes, so recording the new state costs no extra read. A new
  * column, another dialect, a file changed or removed by hand make a full
  * rewrite from the view.
  */
@@ -73,17 +73,23 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
     await Promise.all(names.filter((n) => n.startsWith(`${view}.csv.tmp-`)).map((n) => rm(join(options.dir, n), { force: true })));
   }
 
-  /** The confirmed part of the old file then the new rows into `out`; undefined when the old part is not ours any more. */
-  async function appendNewRows(out: HashedFile, file: string, prev: CsvFileState, d: ViewDelivery, signal?: AbortSignal): Promise<number | undefined> {
-    if (!(await out.copyFrom(file, prev.bytes, signal)) || out.digest() !== prev.sha256) return undefined;
-    const written = await writeViewCsv({
-      pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
-      dialect: { ...dialect, bom: false },
-      header: undefined,
-      out: out.writable(),
-      ...(signal ? { signal } : {}),
-    });
-    return d.cursor.deliveredRows + written;
+  /** The confirmed part of the old file, then the new rows; undefined when the old part is not ours any more. */
+  async function appendNewRows(temp: string, file: string, prev: CsvFileState, d: ViewDelivery, signal?: AbortSignal): Promise<{ out: HashedFile; totalRows: number } | undefined> {
+    const out = await copyHashed(file, temp, prev.bytes, prev.sha256, signal);
+    if (!out) return undefined;
+    try {
+      const written = await writeViewCsv({
+        pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
+        dialect: { ...dialect, bom: false },
+        header: undefined,
+        out: out.writable(),
+        ...(signal ? { signal } : {}),
+      });
+      return { out, totalRows: d.cursor.deliveredRows + written };
+    } catch (err) {
+      await out.close();
+      throw err;
+    }
   }
 
   function rewrite(out: HashedFile, d: ViewDelivery, signal?: AbortSignal): Promise<number> {
@@ -104,16 +110,16 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
     });
     await removeStaleTemps(d.view);
     const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    let out = await createHashedFile(temp);
+    let out: HashedFile | undefined;
     try {
-      let totalRows = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(out, file, reusable, d, signal) : undefined;
-      if (totalRows === undefined) {
-        if (out.bytes > 0) {
-          // The old part did not match: start the temp file over and write the whole view.
-          await out.close();
-          await rm(temp, { force: true });
-          out = await createHashedFile(temp);
-        }
+      const appended = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(temp, file, reusable, d, signal) : undefined;
+      let totalRows: number;
+      if (appended) {
+        ({ out, totalRows } = appended);
+      } else {
+        // No usable old part (or it did not match its hash): write the whole view.
+        await rm(temp, { force: true });
+        out = await createHashedFile(temp);
         totalRows = await rewrite(out, d, signal);
       }
       await out.commit();
@@ -125,7 +131,7 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
       const state: CsvFileState = { bytes: out.bytes, sha256: out.digest(), header: d.header, dialect: dialectKey, stamp: stampOf(await stat(file, { bigint: true })) };
       return { rows: d.pending, totalRows, state };
     } catch (err) {
-      await out.close();
+      await out?.close();
       await rm(temp, { force: true });
       throw err;
     }
