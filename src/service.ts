@@ -141,6 +141,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const listenUrl = `http://${host}:${address.port}`;
   const publicBase = settings.port === 0 && settings.publicUrl.endsWith(':0') ? listenUrl : settings.publicUrl;
   webhookUrl = webhookUrlFor(publicBase, secrets.webhookToken);
+  store.meta.set('public_url', publicBase);
 
   return {
     store,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolveSecrets, type Secrets } from '../config/secrets.js';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { SettingError } from '../errors.js';
@@ -8,7 +9,11 @@ export interface CliContext {
   settings: Settings;
   logger: Logger;
   secrets(): Secrets;
-  /** Opens (and migrates) the database; a file that cannot be opened is a DB_PATH problem. */
+  /**
+   * Opens (and migrates) the database `serve` made. Only `serve` creates one:
+   * a command run from the wrong folder says where it looked instead of
+   * reporting on a new empty database.
+   */
   openStore(): Store;
 }
 
@@ -29,6 +34,9 @@ export function createCliContext(options: { server?: boolean } = {}, env: NodeJS
 }
 
 export function openStoreOrExplain(dbPath: string, options: { busyTimeoutMs?: number; maxDynamicColumns?: number } = {}): Store {
+  if (!existsSync(dbPath)) {
+    throw new SettingError('DB_PATH', `no database at ${dbPath}: run the command where ember-sync serve runs (same DATA_DIR or DB_PATH), or start ember-sync serve once`);
+  }
   try {
     return createStore({ dbPath, ...options });
   } catch (err) {

@@ -27,7 +27,14 @@ export function buildProgram(): Command {
 }
 
 try {
-  await buildProgram().parseAsync(process.argv);
+  const program = buildProgram();
+  if (process.argv.length <= 2) {
+    // No command is a usage error (exit 2), with the list of commands.
+    program.outputHelp({ error: true });
+    process.exitCode = 2;
+  } else {
+    await program.parseAsync(process.argv);
+  }
 } catch (err) {
   process.exitCode = exitCodeFor(err, (line) => process.stderr.write(`${line}\n`));
 }

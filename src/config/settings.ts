@@ -74,6 +74,10 @@ function url(env: Env, name: string): string | undefined {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new SettingError(name, `must be an http or https URL (got ${JSON.stringify(raw)})`);
   }
+  // Paths are appended to it: a query, a fragment or credentials would end up in the middle of every URL.
+  if (parsed.search !== '' || parsed.hash !== '' || raw.includes('#') || raw.includes('?') || parsed.username !== '' || parsed.password !== '') {
+    throw new SettingError(name, `must be a plain base URL without query, fragment or credentials (got ${JSON.stringify(raw)})`);
+  }
   return raw.replace(/\/+$/, '');
 }
 

@@ -16,8 +16,17 @@ const REASON: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeo
  */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+    if (!socket.writable) {
       socket.destroy();
+      return;
+    }
+    // Bytes past a request's body (a wrong Content-Length, a body without one) fail to parse as the
+    // next request while the first one is still being answered: let that answer go out, then close.
+    const inFlight = (socket as { _httpMessage?: { writableFinished?: boolean; once(event: 'finish', cb: () => void): unknown } })._httpMessage;
+    if (inFlight) {
+      const close = () => socket.end();
+      if (inFlight.writableFinished) close();
+      else inFlight.once('finish', close);
       return;
     }
     const e = (err.code && PARSE_ERRORS[err.code]) || BAD_REQUEST;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Receive } from '../ingest/receive.js';
 import type { Metrics } from '../metrics/create-metrics.js';
 import { errorMiddleware } from './error-middleware.js';
+import { createBurstLog } from '../lib/burst-log.js';
 import { createPathRedactor, requestLog } from './request-log.js';
 import { registerApiRoutes } from './routes/api.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -50,7 +51,7 @@ export function createApp(deps: AppDeps): Koa {
     });
   }
   const redact = createPathRedactor(deps.secrets);
-  app.use(requestLog(deps.logger, redact));
+  app.use(requestLog(deps.logger, redact, createBurstLog((fields, message) => deps.logger.warn(fields, message))));
   app.use(errorMiddleware(deps.logger, redact));
   app.use(router.routes());
   // Without throw, the router sets the Allow header; the error middleware writes the 405 body.

@@ -132,7 +132,15 @@ export function createValidator(options: { schemasDir?: string } = {}) {
         return { ok: false, type, error: new UnknownWebhookTypeError(details) };
       }
       const root = roots[type];
-      if (root.validate(payload)) return { ok: true, typed: { type, payload } as TypedPayload };
+      if (root.validate(payload)) {
+        // The dedupe key must survive UTF-8 (SQLite, files): a lone surrogate cannot, and two ids that
+        // differ only by theirs would read back the same. JSON Schema cannot say this; it is a schema failure.
+        const id = payload['webhook_id'] as string;
+        if (!(id as string & { isWellFormed(): boolean }).isWellFormed()) {
+          return { ok: false, type, error: new SchemaValidationError(`the ${type.replace('_', ' ')} webhook does not match its schema (${SCHEMA_ID[type]})`, [{ path: '/webhook_id', message: 'must be well-formed Unicode text (it holds a lone surrogate)' }], type) };
+        }
+        return { ok: true, typed: { type, payload } as TypedPayload };
+      }
       const details: ErrorDetail[] = [];
       explain(root, payload, '', details);
       return { ok: false, type, error: new SchemaValidationError(`the ${type.replace('_', ' ')} webhook does not match its schema (${SCHEMA_ID[type]})`, details.map(bounded), type) };

@@ -27,6 +27,8 @@ export function createStore(options: StoreOptions) {
   }
   const ping = db.prepare('SELECT count(*) FROM sqlite_master').pluck();
   const probe = db.prepare<[string]>('INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+  const getMeta = db.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck();
+  const putMeta = db.prepare<[string, string, string]>('INSERT INTO app_meta (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
   const projection = createProjection(db, options.maxDynamicColumns === undefined ? {} : { maxDynamicColumns: options.maxDynamicColumns });
   return {
     db,
@@ -42,6 +44,11 @@ export function createStore(options: StoreOptions) {
       } catch {
         return false;
       }
+    },
+    /** What the server announced (public_url): status run from another shell shows the server's URL, not its own guess. */
+    meta: {
+      get: (key: 'public_url'): string | undefined => getMeta.get(key),
+      set: (key: 'public_url', value: string, now = new Date()): void => void putMeta.run(key, value, now.toISOString()),
     },
     /** A tiny write for /healthz, committed with the webhooks of the same turn (group commit). */
     probe(now = new Date()): void {

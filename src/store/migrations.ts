@@ -201,6 +201,13 @@ export const MIGRATIONS: readonly Migration[] = [
         id INTEGER PRIMARY KEY CHECK (id = 1),
         at TEXT NOT NULL
       );
+
+      -- What the running server announced (its public URL, never a secret), for status from another shell.
+      CREATE TABLE app_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) WITHOUT ROWID;
     `,
   },
 ];

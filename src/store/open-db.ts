@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { chmodSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensureWritableDir } from '../lib/ensure-dir.js';
 
@@ -18,7 +19,11 @@ export interface OpenDbOptions {
 export function openDb(path: string, options: OpenDbOptions = {}): Db {
   // Step by step, not mkdir -p: that loops forever under /proc.
   if (!options.readonly) ensureWritableDir(dirname(path));
+  const created = !existsSync(path);
   const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 2000 });
+  // Raw webhooks quote customers: a new database is owner-only, like the token files. SQLite gives the
+  // -wal and -shm files the database file's mode, so this comes before WAL is switched on.
+  if (created && !options.readonly) chmodSync(path, 0o600);
   if (!options.readonly) db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

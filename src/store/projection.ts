@@ -60,6 +60,8 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const loadColumns = db.prepare<[], DynamicColumn & { view: WideViewName }>('SELECT view, position, name, kind, key FROM view_columns ORDER BY view, position');
   const insertColumn = db.prepare<[string, number, string, string, string, number]>('INSERT INTO view_columns (view, position, name, kind, key, added_seq) VALUES (?, ?, ?, ?, ?, ?)');
   const insertOverflow = db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO column_overflow (view, kind, key, first_seq) VALUES (?, ?, ?, ?)');
+  // A key that overflowed under a lower MAX_DYNAMIC_COLUMNS and now got its column is no longer over the cap.
+  const clearOverflow = db.prepare<[string, string, string]>('DELETE FROM column_overflow WHERE view = ? AND kind = ? AND key = ?');
   const overflowCounts = db.prepare<[], { view: WideViewName; n: number }>('SELECT view, count(*) AS n FROM column_overflow GROUP BY view');
   const insertRow = Object.fromEntries([...WIDE_VIEWS, ...LONG_VIEWS].map((v) => [v, db.prepare<unknown[]>(insertSql(v))])) as Record<ViewName, Statement<unknown[]>>;
   const lastSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
@@ -92,7 +94,10 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const writeEvent = db.transaction((event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions): DynamicColumn[] => {
     const view = flat.view;
     const plan = planNewColumns(view, reg[view], flat.dynamic, maxColumns);
-    for (const c of plan.added) insertColumn.run(view, c.position, c.name, c.kind, c.key, event.seq);
+    for (const c of plan.added) {
+      insertColumn.run(view, c.position, c.name, c.kind, c.key, event.seq);
+      clearOverflow.run(view, c.kind, c.key);
+    }
     for (const k of plan.overflow) insertOverflow.run(view, k.kind, k.key, event.seq);
     let positionOf = plan.added.length === 0 ? positions.get(view) : undefined;
     if (!positionOf) positionOf = new Map([...reg[view], ...plan.added].map((c) => [dynamicKey(c.kind, c.key), c.position]));

@@ -59,8 +59,9 @@ export function parseTimeBound(raw: string, field: 'since' | 'until'): string {
 
 export function parseExportRequest(input: { view: string; since?: string | undefined; until?: string | undefined; delimiter?: string | undefined; bom?: boolean | string | undefined; raw?: boolean | string | undefined }, defaults: { delimiter: string; bom: boolean }): ExportRequest {
   if (!isViewName(input.view)) throw new ExportOptionError(`unknown view ${JSON.stringify(input.view)} (views: ${VIEW_NAMES.join(', ')})`, 'view');
-  const since = input.since === undefined || input.since === '' ? undefined : parseTimeBound(input.since, 'since');
-  const until = input.until === undefined || input.until === '' ? undefined : parseTimeBound(input.until, 'until');
+  // An empty bound is a mistake (a script's empty variable), not "no bound": refused, never ignored.
+  const since = input.since === undefined ? undefined : parseTimeBound(input.since, 'since');
+  const until = input.until === undefined ? undefined : parseTimeBound(input.until, 'until');
   if (since !== undefined && until !== undefined && since >= until) throw new ExportOptionError('--since must be earlier than --until', 'until');
   let delimiter = defaults.delimiter;
   if (input.delimiter !== undefined) {
@@ -70,7 +71,8 @@ export function parseExportRequest(input: { view: string; since?: string | undef
   }
   const flag = (v: boolean | string | undefined, name: 'bom' | 'raw'): boolean | undefined => {
     if (v === undefined || typeof v === 'boolean') return v;
-    if (['', '1', 'true', 'yes'].includes(v.toLowerCase())) return true;
+    // Explicit values only: an empty `raw=` must not quietly turn the formula guard off.
+    if (['1', 'true', 'yes'].includes(v.toLowerCase())) return true;
     if (['0', 'false', 'no'].includes(v.toLowerCase())) return false;
     throw new ExportOptionError(`${name} must be true or false`, name);
   };

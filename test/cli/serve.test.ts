@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -171,7 +171,8 @@ test('regression: in a pipe (systemd, Docker) the banner names where the token i
   assert.ok(banner.includes(join(dataDir, 'webhook-token')), 'says where the token is kept');
   const status = await runCli(['status'], { DATA_DIR: dataDir });
   assert.equal(status.code, 0, status.stderr);
-  assert.ok(status.stdout.includes(`/webhooks/emberqa/${piped.token}`), `status shows the URL:\n${status.stdout}`);
+  // Run from a shell without the server's PORT: it shows the URL the server announced, not its own guess.
+  assert.ok(status.stdout.includes(`${piped.listenUrl}/webhooks/emberqa/${piped.token}`), `status shows the server's URL:\n${status.stdout}`);
   assert.equal(await stop(piped), 0);
 
   // A real terminal (a pty from util-linux `script`): the whole URL, to copy.
@@ -200,4 +201,27 @@ test('regression: DATA_DIR or CSV_DIR under /proc (Node mkdir -p loops there) is
   ];
   const results = await Promise.all(cases.map(([, args, env]) => runCli(args, { HOST: '127.0.0.1', PORT: '0', ...env }, 30_000)));
   cases.forEach(([setting, args], i) => assertSettingError(results[i]!, setting, `${args[0]} with ${setting}`));
+});
+
+test('regression: an unusable DB_PATH folder stops serve with exit 2 naming DB_PATH; other commands find no database and say where they looked', async (t) => {
+  const dataDir = tempDir(t);
+  const file = join(dataDir, 'a-file');
+  writeFileSync(file, 'x');
+  const results = await Promise.all([
+    runCli(['serve'], { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', DB_PATH: '/proc/ember-sync.db' }, 30_000),
+    runCli(['serve'], { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', DB_PATH: join(file, 'x.db') }, 30_000),
+    runCli(['status'], { DATA_DIR: join(dataDir, 'elsewhere') }, 30_000),
+    runCli(['export', 'scores'], { DATA_DIR: join(dataDir, 'elsewhere') }, 30_000),
+  ]);
+  assertSettingError(results[0]!, 'DB_PATH', 'serve with DB_PATH under /proc');
+  assertSettingError(results[1]!, 'DB_PATH', 'serve with DB_PATH below a file');
+  for (const r of results.slice(2)) {
+    assertSettingError(r, 'DB_PATH', 'a command with no database');
+    assert.match(r.stderr, new RegExp(`no database at ${join(dataDir, 'elsewhere', 'ember-sync.db')}`));
+  }
+  assert.ok(!existsSync(join(dataDir, 'elsewhere', 'ember-sync.db')), 'and none was created');
+  // No command at all is a usage error too.
+  const bare = await runCli([], {}, 30_000);
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /Usage: ember-sync/);
 });

@@ -184,6 +184,9 @@ test('PUBLIC_URL and the API URLs: not an absolute http(s) URL is refused', () =
   for (const v of ['not a url', 'ember.example.com', '/webhooks', 'ftp://example.com', 'file:///etc/passwd']) rejects({ PUBLIC_URL: v }, 'PUBLIC_URL');
   rejects({ SHEETS_API_ROOT_URL: 'localhost:9000' }, 'SHEETS_API_ROOT_URL');
   rejects({ GOOGLE_OAUTH_TOKEN_URL: 'ftp://x/token' }, 'GOOGLE_OAUTH_TOKEN_URL');
+  // Found by the attack review: paths are appended to it, so a query, a fragment or credentials would break every URL.
+  for (const v of ['http://x/p?q=1', 'http://x/p#f', 'https://user:pw@hooks.example.com', 'http://x/?']) rejects({ PUBLIC_URL: v }, 'PUBLIC_URL', /without query, fragment or credentials/);
+  assert.equal(load({ PUBLIC_URL: 'https://hooks.example.com/ember/' }).publicUrl, 'https://hooks.example.com/ember', 'a path prefix is fine');
 });
 
 test('WEBHOOK_TOKEN / ADMIN_TOKEN: too short, too long or not URL-safe is refused', () => {

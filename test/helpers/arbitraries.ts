@@ -125,6 +125,8 @@ export const nonEmptyText = fc.oneof(
   { weight: 10, arbitrary: shortText.filter((s) => s.length > 0) },
   { weight: 1, arbitrary: fc.constantFrom('x'.repeat(999) + '🔥', '\uD800'.repeat(1000), '=cmd|" /C calc"!A0', '-1', '@SUM(1+1)') },
 );
+/** A webhook_id: any non-empty text UTF-8 can hold (one with a lone surrogate is a schema failure: see badWebhookId). */
+export const webhookId = nonEmptyText.map((t) => (t as string & { toWellFormed(): string }).toWellFormed());
 export const contentType = fc.constantFrom('Call', 'Document');
 
 /** Builds an object whose own keys are exactly these (later duplicates win, as in JSON.parse); `__proto__` stays an own key. */
@@ -180,7 +182,7 @@ export const redFlag: fc.Arbitrary<ValidCase> = fc
   .tuple(
     fc.record(
       {
-        webhook_id: nonEmptyText,
+        webhook_id: webhookId,
         content_id: nonEmptyText,
         alert_type: fc.constant('red_flag'),
         content_type: contentType,
@@ -201,7 +203,7 @@ export const redFlag: fc.Arbitrary<ValidCase> = fc
 export const lowScore: fc.Arbitrary<ValidCase> = fc
   .tuple(
     fc.record({
-      webhook_id: nonEmptyText,
+      webhook_id: webhookId,
       content_id: nonEmptyText,
       alert_type: fc.constant('low_score'),
       content_type: contentType,
@@ -231,7 +233,7 @@ const dataFields = {
 
 export const completion: fc.Arbitrary<ValidCase> = fc
   .tuple(
-    nonEmptyText,
+    webhookId,
     nonEmptyText,
     fc.record(dataFields, { requiredKeys: [] }),
     extrasArb([...DATA_PROPS, 'output_schema'], DECOY_KEYS),
@@ -245,7 +247,7 @@ export const completion: fc.Arbitrary<ValidCase> = fc
 
 export const workflow: fc.Arbitrary<ValidCase> = fc
   .tuple(
-    nonEmptyText,
+    webhookId,
     nonEmptyText,
     outputSchema,
     fc.record(dataFields, { requiredKeys: [] }),
@@ -264,6 +266,8 @@ export const validPayload: fc.Arbitrary<ValidCase> = fc.oneof(redFlag, lowScore,
 
 const badString = fc.constantFrom<unknown>(42, null, true, {}, [], ['x']);
 const badNonEmpty = fc.constantFrom<unknown>('', 'x'.repeat(1001), 42, null, {}, []);
+/** A lone surrogate cannot survive UTF-8, so it cannot be a dedupe key. */
+const badWebhookId = fc.oneof(badNonEmpty, fc.constantFrom<unknown>('\uD800', 'id-\uDC00-x', '\uDBFF'));
 const badNumber = fc.constantFrom<unknown>('42', null, true, {}, [], '');
 const badTimestamp = fc.constantFrom<unknown>('2025-01-16T15:30:45', '2025-01-16T15:30:45.123', '2025-02-30T10:00:00Z', '2025-13-01T00:00:00Z', '2025-01-16', 'yesterday', '', 0, null, '2025-01-16T24:00:00Z', '2025-01-16T15:30:45+24:00', '2025-01-16T15:30:45Z ');
 const badObject = fc.constantFrom<unknown>([], 'x', 1, true, null);
@@ -277,22 +281,22 @@ const badOutputEntry = fc.constantFrom<unknown>({ value: 1, reasoning: null }, {
 /** Which fixed fields may carry which wrong value, per type (paths into the payload). */
 const WRONG: Record<PayloadType, Array<[string[], fc.Arbitrary<unknown>]>> = {
   red_flag: [
-    [['webhook_id'], badNonEmpty], [['content_id'], badNonEmpty], [['content_type'], fc.constantFrom<unknown>('Video', 'call', 'CALL', '', null, 1)],
+    [['webhook_id'], badWebhookId], [['content_id'], badNonEmpty], [['content_type'], fc.constantFrom<unknown>('Video', 'call', 'CALL', '', null, 1)],
     [['file_name'], badString], [['agent_name'], badString], [['red_flag_reason'], badString], [['total_score'], badNumber],
     [['score_details'], badObject], [['timestamp'], badTimestamp],
   ],
   low_score: [
-    [['webhook_id'], badNonEmpty], [['content_id'], badNonEmpty], [['content_type'], fc.constantFrom<unknown>('Video', 'document', null)],
+    [['webhook_id'], badWebhookId], [['content_id'], badNonEmpty], [['content_type'], fc.constantFrom<unknown>('Video', 'document', null)],
     [['total_score'], badNumber], [['total_score_threshold'], badNumber], [['file_name'], badString], [['agent_name'], badString],
     [['summary'], fc.constantFrom<unknown>(1, true, {}, [])], [['score_details'], badObject], [['timestamp'], badTimestamp],
   ],
   completion: [
-    [['webhook_id'], badNonEmpty], [['content_id'], badNonEmpty], [['data'], badObject], [['data', 'created_time'], badTimestamp],
+    [['webhook_id'], badWebhookId], [['content_id'], badNonEmpty], [['data'], badObject], [['data', 'created_time'], badTimestamp],
     [['data', 'cost'], badNumber], [['data', 'status'], badString], [['data', 'agent_name'], badString], [['data', 'score_details'], badObject],
     [['data', 'original_filename'], badString], [['data', 'score_uuid'], badString], [['data', 'reason_for_call'], badString],
   ],
   workflow: [
-    [['webhook_id'], badNonEmpty], [['content_id'], badNonEmpty], [['data'], badObject], [['data', 'output_schema'], badObject],
+    [['webhook_id'], badWebhookId], [['content_id'], badNonEmpty], [['data'], badObject], [['data', 'output_schema'], badObject],
     [['data', 'created_time'], badTimestamp], [['data', 'cost'], badNumber], [['data', 'status'], badString], [['data', 'score_details'], badObject],
   ],
 };

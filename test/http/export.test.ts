@@ -81,6 +81,11 @@ test('query parameters: unknown, malformed or repeated names and impossible date
     ['since=2025-01-01T24:00:00Z', /time of day/],
     ['bom=maybe', /bom must be true or false/],
     ['delimiter=x', /--delimiter must be/],
+    // Found by the attack review: an empty value was ignored (every row exported, or the guard off).
+    ['since=', /--since "" is not a date/],
+    ['until=', /--until "" is not a date/],
+    ['raw=', /raw must be true or false/],
+    ['bom=', /bom must be true or false/],
   ];
   for (const [query, re] of cases) {
     const res = await get(query);

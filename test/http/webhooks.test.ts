@@ -370,3 +370,26 @@ test('regression: a quarantined webhook is counted under its type in /metrics, n
   assert.match(text, /ember_sync_webhooks_total\{type="low_score",outcome="quarantined"\} 1/);
   assert.match(text, /ember_sync_webhooks_total\{type="unknown",outcome="quarantined"\} 1/);
 });
+
+test('regression: bytes past a body (a wrong Content-Length, a body without one) still get the answer, then the connection closes', async (t) => {
+  const s = await startTestService(t);
+  const { connect } = await import('node:net');
+  const url = new URL(s.listenUrl);
+  const path = `/webhooks/emberqa/${s.webhookToken}`;
+  const raw = (req: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => socket.write(req));
+      let out = '';
+      socket.on('data', (d: Buffer) => (out += d.toString()));
+      socket.on('close', () => resolve(out));
+      socket.on('error', reject);
+      setTimeout(() => socket.destroy(new Error(`no close within 5 s; got ${JSON.stringify(out)}`)), 5000).unref();
+    });
+  const longer = await raw(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"a":1,"b":2,"c":3}`);
+  assert.match(longer, /^HTTP\/1\.1 400 /);
+  assert.match(longer, /"malformed_json"/);
+  const noLength = await raw(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n{"a":1}`);
+  assert.match(noLength, /^HTTP\/1\.1 400 /);
+  assert.match(noLength, /"empty_body"/);
+  assert.equal(eventCount(s) + quarantineCount(s), 0);
+});

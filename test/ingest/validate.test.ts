@@ -295,3 +295,14 @@ test('details are capped at 50 when more than 50 required properties are missing
   assert.ok(r.error.details!.every((d) => d.message === 'is required'));
   assert.equal(r.error.details!.length, 50);
 });
+
+test('regression: a webhook_id holding a lone surrogate is a schema failure (it could not be told apart once stored)', () => {
+  const v = createValidator();
+  for (const id of ['u2\ud800', 'u2\udc00', '\ud83d']) {
+    const out = v.validate({ ...vendorJson('red-flag'), webhook_id: id });
+    assert.equal(out.ok, false);
+    assert.ok(!out.ok && out.error instanceof SchemaValidationError);
+    assert.deepEqual(!out.ok && out.error.details?.map((d) => d.path), ['/webhook_id']);
+  }
+  assert.equal(v.validate({ ...vendorJson('red-flag'), webhook_id: 'ok-\ud83d\ude00' }).ok, true, 'a surrogate pair is fine');
+});

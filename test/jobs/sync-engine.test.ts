@@ -219,3 +219,19 @@ test('regression: rows delivered in status is a lifetime total, not the sum of t
   store.db.prepare('DELETE FROM sync_runs').run();
   assert.equal(collectStatus(store, ['csv']).targets['csv']!.rows_delivered, expected);
 });
+
+test('regression: a key over the cap that gets its column after the cap is raised is no longer counted as over it', async (t) => {
+  const dbPath = join(tempDir(t), 'ember-sync.db');
+  const payload = (i: number) => ({ ...generateWebhook(i, { kind: 'low_score', idPrefix: 'cap-' }), score_details: { a_score: 1, b_score: 2, c_score: 3 } });
+  const low = createStore({ dbPath, maxDynamicColumns: 1 });
+  await ingest(low, [payload(1)]);
+  low.projection.catchUp();
+  assert.equal(low.projection.overflow().low_scores, 2);
+  low.close();
+  const high = createStore({ dbPath, maxDynamicColumns: 10 });
+  t.after(() => high.close());
+  await ingest(high, [payload(2)]);
+  high.projection.catchUp();
+  assert.deepEqual(high.projection.columns().low_scores.map((c) => c.name), ['a_score', 'b_score', 'c_score']);
+  assert.equal(high.projection.overflow().low_scores, undefined, 'nothing is over the cap now');
+});

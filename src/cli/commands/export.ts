@@ -1,5 +1,5 @@
-import { accessSync, closeSync, constants, createWriteStream, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { ExportOptionError, parseExportRequest } from '../../views/export-options.js';
@@ -32,12 +32,16 @@ export function checkOutPath(given: string): string {
     throw bad(code === 'ENOENT' ? `the folder ${dir} does not exist` : code === 'ENOTDIR' ? `${dir} is not a folder` : `cannot reach the folder ${dir} (${code ?? (err as Error).message})`);
   }
   if (!folder.isDirectory()) throw bad(`${dir} is not a folder`);
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch {
-    throw bad(`the folder ${dir} is not writable`);
-  }
   if (statSync(target, { throwIfNoEntry: false })?.isDirectory()) throw bad('it is a folder; give a file name');
+  // The real test (access() says yes to root, and under /proc): create and remove a file there.
+  const probe = join(dir, `.ember-sync-write-test-${process.pid}`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+  } catch (err) {
+    throw bad(`cannot write in the folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  } finally {
+    rmSync(probe, { force: true });
+  }
   return target;
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { SettingError } from '../../errors.js';
+import { UnusableDirError } from '../../lib/ensure-dir.js';
 import { join } from 'node:path';
 import { createCliContext } from '../context.js';
 
@@ -40,6 +41,7 @@ export function registerServe(program: Command): void {
         if (e.code === 'EADDRINUSE') throw new SettingError('PORT', `${settings.host}:${settings.port} is already in use`);
         if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new SettingError('HOST', `cannot listen on ${settings.host}: ${e.message}`);
         if (e.code === 'EACCES') throw new SettingError('PORT', `not allowed to listen on port ${settings.port}`);
+        if (err instanceof UnusableDirError) throw new SettingError('DB_PATH', `cannot use the folder of ${settings.dbPath}: ${err.message}`);
         if (err instanceof Error && /SQLITE|database|unable to open/i.test(`${e.code ?? ''} ${err.message}`)) {
           throw new SettingError('DB_PATH', `cannot open the database ${settings.dbPath}: ${err.message}`);
         }

@@ -30,7 +30,9 @@ export function registerStatus(program: Command): void {
       const store = ctx.openStore();
       try {
         const token = peekWebhookToken(ctx.settings);
-        const status = { webhook_url: token === undefined ? null : webhookUrlFor(ctx.settings.publicUrl, token), ...collectStatus(store, ctx.settings.syncTargets) };
+        // The base the running server announced (its PORT and PUBLIC_URL may not be in this shell's environment).
+        const base = store.meta.get('public_url') ?? ctx.settings.publicUrl;
+        const status = { webhook_url: token === undefined ? null : webhookUrlFor(base, token), ...collectStatus(store, ctx.settings.syncTargets) };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status));
       } finally {
         store.close();

@@ -4,6 +4,8 @@ export function registerHealthRoutes(router: Router, deps: { ping: () => Promise
   router.get('/healthz', async (ctx) => {
     const ok = await deps.ping();
     ctx.status = ok ? 200 : 503;
-    ctx.body = ok ? { status: 'ok' } : { status: 'unavailable', error: { code: 'store_unavailable', message: 'the database does not answer' } };
+    ctx.body = ok
+      ? { status: 'ok' }
+      : { status: 'unavailable', error: { code: 'store_unavailable', message: 'a webhook cannot be committed now (a full disk, or the database locked by another process): webhooks get 503 and EmberQA retries them' } };
   });
 }
