@@ -141,7 +141,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const listenUrl = `http://${host}:${address.port}`;
   const publicBase = settings.port === 0 && settings.publicUrl.endsWith(':0') ? listenUrl : settings.publicUrl;
   webhookUrl = webhookUrlFor(publicBase, secrets.webhookToken);
-  store.meta.set('public_url', publicBase);
+  try {
+    store.meta.set('public_url', publicBase);
+  } catch (err) {
+    // Only `status` from another shell reads it; webhooks must not wait for it.
+    logger.warn({ error: (err as Error).message }, 'could not record the public URL for status');
+  }
 
   return {
     store,

@@ -13,6 +13,11 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   if (encoding !== 'identity' && encoding !== '') {
     throw new UnsupportedMediaTypeError(`Content-Encoding ${previewJson(encoding, 100)} is not supported; send the JSON uncompressed`);
   }
+  // Node undoes `chunked` only; any other transfer coding (gzip, chunked) would reach us still encoded.
+  const transfer = (req.headers['transfer-encoding'] ?? '').toLowerCase().split(',').map((t) => t.trim()).filter(Boolean);
+  if (transfer.some((t) => t !== 'chunked' && t !== 'identity')) {
+    throw new UnsupportedMediaTypeError(`Transfer-Encoding ${previewJson(transfer.join(', '), 100)} is not supported; send the JSON uncompressed`);
+  }
   const lengthHeader = req.headers['content-length'];
   try {
     return await getRawBody(req, { limit, ...(lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? { length: Number(lengthHeader) } : {}) });

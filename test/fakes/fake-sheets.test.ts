@@ -512,6 +512,51 @@ test('analyst helpers: setCells, insertRows shift values and formats, sortRows, 
   assert.throws(() => fake.setCells(id, 'Renamed', "'Other'!A1", [['x']]), /Unable to parse range/);
 });
 
+test('tab titles are unique without regard to case, like Google: addSheet and renames are refused, ranges resolve in any case', async () => {
+  const id = newSpreadsheet();
+  await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ addSheet: { properties: { title: 'scores', sheetId: 7 } } }] } });
+  for (const request of [{ addSheet: { properties: { title: 'Scores' } } }, { updateSheetProperties: { properties: { sheetId: 0, title: 'SCORES' }, fields: 'title' } }]) {
+    const err = await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [request] } }).then(
+      () => assert.fail('accepted'),
+      (e: ApiErr) => e,
+    );
+    assert.equal(err.status, 400);
+    assert.match(err.message, /A sheet with the name "S(cores|CORES)" already exists/);
+  }
+  fake.renameTab(id, 'scores', 'Scores');
+  assert.deepEqual(fake.tabs(id), ['Sheet1', 'Scores'], 'a tab may change the case of its own title');
+  assert.throws(() => fake.renameTab(id, 'Sheet1', 'SCORES'), /exists/);
+  await api.spreadsheets.values.update({ spreadsheetId: id, range: "'scores'!A1", valueInputOption: 'RAW', requestBody: { values: [['x']] } });
+  assert.deepEqual(fake.tab(id, 'Scores')!.values, [['x']]);
+});
+
+test('filters and hidden rows keep rows in place and values reads return them; a filter with a sort sorts', async () => {
+  const id = newSpreadsheet();
+  await api.spreadsheets.values.update({ spreadsheetId: id, range: 'Sheet1!A1', valueInputOption: 'RAW', requestBody: { values: [['k', 'v'], ['x', 3], ['y', 1], ['z', 2]] } });
+  await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: {
+      requests: [
+        { updateDimensionProperties: { range: { sheetId: 0, dimension: 'ROWS', startIndex: 1, endIndex: 2 }, properties: { hiddenByUser: true }, fields: 'hiddenByUser' } },
+        { setBasicFilter: { filter: { range: { sheetId: 0, startRowIndex: 0, endRowIndex: 4, startColumnIndex: 0, endColumnIndex: 2 }, filterSpecs: [{ columnIndex: 0, filterCriteria: { hiddenValues: ['z'] } }] } } },
+      ],
+    },
+  });
+  let tab = fake.tab(id, 'Sheet1')!;
+  assert.deepEqual(tab.hiddenRows, [1]);
+  assert.deepEqual(tab.basicFilter, { r0: 0, r1: 4, c0: 0, c1: 2, filteredRows: [3] });
+  const read = await api.spreadsheets.values.get({ spreadsheetId: id, range: 'Sheet1!A1:B4', valueRenderOption: 'UNFORMATTED_VALUE' });
+  assert.deepEqual(read.data.values, [['k', 'v'], ['x', 3], ['y', 1], ['z', 2]], 'hidden and filtered rows are read, in place');
+  fake.insertRows(id, 'Sheet1', 1, 1);
+  tab = fake.tab(id, 'Sheet1')!;
+  assert.deepEqual([tab.hiddenRows, tab.basicFilter?.filteredRows, tab.basicFilter?.r1], [[2], [4], 5], 'they move with their rows');
+  await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { requests: [{ clearBasicFilter: { sheetId: 0 } }, { setBasicFilter: { filter: { range: { sheetId: 0, startRowIndex: 0, endRowIndex: 5 }, sortSpecs: [{ dimensionIndex: 1, sortOrder: 'DESCENDING' }] } } }] },
+  });
+  assert.deepEqual(fake.tab(id, 'Sheet1')!.values, [['k', 'v'], ['x', 3], ['z', 2], ['y', 1]], 'the rows under the header, sorted (the empty row last)');
+});
+
 test('service account: the real JWT client signs an assertion, the fake verifies it and issues a token', async () => {
   const id = newSpreadsheet();
   const keyPair = (): { publicKey: string; privateKey: string } =>

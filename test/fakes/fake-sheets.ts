@@ -116,6 +116,10 @@ export interface TabSnapshot {
   values: CellValue[][];
   /** Effective number format of every cell of the bounding box of `values` (rectangular). */
   formats: (NumberFormat | undefined)[][];
+  /** 0-based rows hidden by hand (updateDimensionProperties hiddenByUser), ascending. */
+  hiddenRows: number[];
+  /** The basic filter, if any: its grid range and the rows its criteria hide (as of when it was set). */
+  basicFilter?: { r0: number; r1: number; c0: number; c1: number; filteredRows: number[] };
 }
 
 export interface QuotaSpec {
@@ -286,6 +290,9 @@ interface Tab {
   hidden: boolean;
   rows: Array<Array<Cell | undefined> | undefined>;
   rules: FormatRule[];
+  /** Rows hidden by hand, ascending. Hidden and filtered rows keep their place and their values (values reads return them). */
+  hiddenRows: number[];
+  basicFilter?: { r0: number; r1: number; c0: number; c1: number; filteredRows: number[] };
 }
 interface Book {
   id: string;
@@ -299,7 +306,7 @@ interface Book {
 const isFormula = (v: unknown): v is FormulaCell => typeof v === 'object' && v !== null && typeof (v as FormulaCell).formula === 'string';
 
 function newTab(sheetId: number, title: string, rowCount = 1000, columnCount = 26): Tab {
-  return { sheetId, title, rowCount, columnCount, frozenRowCount: 0, frozenColumnCount: 0, hidden: false, rows: [], rules: [] };
+  return { sheetId, title, rowCount, columnCount, frozenRowCount: 0, frozenColumnCount: 0, hidden: false, rows: [], rules: [], hiddenRows: [] };
 }
 
 function cellAt(tab: Tab, r: number, c: number): Cell | undefined {
@@ -375,6 +382,11 @@ function insertDim(tab: Tab, dim: 'ROWS' | 'COLUMNS', at: number, n: number): vo
     if (at < tab.rows.length) tab.rows = [...tab.rows.slice(0, at), ...new Array<undefined>(n), ...tab.rows.slice(at)];
     tab.rowCount += n;
     tab.rules = tab.rules.map((r) => ({ ...r, r0: mapIns(r.r0, at, n), r1: r.r0 < at && r.r1 > at ? r.r1 + n : mapIns(r.r1, at, n) }));
+    tab.hiddenRows = tab.hiddenRows.map((r) => mapIns(r, at, n));
+    if (tab.basicFilter) {
+      const f = tab.basicFilter;
+      tab.basicFilter = { ...f, r0: mapIns(f.r0, at, n), r1: f.r0 < at && f.r1 > at ? f.r1 + n : mapIns(f.r1, at, n), filteredRows: f.filteredRows.map((r) => mapIns(r, at, n)) };
+    }
   } else {
     tab.rows = tab.rows.map((row) => (row && at < row.length ? [...row.slice(0, at), ...new Array<undefined>(n), ...row.slice(at)] : row));
     tab.columnCount += n;
@@ -388,6 +400,12 @@ function deleteDim(tab: Tab, dim: 'ROWS' | 'COLUMNS', s: number, e: number): voi
     tab.rowCount -= e - s;
     tab.frozenRowCount = Math.min(tab.frozenRowCount, Math.max(0, tab.rowCount - 1));
     tab.rules = tab.rules.map((r) => ({ ...r, r0: mapDel(r.r0, s, e), r1: mapDel(r.r1, s, e) })).filter((r) => r.r1 > r.r0);
+    tab.hiddenRows = tab.hiddenRows.filter((r) => r < s || r >= e).map((r) => mapDel(r, s, e));
+    if (tab.basicFilter) {
+      const f = tab.basicFilter;
+      tab.basicFilter = { ...f, r0: mapDel(f.r0, s, e), r1: mapDel(f.r1, s, e), filteredRows: f.filteredRows.filter((r) => r < s || r >= e).map((r) => mapDel(r, s, e)) };
+      if (tab.basicFilter.r1 <= tab.basicFilter.r0) delete tab.basicFilter;
+    }
   } else {
     tab.rows = tab.rows.map((row) => (row && s < row.length ? [...row.slice(0, s), ...row.slice(e)] : row));
     tab.columnCount -= e - s;
@@ -399,6 +417,7 @@ function deleteDim(tab: Tab, dim: 'ROWS' | 'COLUMNS', s: number, e: number): voi
 /** Drop data and rules past the grid after it shrank. */
 function truncateToGrid(tab: Tab): void {
   if (tab.rows.length > tab.rowCount) tab.rows.length = tab.rowCount;
+  tab.hiddenRows = tab.hiddenRows.filter((r) => r < tab.rowCount);
   tab.rows = tab.rows.map((row) => (row && row.length > tab.columnCount ? row.slice(0, tab.columnCount) : row));
 }
 
@@ -1440,6 +1459,7 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
     if (!owned.has(t)) {
       t.rows = t.rows.map((row) => row?.slice());
       t.rules = t.rules.slice();
+      t.hiddenRows = t.hiddenRows.slice();
       owned.add(t);
     }
     return t;
@@ -1643,6 +1663,57 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
             }
           });
         });
+        break;
+      }
+      case 'updateDimensionProperties': {
+        const range = obj(body.range);
+        const tab = own(tabById(range.sheetId));
+        if (typeof body.fields !== 'string' || body.fields.trim() === '') throw fail("At least one field must be specified in 'fields'.");
+        const dim = range.dimension;
+        if (dim !== 'ROWS' && dim !== 'COLUMNS') throw fail('dimension must be ROWS or COLUMNS');
+        const size = dim === 'ROWS' ? tab.rowCount : tab.columnCount;
+        const s = int(range.startIndex) ?? 0;
+        const e = int(range.endIndex) ?? size;
+        if (s < 0 || e <= s) throw fail('Invalid dimension range.');
+        if (e > size) throw gridError(tab, dim === 'ROWS' ? `A${s + 1}:${e}` : `${columnLetters(s)}1:${columnLetters(e - 1)}`, where);
+        // Only hidden rows are modelled (pixel sizes and hidden columns are accepted and ignored).
+        if (dim === 'ROWS' && maskTouches(parseMask(body.fields), 'hiddenByUser')) {
+          const hide = obj(body.properties).hiddenByUser === true;
+          const set = new Set(tab.hiddenRows.filter((r) => r < s || r >= e));
+          if (hide) for (let r = s; r < e; r++) set.add(r);
+          tab.hiddenRows = [...set].sort((a, b) => a - b);
+        }
+        break;
+      }
+      case 'setBasicFilter': {
+        const filter = obj(body.filter);
+        const gr = gridRange(obj(filter.range));
+        const tab = own(gr.tab);
+        const r1 = Math.min(gr.r1, tab.rowCount);
+        const c1 = Math.min(gr.c1, tab.columnCount);
+        // A sort in the filter sorts the rows under its header row, as "Sort A→Z" in a filter does.
+        const specs = (Array.isArray(filter.sortSpecs) ? filter.sortSpecs : []).map((sp) => ({ column: int(obj(sp).dimensionIndex) ?? 0, descending: obj(sp).sortOrder === 'DESCENDING' }));
+        if (specs.length > 0) sortRowsOf(tab, draft, gr.r0 + 1, r1, specs);
+        // Criteria (filterSpecs[].filterCriteria.hiddenValues) hide rows; they stay where they are.
+        const hiddenValues = new Map<number, Set<string>>();
+        for (const fs of Array.isArray(filter.filterSpecs) ? filter.filterSpecs : []) {
+          const values = obj(obj(fs).filterCriteria).hiddenValues;
+          if (Array.isArray(values)) hiddenValues.set(int(obj(fs).columnIndex) ?? 0, new Set(values.map(String)));
+        }
+        const filteredRows: number[] = [];
+        for (let r = gr.r0 + 1; r < Math.min(r1, tab.rows.length); r++) {
+          const hit = [...hiddenValues].some(([c, hidden]) => {
+            const v = cellAt(tab, r, c)?.v;
+            return hidden.has(v === undefined || v === null || isFormula(v) ? '' : String(v));
+          });
+          if (hit) filteredRows.push(r);
+        }
+        tab.basicFilter = { r0: gr.r0, r1, c0: gr.c0, c1, filteredRows };
+        break;
+      }
+      case 'clearBasicFilter': {
+        const tab = own(tabById(body.sheetId));
+        delete tab.basicFilter;
         break;
       }
       case 'sortRange': {
@@ -2259,7 +2330,8 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
         for (let c = 0; c < width; c++) out.push(effectiveFormat(t, r, c));
         formats.push(out);
       }
-      return { sheetId: t.sheetId, index, rowCount: t.rowCount, columnCount: t.columnCount, frozenRowCount: t.frozenRowCount, frozenColumnCount: t.frozenColumnCount, values, formats };
+      const filter = t.basicFilter ? { basicFilter: { ...t.basicFilter, filteredRows: [...t.basicFilter.filteredRows] } } : {};
+      return { sheetId: t.sheetId, index, rowCount: t.rowCount, columnCount: t.columnCount, frozenRowCount: t.frozenRowCount, frozenColumnCount: t.frozenColumnCount, values, formats, hiddenRows: [...t.hiddenRows], ...filter };
     },
     tabs(id) {
       return book(id).tabs.map((t) => t.title);

@@ -393,3 +393,19 @@ test('regression: bytes past a body (a wrong Content-Length, a body without one)
   assert.match(noLength, /"empty_body"/);
   assert.equal(eventCount(s) + quarantineCount(s), 0);
 });
+
+test('regression: a transfer coding other than chunked (gzip, chunked) is a 415, like a Content-Encoding', async (t) => {
+  const s = await startTestService(t);
+  const { request: rawRequest } = await import('node:http');
+  const url = new URL(s.webhookUrl);
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = rawRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'gzip, chunked' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(vendorBytes('red-flag'));
+  });
+  assert.equal(status, 415);
+  assert.equal(eventCount(s), 0);
+});

@@ -28,7 +28,14 @@ export function registerSync(program: Command): void {
       const failures: string[] = [];
       try {
         for (const target of targets) {
-          const result = await runSync({ store, target, logger: ctx.logger, waitForLockMs: wait * 1000 });
+          const result = await runSync({
+            store,
+            target,
+            logger: ctx.logger,
+            waitForLockMs: wait * 1000,
+            // Waiting is said, not silent: a scheduled sync may take a while.
+            onWait: (holder) => process.stderr.write(`${target.name}: waiting for the sync already running (${holder}), up to ${wait} s\n`),
+          });
           if (result.status === 'locked') {
             failures.push(`${target.name}: another sync is still running (${result.holder})`);
             continue;

@@ -3,6 +3,7 @@ import { MAX_VIEW_COLUMNS } from '../../model/columns.js';
 import type { ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
 import { a1, quoteSheet } from './a1.js';
+import type { Anchor } from './anchors.js';
 import type { SheetCell } from './cells.js';
 
 /** What the target remembers per view, committed with the cursor. */
@@ -11,8 +12,19 @@ export interface SheetViewState {
   /** 0-based index of the next row to write (row 0 is the header). */
   nextRow: number;
   header: string[];
-  /** The last data row as written, to check that nobody moved it. */
-  last: SheetCell[] | null;
+  /**
+   * Rows we wrote, by position and hash (see anchors.ts): the first data row,
+   * the last row of the latest syncs, and older ones thinned to stay spread
+   * over the tab (at most MAX_ANCHORS). Each is read back before the next
+   * write and must still be there: a sort, or rows inserted or deleted above,
+   * moves them. Absent in states written before anchors existed.
+   */
+  anchors?: Anchor[];
+  /**
+   * States written before anchors existed: the last data row as written, to
+   * check that nobody moved it. Not written any more (the last row is an anchor).
+   */
+  last?: SheetCell[] | null;
   /**
    * Rows of the grid that carry our date-time formats. Rows past it (added by
    * someone else: an analyst, or a sync that lost its lock and whose growth
@@ -49,10 +61,10 @@ export type ViewPlan =
   | { mode: 'create'; d: ViewDelivery; sheetId: number; total: number }
   | { mode: 'adopt'; d: ViewDelivery; tab: Tab; total: number };
 
-/** A range to read back before writing, and what it is for. */
+/** A range to read back before writing: rows firstRow.. of one view (the header, anchors, the rows ahead), or a whole tab. */
 export interface ReadCheck {
   view: ViewName;
-  kind: 'header' | 'last' | 'area' | 'whole';
+  kind: 'rows' | 'whole';
   /** 0-based row of the range's first row. */
   firstRow: number;
   range: string;
@@ -86,6 +98,31 @@ export function widthProblem(d: ViewDelivery): string | undefined {
 }
 
 /**
+ * Tab titles as Google compares them: without regard to case ("Scores" and
+ * "scores" cannot both exist; adding one while the other is there is refused).
+ */
+export function sameTitle(a: string, b: string): boolean {
+  return a === b || a.toLowerCase() === b.toLowerCase() || a.toUpperCase() === b.toUpperCase();
+}
+
+/**
+ * No tab is named exactly as the view, but one is in another case: either our
+ * own tab, renamed (its sheetId is the one we track), or someone else's tab
+ * in the way. Writing to it would go to a tab not named as the view; adding
+ * the view's tab next to it would be refused by Google. Either way the view
+ * stops, saying what to do.
+ */
+function caseClash(view: ViewName, sheet: SpreadsheetTabs, state: SheetViewState | undefined): string | undefined {
+  const found = [...sheet.tabs].find(([title]) => sameTitle(title, view));
+  if (!found) return undefined;
+  const [title, tab] = found;
+  if (state && tab.sheetId === state.sheetId) {
+    return `the tab "${view}" was renamed to "${title}"; ember-sync writes only to a tab named exactly "${view}": rename "${title}" back to "${view}" (or delete it to have it rebuilt from SQLite); nothing was written to it`;
+  }
+  return `a tab "${title}" is in the way of tab "${view}": Google Sheets tab names ignore case, so "${view}" cannot be added next to it; rename "${title}" (or delete it) and the next sync creates "${view}"; nothing was written`;
+}
+
+/**
  * Pure: what to do per view, given the tabs as they are. Views with nothing
  * new (same header, no pending rows) are done without a request; views Sheets
  * cannot hold are refused. `randomSheetId` picks ids for new tabs (set by us,
@@ -103,6 +140,11 @@ export function planViews(deliveries: readonly ViewDelivery[], sheet: Spreadshee
     }
     const state = d.cursor.state as SheetViewState | undefined;
     const tab = sheet.tabs.get(d.view);
+    const clash = tab ? undefined : caseClash(d.view, sheet, state);
+    if (clash) {
+      done.push({ view: d.view, ok: false, error: clash });
+      continue;
+    }
     if (tab && state && tab.sheetId === state.sheetId) {
       // Nothing new, and the grid still holds every row and column we wrote: no request at all. A grid
       // smaller than that was cut (rows deleted by hand): plan an append, whose read-back finds out.
@@ -125,12 +167,22 @@ export function planViews(deliveries: readonly ViewDelivery[], sheet: Spreadshee
   return { plans, done };
 }
 
+/** Rows apart that are read as one range (a few extra rows read cost less than one more range in the URL). */
+const MERGE_GAP = 2;
+
+/** The rows an append reads back besides the header and the rows ahead: its anchors, or (a state written before anchors) the last row. */
+export function anchorRowsToRead(state: SheetViewState): number[] {
+  if (state.anchors) return state.anchors.map((a) => a.row);
+  return state.last && state.nextRow > 1 ? [state.nextRow - 1] : [];
+}
+
 /**
  * Pure: the ranges to read back before writing. For an append: the header,
- * the last row we wrote, and the rows about to be written (up to `verifyRows`
- * of them; a larger area: its first and last halves of that). For an adopted
- * tab: all of it. A new tab needs none. Never past the grid (Sheets refuses
- * it): cells beyond it are empty by definition.
+ * the anchors (or the last row written, for a state from before anchors),
+ * and the rows about to be written (up to `verifyRows` of them; a larger
+ * area: its first and last halves of that), rows close together as one
+ * range. For an adopted tab: all of it. A new tab needs none. Never past the
+ * grid (Sheets refuses it): cells beyond it are empty by definition.
  */
 export function readBackChecks(plans: readonly ViewPlan[], verifyRows: number): ReadCheck[] {
   const checks: ReadCheck[] = [];
@@ -143,19 +195,20 @@ export function readBackChecks(plans: readonly ViewPlan[], verifyRows: number): 
     if (plan.mode !== 'append') continue;
     const { state, tab, d } = plan;
     const width = Math.min(Math.max(state.header.length, d.header.length, 1), tab.columnCount);
-    checks.push({ view, kind: 'header', firstRow: 0, range: a1(view, 0, 0, 0, width - 1) });
-    if (state.nextRow > 1) checks.push({ view, kind: 'last', firstRow: state.nextRow - 1, range: a1(view, state.nextRow - 1, 0, state.nextRow - 1, width - 1) });
+    const spans: Array<[number, number]> = [[0, 0], ...anchorRowsToRead(state).map((r): [number, number] => [r, r])];
     const lastInGrid = Math.min(state.nextRow + d.pending, tab.rowCount) - 1;
-    if (lastInGrid < state.nextRow) continue;
-    const half = Math.max(1, Math.floor(verifyRows / 2));
-    const spans: Array<[number, number]> =
-      lastInGrid - state.nextRow + 1 <= verifyRows
-        ? [[state.nextRow, lastInGrid]]
-        : [
-            [state.nextRow, state.nextRow + half - 1],
-            [lastInGrid - half + 1, lastInGrid],
-          ];
-    for (const [from, to] of spans) checks.push({ view, kind: 'area', firstRow: from, range: a1(view, from, 0, to, width - 1) });
+    if (lastInGrid >= state.nextRow) {
+      const half = Math.max(1, Math.floor(verifyRows / 2));
+      if (lastInGrid - state.nextRow + 1 <= verifyRows) spans.push([state.nextRow, lastInGrid]);
+      else spans.push([state.nextRow, state.nextRow + half - 1], [lastInGrid - half + 1, lastInGrid]);
+    }
+    const merged: Array<[number, number]> = [];
+    for (const [from, to] of spans.filter(([from]) => from < tab.rowCount).sort((a, b) => a[0] - b[0])) {
+      const last = merged.at(-1);
+      if (last && from <= last[1] + MERGE_GAP + 1) last[1] = Math.max(last[1], Math.min(to, tab.rowCount - 1));
+      else merged.push([from, Math.min(to, tab.rowCount - 1)]);
+    }
+    for (const [from, to] of merged) checks.push({ view, kind: 'rows', firstRow: from, range: a1(view, from, 0, to, width - 1) });
   }
   return checks;
 }

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { DeliveryControl, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
 import type { SheetsAuth } from './auth.js';
-import type { SheetCell } from './cells.js';
+import { anchorRows, hashRow, keepAnchors, type Anchor } from './anchors.js';
+import { isEmptyRow, type SheetCell } from './cells.js';
 import { sendIsolating, whatFor } from './isolate.js';
 import type { LimiterOptions } from './limiter.js';
 import { packValues, requestBytes, toValueRanges, valueJob } from './pack-values.js';
@@ -34,6 +35,39 @@ export interface SheetsTargetOptions {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const randomSheetId = () => randomInt(1, 2 ** 31 - 1);
+
+/** What one view wrote so far in this sync, and the anchors it takes on the way. */
+interface Progress {
+  nextRow: number;
+  /** Anchors from before this sync (verified by its read-back). */
+  kept: Anchor[];
+  /** Rows of this sync worth anchoring. */
+  wanted: Set<number>;
+  added: Anchor[];
+  /** The last row written. */
+  last: Anchor | undefined;
+}
+
+function startProgress(plan: ViewPlan): Progress {
+  if (plan.mode !== 'append') return { nextRow: 1, kept: [], wanted: new Set(anchorRows(1, plan.total)), added: [], last: undefined };
+  const { state, d } = plan;
+  // A state from before anchors: its last row was checked by the read-back; anchoring starts from it.
+  const kept = state.anchors ?? (state.last && state.nextRow > 1 && !isEmptyRow(state.last) ? [{ row: state.nextRow - 1, hash: hashRow(state.last) }] : []);
+  return { nextRow: state.nextRow, kept, wanted: new Set(anchorRows(state.nextRow, state.nextRow + d.pending - 1)), added: [], last: undefined };
+}
+
+/** Rows firstRow.. were written (confirmed by the API). */
+function written(p: Progress, firstRow: number, values: readonly SheetCell[][]): void {
+  values.forEach((cells, i) => {
+    if (p.wanted.has(firstRow + i) && !isEmptyRow(cells)) p.added.push({ row: firstRow + i, hash: hashRow(cells) });
+  });
+  p.nextRow = firstRow + values.length;
+  const last = values.at(-1);
+  if (last && !isEmptyRow(last)) p.last = { row: p.nextRow - 1, hash: hashRow(last) };
+}
+
+/** The anchors committed with the cursor: the ones kept, those of this sync and its last row, thinned. */
+const anchorsAfter = (p: Progress) => keepAnchors([...p.kept, ...p.added, ...(p.last ? [p.last] : [])]);
 
 /** The outcome of every view of one delivery, filled step by step; the first word on a view stands. */
 function outcomesOf(deliveries: readonly ViewDelivery[]) {
@@ -67,8 +101,9 @@ function outcomesOf(deliveries: readonly ViewDelivery[]) {
  * positions the target tracks (never values.append and its table guessing).
  *
  * Exactly once: the row position moves with the cursor, after the API
- * confirmed. Before writing, the header, the last row written and the rows
- * about to be written are read back (verify-views.ts): they must be ours, and
+ * confirmed. Before writing, the header, rows written before (anchors: the
+ * first, the last, and some spread over the tab) and the rows about to be
+ * written are read back (verify-views.ts): they must be ours, and
  * empty or exactly what we are about to write. Anything else stops that view
  * with an error in status, and their cells are never overwritten.
  *
@@ -160,7 +195,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
 
     // 5. Values: header rows and new rows of every view, RAW, ~2 MB per request.
     const live = undecided(plans);
-    const progress = new Map(live.map((p) => [p.d.view, p.mode === 'append' ? { nextRow: p.state.nextRow, last: p.state.last } : { nextRow: 1, last: null as SheetCell[] | null }]));
+    const progress = new Map(live.map((p) => [p.d.view, startProgress(p)]));
     try {
       for (const batch of packValues(live.map(valueJob), maxBytes, out.decided)) {
         const entries = batch.filter((e) => !out.decided(e.view));
@@ -172,9 +207,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         );
         for (const e of entries) {
           if (e.isHeader || out.decided(e.view)) continue;
-          const p = progress.get(e.view)!;
-          p.nextRow = e.firstRow + e.values.length;
-          p.last = e.values.at(-1) ?? p.last;
+          written(progress.get(e.view)!, e.firstRow, e.values);
         }
       }
     } catch (err) {
@@ -184,10 +217,11 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     const shaped = new Map(goals.map((g) => [g.view, g.rowCount]));
     for (const plan of undecided(live)) {
       const { d } = plan;
-      const { nextRow, last } = progress.get(d.view)!;
+      const p = progress.get(d.view)!;
+      const { nextRow } = p;
       // Without a structural change the grid was fully formatted already (else formats would have been sent).
       const formattedRows = shaped.get(d.view) ?? (plan.mode === 'append' ? plan.tab.rowCount : nextRow);
-      const state: SheetViewState = { sheetId: sheetIdOf(plan), nextRow, header: d.header, last, formattedRows };
+      const state: SheetViewState = { sheetId: sheetIdOf(plan), nextRow, header: d.header, anchors: anchorsAfter(p), formattedRows };
       out.set({ view: d.view, ok: true, receipt: { rows: d.pending, totalRows: nextRow - 1, state } });
     }
     return done();

@@ -1,13 +1,13 @@
 import type { ViewName } from '../../model/views.js';
+import { matchesAnchor } from './anchors.js';
 import { fitCell, isEmptyRow, sameRow, timeColumns, toSheetRow } from './cells.js';
 import type { ReadCheck, ViewPlan } from './plan-views.js';
 
 /** What the read-back found for one view. */
 export interface ReadBack {
-  header?: unknown[];
-  last?: unknown[];
-  /** Rows of the area about to be written, by 0-based row. */
-  area: Map<number, unknown[]>;
+  /** Rows read, by 0-based row (the header is row 0). A row read empty may be missing: Sheets leaves out trailing empty rows. */
+  rows: Map<number, unknown[]>;
+  /** An adopted tab, all of it. */
   whole?: unknown[][];
 }
 
@@ -16,11 +16,9 @@ export function collectReadBack(checks: readonly ReadCheck[], values: readonly u
   const seen = new Map<ViewName, ReadBack>();
   checks.forEach((c, i) => {
     const rows = values[i] ?? [];
-    const entry = seen.get(c.view) ?? { area: new Map<number, unknown[]>() };
-    if (c.kind === 'header') entry.header = rows[0] ?? [];
-    else if (c.kind === 'last') entry.last = rows[0] ?? [];
-    else if (c.kind === 'whole') entry.whole = rows;
-    else rows.forEach((row, j) => entry.area.set(c.firstRow + j, row));
+    const entry = seen.get(c.view) ?? { rows: new Map<number, unknown[]>() };
+    if (c.kind === 'whole') entry.whole = rows;
+    else rows.forEach((row, j) => entry.rows.set(c.firstRow + j, row));
     seen.set(c.view, entry);
   });
   return seen;
@@ -60,7 +58,8 @@ function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack
 
 function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBack | undefined): string | undefined {
   const { d, state } = plan;
-  const header = (seen?.header ?? []).map((v) => (v === undefined || v === null ? '' : String(v)));
+  const rowAt = (row: number): unknown[] => seen?.rows.get(row) ?? [];
+  const header = rowAt(0).map((v) => (v === undefined || v === null ? '' : String(v)));
   const ours = state.header.map((h) => fitCell(h));
   // Past our confirmed columns: empty, or the new column names a crashed sync already wrote.
   const beyond = header.slice(ours.length);
@@ -69,17 +68,27 @@ function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBa
   if (!sameRow(ours, header.slice(0, ours.length)) || !beyondOk) {
     return `the header row of tab "${d.view}" was changed by hand (expected ${ours.join(', ')}); put it back or delete the tab to have it rebuilt`;
   }
-  if (state.last && !sameRow(state.last, seen?.last)) {
-    return `the rows of tab "${d.view}" were moved (sorted, inserted or deleted above row ${state.nextRow}); ember-sync will not write over them — undo the change, or delete the tab to have it rebuilt`;
+  // Rows we wrote must still be where we wrote them. Every one of them was written within our confirmed columns.
+  const written = (row: number) => rowAt(row).slice(0, ours.length);
+  const moved = (row: number) =>
+    `the rows of tab "${d.view}" were moved (sorted, or rows inserted or deleted above): row ${row + 1} no longer holds the row ember-sync wrote there; ember-sync will not write over them — undo the change, or delete the tab to have it rebuilt`;
+  if (state.anchors) {
+    const off = [...state.anchors].sort((a, b) => a.row - b.row).find((a) => !matchesAnchor(written(a.row), a.hash));
+    if (off) return moved(off.row);
+  } else if (state.last && state.nextRow > 1 && !sameRow(state.last, written(state.nextRow - 1))) {
+    return moved(state.nextRow - 1);
   }
-  if (!seen || seen.area.size === 0) return undefined;
   // The rows ahead: empty, or exactly what we are about to write (a crash after the write, before the cursor commit).
+  let lastFilled = -1;
+  for (const [row, cells] of seen?.rows ?? []) if (row >= state.nextRow && !isEmptyRow(cells)) lastFilled = Math.max(lastFilled, row);
+  if (lastFilled < 0) return undefined;
   const isTime = timeColumns(d.view, d.header);
   let row = state.nextRow;
   for (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
     for (const cells of page) {
-      const there = seen.area.get(row);
-      if (there && !isEmptyRow(there) && !sameRow(toSheetRow(cells, isTime), there)) {
+      if (row > lastFilled) return undefined;
+      const there = rowAt(row);
+      if (!isEmptyRow(there) && !sameRow(toSheetRow(cells, isTime), there)) {
         return `row ${row + 1} of tab "${d.view}" holds data that ember-sync did not write there; it will not be overwritten — clear it or move it below the synced rows`;
       }
       row++;
@@ -89,8 +98,9 @@ function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBa
 }
 
 /**
- * Pure: may we write this view where we are about to? The header, the last
- * row written and the rows ahead must be ours, and the rows ahead empty or
+ * Pure: may we write this view where we are about to? The header, the rows
+ * anchored (or, for a state from before anchors, the last row written) and
+ * the rows ahead must be ours, and the rows ahead empty or
  * exactly what is about to be written. Returns the problem, worded for the
  * operator (naming the tab and row), or undefined.
  */

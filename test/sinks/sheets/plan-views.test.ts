@@ -91,24 +91,37 @@ test('read-back of an append: header, last row, the rows ahead — within the gr
   const d = makeDelivery({ view: 'scores', header: [...HEADER, 'extra'], rows: someRows(13), delivered: 3, state });
   const { plans } = planViews([d], sheetOf({ scores: { sheetId: 5, rowCount: 12, columnCount: 3 } }), ids());
   // Ten new rows go to rows 4..13 (0-based); the grid ends at row 11; the tab is 3 columns wide so far.
-  assert.deepEqual(readBackChecks(plans, 100), [
-    { view: 'scores', kind: 'header', firstRow: 0, range: "'scores'!A1:C1" },
-    { view: 'scores', kind: 'last', firstRow: 3, range: "'scores'!A4:C4" },
-    { view: 'scores', kind: 'area', firstRow: 4, range: "'scores'!A5:C12" },
+  // The header (row 0), the last row (3) and the area are close together: one range.
+  assert.deepEqual(readBackChecks(plans, 100), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C12" }]);
+  assert.deepEqual(readBackChecks(plans, 5), [
+    { view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C6" },
+    { view: 'scores', kind: 'rows', firstRow: 10, range: "'scores'!A11:C12" },
   ]);
-  assert.deepEqual(
-    readBackChecks(plans, 5).filter((c) => c.kind === 'area'),
-    [
-      { view: 'scores', kind: 'area', firstRow: 4, range: "'scores'!A5:C6" },
-      { view: 'scores', kind: 'area', firstRow: 10, range: "'scores'!A11:C12" },
-    ],
-  );
   // The first append of a tab that only has its header: no last row to check.
   const first = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(1), state: { ...state, nextRow: 1, last: null } });
   const { plans: p2 } = planViews([first], sheetOf({ scores: { sheetId: 5, rowCount: 2, columnCount: 3 } }), ids());
+  assert.deepEqual(readBackChecks(p2, 100), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C2" }]);
+});
+
+test('read-back with anchors: every anchor row in the grid, rows a few apart as one range, in the same request as the header and the rows ahead', () => {
+  const anchors = [1, 40, 41, 44, 80, 99].map((row) => ({ row, hash: 'h' }));
+  const state = { sheetId: 5, nextRow: 100, header: HEADER, anchors };
+  const d = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(105), delivered: 99, state });
+  const { plans } = planViews([d], sheetOf({ scores: { sheetId: 5, rowCount: 500, columnCount: 3 } }), ids());
   assert.deepEqual(
-    readBackChecks(p2, 100).map((c) => c.kind),
-    ['header', 'area'],
+    readBackChecks(plans, 100).map((c) => [c.firstRow, c.range]),
+    [
+      [0, "'scores'!A1:C2"],
+      [40, "'scores'!A41:C45"],
+      [80, "'scores'!A81:C81"],
+      [99, "'scores'!A100:C106"], // the last row (an anchor) and the six rows ahead
+    ],
+  );
+  // Anchors past the grid (rows deleted by hand) are not read: they read as empty, and fail the check.
+  const { plans: cut } = planViews([d], sheetOf({ scores: { sheetId: 5, rowCount: 60, columnCount: 3 } }), ids());
+  assert.deepEqual(
+    readBackChecks(cut, 100).map((c) => c.range),
+    ["'scores'!A1:C2", "'scores'!A41:C45"],
   );
 });
 
@@ -119,4 +132,21 @@ test('regression: nothing new but the grid was cut below the rows we wrote: not 
   assert.equal(idle.plans.length, 0, 'intact and nothing new: no request');
   const cut = planViews([d], { tabs: new Map([['scores', { sheetId: 5, rowCount: 6, columnCount: 3 }]]), cells: 0 }, () => 1);
   assert.equal(cut.plans[0]?.mode, 'append');
+});
+
+test('tab titles in another case: our tab renamed is refused (rename it back); someone else\'s is in the way; neither is created over', () => {
+  const state = { sheetId: 5, nextRow: 4, header: HEADER, anchors: [] };
+  const ours = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(5), delivered: 3, state });
+  const fresh = makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(2) });
+  const tracked = makeDelivery({ view: 'low_scores', header: HEADER, rows: someRows(5), delivered: 3, state: { ...state, sheetId: 9 } });
+  const sheet = sheetOf({ Scores: { sheetId: 5, rowCount: 10, columnCount: 3 }, RED_FLAGS: { sheetId: 6, rowCount: 1000, columnCount: 26 }, Low_Scores: { sheetId: 7, rowCount: 10, columnCount: 3 } });
+  const { plans, done } = planViews([ours, fresh, tracked], sheet, ids(9, 10));
+  assert.deepEqual(plans, [], 'nothing is planned: no addSheet Google would refuse, no write to a tab named otherwise');
+  const errors = Object.fromEntries(done.map((o) => [o.view, o.ok ? '' : o.error]));
+  assert.match(errors['scores'] ?? '', /^the tab "scores" was renamed to "Scores"; .*rename "Scores" back to "scores" \(or delete it to have it rebuilt from SQLite\)/);
+  assert.match(errors['red_flags'] ?? '', /^a tab "RED_FLAGS" is in the way of tab "red_flags": Google Sheets tab names ignore case.*rename "RED_FLAGS" \(or delete it\)/);
+  assert.match(errors['low_scores'] ?? '', /^a tab "Low_Scores" is in the way of tab "low_scores"/, 'another sheetId than ours: not our tab');
+  // The exact title still wins as before.
+  const exact = planViews([ours], sheetOf({ scores: { sheetId: 5, rowCount: 10, columnCount: 3 } }), ids());
+  assert.deepEqual(exact.plans.map((p) => p.mode), ['append']);
 });

@@ -5,6 +5,7 @@ import type { Cell } from '../../../src/model/cells.js';
 import { timeColumns, toSheetRow } from '../../../src/sinks/sheets/cells.js';
 import { planViews, readBackChecks, type SheetViewState, type Tab, type ViewPlan } from '../../../src/sinks/sheets/plan-views.js';
 import { collectReadBack, verifyView, type ReadBack } from '../../../src/sinks/sheets/verify-views.js';
+import { hashRow } from '../../../src/sinks/sheets/anchors.js';
 import { HEADER, makeDelivery, someRows } from './make-delivery.js';
 
 const written = (rows: Cell[][], header = HEADER) => rows.map((r) => toSheetRow(r, timeColumns('scores', header)));
@@ -12,27 +13,45 @@ const plan = (d: ReturnType<typeof makeDelivery>, tab: Tab): ViewPlan => planVie
 
 // Three rows confirmed (sheet rows 1..3), two new ones about to go to rows 4 and 5.
 const rows = someRows(5);
-const state: SheetViewState = { sheetId: 5, nextRow: 4, header: HEADER, last: written(rows)[2]! };
+const w = written(rows);
+/** A state from before anchors: the last row as written. */
+const legacy: SheetViewState = { sheetId: 5, nextRow: 4, header: HEADER, last: w[2]! };
+/** The same tab, anchored: its three rows. */
+const anchored: SheetViewState = { sheetId: 5, nextRow: 4, header: HEADER, anchors: [1, 2, 3].map((row) => ({ row, hash: hashRow(w[row - 1]!) })) };
 const tab = { sheetId: 5, rowCount: 10, columnCount: 3 };
-const append = (header = HEADER) => plan(makeDelivery({ view: 'scores', header, rows, delivered: 3, state }), tab);
-const seen = (o: Partial<ReadBack> = {}): ReadBack => ({ header: [...HEADER], last: written(rows)[2]!, area: new Map(), ...o });
+const append = (header = HEADER, state = legacy) => plan(makeDelivery({ view: 'scores', header, rows, delivered: 3, state }), tab);
+/** The read-back: the header and our three rows, then `ahead` from row 4 on; `at` replaces rows. */
+const seen = (o: { header?: unknown[]; at?: Record<number, unknown[]>; ahead?: unknown[][] } = {}): ReadBack => {
+  const m = new Map<number, unknown[]>([[0, o.header ?? [...HEADER]], [1, w[0]!], [2, w[1]!], [3, w[2]!]]);
+  (o.ahead ?? []).forEach((r, i) => m.set(4 + i, r));
+  for (const [row, cells] of Object.entries(o.at ?? {})) m.set(Number(row), cells);
+  return { rows: m };
+};
 
-test('collectReadBack: the answers of one batchGet, by view and kind', () => {
-  const checks = readBackChecks([append()], 100);
-  const back = collectReadBack(checks, [[HEADER], [['w-2', 1, 2]], [['a'], ['b']]]);
-  assert.deepEqual(back.get('scores'), { header: HEADER, last: ['w-2', 1, 2], area: new Map([[4, ['a']], [5, ['b']]]) });
+test('collectReadBack: the answers of one batchGet, by view and row', () => {
+  const checks = readBackChecks([append(HEADER, anchored)], 100);
+  assert.deepEqual(
+    checks.map((c) => c.range),
+    ["'scores'!A1:C6"],
+    'the header, the anchors and the rows ahead are close together: one range',
+  );
+  const back = collectReadBack(checks, [[HEADER, ['w-0'], ['w-1'], ['w-2'], ['a']]]);
+  assert.deepEqual(back.get('scores'), { rows: new Map([[0, HEADER], [1, ['w-0']], [2, ['w-1']], [3, ['w-2']], [4, ['a']]]) });
 });
 
 test('an append over an untouched tab, empty rows ahead: go', () => {
-  assert.equal(verifyView(append(), seen()), undefined);
-  assert.equal(verifyView(append(), seen({ area: new Map([[4, []], [5, ['', null]]]) })), undefined);
+  for (const state of [legacy, anchored]) {
+    assert.equal(verifyView(append(HEADER, state), seen()), undefined);
+    assert.equal(verifyView(append(HEADER, state), seen({ ahead: [[], ['', null]] })), undefined);
+  }
 });
 
 test('crash repair: the rows ahead already hold exactly the rows about to be written (a sync died before its cursor commit)', () => {
-  const w = written(rows);
-  assert.equal(verifyView(append(), seen({ area: new Map([[4, w[3]!], [5, w[4]!]]) })), undefined);
+  assert.equal(verifyView(append(), seen({ ahead: [w[3]!, w[4]!] })), undefined);
+  assert.equal(verifyView(append(HEADER, anchored), seen({ ahead: [w[3]!, w[4]!] })), undefined);
   // Also when a column was added since, and the crashed sync had already written its name.
-  assert.equal(verifyView(append([...HEADER, 'upsell']), seen({ header: [...HEADER, 'upsell'], area: new Map([[4, w[3]!]]) })), undefined);
+  assert.equal(verifyView(append([...HEADER, 'upsell']), seen({ header: [...HEADER, 'upsell'], ahead: [w[3]!] })), undefined);
+  assert.equal(verifyView(append([...HEADER, 'upsell'], anchored), seen({ header: [...HEADER, 'upsell'], ahead: [w[3]!] })), undefined);
 });
 
 test('the header changed by hand: refused, naming the tab', () => {
@@ -41,27 +60,42 @@ test('the header changed by hand: refused, naming the tab', () => {
   assert.match(verifyView(append(), seen({ header: [...HEADER, 'my column'] })) ?? '', /header row of tab "scores" was changed/);
 });
 
-test('rows moved (sorted, inserted or deleted above): refused, naming the row', () => {
-  assert.match(verifyView(append(), seen({ last: ['w-0', 0, 0] })) ?? '', /^the rows of tab "scores" were moved \(sorted, inserted or deleted above row 4\)/);
-  assert.match(verifyView(append(), seen({ last: [] })) ?? '', /were moved/);
+test('rows moved (a state from before anchors: its last row): refused, naming the row', () => {
+  assert.match(verifyView(append(), seen({ at: { 3: ['w-0', 0, 0] } })) ?? '', /^the rows of tab "scores" were moved \(sorted, or rows inserted or deleted above\): row 4 no longer holds the row ember-sync wrote there/);
+  assert.match(verifyView(append(), seen({ at: { 3: [] } })) ?? '', /were moved/);
+});
+
+test('rows moved under anchors: any anchor not holding its row refuses the view, naming the first such row', () => {
+  // A sort that leaves the last row in place (the tester's repro): only the upper anchors see it.
+  const sorted = seen({ at: { 1: w[1]!, 2: w[0]! } });
+  assert.match(verifyView(append(HEADER, anchored), sorted) ?? '', /^the rows of tab "scores" were moved .*: row 2 no longer holds the row ember-sync wrote there/);
+  assert.equal(verifyView(append(HEADER, legacy), sorted), undefined, 'the last row alone does not see it');
+  assert.match(verifyView(append(HEADER, anchored), seen({ at: { 3: [] } })) ?? '', /row 4 no longer holds/, 'a row deleted');
+  // An anchor past the grid (rows deleted, the grid cut): nothing read there, refused.
+  assert.match(verifyView(append(HEADER, { ...anchored, anchors: [...anchored.anchors!, { row: 20, hash: hashRow(['w-9', 1, 2]) }] }), seen()) ?? '', /row 21 no longer holds/);
+  // Cells beyond our columns (an analyst's note to the right) are not ours to judge.
+  assert.equal(verifyView(append(HEADER, anchored), seen({ at: { 2: [...w[1]!, 'my note'] } })), undefined);
+  // Numbers as Sheets gives them back (float round trip), '' for empty: still ours.
+  const roundTrip = w.slice(0, 3).map((r) => r.map((v) => (typeof v === 'number' ? v * (1 + 4e-16) : v)));
+  assert.equal(verifyView(append(HEADER, anchored), seen({ at: { 1: roundTrip[0]!, 2: [...roundTrip[1]!, ''], 3: roundTrip[2]! } })), undefined);
 });
 
 test('foreign data in the rows ahead: refused, naming the row (1-based, as the analyst sees it)', () => {
-  const w = written(rows);
-  assert.match(verifyView(append(), seen({ area: new Map([[4, w[3]!], [5, ['my note', 42]]]) })) ?? '', /^row 6 of tab "scores" holds data that ember-sync did not write there/);
+  assert.match(verifyView(append(), seen({ ahead: [w[3]!, ['my note', 42]] })) ?? '', /^row 6 of tab "scores" holds data that ember-sync did not write there/);
+  assert.match(verifyView(append(HEADER, anchored), seen({ ahead: [[], ['my note', 42]] })) ?? '', /^row 6 of tab "scores" holds data/);
 });
 
 test('adopting a tab: empty, or exactly a beginning of this view (even with fewer columns), else someone else\'s', () => {
   const d = makeDelivery({ view: 'scores', header: [...HEADER, 'later'], rows });
   const p = plan(d, { sheetId: 3, rowCount: 1000, columnCount: 26 });
   const w = written(rows);
-  assert.equal(verifyView(p, { area: new Map(), whole: [] }), undefined, 'an empty tab');
-  assert.equal(verifyView(p, { area: new Map(), whole: [[...HEADER, 'later'], w[0]!, w[1]!] }), undefined, 'a first sync that died before its cursor commit');
-  assert.equal(verifyView(p, { area: new Map(), whole: [HEADER, w[0]!, w[1]!, w[2]!, w[3]!, w[4]!] }), undefined, 'written before the column "later" was added');
-  assert.equal(verifyView(p, { area: new Map(), whole: [[], w[0]!, w[1]!] }), undefined, 'our rows under an empty header row');
+  assert.equal(verifyView(p, { rows: new Map(), whole: [] }), undefined, 'an empty tab');
+  assert.equal(verifyView(p, { rows: new Map(), whole: [[...HEADER, 'later'], w[0]!, w[1]!] }), undefined, 'a first sync that died before its cursor commit');
+  assert.equal(verifyView(p, { rows: new Map(), whole: [HEADER, w[0]!, w[1]!, w[2]!, w[3]!, w[4]!] }), undefined, 'written before the column "later" was added');
+  assert.equal(verifyView(p, { rows: new Map(), whole: [[], w[0]!, w[1]!] }), undefined, 'our rows under an empty header row');
   const foreign = /^the tab "scores" already holds data that ember-sync did not write/;
-  assert.match(verifyView(p, { area: new Map(), whole: [['my', 'table'], [1, 2]] }) ?? '', foreign);
-  assert.match(verifyView(p, { area: new Map(), whole: [[...HEADER, 'later', 'more']] }) ?? '', foreign);
-  assert.match(verifyView(p, { area: new Map(), whole: [HEADER, w[0]!, ['not ours']] }) ?? '', foreign);
-  assert.match(verifyView(p, { area: new Map(), whole: [HEADER, w[0]!, w[1]!, w[2]!, w[3]!, w[4]!, [], ['below']] }) ?? '', foreign, 'data below the view');
+  assert.match(verifyView(p, { rows: new Map(), whole: [['my', 'table'], [1, 2]] }) ?? '', foreign);
+  assert.match(verifyView(p, { rows: new Map(), whole: [[...HEADER, 'later', 'more']] }) ?? '', foreign);
+  assert.match(verifyView(p, { rows: new Map(), whole: [HEADER, w[0]!, ['not ours']] }) ?? '', foreign);
+  assert.match(verifyView(p, { rows: new Map(), whole: [HEADER, w[0]!, w[1]!, w[2]!, w[3]!, w[4]!, [], ['below']] }) ?? '', foreign, 'data below the view');
 });
