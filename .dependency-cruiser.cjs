@@ -38,6 +38,19 @@ module.exports = {
     layer('jobs', ['model', 'errors.ts', 'lib', 'config', 'flatten', 'ingest', 'store', 'views', 'sinks', 'metrics', 'logger.ts']),
     layer('http', ['model', 'errors.ts', 'lib', 'config', 'ingest', 'store', 'views', 'jobs', 'metrics', 'logger.ts']),
     {
+      name: 'cli-is-the-top',
+      comment: 'the command line and the server builder (service.ts) sit on top: nothing below imports them',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: ['^src/cli/', '^src/service\\.ts$'] },
+    },
+    {
+      name: 'logger-imports-only-config',
+      severity: 'error',
+      from: { path: '^src/logger\\.ts$' },
+      to: { path: '^src/', pathNot: ['^src/config/', '^src/model/'] },
+    },
+    {
       name: 'koa-only-in-http',
       comment: 'the web framework stays in src/http: verify, validate and receive know nothing of Koa',
       severity: 'error',

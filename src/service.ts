@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { webhookUrlFor, type Secrets } from './config/secrets.js';
+import { tokenFingerprint, webhookUrlFor, type Secrets } from './config/secrets.js';
 import type { Settings } from './config/settings.js';
 import { createApp } from './http/create-app.js';
 import { createReceiver } from './ingest/receive.js';
@@ -70,13 +70,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
 
+  // Shutdown stops a running sync at its next request (Sheets retries can take minutes; systemd waits 90 s).
+  const stopping = new AbortController();
   const scheduler = createScheduler({
     schedule: settings.syncSchedule,
     timezone: settings.syncTimezone,
     logger,
     run: async () => {
       for (const target of targets) {
-        const result = await runSync({ store, target, logger, metrics });
+        if (stopping.signal.aborted) return;
+        const result = await runSync({ store, target, logger, metrics, signal: stopping.signal });
         if (result.status === 'locked') logger.warn({ target: target.name, holder: result.holder }, `scheduled sync of ${target.name} skipped: another sync holds its lock (${result.holder})`);
       }
     },
@@ -143,6 +146,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   webhookUrl = webhookUrlFor(publicBase, secrets.webhookToken);
   try {
     store.meta.set('public_url', publicBase);
+    store.meta.set('webhook_token_sha256', tokenFingerprint(secrets.webhookToken));
   } catch (err) {
     // Only `status` from another shell reads it; webhooks must not wait for it.
     logger.warn({ error: (err as Error).message }, 'could not record the public URL for status');
@@ -163,6 +167,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         const force = setTimeout(() => server.closeAllConnections(), 10_000);
         await closed;
         clearTimeout(force);
+        stopping.abort(new Error('the server is shutting down; the rows stay pending for the next sync'));
         await scheduler.stop();
         await writer.close();
         projector.stop();

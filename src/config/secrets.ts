@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, chmodSync, statSync, linkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SettingError } from '../errors.js';
@@ -69,6 +69,11 @@ export function peekWebhookToken(settings: Settings): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A token's sha256: lets `status` tell whether the token it can see is the server's, without storing the token. */
+export function tokenFingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 /** The URL to paste into EmberQA. */

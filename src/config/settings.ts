@@ -4,7 +4,6 @@ import { SettingError } from '../errors.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 
-export { SYNC_TARGET_NAMES, type SyncTargetName };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 

@@ -21,7 +21,7 @@ export interface AppDeps {
   ping: () => Promise<boolean>;
   status: () => unknown;
   beforeScrape?: () => void;
-  /** Extra routes (issue-specific endpoints register themselves here). */
+  /** Extra routes that need more than these deps (the CSV export registers itself here). */
   extend?: (router: Router) => void;
   /** True once shutdown began: answers then close their connection. */
   isClosing?: () => boolean;

@@ -1,15 +1,18 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { EmberError, ERROR_CODES, MethodNotAllowedError, NotFoundError } from '../errors.js';
+import { EmberError, MethodNotAllowedError, NotFoundError, type ErrorCode } from '../errors.js';
 import { createBurstLog } from '../lib/burst-log.js';
 import { QUIET_LOG } from './request-log.js';
+
+const FOREIGN_CODES: Record<number, ErrorCode> = { 401: 'unauthorized', 404: 'not_found', 405: 'method_not_allowed', 408: 'request_timeout', 413: 'payload_too_large', 415: 'unsupported_media_type', 431: 'headers_too_large' };
 
 /** Errors thrown by Koa itself or its helpers (http-errors) carry status/expose. */
 function fromForeign(err: unknown): EmberError {
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown };
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500 && e.expose === true) {
-    const code = (Object.entries(ERROR_CODES).find(([, s]) => s === status)?.[0] ?? 'bad_request') as string;
+    // A fixed, generic code per status: the first table entry with the same status (empty_body for 400) would mislead.
+    const code = FOREIGN_CODES[status] ?? 'bad_request';
     return new EmberError(code, status, String(e.message), { cause: err });
   }
   return new EmberError('internal_error', 500, 'internal error', { expose: false, cause: err });

@@ -1,26 +1,46 @@
 import type { Writable } from 'node:stream';
+import type { Cell } from '../model/cells.js';
 import { writeViewCsv } from '../sinks/csv/write-view-csv.js';
 import type { Store } from '../store/create-store.js';
 import type { ExportRequest } from '../views/export-options.js';
 import { catchUpAsync } from './projector.js';
 
+/** An export ready to stream: everything that can fail on the database side has happened. */
+export interface PreparedExport {
+  header: string[];
+  pages: Iterable<Cell[][]>;
+  /** How many rows it holds (a count query: ask only for progress bars). */
+  count(): number;
+}
+
 /**
- * One view as CSV, current as of now: pending events are projected first, then
- * the rows up to that point are streamed (header included) into `out`.
+ * Projects what is pending, then fixes the cursor and the column list in one
+ * read: the header is exactly as wide as every row. Done before an answer is
+ * started, so a busy database is a clear error (the API's 503), not a
+ * download cut off after its 200.
  */
-export async function exportView(store: Store, req: ExportRequest, out: Writable, onProgress?: (rows: number, total: number) => void): Promise<number> {
+export async function prepareExport(store: Store, req: ExportRequest): Promise<PreparedExport> {
   await catchUpAsync(store.projection);
-  // The cursor and the column list in one read: the header is exactly as wide as every row.
   const { toSeq, registry } = store.db.transaction(() => ({ toSeq: store.projection.cursor(), registry: store.projection.columns() }))();
   const { header, rows } = store.views.snapshot(req.view, registry);
   const slice = { toSeq, since: req.since, until: req.until };
-  const total = onProgress ? rows.count(slice) : 0;
+  return { header, pages: rows.pages(slice), count: () => rows.count(slice) };
+}
+
+/** Streams a prepared export as CSV (header included) into `out`; resolves with the number of rows. */
+export function writeExport(prepared: PreparedExport, req: ExportRequest, out: Writable, onProgress?: (rows: number, total: number) => void): Promise<number> {
+  const total = onProgress ? prepared.count() : 0;
   return writeViewCsv({
-    pages: rows.pages(slice),
+    pages: prepared.pages,
     dialect: req.dialect,
-    header,
+    header: prepared.header,
     out,
     end: out !== process.stdout,
     ...(onProgress ? { onProgress: (rows: number) => onProgress(rows, total) } : {}),
   });
+}
+
+/** One view as CSV, current as of now (prepare, then write). */
+export async function exportView(store: Store, req: ExportRequest, out: Writable, onProgress?: (rows: number, total: number) => void): Promise<number> {
+  return writeExport(await prepareExport(store, req), req, out, onProgress);
 }

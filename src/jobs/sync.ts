@@ -27,6 +27,8 @@ export interface RunSyncOptions {
   /** Called once when the lock is held by another sync and this run starts waiting. */
   onWait?: (holder: string) => void;
   heartbeatMs?: number;
+  /** Stops the run (server shutdown): nothing more is sent, nothing is committed, the rows stay pending. */
+  signal?: AbortSignal;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,6 +82,9 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
   const lock = ticket;
 
   const abort = new AbortController();
+  const stopFromOutside = () => abort.abort(o.signal?.reason ?? new Error('the sync was stopped'));
+  if (o.signal?.aborted) stopFromOutside();
+  else o.signal?.addEventListener('abort', stopFromOutside, { once: true });
   const heartbeat = setInterval(() => {
     try {
       if (!store.sync.heartbeat(lock)) abort.abort(new LockLostError(target.name));
@@ -156,6 +161,7 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     return { target: target.name, status: 'failed', rows: 0, views: [], error: text };
   } finally {
     clearInterval(heartbeat);
+    o.signal?.removeEventListener('abort', stopFromOutside);
     if (!store.sync.unlock(lock)) o.logger.warn({ target: target.name }, 'could not release the sync lock (the database refused the write); it is taken back before the next sync');
   }
 }

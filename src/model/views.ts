@@ -68,9 +68,6 @@ export type ViewRow<V extends ViewName> = { [K in RowColumn<V>]: Cell };
 
 /** The fixed columns of each view, in order. This is the contract. */
 export const FIXED_COLUMNS = Object.fromEntries(VIEW_NAMES.map((v) => [v, VIEW_DEFS[v].columns])) as unknown as { readonly [V in ViewName]: readonly string[] };
-export function fixedColumns(view: ViewName): readonly string[] {
-  return VIEW_DEFS[view].columns;
-}
 /** The fixed columns a view's table stores itself, in order. */
 export function rowColumns<V extends ViewName>(view: V): RowColumn<V>[] {
   return VIEW_DEFS[view].columns.slice(EVENT_COLUMNS.length) as RowColumn<V>[];

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Settings, SyncTargetName } from '../config/settings.js';
+import type { Settings } from '../config/settings.js';
+import type { SyncTargetName } from '../model/sync.js';
 import { SettingError } from '../errors.js';
 import { ensureWritableDir, UnusableDirError } from '../lib/ensure-dir.js';
 import { createCsvTarget } from './csv/csv-target.js';

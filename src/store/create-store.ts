@@ -5,6 +5,9 @@ import { createProjection } from './projection.js';
 import { createSyncState } from './sync-state.js';
 import { createViewRows } from './view-rows.js';
 
+/** What the running server records for other processes: its public URL, and a fingerprint (never the value) of its webhook token. */
+export type MetaKey = 'public_url' | 'webhook_token_sha256';
+
 export interface StoreOptions {
   dbPath: string;
   busyTimeoutMs?: number;
@@ -25,7 +28,6 @@ export function createStore(options: StoreOptions) {
     db.close();
     throw err;
   }
-  const ping = db.prepare('SELECT count(*) FROM sqlite_master').pluck();
   const probe = db.prepare<[string]>('INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
   const getMeta = db.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck();
   const putMeta = db.prepare<[string, string, string]>('INSERT INTO app_meta (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
@@ -37,18 +39,10 @@ export function createStore(options: StoreOptions) {
     projection,
     views: createViewRows(db, () => projection.columns()),
     sync: createSyncState(db),
-    /** True when the database answers a query on this connection. */
-    ping(): boolean {
-      try {
-        return db.open && ping.get() !== undefined;
-      } catch {
-        return false;
-      }
-    },
     /** What the server announced (public_url): status run from another shell shows the server's URL, not its own guess. */
     meta: {
-      get: (key: 'public_url'): string | undefined => getMeta.get(key),
-      set: (key: 'public_url', value: string, now = new Date()): void => void putMeta.run(key, value, now.toISOString()),
+      get: (key: MetaKey): string | undefined => getMeta.get(key),
+      set: (key: MetaKey, value: string, now = new Date()): void => void putMeta.run(key, value, now.toISOString()),
     },
     /** A tiny write for /healthz, committed with the webhooks of the same turn (group commit). */
     probe(now = new Date()): void {

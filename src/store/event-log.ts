@@ -35,7 +35,6 @@ export function createEventLog(db: Db) {
      ON CONFLICT (body_sha256) DO UPDATE SET attempts = attempts + 1, last_received_at = excluded.last_received_at
      RETURNING id, attempts`,
   );
-  const eventsAfter = db.prepare<[number, number], StoredEvent>('SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
   const heldQuarantine = db.prepare<[number, number], QuarantinedRow>(
     `SELECT id, webhook_id, received_at, attempts, reason, errors, body, status FROM quarantine WHERE status = 'held' AND id > ? ORDER BY id LIMIT ?`,
   );
@@ -61,9 +60,6 @@ export function createEventLog(db: Db) {
     quarantine(q: NewQuarantined): { id: number; attempts: number } {
       const sha = createHash('sha256').update(q.body).digest('hex');
       return insertQuarantine.get({ sha, webhookId: q.webhookId ?? null, at: q.receivedAt, reason: q.reason, errors: JSON.stringify(q.errors), body: q.body })!;
-    },
-    eventsAfter(seq: number, limit: number): StoredEvent[] {
-      return eventsAfter.all(seq, limit);
     },
     heldQuarantine(afterId: number, limit: number): QuarantinedRow[] {
       return heldQuarantine.all(afterId, limit);

@@ -147,13 +147,6 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     return events.length;
   });
 
-  /**
-   * Parked events that project now are moved to the end of the log (a new seq,
-   * the same bytes and received_at) and projected there, like a payload
-   * released from quarantine: targets whose cursors went past their old place
-   * receive them as new rows. Those that still fail stay parked with their
-   * new error.
-   */
   /** Thrown to roll back a trial write that succeeded. */
   const TRIAL_OK = Symbol('trial write succeeded');
   /** Writes the event's rows in a savepoint that is always rolled back: does it project now? */
@@ -162,6 +155,13 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     throw TRIAL_OK;
   });
 
+  /**
+   * Parked events that project now are moved to the end of the log (a new seq,
+   * the same bytes and received_at) and projected there, like a payload
+   * released from quarantine: targets whose cursors went past their old place
+   * receive them as new rows. Those that still fail stay parked with their
+   * new error.
+   */
   const retryOne = db.transaction((seq: number): 'moved' | 'still' => {
     const event = eventAt.get(seq);
     if (!event) {
@@ -197,7 +197,9 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     cursor: () => cursor.get()!.seq,
     /** How many logged events are not projected yet. */
     lag: () => (lastSeq.get()!.seq ?? 0) - cursor.get()!.seq,
-    projectBatch: (limit: number): number => projectBatch.immediate(limit),
+    // Nothing pending (the common case for an export or a sync): no write lock is taken at all, so they
+    // work while another process holds it.
+    projectBatch: (limit: number): number => (api.lag() <= 0 ? 0 : projectBatch.immediate(limit)),
     /** Projects everything that is pending, in chunks that keep each write lock short. */
     catchUp(chunk = 500): number {
       let total = 0;

@@ -30,6 +30,9 @@ export interface SyncRunRow {
   details: string | null;
 }
 
+/** Tells this process apart from an earlier one with the same pid (a restarted container): a constant, not state. */
+const PROCESS_INSTANCE = randomUUID().slice(0, 8);
+
 /** A lock older than this without a heartbeat belongs to a process that died. */
 export const LOCK_STALE_MS = 120_000;
 
@@ -50,7 +53,7 @@ export function createSyncState(db: Db) {
   const putCursor = db.prepare<[{ target: string; view: string; seq: number; rows: number; added: number; state: string | null; at: string }]>(
     `INSERT INTO sync_state (target, view, delivered_seq, delivered_rows, delivered_total, state, last_error, last_error_at, updated_at)
      VALUES (@target, @view, @seq, @rows, @added, @state, NULL, NULL, @at)
-     ON CONFLICT (target, view) DO UPDATE SET delivered_seq = @seq, delivered_rows = @rows, delivered_total = delivered_total + @added,
+     ON CONFLICT (target, view) DO UPDATE SET delivered_seq = max(delivered_seq, @seq), delivered_rows = @rows, delivered_total = delivered_total + @added,
        state = @state, last_error = NULL, last_error_at = NULL, updated_at = @at`,
   );
   const putError = db.prepare<[{ target: string; view: string; error: string; at: string }]>(
@@ -79,6 +82,7 @@ export function createSyncState(db: Db) {
   const dropLock = db.prepare<[string, string]>('DELETE FROM sync_locks WHERE target = ? AND owner = ?');
 
   const host = hostname();
+  const ownerPrefix = `${host}:${process.pid}:${PROCESS_INSTANCE}:`;
   /** Locks this process could not release (a full disk): released before its next attempt. */
   const unreleased = new Map<string, string>();
 
@@ -86,7 +90,9 @@ export function createSyncState(db: Db) {
     const held = getLock.get(target);
     if (held && held.owner !== owner) {
       const stale = now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS;
-      const deadHere = held.host === host && held.pid !== process.pid && !pidAlive(held.pid);
+      // On this host: a pid that is gone, or our own pid from an earlier life of this process (a container's
+      // PID 1 after a restart has the same pid and hostname, but not this process's instance id).
+      const deadHere = held.host === host && (held.pid !== process.pid ? !pidAlive(held.pid) : !held.owner.startsWith(ownerPrefix));
       // This very process left it behind when its release failed: take it back.
       const oursLeft = unreleased.get(target) === held.owner;
       if (!stale && !deadHere && !oursLeft) return undefined;
@@ -137,7 +143,7 @@ export function createSyncState(db: Db) {
     totalRows: (target: string) => totalRows.get(target)!,
     viewErrors: (target: string) => viewErrors.all(target),
     /** A new owner id for one sync run. */
-    newOwner: () => `${host}:${process.pid}:${randomUUID()}`,
+    newOwner: () => `${ownerPrefix}${randomUUID()}`,
     /** Takes the target's lock unless a live process holds it (a dead or silent holder loses it); a ticket with a new generation. */
     tryLock(target: string, owner: string, now = new Date()): LockTicket | undefined {
       // A lock this process failed to release earlier goes first (or is taken over just below).

@@ -8,6 +8,7 @@ import { runCli, startServeChild, type CliResult, type ServeChild } from '../hel
 import { VENDOR_EXAMPLES, vendorBytes, vendorJson } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
+import { createStore } from '../../src/store/create-store.js';
 
 /** `ember-sync serve` and the CLI's usage/settings errors, as a real child process. */
 
@@ -193,6 +194,8 @@ test('regression: in a pipe (systemd, Docker) the banner names where the token i
 
 test('regression: DATA_DIR or CSV_DIR under /proc (Node mkdir -p loops there) is a setting error, not a hang', async (t) => {
   const dataDir = tempDir(t);
+  // `sync` needs the database `serve` makes.
+  createStore({ dbPath: join(dataDir, 'ember-sync.db') }).close();
   const cases: Array<[string, string[], Record<string, string>]> = [
     ['DATA_DIR', ['serve'], { DATA_DIR: '/proc/ember-sync-data' }],
     ['CSV_DIR', ['serve'], { DATA_DIR: dataDir, CSV_DIR: '/proc/ember-sync-exports' }],
@@ -224,4 +227,16 @@ test('regression: an unusable DB_PATH folder stops serve with exit 2 naming DB_P
   const bare = await runCli([], {}, 30_000);
   assert.equal(bare.code, 2);
   assert.match(bare.stderr, /Usage: ember-sync/);
+});
+
+test('regression: status never shows a URL with a token the running server does not use', async (t) => {
+  const dataDir = tempDir(t);
+  writeFileSync(join(dataDir, 'webhook-token'), 'file-token-0123456789abcdef\n', { mode: 0o600 });
+  const s = await startServe(t, { DATA_DIR: dataDir, WEBHOOK_TOKEN: 'env-token-0123456789abcdef' });
+  const fromOtherShell = await runCli(['status'], { DATA_DIR: dataDir });
+  assert.equal(fromOtherShell.code, 0, fromOtherShell.stderr);
+  assert.ok(!fromOtherShell.stdout.includes('file-token-0123456789abcdef'), fromOtherShell.stdout);
+  assert.match(fromOtherShell.stdout, /the running server uses another webhook token/);
+  const sameEnv = await runCli(['status'], { DATA_DIR: dataDir, WEBHOOK_TOKEN: 'env-token-0123456789abcdef' });
+  assert.ok(sameEnv.stdout.includes(`${s.listenUrl}/webhooks/emberqa/env-token-0123456789abcdef`), sameEnv.stdout);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { startTestService } from '../helpers/service.js';
 import { vendorBytes, vendorJson } from '../helpers/fixtures.js';
@@ -135,4 +136,25 @@ test('a client that hangs up mid-download is logged as such, not as a server err
   for (let i = 0; i < 500 && !s.logs.some((l) => /export stopped: the client went away/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(s.logs.some((l) => /export stopped: the client went away/.test(l)), `logged as a client that went away:\n${s.logs.join('\n')}`);
   assert.deepEqual(s.logs.map((l) => JSON.parse(l) as { level: number }).filter((l) => l.level >= 50), [], 'nothing at error level');
+});
+
+test('regression: an export while another process holds the write lock: served when nothing is pending, else a 503, never a cut 200', async (t) => {
+  const s = await startTestService(t, {}, { busyTimeoutMs: 50 });
+  const auth = { authorization: `Bearer ${s.adminToken}` };
+  assert.equal((await s.post(vendorBytes('low-score'))).status, 200);
+  s.store.projection.catchUp();
+  const other = new Database(s.store.path, { timeout: 50 });
+  t.after(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  const served = await fetch(`${s.listenUrl}/api/export/scores.csv`, { headers: auth });
+  assert.equal(served.status, 200, 'nothing to project: no write lock needed');
+  assert.match(await served.text(), /greeting_quality/);
+  // An event logged but not projected yet (written straight to the log: nothing kicks the projector).
+  other.exec('ROLLBACK');
+  s.store.db.prepare("INSERT INTO events (webhook_id, type, received_at, outcome, body) VALUES ('pending-1', 'red_flag', '2025-01-01T00:00:00.000Z', 'accepted', ?)").run(vendorBytes('red-flag'));
+  other.exec('BEGIN IMMEDIATE');
+  const busy = await fetch(`${s.listenUrl}/api/export/scores.csv`, { headers: auth });
+  assert.equal(busy.status, 503);
+  assert.equal(((await busy.json()) as { error: { code: string } }).error.code, 'store_unavailable');
+  other.exec('ROLLBACK');
 });

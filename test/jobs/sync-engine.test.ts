@@ -235,3 +235,27 @@ test('regression: a key over the cap that gets its column after the cap is raise
   assert.deepEqual(high.projection.columns().low_scores.map((c) => c.name), ['a_score', 'b_score', 'c_score']);
   assert.equal(high.projection.overflow().low_scores, undefined, 'nothing is over the cap now');
 });
+
+test('regression: a lock left by an earlier life of this very pid (a restarted container’s PID 1) is taken over at once', async (t) => {
+  const store = openStore(t);
+  await ingest(store, webhooks(0, 3));
+  const { hostname } = await import('node:os');
+  // Same host, same pid, fresh heartbeat: only the owner id says it is not this process.
+  store.db
+    .prepare("INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at, generation) VALUES ('csv', ?, ?, ?, ?, ?, 1)")
+    .run(`${hostname()}:${process.pid}:previous:x`, process.pid, hostname(), new Date().toISOString(), new Date().toISOString());
+  const r = await runSync({ store, target: createCsvTarget({ dir: tempDir(t), delimiter: ',', bom: false }), logger: silent });
+  assert.equal(r.status, 'ok', JSON.stringify(r));
+});
+
+test('a sync stopped from outside (server shutdown) commits nothing and says why', async (t) => {
+  const store = openStore(t);
+  await ingest(store, webhooks(0, 5));
+  const stop = new AbortController();
+  stop.abort(new Error('the server is shutting down'));
+  const r = await runSync({ store, target: createCsvTarget({ dir: tempDir(t), delimiter: ',', bom: false }), logger: silent, signal: stop.signal });
+  assert.equal(r.status, 'failed');
+  assert.match(r.status === 'failed' ? (r.error ?? '') : '', /shutting down/);
+  assert.deepEqual(VIEW_NAMES.map((v) => store.sync.cursor('csv', v).deliveredSeq), VIEW_NAMES.map(() => 0));
+  assert.equal(store.sync.lockHolder('csv'), undefined);
+});

@@ -77,17 +77,21 @@ export function registerExport(program: Command): void {
           return;
         }
         const temp = `${target}.tmp-${process.pid}`;
+        // Opened here, not lazily by the stream: a failure then can never leave a file created after its removal.
+        const fd = openSync(temp, 'wx');
+        const out = createWriteStream('', { fd, autoClose: false });
         try {
-          const rows = await exportView(store, req, createWriteStream(temp), showBar ? (done, total) => progress.update(done, total) : undefined);
-          const fd = openSync(temp, 'r');
+          const rows = await exportView(store, req, out, showBar ? (done, total) => progress.update(done, total) : undefined);
           fsyncSync(fd);
-          closeSync(fd);
           renameSync(temp, target);
           progress.stop();
           process.stderr.write(`wrote ${rows} rows of ${req.view} to ${target}\n`);
         } catch (err) {
+          out.destroy();
           rmSync(temp, { force: true });
           throw err;
+        } finally {
+          closeSync(fd);
         }
       } finally {
         progress.stop();

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { peekWebhookToken, webhookUrlFor } from '../../config/secrets.js';
+import { peekWebhookToken, tokenFingerprint, webhookUrlFor } from '../../config/secrets.js';
 import { collectStatus, type Status } from '../../store/status.js';
 import { createCliContext } from '../context.js';
 
-function human(s: Status & { webhook_url: string | null }): string {
+function human(s: Status & { webhook_url: string | null; webhook_url_note?: string }): string {
   const lines = [
-    `webhook URL for EmberQA: ${s.webhook_url ?? '(no token yet: start ember-sync serve once)'}`,
+    `webhook URL for EmberQA: ${s.webhook_url ?? s.webhook_url_note ?? '(no token yet: start ember-sync serve once)'}`,
     `events: ${s.events.total} (${Object.entries(s.events.by_type).map(([t, n]) => `${t} ${n}`).join(', ') || 'none yet'})`,
     `quarantine: ${s.quarantine.held} held${s.quarantine.held ? ' (ember-sync replay re-checks them)' : ''}`,
     `projector: ${s.projector.lag === 0 ? 'up to date' : `${s.projector.lag} events not projected yet`}${s.projector.parked ? `; ${s.projector.parked} events parked (they could not be turned into rows; ember-sync replay retries them)` : ''}`,
@@ -32,7 +32,14 @@ export function registerStatus(program: Command): void {
         const token = peekWebhookToken(ctx.settings);
         // The base the running server announced (its PORT and PUBLIC_URL may not be in this shell's environment).
         const base = store.meta.get('public_url') ?? ctx.settings.publicUrl;
-        const status = { webhook_url: token === undefined ? null : webhookUrlFor(base, token), ...collectStatus(store, ctx.settings.syncTargets) };
+        // A token this shell sees that is not the server's (set by WEBHOOK_TOKEN in its unit file) would give a URL that gets 401s.
+        const serverToken = store.meta.get('webhook_token_sha256');
+        const known = token !== undefined && (serverToken === undefined || serverToken === tokenFingerprint(token));
+        const status = {
+          webhook_url: known ? webhookUrlFor(base, token) : null,
+          ...(token !== undefined && !known ? { webhook_url_note: 'the running server uses another webhook token (WEBHOOK_TOKEN in its environment): run status with the same environment to see its URL' } : {}),
+          ...collectStatus(store, ctx.settings.syncTargets),
+        };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status));
       } finally {
         store.close();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { SYNC_TARGET_NAMES, type SyncTargetName } from '../../config/settings.js';
+import { SYNC_TARGET_NAMES, type SyncTargetName } from '../../model/sync.js';
 import { UsageError } from '../../errors.js';
 import { createCliContext } from '../context.js';
 import { CommandFailed } from '../exit.js';
@@ -23,10 +23,11 @@ export function registerSync(program: Command): void {
       const wait = Number(flags.wait);
       if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait must be a number of seconds');
       const [{ runSync }, { createTargets }] = await Promise.all([import('../../jobs/sync.js'), import('../../sinks/create-targets.js')]);
-      const targets = await createTargets(settings, only, ctx.logger);
+      // The database first: a command run in the wrong place creates nothing (not even CSV_DIR).
       const store = ctx.openStore();
       const failures: string[] = [];
       try {
+        const targets = await createTargets(settings, only, ctx.logger);
         for (const target of targets) {
           const result = await runSync({
             store,

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import type { Router } from '@koa/router';
 import type { Logger } from 'pino';
-import { BadRequestError, NotFoundError } from '../../errors.js';
-import { exportView } from '../../jobs/export-view.js';
+import { BadRequestError, NotFoundError, StoreUnavailableError } from '../../errors.js';
+import { prepareExport, writeExport } from '../../jobs/export-view.js';
 import type { Store } from '../../store/create-store.js';
 import { ExportOptionError, parseExportRequest, type ExportRequest } from '../../views/export-options.js';
 import { requireAdmin } from './api.js';
@@ -43,6 +43,12 @@ function exportRequest(view: string, querystring: string, defaults: ExportRouteD
   }
 }
 
+function answerCsv(ctx: { status: number; type: string; set(name: string, value: string): void }, view: string): void {
+  ctx.status = 200;
+  ctx.type = 'text/csv; charset=utf-8';
+  ctx.set('Content-Disposition', `attachment; filename="${view}.csv"`);
+}
+
 /**
  * GET /api/export/<view>.csv?since=&until=&delimiter=&bom=&raw= — streamed,
  * constant memory. HEAD (which the router adds for every GET) answers the same
@@ -54,13 +60,21 @@ export function registerExportRoutes(router: Router, deps: ExportRouteDeps): voi
     const m = /^([a-z_]+)\.csv$/.exec(file);
     if (!m) throw new NotFoundError(`no export ${JSON.stringify(file)}: ask for /api/export/<view>.csv`);
     const req = exportRequest(m[1]!, ctx.querystring, deps.defaults);
-    ctx.status = 200;
-    ctx.type = 'text/csv; charset=utf-8';
-    ctx.set('Content-Disposition', `attachment; filename="${req.view}.csv"`);
-    if (ctx.method === 'HEAD') return;
+    if (ctx.method === 'HEAD') {
+      answerCsv(ctx, req.view);
+      return;
+    }
+    // Before the 200: a database that cannot answer now is a 503 the client can retry, not a cut download.
+    let prepared;
+    try {
+      prepared = await prepareExport(deps.store, req);
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+    answerCsv(ctx, req.view);
     const body = new PassThrough();
     ctx.body = body;
-    exportView(deps.store, req, body).catch((err: unknown) => {
+    writeExport(prepared, req, body).catch((err: unknown) => {
       // A client that hangs up mid-download is not a server fault; anything else is.
       if (body.destroyed) deps.logger.info({ view: req.view, reason: (err as Error).message }, 'export stopped: the client went away');
       else deps.logger.error({ err, view: req.view }, 'export failed mid-stream');

@@ -68,7 +68,7 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
   const dialectKey = JSON.stringify({ d: dialect.delimiter, b: dialect.bom });
 
   async function removeStaleTemps(view: string): Promise<void> {
-    // One sync per target at a time (the lock): any temp file here is a crashed run's.
+    // One sync per target at a time, and the caller checked it still holds the lock: any temp file here is a crashed run's.
     const names = await readdir(options.dir).catch(() => [] as string[]);
     await Promise.all(names.filter((n) => n.startsWith(`${view}.csv.tmp-`)).map((n) => rm(join(options.dir, n), { force: true })));
   }
@@ -108,6 +108,8 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
     await mkdir(options.dir).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
+    // Only the lock holder may clear temp files: a run that was taken over would delete the new holder's.
+    fence?.();
     await removeStaleTemps(d.view);
     const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     let out: HashedFile | undefined;

@@ -36,7 +36,11 @@ export function truncationMarker(length: number): string {
 export function fitCell(text: string): string {
   if (text.length <= MAX_CELL_CHARS) return text;
   const marker = truncationMarker(text.length);
-  return text.slice(0, MAX_CELL_CHARS - marker.length) + marker;
+  let cut = MAX_CELL_CHARS - marker.length;
+  // Never between the two halves of a surrogate pair (an emoji): a lone half is not text Sheets can hold.
+  const last = text.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return text.slice(0, cut) + marker;
 }
 
 /**

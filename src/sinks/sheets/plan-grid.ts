@@ -115,11 +115,10 @@ export function budgetProblem(view: ViewName, growth: number, total: number, lim
  */
 export function fitBudget(plans: readonly ViewPlan[], cells: number, slack: number, limit = MAX_SPREADSHEET_CELLS): { goals: GridGoal[]; refused: Array<{ view: ViewName; error: string }> } {
   const wanted = plans.map((plan) => ({ plan, goal: gridGoal(plan, slack) }));
-  const order = wanted;
   const goals: GridGoal[] = [];
   const refused: Array<{ view: ViewName; error: string }> = [];
   let used = cells;
-  for (const { plan, goal } of order) {
+  for (const { plan, goal } of wanted) {
     if (!goal) continue;
     const fits = [goal, gridGoal(plan, 0)].find((g): g is GridGoal => g !== undefined && used + g.growth <= limit);
     if (fits) {

@@ -179,12 +179,11 @@ export function anchorRowsToRead(state: SheetViewState): number[] {
 /**
  * Pure: the ranges to read back before writing. For an append: the header,
  * the anchors (or the last row written, for a state from before anchors),
- * and the rows about to be written (up to `verifyRows` of them; a larger
- * area: its first and last halves of that), rows close together as one
- * range. For an adopted tab: all of it. A new tab needs none. Never past the
+ * and all the rows about to be written that the grid already has, rows
+ * close together as one range. For an adopted tab: all of it. A new tab needs none. Never past the
  * grid (Sheets refuses it): cells beyond it are empty by definition.
  */
-export function readBackChecks(plans: readonly ViewPlan[], verifyRows: number): ReadCheck[] {
+export function readBackChecks(plans: readonly ViewPlan[]): ReadCheck[] {
   const checks: ReadCheck[] = [];
   for (const plan of plans) {
     const { view } = plan.d;
@@ -198,9 +197,9 @@ export function readBackChecks(plans: readonly ViewPlan[], verifyRows: number): 
     const spans: Array<[number, number]> = [[0, 0], ...anchorRowsToRead(state).map((r): [number, number] => [r, r])];
     const lastInGrid = Math.min(state.nextRow + d.pending, tab.rowCount) - 1;
     if (lastInGrid >= state.nextRow) {
-      const half = Math.max(1, Math.floor(verifyRows / 2));
-      if (lastInGrid - state.nextRow + 1 <= verifyRows) spans.push([state.nextRow, lastInGrid]);
-      else spans.push([state.nextRow, state.nextRow + half - 1], [lastInGrid - half + 1, lastInGrid]);
+      // All of it: Sheets answers a range only up to its last non-empty row, so an empty area costs nothing,
+      // and any cell an analyst typed anywhere in it is seen (and never overwritten).
+      spans.push([state.nextRow, lastInGrid]);
     }
     const merged: Array<[number, number]> = [];
     for (const [from, to] of spans.filter(([from]) => from < tab.rowCount).sort((a, b) => a[0] - b[0])) {

@@ -28,8 +28,6 @@ export interface SheetsTargetOptions {
   maxRequestBytes?: number;
   /** Extra empty rows when an existing tab must grow, so most syncs need no grid change. */
   growSlackRows?: number;
-  /** Rows of the area about to be written that are read back and checked in full; a larger area: its first and last halves of this. */
-  verifyRows?: number;
   logger?: Logger;
 }
 
@@ -118,7 +116,6 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
   const client = createSheetsClient(o);
   const maxBytes = o.maxRequestBytes ?? 2 * 1024 * 1024;
   const slack = o.growSlackRows ?? 500;
-  const verifyRows = o.verifyRows ?? 5000;
 
   /** Reads back what the plans build on; a view whose ranges Google refuses fails alone. */
   async function readBack(s: SheetsSession, checks: readonly ReadCheck[], refuse: (view: ViewName, err: unknown) => void): Promise<Map<ViewName, ReadBack>> {
@@ -168,7 +165,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     if (plans.length === 0) return done();
 
     // 3. Read back what we are about to build on, in one request, and refuse views whose area is not ours any more.
-    const checks = readBackChecks(plans, verifyRows);
+    const checks = readBackChecks(plans);
     let seen = new Map<ViewName, ReadBack>();
     if (checks.length > 0) {
       try {

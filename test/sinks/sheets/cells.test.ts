@@ -42,3 +42,12 @@ test('regression: only a view’s fixed time columns are times; a dynamic column
   assert.equal(toSerial('2025-01-16'), undefined, 'a date without a time is not a date-time');
   assert.equal(toSerial('2025-01-16T12:00:00'), undefined, 'no zone, no instant');
 });
+
+test('regression: a cut long text never ends in half an emoji (a lone surrogate Sheets cannot hold)', () => {
+  for (let pad = 0; pad < 4; pad++) {
+    const text = 'x'.repeat(MAX_CELL_CHARS - 120 + pad) + '🔥'.repeat(200);
+    const cut = fitCell(text);
+    assert.ok((cut as string & { isWellFormed(): boolean }).isWellFormed(), `pad ${pad}`);
+    assert.ok(cut.length <= MAX_CELL_CHARS);
+  }
+});

@@ -73,6 +73,8 @@ test('an invalid key file stops the start with exit 2 naming GOOGLE_APPLICATION_
     assert.match(r.stderr, re);
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   }
+  // `sync` works where serve made a database.
+  createStore({ dbPath: join(dataDir, 'ember-sync.db') }).close();
   const noCreds = await runCli(['sync', '--target', 'sheets'], { DATA_DIR: dataDir, SHEETS_SPREADSHEET_ID: SHEET });
   assert.equal(noCreds.code, 2);
   assert.match(noCreds.stderr, /GOOGLE_APPLICATION_CREDENTIALS/);

@@ -29,7 +29,7 @@ const seen = (o: { header?: unknown[]; at?: Record<number, unknown[]>; ahead?: u
 };
 
 test('collectReadBack: the answers of one batchGet, by view and row', () => {
-  const checks = readBackChecks([append(HEADER, anchored)], 100);
+  const checks = readBackChecks([append(HEADER, anchored)]);
   assert.deepEqual(
     checks.map((c) => c.range),
     ["'scores'!A1:C6"],
