@@ -20,18 +20,8 @@ import { createTargets } from './sinks/create-targets.js';
 import { answerClientErrors } from './http/client-error.js';
 import { registerExportRoutes } from './http/routes/export.js';
 import { createBurstLog } from './lib/burst-log.js';
-import { ensureWritableDir, UnusableDirError } from './lib/ensure-dir.js';
-import { SettingError } from './errors.js';
+import { ensureSettingDir } from './config/setting-dir.js';
 
-/** DATA_DIR must be a folder ember-sync can write, else exit 2 at start (CSV_DIR is checked with the csv target). */
-export function checkDataDir(settings: Settings): void {
-  try {
-    ensureWritableDir(settings.dataDir);
-  } catch (err) {
-    if (err instanceof UnusableDirError) throw new SettingError('DATA_DIR', err.message);
-    throw err;
-  }
-}
 
 export interface ServiceOptions {
   settings: Settings;
@@ -58,7 +48,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { settings, secrets, logger } = options;
   // Targets first: a bad Google key file stops the start before anything is opened.
   const targets = await createTargets(settings, undefined, logger);
-  checkDataDir(settings);
+  // DATA_DIR must be a folder ember-sync can write, else exit 2 at start (CSV_DIR is checked with the csv target).
+  ensureSettingDir('DATA_DIR', settings.dataDir);
   const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
   const store = createStore({ dbPath: settings.dbPath, maxDynamicColumns: settings.maxDynamicColumns, ...busy });
   const projectorFailures = createBurstLog((fields, message) => logger.error(fields, message), { windowMs: 60_000 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, chmodSync, statSync, linkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SettingError } from '../errors.js';
-import { ensureWritableDir } from '../lib/ensure-dir.js';
+import { ensureSettingDir } from './setting-dir.js';
 import type { Settings } from './settings.js';
 
 export interface Secrets {
@@ -19,11 +19,7 @@ export interface Secrets {
  */
 export function ensureToken(dataDir: string, fileName: string, setting: string): string {
   const file = join(dataDir, fileName);
-  try {
-    ensureWritableDir(dataDir);
-  } catch (err) {
-    throw new SettingError('DATA_DIR', (err as Error).message);
-  }
+  ensureSettingDir('DATA_DIR', dataDir);
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(temp, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });

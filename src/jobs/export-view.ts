@@ -21,7 +21,7 @@ export interface PreparedExport {
  */
 export async function prepareExport(store: Store, req: ExportRequest): Promise<PreparedExport> {
   await catchUpAsync(store.projection);
-  const { toSeq, registry } = store.db.transaction(() => ({ toSeq: store.projection.cursor(), registry: store.projection.columns() }))();
+  const { toSeq, registry } = store.projection.snapshot();
   const { header, rows } = store.views.snapshot(req.view, registry);
   const slice = { toSeq, since: req.since, until: req.until };
   return { header, pages: rows.pages(slice), count: () => rows.count(slice) };

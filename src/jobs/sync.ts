@@ -4,6 +4,7 @@ import type { SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
 import { VIEW_NAMES, type ViewName } from '../model/views.js';
 import type { Store } from '../store/create-store.js';
 import { LockLostError, type LockTicket } from '../store/sync-state.js';
+import { errorMessage as message } from '../lib/text.js';
 import { faultPoint } from './faults.js';
 import { catchUpAsync } from './projector.js';
 
@@ -32,7 +33,6 @@ export interface RunSyncOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 function describeHolder(store: Store, target: string): string {
   try {
@@ -106,8 +106,8 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
   try {
     runId = store.sync.startRun(target.name);
     await catchUpAsync(store.projection);
-    // One read transaction: the cursor and the column list agree, and every delivery keeps them.
-    const { toSeq, registry } = store.db.transaction(() => ({ toSeq: store.projection.cursor(), registry: store.projection.columns() }))();
+    // One read: the cursor and the column list agree, and every delivery keeps them.
+    const { toSeq, registry } = store.projection.snapshot();
     const deliveries: ViewDelivery[] = VIEW_NAMES.map((view) => {
       const cursor = store.sync.cursor(target.name, view);
       const { header, rows } = store.views.snapshot(view, registry);

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { SyncTargetName } from '../model/sync.js';
-import { SettingError } from '../errors.js';
-import { ensureWritableDir, UnusableDirError } from '../lib/ensure-dir.js';
+import { ensureSettingDir } from '../config/setting-dir.js';
 import { createCsvTarget } from './csv/csv-target.js';
 import type { SyncTarget } from '../model/sync.js';
 
@@ -17,12 +16,7 @@ export async function createTargets(settings: Settings, only?: SyncTargetName, l
   const targets: SyncTarget[] = [];
   for (const name of names) {
     if (name === 'csv') {
-      try {
-        ensureWritableDir(settings.csvDir);
-      } catch (err) {
-        if (err instanceof UnusableDirError) throw new SettingError('CSV_DIR', err.message);
-        throw err;
-      }
+      ensureSettingDir('CSV_DIR', settings.csvDir);
       targets.push(createCsvTarget({ dir: settings.csvDir, delimiter: settings.csvDelimiter, bom: settings.csvBom }));
     } else {
       const [{ createSheetsAuth }, { createSheetsTarget }] = await Promise.all([import('./sheets/auth.js'), import('./sheets/sheets-target.js')]);

@@ -195,6 +195,8 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const api = {
     columns,
     cursor: () => cursor.get()!.seq,
+    /** The cursor and the column registry in one read: rows up to the cursor fit those columns exactly. */
+    snapshot: (): { toSeq: number; registry: ColumnRegistry } => db.transaction(() => ({ toSeq: cursor.get()!.seq, registry: columns() }))(),
     /** How many logged events are not projected yet. */
     lag: () => (lastSeq.get()!.seq ?? 0) - cursor.get()!.seq,
     // Nothing pending (the common case for an export or a sync): no write lock is taken at all, so they

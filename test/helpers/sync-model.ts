@@ -336,7 +336,7 @@ export async function childSync(w: World, target: SyncTargetName, kill: Kill, du
 /** The view as the Sheets target writes it (header + rows, times as serial numbers), as of the projector's cursor. */
 export function sheetRows(store: Store, view: ViewName): { header: string[]; rows: unknown[][] } {
   store.projection.catchUp();
-  const { toSeq, registry } = store.db.transaction(() => ({ toSeq: store.projection.cursor(), registry: store.projection.columns() }))();
+  const { toSeq, registry } = store.projection.snapshot();
   const { header, rows } = store.views.snapshot(view, registry);
   const isTime = timeColumns(view, header);
   const out: unknown[][] = [];

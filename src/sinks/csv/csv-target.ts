@@ -6,6 +6,7 @@ import type { DeliveryControl, DeliveryReceipt, SyncTarget, ViewDelivery, ViewOu
 import type { CsvDialect } from './csv-format.js';
 import { copyHashed, createHashedFile, type HashedFile } from './hashed-file.js';
 import { writeViewCsv } from './write-view-csv.js';
+import { abortReason, sameList } from '../../lib/text.js';
 
 /** What the csv target remembers per view, committed with the cursor. */
 interface CsvFileState {
@@ -45,10 +46,6 @@ async function fsyncPath(path: string): Promise<void> {
     await fh.close();
   }
 }
-
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-const reasonOf = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted'));
 
 /**
  * `$CSV_DIR/<view>.csv`, always complete: each sync writes a temp file in the
@@ -146,7 +143,7 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
       const outcomes: ViewOutcome[] = [];
       for (const d of views) {
         if (signal?.aborted) {
-          outcomes.push({ view: d.view, ok: false, error: `not delivered: the sync was stopped (${reasonOf(signal)})` });
+          outcomes.push({ view: d.view, ok: false, error: `not delivered: the sync was stopped (${abortReason(signal)})` });
           continue;
         }
         try {

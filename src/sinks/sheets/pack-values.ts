@@ -3,7 +3,8 @@ import type { Cell } from '../../model/cells.js';
 import type { ViewName } from '../../model/views.js';
 import { a1 } from './a1.js';
 import { fitCell, timeColumns, toSheetRow, type SheetCell } from './cells.js';
-import { sameList, type ViewPlan } from './plan-views.js';
+import { sameList } from '../../lib/text.js';
+import type { ViewPlan } from './plan-views.js';
 
 /** What one view writes in this sync: maybe its header row, then its rows from `firstRow` down. */
 export interface ValueJob {

@@ -5,6 +5,7 @@ import type { ViewName } from '../../model/views.js';
 import { a1, quoteSheet } from './a1.js';
 import type { Anchor } from './anchors.js';
 import type { SheetCell } from './cells.js';
+import { sameList } from '../../lib/text.js';
 
 /** What the target remembers per view, committed with the cursor. */
 export interface SheetViewState {
@@ -70,7 +71,6 @@ export interface ReadCheck {
   range: string;
 }
 
-export const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export function sheetIdOf(plan: ViewPlan): number {
   return plan.mode === 'create' ? plan.sheetId : plan.tab.sheetId;

@@ -1,5 +1,6 @@
 import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import type { DeliveryControl } from '../../model/sync.js';
+import { abortReason } from '../../lib/text.js';
 import type { Logger } from 'pino';
 import type { SheetsAuth } from './auth.js';
 import { createLimiter, type LimiterOptions } from './limiter.js';
@@ -46,8 +47,6 @@ export function refusedForContent(err: unknown): boolean {
   return err.status >= 400 && err.status < 500 && ![401, 403, 404, 408, 429].includes(err.status);
 }
 
-/** Why the sync was stopped (the signal's reason, e.g. the lock was taken over). */
-export const stopReason = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted'));
 
 /** The requests one delivery makes, bound to its AbortSignal. Each method is one try; wrap them in `retrying`. */
 export interface SheetsSession {
@@ -108,7 +107,7 @@ export function createSheetsClient(o: SheetsClientOptions): SheetsClient {
   return {
     stats,
     session({ signal, fence }: DeliveryControl = {}) {
-      const stoppedError = (what: string) => new SheetsTargetError(`stopped before ${what}: ${signal ? stopReason(signal) : 'aborted'}`, undefined, true);
+      const stoppedError = (what: string) => new SheetsTargetError(`stopped before ${what}: ${signal ? abortReason(signal) : 'aborted'}`, undefined, true);
 
       /**
        * One request: wait for the limiter, then send — unless the sync was

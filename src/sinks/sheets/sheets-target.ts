@@ -11,7 +11,8 @@ import { packValues, requestBytes, toValueRanges, valueJob } from './pack-values
 import { fitBudget, goalRequests, type GridGoal } from './plan-grid.js';
 import { parseTabs, planViews, readBackChecks, sheetIdOf, type ReadCheck, type SheetViewState, type SpreadsheetTabs, type ViewPlan } from './plan-views.js';
 import type { RetryOptions } from './retry.js';
-import { createSheetsClient, refusedForContent, stopReason, type SheetsSession, type SheetsStats } from './sheets-client.js';
+import { abortReason, errorMessage as message } from '../../lib/text.js';
+import { createSheetsClient, refusedForContent, type SheetsSession, type SheetsStats } from './sheets-client.js';
 import { collectReadBack, verifyView, type ReadBack } from './verify-views.js';
 
 export { SheetsTargetError, type SheetsStats } from './sheets-client.js';
@@ -31,7 +32,6 @@ export interface SheetsTargetOptions {
   logger?: Logger;
 }
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const randomSheetId = () => randomInt(1, 2 ** 31 - 1);
 
 /** What one view wrote so far in this sync, and the anchors it takes on the way. */
@@ -146,7 +146,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     const { signal } = control;
     const s = client.session(control);
     const out = outcomesOf(deliveries);
-    const done = () => out.list(signal?.aborted ? `the sync was stopped: ${stopReason(signal)}` : undefined);
+    const done = () => out.list(signal?.aborted ? `the sync was stopped: ${abortReason(signal)}` : undefined);
     const undecided = (plans: readonly ViewPlan[]) => plans.filter((p) => !out.decided(p.d.view));
     const views = (plans: readonly ViewPlan[]) => plans.map((p) => p.d.view);
 
