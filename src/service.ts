@@ -11,6 +11,7 @@ import { createTokenCheck } from './ingest/verify-token.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics/create-metrics.js';
 import { createStore, type Store } from './store/create-store.js';
+import { exportDefaults } from './views/export-options.js';
 import { createWebhookWriter, type WebhookWriter } from './store/group-commit.js';
 import { createProjector } from './jobs/projector.js';
 import { collectStatus, pendingRows } from './store/status.js';
@@ -52,6 +53,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   ensureSettingDir('DATA_DIR', settings.dataDir);
   const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
   const store = createStore({ dbPath: settings.dbPath, maxDynamicColumns: settings.maxDynamicColumns, ...busy });
+  // The server owns REPORT_TIMEZONE: a new zone re-derives the views from the raw log, in the background.
+  if (store.adoptReportTimezone(settings.reportTimezone)) {
+    logger.warn({ report_timezone: settings.reportTimezone }, 'REPORT_TIMEZONE changed: the views are derived again from the raw log (daily rows regrouped); the keyed views are rewritten in full by the next sync');
+  }
   const projectorFailures = createBurstLog((fields, message) => logger.error(fields, message), { windowMs: 60_000 });
   const projector = createProjector({
     projection: store.projection,
@@ -112,7 +117,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
     isClosing: () => closing !== undefined,
     secrets: [secrets.webhookToken, secrets.adminToken],
-    extend: (router) => registerExportRoutes(router, { store, logger, adminTokenMatches, defaults: { delimiter: settings.csvDelimiter, bom: settings.csvBom } }),
+    extend: (router) => registerExportRoutes(router, { store, logger, adminTokenMatches, defaults: exportDefaults(settings) }),
   });
 
   const server = app.listen({ port: settings.port, host: settings.host });

@@ -2,6 +2,8 @@ import { resolve, join } from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { SettingError } from '../errors.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
+import { CSV_DECIMALS, CSV_TIME_FORMATS, dialectProblem, type CsvDecimal, type CsvTimeFormat } from '../model/csv.js';
+import { isTimeZone } from '../model/time.js';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -26,6 +28,14 @@ export interface Settings {
   csvDir: string;
   csvDelimiter: string;
   csvBom: boolean;
+  /** IANA zone analysts think in: day/week/month buckets, `local` CSV times, Sheets date cells. */
+  reportTimezone: string;
+  /** CSV time columns as received (`iso`, UTC) or on REPORT_TIMEZONE's wall clock (`local`). */
+  csvTimeFormat: CsvTimeFormat;
+  /** Decimal separator of numbers in the CSV target's files (`,` only with a ; | or tab delimiter). */
+  csvDecimal: CsvDecimal;
+  /** Neutralise formula-looking text in the CSV target's files. */
+  csvFormulaGuard: boolean;
   sheetsSpreadsheetId: string | undefined;
   googleApplicationCredentials: string | undefined;
   sheetsAccessToken: string | undefined;
@@ -97,13 +107,18 @@ export function parseDelimiter(raw: string): string | undefined {
   return undefined;
 }
 
-export function isValidTimezone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
+function timezone(env: Env, name: string): string {
+  const zone = get(env, name) ?? 'UTC';
+  if (!isTimeZone(zone)) throw new SettingError(name, `unknown timezone ${JSON.stringify(zone)} (use an IANA name such as Europe/Paris)`);
+  return zone;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const v = raw.toLowerCase();
+  if (!(allowed as readonly string[]).includes(v)) throw new SettingError(name, `must be ${allowed.join(' or ')} (got ${JSON.stringify(raw)})`);
+  return v as T;
 }
 
 function signingSecrets(env: Env): string[] {
@@ -133,8 +148,7 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     const why = cron.errors.map((e) => e.message).join('; ');
     throw new SettingError('SYNC_SCHEDULE', `${JSON.stringify(syncSchedule)} is not a valid cron expression${why ? ` (${why})` : ''}`);
   }
-  const syncTimezone = get(env, 'SYNC_TIMEZONE') ?? 'UTC';
-  if (!isValidTimezone(syncTimezone)) throw new SettingError('SYNC_TIMEZONE', `unknown timezone ${JSON.stringify(syncTimezone)} (use an IANA name such as Europe/Paris)`);
+  const syncTimezone = timezone(env, 'SYNC_TIMEZONE');
 
   const sheetsSpreadsheetId = get(env, 'SHEETS_SPREADSHEET_ID');
   if (sheetsSpreadsheetId !== undefined && !/^[A-Za-z0-9_-]{10,200}$/.test(sheetsSpreadsheetId)) {
@@ -159,6 +173,10 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
   const delimiterRaw = env['CSV_DELIMITER'] === undefined || env['CSV_DELIMITER'] === '' ? ',' : env['CSV_DELIMITER'];
   const csvDelimiter = parseDelimiter(delimiterRaw);
   if (csvDelimiter === undefined) throw new SettingError('CSV_DELIMITER', `must be , ; | or tab (got ${JSON.stringify(delimiterRaw)})`);
+  const csvDecimal = oneOf(env, 'CSV_DECIMAL', CSV_DECIMALS, '.');
+  if (dialectProblem({ delimiter: csvDelimiter, decimal: csvDecimal })) {
+    throw new SettingError('CSV_DECIMAL', `a decimal comma needs CSV_DELIMITER ; | or tab (CSV_DELIMITER is ${JSON.stringify(csvDelimiter)})`);
+  }
 
   const logLevel = (get(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new SettingError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`);
@@ -181,6 +199,10 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     csvDir: resolve(dataDir, get(env, 'CSV_DIR') ?? join(dataDir, 'exports')),
     csvDelimiter,
     csvBom: boolean(env, 'CSV_BOM', false),
+    reportTimezone: timezone(env, 'REPORT_TIMEZONE'),
+    csvTimeFormat: oneOf(env, 'CSV_TIME_FORMAT', CSV_TIME_FORMATS, 'iso'),
+    csvDecimal,
+    csvFormulaGuard: boolean(env, 'CSV_FORMULA_GUARD', true),
     sheetsSpreadsheetId,
     googleApplicationCredentials: googleApplicationCredentials === undefined ? undefined : resolve(cwd, googleApplicationCredentials),
     sheetsAccessToken: get(env, 'SHEETS_ACCESS_TOKEN'),

@@ -2,6 +2,7 @@ import type { Cell } from '../model/cells.js';
 import type { DynamicKey } from '../model/columns.js';
 import type { ScoreDetails } from '../model/payload-types.js';
 import { VIEW_OF_TYPE, type ViewRow, type WideViewName } from '../model/views.js';
+import { toUtcIso } from '../model/time.js';
 import type { TypedPayload } from '../model/webhooks.js';
 
 /** A value for a dynamic column of a wide view, named by the payload key it came from. */
@@ -44,6 +45,17 @@ function wellFormed(s: string): string {
 export function cell(v: unknown): Cell {
   if (typeof v === 'string') return wellFormed(v);
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * A vendor time in the shape of received_at (UTC, milliseconds): EmberQA sends
+ * `2026-11-29T19:30:00-05:00` and `…Z` side by side, which no tool reads as one
+ * column. Text that is not a full ISO date-time stays as sent (the raw log
+ * keeps the original either way).
+ */
+export function vendorTime(v: unknown): Cell {
+  const c = cell(v);
+  return typeof c === 'string' ? (toUtcIso(c) ?? c) : c;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -120,7 +132,7 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
       const contentId = wellFormed(String(p.content_id));
       return {
         view: 'red_flags',
-        row: { timestamp: cell(p.timestamp), content_id: contentId, content_type: cell(p.content_type), file_name: cell(p.file_name), agent_name: cell(p.agent_name), red_flag_reason: cell(p.red_flag_reason), total_score: cell(p.total_score) },
+        row: { timestamp: vendorTime(p.timestamp), content_id: contentId, content_type: cell(p.content_type), file_name: cell(p.file_name), agent_name: cell(p.agent_name), red_flag_reason: cell(p.red_flag_reason), total_score: cell(p.total_score) },
         ...scored(contentId, cell(p.agent_name), p.score_details),
         fields: [],
       };
@@ -131,7 +143,7 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
       return {
         view: 'low_scores',
         row: {
-          timestamp: cell(p.timestamp),
+          timestamp: vendorTime(p.timestamp),
           content_id: contentId,
           content_type: cell(p.content_type),
           file_name: cell(p.file_name),
@@ -150,7 +162,7 @@ export function flattenPayload(input: TypedPayload): FlatEvent {
       const contentId = wellFormed(String(p.content_id));
       return {
         view: 'completions',
-        row: { content_id: contentId, original_filename: cell(d.original_filename), score_uuid: cell(d.score_uuid), created_time: cell(d.created_time), agent_name: cell(d.agent_name), reason_for_call: cell(d.reason_for_call) },
+        row: { content_id: contentId, original_filename: cell(d.original_filename), score_uuid: cell(d.score_uuid), created_time: vendorTime(d.created_time), agent_name: cell(d.agent_name), reason_for_call: cell(d.reason_for_call) },
         ...scored(contentId, cell(d.agent_name), d.score_details),
         fields: [],
       };

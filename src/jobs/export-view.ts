@@ -3,6 +3,7 @@ import type { Cell } from '../model/cells.js';
 import { writeViewCsv } from '../sinks/csv/write-view-csv.js';
 import type { Store } from '../store/create-store.js';
 import type { ExportRequest } from '../views/export-options.js';
+import { timeColumns } from '../model/views.js';
 import { catchUpAsync } from './projector.js';
 
 /** An export ready to stream: everything that can fail on the database side has happened. */
@@ -34,6 +35,7 @@ export function writeExport(prepared: PreparedExport, req: ExportRequest, out: W
     pages: prepared.pages,
     dialect: req.dialect,
     header: prepared.header,
+    timeColumns: timeColumns(req.view, prepared.header),
     out,
     end: out !== process.stdout,
     ...(onProgress ? { onProgress: (rows: number) => onProgress(rows, total) } : {}),

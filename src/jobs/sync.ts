@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/create-metrics.js';
-import type { SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
-import { VIEW_NAMES, type ViewName } from '../model/views.js';
+import type { ColumnRegistry } from '../model/columns.js';
+import type { KeyedRowSource, SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
+import { isKeyedView, VIEW_NAMES, type LogViewName, type ViewName } from '../model/views.js';
 import type { Store } from '../store/create-store.js';
 import { LockLostError, type LockTicket } from '../store/sync-state.js';
 import { errorMessage as message } from '../lib/text.js';
@@ -15,7 +16,7 @@ export interface SyncViewResult {
 }
 
 export type SyncResult =
-  | { target: string; status: 'ok' | 'failed'; rows: number; views: SyncViewResult[]; error?: string }
+  | { target: string; status: 'ok' | 'failed'; rows: number; views: SyncViewResult[]; error?: string; notices?: string[] }
   | { target: string; status: 'locked'; holder: string };
 
 export interface RunSyncOptions {
@@ -41,6 +42,40 @@ function describeHolder(store: Store, target: string): string {
   } catch {
     return 'another process';
   }
+}
+
+/**
+ * After a takeover, a write the silent run had in flight may land late, over
+ * newer values of changed rows: until the repair is done, every row changed
+ * since `from` counts as changed (written again with its current values).
+ */
+function repairing(rows: KeyedRowSource, from: number | undefined): KeyedRowSource {
+  if (from === undefined) return rows;
+  return {
+    total: rows.total,
+    pages: () => rows.pages(),
+    changed: (since, known) => rows.changed(Math.min(since, from), known),
+    countChanged: (since, known) => rows.countChanged(Math.min(since, from), known),
+  };
+}
+
+/**
+ * What a target gets now, per view, from one snapshot of the projection (its
+ * cursor and column list): the rows after the target's cursor for an
+ * append-only view, the rows changed since it for a keyed view.
+ */
+export function deliveriesFor(store: Store, target: string, snapshot: { toSeq: number; registry: ColumnRegistry } = store.projection.snapshot()): ViewDelivery[] {
+  const { toSeq, registry } = snapshot;
+  const epoch = store.keyedEpoch();
+  return VIEW_NAMES.map((view): ViewDelivery => {
+    const cursor = store.sync.cursor(target, view);
+    const { header, rows, keyed } = store.views.snapshot(view, registry);
+    if (isKeyedView(view) && keyed) {
+      const rows = repairing(keyed, store.sync.repairFrom(target, view));
+      return { kind: 'keyed', view, header, cursor, toSeq, epoch, pending: rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows };
+    }
+    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
+  });
 }
 
 /**
@@ -108,11 +143,7 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     await catchUpAsync(store.projection);
     // One read: the cursor and the column list agree, and every delivery keeps them.
     const { toSeq, registry } = store.projection.snapshot();
-    const deliveries: ViewDelivery[] = VIEW_NAMES.map((view) => {
-      const cursor = store.sync.cursor(target.name, view);
-      const { header, rows } = store.views.snapshot(view, registry);
-      return { view, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
-    });
+    const deliveries = deliveriesFor(store, target.name, { toSeq, registry });
 
     let outcomes: ViewOutcome[];
     try {
@@ -147,15 +178,17 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     const rows = views.reduce((n, v) => n + v.rows, 0);
     const failed = views.filter((v) => v.error);
     const error = failed.length ? failed.map((v) => `${v.view}: ${v.error}`).join('; ') : undefined;
-    finish({ ok: !error, rows, error: error ?? null, details: views });
+    const notices = target.notices?.() ?? [];
+    finish({ ok: !error, rows, error: error ?? null, details: { views, notices } });
+    for (const n of notices) o.logger.warn({ target: target.name }, n);
     for (const v of views) if (v.rows) o.metrics?.rowsDelivered.inc({ target: target.name, view: v.view }, v.rows);
     o.metrics?.syncRuns.inc({ target: target.name, result: error ? 'failed' : 'ok' });
     if (error) o.logger.error({ target: target.name, error }, 'sync failed; the rows stay pending for the next run');
     else o.logger.info({ target: target.name, rows, toSeq }, 'sync done');
-    return { target: target.name, status: error ? 'failed' : 'ok', rows, views, ...(error ? { error } : {}) };
+    return { target: target.name, status: error ? 'failed' : 'ok', rows, views, ...(error ? { error } : {}), ...(notices.length ? { notices } : {}) };
   } catch (err) {
     const text = message(err);
-    finish({ ok: false, rows: 0, error: text, details: [] });
+    finish({ ok: false, rows: 0, error: text, details: { views: [], notices: [] } });
     o.metrics?.syncRuns.inc({ target: target.name, result: 'failed' });
     o.logger.error({ target: target.name, error: text }, 'sync failed');
     return { target: target.name, status: 'failed', rows: 0, views: [], error: text };

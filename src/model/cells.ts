@@ -1,2 +1,2 @@
 /** A cell as every target sees it: numbers stay numbers, absent is null. */
-export type Cell = string | number | null;
+export type Cell = string | number | boolean | null;

@@ -1,7 +1,11 @@
-import { FIXED_COLUMNS, type ViewName, type WideViewName } from './views.js';
+import { FIXED_COLUMNS, type ColumnViewName, type ViewName } from './views.js';
 
-/** Where a dynamic column's values come from: a score_details key, or a workflow output field's value or reasoning. */
-export type DynamicKind = 'score_detail' | 'field_value' | 'field_reasoning';
+/**
+ * Where a dynamic column's values come from: a score_details key, a workflow
+ * output field's value or reasoning, or (contents) a metric's latest score or
+ * justification.
+ */
+export type DynamicKind = 'score_detail' | 'field_value' | 'field_reasoning' | 'metric_score' | 'metric_justification';
 
 /** A column after the fixed ones of a wide view; `position` counts from 0 and never changes. */
 export interface DynamicColumn {
@@ -11,8 +15,8 @@ export interface DynamicColumn {
   key: string;
 }
 
-/** The dynamic columns of every wide view, by position. */
-export type ColumnRegistry = Record<WideViewName, DynamicColumn[]>;
+/** The dynamic columns of every view that has them, by position. */
+export type ColumnRegistry = Record<ColumnViewName, DynamicColumn[]>;
 
 /** A payload key that wanted a column, identified by where it came from. */
 export interface DynamicKey {
@@ -34,10 +38,22 @@ const PREFIX: Record<DynamicKind, string> = {
   score_detail: 'score_details.',
   field_value: 'output_schema.',
   field_reasoning: 'output_schema.',
+  metric_score: 'metrics.',
+  metric_justification: 'metrics.',
 };
 
 function plainName(kind: DynamicKind, key: string): string {
-  return kind === 'field_reasoning' ? `${key}_reasoning` : key;
+  if (kind === 'field_reasoning') return `${key}_reasoning`;
+  if (kind === 'metric_score') return `${key}_score`;
+  if (kind === 'metric_justification') return `${key}_justification`;
+  return key;
+}
+
+/** The two kinds that always come as a pair of columns (a workflow field's, a metric's), or none. */
+function pairOf(kind: DynamicKind): readonly [DynamicKind, DynamicKind] | undefined {
+  if (kind === 'field_value' || kind === 'field_reasoning') return ['field_value', 'field_reasoning'];
+  if (kind === 'metric_score' || kind === 'metric_justification') return ['metric_score', 'metric_justification'];
+  return undefined;
 }
 
 export interface ColumnPlan {
@@ -58,7 +74,7 @@ export interface ColumnPlan {
  * past that are returned as overflow (a workflow field's pair is added whole
  * or not at all).
  */
-export function planNewColumns(view: WideViewName, existing: readonly DynamicColumn[], wanted: readonly DynamicKey[], maxColumns = DEFAULT_MAX_DYNAMIC_COLUMNS): ColumnPlan {
+export function planNewColumns(view: ColumnViewName, existing: readonly DynamicColumn[], wanted: readonly DynamicKey[], maxColumns = DEFAULT_MAX_DYNAMIC_COLUMNS): ColumnPlan {
   const taken = new Set<string>([...FIXED_COLUMNS[view], ...existing.map((c) => c.name)]);
   const known = new Set(existing.map((c) => dynamicKey(c.kind, c.key)));
   const added: DynamicColumn[] = [];
@@ -99,10 +115,9 @@ export function planNewColumns(view: WideViewName, existing: readonly DynamicCol
       add(kind, key, name!);
       continue;
     }
-    // Workflow fields: value and reasoning columns are planned as a pair.
-    const valueKnown = known.has(dynamicKey('field_value', key));
-    const reasoningKnown = known.has(dynamicKey('field_reasoning', key));
-    const want: DynamicKind[] = [...(valueKnown ? [] : ['field_value' as const]), ...(reasoningKnown ? [] : ['field_reasoning' as const])];
+    // Workflow fields (value, reasoning) and metrics (score, justification): planned as a pair.
+    const pair = pairOf(kind)!;
+    const want = pair.filter((k) => !known.has(dynamicKey(k, key)));
     if (want.length === 0) continue;
     if (count + want.length > cap) {
       for (const k of want) refuse(k, key);

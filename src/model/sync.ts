@@ -1,5 +1,5 @@
 import type { Cell } from './cells.js';
-import type { ViewName } from './views.js';
+import type { KeyedViewName, LogViewName, ViewName } from './views.js';
 
 export type SyncTargetName = 'csv' | 'sheets';
 export const SYNC_TARGET_NAMES: readonly SyncTargetName[] = ['csv', 'sheets'];
@@ -30,23 +30,72 @@ export interface RowSource {
   count(slice: RowSlice): number;
 }
 
-/** What a target gets for one view in one sync. */
-export interface ViewDelivery {
-  view: ViewName;
+/** A row of a keyed view with its position: rows 1..total, each key at the same position for life. */
+export interface PositionedRow {
+  /** 1-based: the row's place among the view's rows (the header is row 0). */
+  position: number;
+  cells: Cell[];
+}
+
+/**
+ * The rows of a keyed view as one delivery sees them (aligned to its header).
+ * Positions are dense and never change, so a target that holds rows 1..known
+ * applies a change by writing the row at its position and adds new keys at
+ * the end.
+ */
+export interface KeyedRowSource {
+  /** How many rows (keys) the view has: positions 1..total. */
+  total: number;
+  /** Every row, in position order (a full rewrite). */
+  pages(): Iterable<Cell[][]>;
+  /**
+   * The rows a target holding positions 1..known, confirmed up to event
+   * `sinceSeq`, must write: those at positions <= known changed by a later
+   * event, then every row past `known`; in position order.
+   */
+  changed(sinceSeq: number, known: number): Iterable<PositionedRow[]>;
+  /** How many rows `changed` gives. */
+  countChanged(sinceSeq: number, known: number): number;
+}
+
+interface DeliveryBase {
   /** The view's columns for this delivery (fixed, then dynamic in registry order). */
   header: string[];
   /** What this target confirmed last time, with its own state. */
   cursor: ViewCursor;
-  /** Deliver the rows of events with cursor.deliveredSeq < seq <= toSeq. */
+  /** The projector's position this delivery reads up to; the cursor moves there once the target confirms. */
   toSeq: number;
-  /** How many rows that is. */
+  /** How many rows are new or changed for this target. */
   pending: number;
+}
+
+/** An append-only view: deliver the rows of events with cursor.deliveredSeq < seq <= toSeq. */
+export interface LogDelivery extends DeliveryBase {
+  kind: 'log';
+  view: LogViewName;
   /** The view's rows, aligned to `header`. */
   rows: RowSource;
 }
 
+/**
+ * A keyed view: write the rows `rows.changed(cursor.deliveredSeq,
+ * cursor.deliveredRows)` at their positions; the target then holds
+ * `rows.total` rows. When `epoch` differs from the one the target recorded
+ * (the rows were derived again another way, e.g. REPORT_TIMEZONE changed),
+ * positions mean nothing any more: rewrite the whole view.
+ */
+export interface KeyedDelivery extends DeliveryBase {
+  kind: 'keyed';
+  view: KeyedViewName;
+  epoch: string;
+  rows: KeyedRowSource;
+}
+
+/** What a target gets for one view in one sync. */
+export type ViewDelivery = LogDelivery | KeyedDelivery;
+
 export interface DeliveryReceipt {
-  /** New rows delivered by this sync. */
+  /** Rows written by this sync (new, or changed rows of a keyed view). */
   rows: number;
   /** Rows the target holds for the view now. */
   totalRows: number;
@@ -79,4 +128,6 @@ export interface DeliveryControl {
 export interface SyncTarget {
   readonly name: SyncTargetName;
   deliver(views: ViewDelivery[], control?: DeliveryControl): Promise<ViewOutcome[]>;
+  /** Things the operator should know from the last `deliver`, in words (e.g. the spreadsheet's time zone differs from REPORT_TIMEZONE); kept with the run and shown by status. */
+  notices?(): string[];
 }

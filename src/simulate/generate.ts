@@ -1,7 +1,7 @@
 import type { EmberQAWebhook } from '../model/payload-types.js';
 
 /** Small seeded PRNG (mulberry32): the same index and seed always give the same webhook. */
-function rng(seed: number) {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -13,8 +13,8 @@ function rng(seed: number) {
 }
 
 const AGENTS = ['John Doe', 'Jane Smith', 'Amara Okafor', 'Lukas Müller', 'Sofía Hernández', 'Wei Zhang', 'Priya Patel', 'Tom O’Brien'];
-const METRICS = ['greeting_quality', 'empathy', 'problem_resolution', 'compliance', 'professionalism', 'call_control'];
-const JUSTIFICATIONS = [
+export const METRICS = ['greeting_quality', 'empathy', 'problem_resolution', 'compliance', 'professionalism', 'call_control'];
+export const JUSTIFICATIONS = [
   'Agent provided a friendly greeting and stated their name',
   'Customer concern acknowledged, with a short pause before answering',
   'Failed to resolve billing issue; escalated without a ticket number',
@@ -22,8 +22,8 @@ const JUSTIFICATIONS = [
   'Stayed calm, polite and on topic throughout the call',
   'Let the customer talk over the agent twice, then summarised, next steps clear',
 ];
-const REASONS = ['Inappropriate language detected', 'Customer threatened to cancel', 'Missing compliance disclosure', 'Escalation requested by customer'];
-const CALL_REASONS = ['Customer support inquiry', 'Billing dispute', 'Address change', 'Cancellation request'];
+export const REASONS = ['Inappropriate language detected', 'Customer threatened to cancel', 'Missing compliance disclosure', 'Escalation requested by customer'];
+export const CALL_REASONS = ['Customer support inquiry', 'Billing dispute', 'Address change', 'Cancellation request'];
 
 function uuid(r: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(r() * 16).toString(16)).join('');
@@ -52,7 +52,13 @@ export interface GenerateOptions {
   now?: Date;
 }
 
-/** A realistic EmberQA webhook, shaped like the vendor's examples. */
+/**
+ * One realistic EmberQA webhook, shaped like the vendor's examples, on its own:
+ * each index is a new, unrelated content_id. Kept as is for the tests and
+ * bench/ scripts that build fixtures from it; for webhooks that tell coherent
+ * stories about calls (alerts, then the completion of the same call; re-scores;
+ * days of history), see generateWebhooks / generateCallWebhooks in calls.ts.
+ */
 export function generateWebhook(index: number, options: GenerateOptions = {}): EmberQAWebhook {
   const r = rng((options.seed ?? 1) * 1_000_003 + index);
   const metrics = options.metrics ?? METRICS;

@@ -3,6 +3,7 @@ import type { Settings } from '../config/settings.js';
 import type { SyncTargetName } from '../model/sync.js';
 import { ensureSettingDir } from '../config/setting-dir.js';
 import { createCsvTarget } from './csv/csv-target.js';
+import { csvDialectFromSettings } from './csv/csv-dialect.js';
 import type { SyncTarget } from '../model/sync.js';
 
 /**
@@ -17,7 +18,7 @@ export async function createTargets(settings: Settings, only?: SyncTargetName, l
   for (const name of names) {
     if (name === 'csv') {
       ensureSettingDir('CSV_DIR', settings.csvDir);
-      targets.push(createCsvTarget({ dir: settings.csvDir, delimiter: settings.csvDelimiter, bom: settings.csvBom }));
+      targets.push(createCsvTarget({ dir: settings.csvDir, dialect: csvDialectFromSettings(settings) }));
     } else {
       const [{ createSheetsAuth }, { createSheetsTarget }] = await Promise.all([import('./sheets/auth.js'), import('./sheets/sheets-target.js')]);
       targets.push(
@@ -25,6 +26,7 @@ export async function createTargets(settings: Settings, only?: SyncTargetName, l
           spreadsheetId: settings.sheetsSpreadsheetId!,
           auth: createSheetsAuth(settings),
           rootUrl: settings.sheetsApiRootUrl,
+          reportTimezone: settings.reportTimezone,
           ...(logger ? { logger } : {}),
         }),
       );

@@ -6,14 +6,26 @@ import { createSyncState } from './sync-state.js';
 import { createViewRows } from './view-rows.js';
 
 /** What the running server records for other processes: its public URL, and a fingerprint (never the value) of its webhook token. */
-export type MetaKey = 'public_url' | 'webhook_token_sha256';
+export type MetaKey = 'public_url' | 'webhook_token_sha256' | 'report_timezone';
+
+/**
+ * The keyed views' derivation: positions of rows in targets are valid only
+ * within one epoch. A new REPORT_TIMEZONE re-groups the daily rows, so it
+ * makes a new epoch (and so would a change of the merge rules: bump v1).
+ */
+const KEYED_EPOCH_VERSION = 'keyed-v1';
 
 export interface StoreOptions {
   dbPath: string;
   busyTimeoutMs?: number;
   /** MAX_DYNAMIC_COLUMNS (see projection.ts). */
   maxDynamicColumns?: number;
+  /** Adopt this REPORT_TIMEZONE at open (see adoptReportTimezone); otherwise the zone the database records. */
+  reportTimezone?: string;
 }
+
+/** The zone the keyed views are derived in: the one recorded by the server (REPORT_TIMEZONE), UTC until one is. */
+const DEFAULT_ZONE = 'UTC';
 
 /**
  * The database (migrated) and its repositories on one connection. The server
@@ -31,13 +43,39 @@ export function createStore(options: StoreOptions) {
   const probe = db.prepare<[string]>('INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
   const getMeta = db.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck();
   const putMeta = db.prepare<[string, string, string]>('INSERT INTO app_meta (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
-  const projection = createProjection(db, options.maxDynamicColumns === undefined ? {} : { maxDynamicColumns: options.maxDynamicColumns });
-  return {
+  // Every process derives days in the zone the database records, whatever its own environment says:
+  // only the server (adoptReportTimezone) changes it, so a CLI command never re-groups the rows.
+  const zone = () => getMeta.get('report_timezone') ?? DEFAULT_ZONE;
+  const projection = createProjection(db, { ...(options.maxDynamicColumns === undefined ? {} : { maxDynamicColumns: options.maxDynamicColumns }), reportTimezone: zone });
+  const store = {
     db,
     path: options.dbPath,
     events: createEventLog(db),
     projection,
-    views: createViewRows(db, () => projection.columns()),
+    views: createViewRows(db, () => projection.columns(), zone),
+    reportTimezone: zone,
+    /** See KEYED_EPOCH_VERSION. */
+    keyedEpoch: () => `${KEYED_EPOCH_VERSION}:${zone()}`,
+    /**
+     * Makes `zone` the zone of the keyed views. When it differs from the one
+     * the rows were derived in, the keyed views' rows are dropped and the
+     * projector derives them again from the raw log (in the background, batch
+     * by batch; the append-only views stay as they are);
+     * targets see a new epoch and rewrite the keyed views. Returns true then.
+     */
+    adoptReportTimezone(next: string, now = new Date()): boolean {
+      return db
+        .transaction(() => {
+          const current = getMeta.get('report_timezone');
+          if (current === next) return false;
+          putMeta.run('report_timezone', next, now.toISOString());
+          // A database from before the setting was derived in UTC: nothing to redo when that stays.
+          if ((current ?? DEFAULT_ZONE) === next) return false;
+          projection.resetKeyed();
+          return true;
+        })
+        .immediate();
+    },
     sync: createSyncState(db),
     /** What the server announced (public_url): status run from another shell shows the server's URL, not its own guess. */
     meta: {
@@ -52,5 +90,14 @@ export function createStore(options: StoreOptions) {
       if (db.open) db.close();
     },
   };
+  if (options.reportTimezone !== undefined) {
+    try {
+      store.adoptReportTimezone(options.reportTimezone);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+  return store;
 }
 export type Store = ReturnType<typeof createStore>;

@@ -210,6 +210,119 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: 'keyed views (contents, content_scores, daily summaries); vendor times in UTC',
+    sql: `
+      -- Contents' metric columns join the append-only column contract: a kind per half of a metric.
+      CREATE TABLE view_columns_v4 (
+        view TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('score_detail', 'field_value', 'field_reasoning', 'metric_score', 'metric_justification')),
+        key TEXT NOT NULL,
+        added_seq INTEGER NOT NULL,
+        PRIMARY KEY (view, position),
+        UNIQUE (view, name),
+        UNIQUE (view, kind, key)
+      ) WITHOUT ROWID;
+      INSERT INTO view_columns_v4 SELECT view, position, name, kind, key, added_seq FROM view_columns;
+      DROP TABLE view_columns;
+      ALTER TABLE view_columns_v4 RENAME TO view_columns;
+
+      -- Keyed rows: the current truth per key. rid is the row's position for life (dense, in the
+      -- order keys first appear); changed_seq the last event that changed it (delivery by key);
+      -- agent_key is agent_name or '' (groups without an agent); day is scored_at's calendar day
+      -- in REPORT_TIMEZONE.
+      CREATE TABLE content_rows (
+        rid INTEGER PRIMARY KEY,
+        content_id TEXT NOT NULL UNIQUE,
+        content_type, file_name, agent_name, scored_at, first_received_at, last_received_at,
+        webhooks INTEGER NOT NULL, completed INTEGER NOT NULL, red_flag INTEGER NOT NULL, low_score INTEGER NOT NULL,
+        total_score, total_score_threshold, red_flag_reason, summary,
+        dyn TEXT NOT NULL,
+        vendor_time INTEGER NOT NULL,
+        agent_key TEXT NOT NULL,
+        day TEXT NOT NULL,
+        changed_seq INTEGER NOT NULL
+      );
+      CREATE INDEX content_rows_changed ON content_rows (changed_seq);
+      -- The calls of a day and agent: min/max of a daily group are read again through it (only when
+      -- the group's current extreme leaves it; every other change is applied as a delta).
+      CREATE INDEX content_rows_group ON content_rows (day, agent_key);
+
+      CREATE TABLE content_score_rows (
+        rid INTEGER PRIMARY KEY,
+        content_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        agent_name, scored_at, score, justification, updated_at,
+        agent_key TEXT NOT NULL,
+        day TEXT NOT NULL,
+        changed_seq INTEGER NOT NULL,
+        UNIQUE (content_id, metric)
+      );
+      CREATE INDEX content_score_rows_changed ON content_score_rows (changed_seq);
+
+
+      CREATE TABLE daily_agent_rows (
+        rid INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        agent_key TEXT NOT NULL,
+        contents INTEGER NOT NULL, completed INTEGER NOT NULL, red_flags INTEGER NOT NULL, low_scores INTEGER NOT NULL,
+        avg_total_score,
+        -- Exact running sums (millionths) and counts of the numbers averaged: kept by deltas, never re-summed.
+        sum_total INTEGER NOT NULL, n_total INTEGER NOT NULL,
+        changed_seq INTEGER NOT NULL,
+        UNIQUE (day, agent_key)
+      );
+      CREATE INDEX daily_agent_rows_changed ON daily_agent_rows (changed_seq);
+
+      CREATE TABLE daily_metric_rows (
+        rid INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        agent_key TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        contents INTEGER NOT NULL,
+        avg_score, min_score, max_score,
+        sum_score INTEGER NOT NULL, n_score INTEGER NOT NULL,
+        changed_seq INTEGER NOT NULL,
+        UNIQUE (day, agent_key, metric)
+      );
+      CREATE INDEX daily_metric_rows_changed ON daily_metric_rows (changed_seq);
+
+      CREATE VIEW contents AS
+        SELECT content_id, content_type, file_name, agent_name, scored_at, first_received_at, last_received_at, webhooks,
+          completed, red_flag, low_score, total_score, total_score_threshold, red_flag_reason, summary
+        FROM content_rows ORDER BY rid;
+      CREATE VIEW content_scores AS
+        SELECT content_id, agent_name, scored_at, metric, score, justification, updated_at FROM content_score_rows ORDER BY rid;
+      CREATE VIEW daily_agents AS
+        SELECT day, nullif(agent_key, '') AS agent_name, contents, completed, red_flags, low_scores, avg_total_score FROM daily_agent_rows ORDER BY rid;
+      CREATE VIEW daily_metrics AS
+        SELECT day, nullif(agent_key, '') AS agent_name, metric, contents, avg_score, min_score, max_score FROM daily_metric_rows ORDER BY rid;
+
+      -- Vendor times are now given in UTC like received_at: the derived rows are projected
+      -- again from the raw log (the targets' cursors stay: rows already delivered are not sent again).
+      DELETE FROM red_flag_rows;
+      DELETE FROM low_score_rows;
+      DELETE FROM completion_rows;
+      DELETE FROM workflow_rows;
+      DELETE FROM score_rows;
+      DELETE FROM workflow_field_rows;
+      DELETE FROM parked_events;
+      UPDATE projector_state SET seq = 0;
+
+      -- The keyed views follow the log with a cursor of their own: a new REPORT_TIMEZONE derives
+      -- them again from the start while the append-only views stay as they are.
+      ALTER TABLE projector_state ADD COLUMN keyed_seq INTEGER NOT NULL DEFAULT 0;
+
+      -- After a sync took over the lock of a live but silent run, a write that run had in flight
+      -- may still land over newer values of a keyed view: the next syncs deliver again every row
+      -- changed since repair_from_seq (repair_runs more successful syncs).
+      ALTER TABLE sync_state ADD COLUMN repair_from_seq INTEGER;
+      ALTER TABLE sync_state ADD COLUMN repair_runs INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */

@@ -3,13 +3,14 @@ import { flattenPayload, type FlatEvent } from '../flatten/flatten-payload.js';
 import { parseJsonObject } from '../lib/json-object.js';
 import type { Cell } from '../model/cells.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
-import { LONG_VIEWS, rowColumns, VIEW_DEFS, WIDE_VIEWS, type ViewName, type WideViewName } from '../model/views.js';
+import { COLUMN_VIEWS, LOG_VIEWS, rowColumns, VIEW_DEFS, type ColumnViewName, type LogViewName, type WideViewName } from '../model/views.js';
 import type { TypedPayload } from '../model/webhooks.js';
 import type { StoredEvent } from './event-log.js';
+import { createKeyedProjection } from './keyed-projection.js';
 import type { Db } from './open-db.js';
 
 /** `INSERT INTO <table> (seq, [ord,] <row columns>, [dyn])`, from the view definitions. */
-function insertSql(view: ViewName): string {
+function insertSql(view: LogViewName): string {
   const def = VIEW_DEFS[view];
   const cols = ['seq', ...(def.shape === 'long' ? ['ord'] : []), ...rowColumns(view), ...(def.shape === 'wide' ? ['dyn'] : [])];
   return `INSERT INTO ${def.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
@@ -28,6 +29,17 @@ export function isEventSpecific(err: unknown): boolean {
   return !sqlite || (typeof code === 'string' && EVENT_SPECIFIC_SQLITE.test(code));
 }
 
+/** An event failed while feeding the keyed views: its batch must roll back whole (see applyKeyed). */
+class KeyedApplyError extends Error {
+  override name = 'KeyedApplyError';
+  constructor(
+    readonly seq: number,
+    override readonly cause: unknown,
+  ) {
+    super(`event ${seq} could not feed the keyed views`);
+  }
+}
+
 export interface ParkedEvent {
   seq: number;
   webhook_id: string;
@@ -39,6 +51,8 @@ export interface ParkedEvent {
 export interface ProjectionOptions {
   /** MAX_DYNAMIC_COLUMNS: a wide view never gets more dynamic columns than this. */
   maxDynamicColumns?: number;
+  /** The IANA zone of the keyed views' days (REPORT_TIMEZONE); read when a batch starts. */
+  reportTimezone?: () => string;
   now?: () => Date;
 }
 
@@ -56,14 +70,18 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const now = options.now ?? (() => new Date());
   const cursor = db.prepare<[], { seq: number }>('SELECT seq FROM projector_state WHERE id = 1');
   const setCursor = db.prepare<[number]>('UPDATE projector_state SET seq = ? WHERE id = 1');
+  const keyedCursor = db.prepare<[], number>('SELECT keyed_seq FROM projector_state WHERE id = 1').pluck();
+  const setKeyedCursor = db.prepare<[number]>('UPDATE projector_state SET keyed_seq = ? WHERE id = 1');
+  const parkedIn = db.prepare<[number, number], number>('SELECT seq FROM parked_events WHERE seq > ? AND seq <= ?').pluck();
   const eventsAfter = db.prepare<[number, number], StoredEvent>('SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
-  const loadColumns = db.prepare<[], DynamicColumn & { view: WideViewName }>('SELECT view, position, name, kind, key FROM view_columns ORDER BY view, position');
+  const keyed = createKeyedProjection(db, options.reportTimezone ?? (() => 'UTC'));
+  const loadColumns = db.prepare<[], DynamicColumn & { view: ColumnViewName }>('SELECT view, position, name, kind, key FROM view_columns ORDER BY view, position');
   const insertColumn = db.prepare<[string, number, string, string, string, number]>('INSERT INTO view_columns (view, position, name, kind, key, added_seq) VALUES (?, ?, ?, ?, ?, ?)');
   const insertOverflow = db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO column_overflow (view, kind, key, first_seq) VALUES (?, ?, ?, ?)');
   // A key that overflowed under a lower MAX_DYNAMIC_COLUMNS and now got its column is no longer over the cap.
   const clearOverflow = db.prepare<[string, string, string]>('DELETE FROM column_overflow WHERE view = ? AND kind = ? AND key = ?');
-  const overflowCounts = db.prepare<[], { view: WideViewName; n: number }>('SELECT view, count(*) AS n FROM column_overflow GROUP BY view');
-  const insertRow = Object.fromEntries([...WIDE_VIEWS, ...LONG_VIEWS].map((v) => [v, db.prepare<unknown[]>(insertSql(v))])) as Record<ViewName, Statement<unknown[]>>;
+  const overflowCounts = db.prepare<[], { view: ColumnViewName; n: number }>('SELECT view, count(*) AS n FROM column_overflow GROUP BY view');
+  const insertRow = Object.fromEntries(LOG_VIEWS.map((v) => [v, db.prepare<unknown[]>(insertSql(v))])) as Record<LogViewName, Statement<unknown[]>>;
   const lastSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
   const park = db.prepare<[number, string, string]>('INSERT INTO parked_events (seq, error, parked_at) VALUES (?, ?, ?) ON CONFLICT (seq) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at');
   const parked = db.prepare<[number], ParkedEvent>(
@@ -76,7 +94,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const moveRelease = db.prepare<[number, number]>('UPDATE quarantine SET released_seq = ? WHERE released_seq = ?');
 
   function columns(): ColumnRegistry {
-    const reg = Object.fromEntries(WIDE_VIEWS.map((v) => [v, [] as DynamicColumn[]])) as ColumnRegistry;
+    const reg = Object.fromEntries(COLUMN_VIEWS.map((v) => [v, [] as DynamicColumn[]])) as ColumnRegistry;
     for (const { view, ...col } of loadColumns.all()) reg[view].push(col);
     return reg;
   }
@@ -91,7 +109,21 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   type Positions = Map<WideViewName, Map<string, number>>;
 
   /** Writes one event's rows; returns the columns it added (the caller adopts them once the write stuck). */
-  const writeEvent = db.transaction((event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions): DynamicColumn[] => {
+  type KeyedBatch = ReturnType<typeof keyed.batch>;
+  /**
+   * The keyed views hold a batch's contents in memory until it commits: an
+   * event that fails half-way through them would leave that memory ahead of
+   * the database. So such a failure aborts the whole batch (KeyedApplyError);
+   * the event is then parked on its own and the batch runs again without it.
+   */
+  function applyKeyed(keyedBatch: KeyedBatch | undefined, flat: FlatEvent, event: StoredEvent): void {
+    try {
+      keyedBatch?.apply(flat, event.seq, event.received_at);
+    } catch (err) {
+      throw isEventSpecific(err) ? new KeyedApplyError(event.seq, err) : err;
+    }
+  }
+  const writeEvent = db.transaction((event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions, keyedBatch: KeyedBatch | undefined): DynamicColumn[] => {
     const view = flat.view;
     const plan = planNewColumns(view, reg[view], flat.dynamic, maxColumns);
     for (const c of plan.added) {
@@ -113,6 +145,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     flat.scores.forEach((s, i) => insertRow.scores.run([event.seq, i, ...rowColumns('scores').map((c) => s[c])]));
     flat.fields.forEach((f, i) => insertRow.workflow_fields.run([event.seq, i, ...rowColumns('workflow_fields').map((c) => f[c])]));
     if (plan.added.length === 0 && !positions.has(view)) positions.set(view, positionOf);
+    applyKeyed(keyedBatch, flat, event);
     return plan.added;
   });
 
@@ -122,28 +155,46 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
   }
 
-  /** Projects up to `limit` events past the cursor in one transaction; returns how many were taken (projected or parked). */
+  /**
+   * Projects up to `limit` events past the cursors in one transaction; returns
+   * how many were taken. Events past the log cursor get their append-only
+   * rows (or are parked) and feed the keyed views; events the append-only
+   * views already have but the keyed views do not (after a new
+   * REPORT_TIMEZONE) feed the keyed views only, parked ones excepted.
+   */
   const projectBatch = db.transaction((limit: number): number => {
-    const from = cursor.get()!.seq;
-    const events = eventsAfter.all(from, limit);
+    const logFrom = cursor.get()!.seq;
+    const keyedFrom = keyedCursor.get()!;
+    const events = eventsAfter.all(Math.min(logFrom, keyedFrom), limit);
     if (events.length === 0) return 0;
     const reg = columns();
     const positions: Positions = new Map();
+    const keyedBatch = keyed.batch(reg, maxColumns);
+    const last = events.at(-1)!.seq;
+    const parkedSeqs = new Set(parkedIn.all(Math.min(logFrom, keyedFrom), last));
     for (const event of events) {
+      if (parkedSeqs.has(event.seq)) continue;
+      if (event.seq <= logFrom) {
+        // Already in the append-only views: the keyed views catch up.
+        if (event.seq > keyedFrom) applyKeyed(keyedBatch, flatten(event), event);
+        continue;
+      }
       try {
         const flat = flatten(event);
         // A savepoint per event: a failure leaves nothing of this event behind.
-        const added = writeEvent(event, flat, reg, positions);
+        const added = writeEvent(event, flat, reg, positions, event.seq > keyedFrom ? keyedBatch : undefined);
         if (added.length > 0) {
           reg[flat.view] = [...reg[flat.view], ...added];
           positions.delete(flat.view);
         }
       } catch (err) {
-        if (!isEventSpecific(err)) throw err;
+        if (err instanceof KeyedApplyError || !isEventSpecific(err)) throw err;
         park.run(event.seq, describe(err), now().toISOString());
       }
     }
-    setCursor.run(events.at(-1)!.seq);
+    keyedBatch.flush();
+    if (last > logFrom) setCursor.run(last);
+    if (last > keyedFrom) setKeyedCursor.run(last);
     return events.length;
   });
 
@@ -151,7 +202,10 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const TRIAL_OK = Symbol('trial write succeeded');
   /** Writes the event's rows in a savepoint that is always rolled back: does it project now? */
   const tryWrite = db.transaction((event: StoredEvent) => {
-    writeEvent(event, flatten(event), columns(), new Map());
+    const reg = columns();
+    const trial = keyed.batch(reg, maxColumns);
+    writeEvent(event, flatten(event), reg, new Map(), trial);
+    trial.flush();
     throw TRIAL_OK;
   });
 
@@ -187,21 +241,52 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   });
 
   const wipe = db.transaction(() => {
-    for (const v of [...WIDE_VIEWS, ...LONG_VIEWS]) db.prepare(`DELETE FROM ${VIEW_DEFS[v].table}`).run();
+    for (const v of LOG_VIEWS) db.prepare(`DELETE FROM ${VIEW_DEFS[v].table}`).run();
+    keyed.wipe();
     db.prepare('DELETE FROM parked_events').run();
     setCursor.run(0);
+    setKeyedCursor.run(0);
   });
+  const wipeKeyed = db.transaction(() => {
+    keyed.wipe();
+    setKeyedCursor.run(0);
+  });
+
+  /**
+   * A rebuild writes only derived rows: its commits need not reach the disk
+   * one by one (WAL with synchronous=NORMAL never corrupts; a power cut loses
+   * the last batches, which the projector simply derives again).
+   */
+  function bulk<T>(work: () => T): T {
+    const was = db.pragma('synchronous', { simple: true }) as number;
+    db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      db.pragma(`synchronous = ${Number(was)}`);
+    }
+  }
 
   const api = {
     columns,
     cursor: () => cursor.get()!.seq,
     /** The cursor and the column registry in one read: rows up to the cursor fit those columns exactly. */
     snapshot: (): { toSeq: number; registry: ColumnRegistry } => db.transaction(() => ({ toSeq: cursor.get()!.seq, registry: columns() }))(),
-    /** How many logged events are not projected yet. */
-    lag: () => (lastSeq.get()!.seq ?? 0) - cursor.get()!.seq,
+    /** How many logged events are not projected yet (into every view). */
+    lag: () => (lastSeq.get()!.seq ?? 0) - Math.min(cursor.get()!.seq, keyedCursor.get()!),
     // Nothing pending (the common case for an export or a sync): no write lock is taken at all, so they
     // work while another process holds it.
-    projectBatch: (limit: number): number => (api.lag() <= 0 ? 0 : projectBatch.immediate(limit)),
+    projectBatch(limit: number): number {
+      if (api.lag() <= 0) return 0;
+      try {
+        return projectBatch.immediate(limit);
+      } catch (err) {
+        if (!(err instanceof KeyedApplyError)) throw err;
+        // The batch rolled back whole; park the event alone (the next batch skips it) and count it as taken.
+        db.transaction(() => park.run(err.seq, describe(err.cause), now().toISOString())).immediate();
+        return 1;
+      }
+    },
     /** Projects everything that is pending, in chunks that keep each write lock short. */
     catchUp(chunk = 500): number {
       let total = 0;
@@ -211,7 +296,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     parked: (limit = 100): ParkedEvent[] => parked.all(limit),
     parkedCount: (): number => parkedCount.get()!,
     /** Keys that got no column because of MAX_DYNAMIC_COLUMNS, per wide view. */
-    overflow(): Partial<Record<WideViewName, number>> {
+    overflow(): Partial<Record<ColumnViewName, number>> {
       return Object.fromEntries(overflowCounts.all().map((r) => [r.view, r.n]));
     },
     /** Re-tries every parked event (replay and rebuild call this); returns how many left the parking. */
@@ -220,6 +305,15 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
       for (const p of parked.all(-1)) out[retryOne.immediate(p.seq)]++;
       if (out.moved > 0) api.catchUp();
       return out;
+    },
+    /** Drops the keyed views' rows; the projector derives them again from the raw log, batch by batch (a new REPORT_TIMEZONE). */
+    resetKeyed(): void {
+      wipeKeyed();
+    },
+    /** Derives the keyed views again from the whole log, now (bench, tests). */
+    rebuildKeyed(chunk = 2000): number {
+      wipeKeyed.immediate();
+      return bulk(() => api.catchUp(chunk));
     },
     /**
      * Derived rows are disposable: drop them and project the whole log again.
@@ -230,7 +324,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     rebuild(chunk = 500): number {
       api.retryParked();
       wipe.immediate();
-      return api.catchUp(chunk);
+      return bulk(() => api.catchUp(chunk));
     },
   };
   return api;

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { ViewCursor } from '../model/sync.js';
-import type { ViewName } from '../model/views.js';
+import { KEYED_VIEWS, type ViewName } from '../model/views.js';
 import type { Db } from './open-db.js';
 
 /** The lock a sync run holds: its owner id and the generation it got (its fencing token). */
@@ -9,7 +9,12 @@ export interface LockTicket {
   target: string;
   owner: string;
   generation: number;
+  /** The lock was taken from a run that may still be alive (it stopped beating): its last writes may land late. */
+  tookOverLive: boolean;
 }
+
+/** Syncs after a takeover that deliver keyed rows again (the taker's and the next one). */
+const REPAIR_RUNS = 2;
 
 /** The run no longer holds its target's lock: another process took it over. Nothing was committed. */
 export class LockLostError extends Error {
@@ -54,7 +59,8 @@ export function createSyncState(db: Db) {
     `INSERT INTO sync_state (target, view, delivered_seq, delivered_rows, delivered_total, state, last_error, last_error_at, updated_at)
      VALUES (@target, @view, @seq, @rows, @added, @state, NULL, NULL, @at)
      ON CONFLICT (target, view) DO UPDATE SET delivered_seq = max(delivered_seq, @seq), delivered_rows = @rows, delivered_total = delivered_total + @added,
-       state = @state, last_error = NULL, last_error_at = NULL, updated_at = @at`,
+       state = @state, last_error = NULL, last_error_at = NULL, updated_at = @at,
+       repair_runs = max(repair_runs - 1, 0), repair_from_seq = CASE WHEN repair_runs > 1 THEN repair_from_seq END`,
   );
   const putError = db.prepare<[{ target: string; view: string; error: string; at: string }]>(
     `INSERT INTO sync_state (target, view, last_error, last_error_at, updated_at) VALUES (@target, @view, @error, @at, @at)
@@ -80,6 +86,12 @@ export function createSyncState(db: Db) {
   ).pluck();
   const beat = db.prepare<[string, string, string, number]>('UPDATE sync_locks SET heartbeat_at = ? WHERE target = ? AND owner = ? AND generation = ?');
   const dropLock = db.prepare<[string, string]>('DELETE FROM sync_locks WHERE target = ? AND owner = ?');
+  // From where the run that was taken over started (its views' confirmed cursors), or from an older repair still open.
+  const markRepair = db.prepare<[string, string, number]>(
+    `INSERT INTO sync_state (target, view, repair_from_seq, repair_runs) VALUES (?, ?, 0, ?)
+     ON CONFLICT (target, view) DO UPDATE SET repair_from_seq = min(coalesce(repair_from_seq, delivered_seq), delivered_seq), repair_runs = excluded.repair_runs`,
+  );
+  const getRepair = db.prepare<[string, string], number | null>('SELECT CASE WHEN repair_runs > 0 THEN repair_from_seq END FROM sync_state WHERE target = ? AND view = ?').pluck();
 
   const host = hostname();
   const ownerPrefix = `${host}:${process.pid}:${PROCESS_INSTANCE}:`;
@@ -88,6 +100,7 @@ export function createSyncState(db: Db) {
 
   const tryLock = db.transaction((target: string, owner: string, now: Date): LockTicket | undefined => {
     const held = getLock.get(target);
+    let tookOverLive = false;
     if (held && held.owner !== owner) {
       const stale = now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS;
       // On this host: a pid that is gone, or our own pid from an earlier life of this process (a container's
@@ -96,10 +109,12 @@ export function createSyncState(db: Db) {
       // This very process left it behind when its release failed: take it back.
       const oursLeft = unreleased.get(target) === held.owner;
       if (!stale && !deadHere && !oursLeft) return undefined;
+      tookOverLive = !deadHere && !oursLeft;
     }
     const generation = nextGeneration.get(target)!;
     putLock.run({ target, owner, pid: process.pid, host, at: now.toISOString(), generation });
-    return { target, owner, generation };
+    if (tookOverLive) for (const view of KEYED_VIEWS) markRepair.run(target, view, REPAIR_RUNS);
+    return { target, owner, generation, tookOverLive };
   });
 
   const holds = (t: LockTicket): boolean => {
@@ -178,6 +193,8 @@ export function createSyncState(db: Db) {
       }
     },
     lockHolder: (target: string) => getLock.get(target),
+    /** The seq from which a keyed view's rows are delivered again after a takeover (see REPAIR_RUNS), if any. */
+    repairFrom: (target: string, view: ViewName): number | undefined => getRepair.get(target, view) ?? undefined,
   };
 }
 export type SyncState = ReturnType<typeof createSyncState>;

@@ -1,8 +1,9 @@
 import type { Statement } from 'better-sqlite3';
 import type { Cell } from '../model/cells.js';
 import { viewHeader, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
-import type { RowSlice, RowSource } from '../model/sync.js';
-import { isWideView, rowColumns, VIEW_DEFS, VIEW_NAMES, type ViewName } from '../model/views.js';
+import type { KeyedRowSource, RowSlice, RowSource } from '../model/sync.js';
+import { hasDynamicColumns, isKeyedView, isWideView, LOG_VIEWS, rowColumns, VIEW_DEFS, type LogViewName, type ViewName } from '../model/views.js';
+import { createKeyedRows } from './keyed-rows.js';
 import type { Db } from './open-db.js';
 
 /** The rows of the events with fromSeq < seq <= toSeq, optionally within a received_at window. */
@@ -17,7 +18,7 @@ export interface SliceOptions extends RowSlice {
 const WINDOW = '(@since IS NULL OR e.received_at >= @since) AND (@until IS NULL OR e.received_at < @until)';
 
 /** `SELECT e.webhook_id, e.received_at, r.<row columns>…` from the view definitions, keyset columns last. */
-function pageSql(view: ViewName): string {
+function pageSql(view: LogViewName): string {
   const def = VIEW_DEFS[view];
   const cols = ['e.webhook_id', 'e.received_at', ...rowColumns(view).map((c) => `r.${c}`)];
   if (def.shape === 'wide') {
@@ -35,11 +36,12 @@ function pageSql(view: ViewName): string {
  * their dynamic cells from `dyn`, aligned to the column list the caller took
  * (padded with nulls, never wider), so header and rows always agree.
  */
-export function createViewRows(db: Db, registry: () => ColumnRegistry) {
-  const page = {} as Record<ViewName, Statement<[Record<string, unknown>], unknown[]>>;
-  const windowCount = {} as Record<ViewName, Statement<[Record<string, unknown>], number>>;
-  const plainCount = {} as Record<ViewName, Statement<[number, number], number>>;
-  for (const view of VIEW_NAMES) {
+export function createViewRows(db: Db, registry: () => ColumnRegistry, zone: () => string = () => 'UTC') {
+  const keyed = createKeyedRows(db, zone);
+  const page = {} as Record<LogViewName, Statement<[Record<string, unknown>], unknown[]>>;
+  const windowCount = {} as Record<LogViewName, Statement<[Record<string, unknown>], number>>;
+  const plainCount = {} as Record<LogViewName, Statement<[number, number], number>>;
+  for (const view of LOG_VIEWS) {
     const { table } = VIEW_DEFS[view];
     page[view] = db.prepare<[Record<string, unknown>], unknown[]>(pageSql(view)).raw();
     windowCount[view] = db.prepare<[Record<string, unknown>], number>(`SELECT count(*) FROM ${table} r JOIN events e ON e.seq = r.seq WHERE r.seq > @after AND r.seq <= @to AND ${WINDOW}`).pluck();
@@ -56,7 +58,7 @@ export function createViewRows(db: Db, registry: () => ColumnRegistry) {
    * come last in each SQL row and are cut off in place (no copy per row:
    * exports run through millions of them).
    */
-  function* pages(view: ViewName, o: SliceOptions, dynamic: readonly DynamicColumn[]): Generator<Cell[][]> {
+  function* pages(view: LogViewName, o: SliceOptions, dynamic: readonly DynamicColumn[]): Generator<Cell[][]> {
     let after = o.fromSeq ?? 0;
     if (isWideView(view)) {
       const width = dynamic.reduce((max, c) => Math.max(max, c.position + 1), 0);
@@ -86,7 +88,7 @@ export function createViewRows(db: Db, registry: () => ColumnRegistry) {
   }
 
   /** How many rows the slice holds. */
-  function count(view: ViewName, o: SliceOptions): number {
+  function count(view: LogViewName, o: SliceOptions): number {
     if (o.since === undefined && o.until === undefined) return plainCount[view].get(o.fromSeq ?? 0, o.toSeq)!;
     return windowCount[view].get(params(o, o.fromSeq ?? 0, -1))!;
   }
@@ -97,11 +99,23 @@ export function createViewRows(db: Db, registry: () => ColumnRegistry) {
     /**
      * One view's header and rows bound to one column list: what a delivery or
      * an export reads from start to end, whatever columns are added meanwhile.
+     * A keyed view's rows are its rows as of this call (positions 1..total),
+     * in position order; seq bounds do not apply to them (they are the
+     * current truth), a received_at window does (see keyed-rows.ts).
      */
-    snapshot(view: ViewName, reg: ColumnRegistry = registry()): { header: string[]; rows: RowSource & { pages(slice: SliceOptions): Iterable<Cell[][]>; count(slice: SliceOptions): number } } {
-      const dynamic = isWideView(view) ? [...reg[view]] : [];
+    snapshot(view: ViewName, reg: ColumnRegistry = registry()): { header: string[]; rows: RowSource & { pages(slice: SliceOptions): Iterable<Cell[][]>; count(slice: SliceOptions): number }; keyed?: KeyedRowSource } {
+      const dynamic = hasDynamicColumns(view) ? [...reg[view]] : [];
+      const header = viewHeader(view, dynamic);
+      if (isKeyedView(view)) {
+        const source = keyed.source(view, dynamic);
+        return {
+          header,
+          rows: { pages: (slice: SliceOptions) => source.windowPages(slice), count: (slice: SliceOptions) => source.windowCount(slice) },
+          keyed: source,
+        };
+      }
       return {
-        header: viewHeader(view, dynamic),
+        header,
         rows: {
           pages: (slice: SliceOptions) => pages(view, slice, dynamic),
           count: (slice: SliceOptions) => count(view, slice),

@@ -1,5 +1,6 @@
-import { parseDelimiter } from '../config/settings.js';
-import type { CsvDialect } from '../model/csv.js';
+import { parseDelimiter, type Settings } from '../config/settings.js';
+import { CSV_DECIMALS, CSV_TIME_FORMATS, DEFAULT_CSV_DIALECT, dialectProblem, type CsvDecimal, type CsvDialect, type CsvTimeFormat } from '../model/csv.js';
+import { isTimeZone } from '../model/time.js';
 import { isViewName, VIEW_NAMES, type ViewName } from '../model/views.js';
 
 /** A bad export argument; the CLI turns it into exit 2, the API into 400 (404 for the view). */
@@ -7,7 +8,7 @@ export class ExportOptionError extends Error {
   override name = 'ExportOptionError';
   constructor(
     message: string,
-    readonly field: 'view' | 'since' | 'until' | 'delimiter' | 'bom' | 'raw',
+    readonly field: 'view' | 'since' | 'until' | 'delimiter' | 'bom' | 'raw' | 'timeFormat' | 'decimal' | 'timezone',
   ) {
     super(message);
   }
@@ -57,12 +58,42 @@ export function parseTimeBound(raw: string, field: 'since' | 'until'): string {
   return new Date(date.getTime() - offset).toISOString();
 }
 
-export function parseExportRequest(input: { view: string; since?: string | undefined; until?: string | undefined; delimiter?: string | undefined; bom?: boolean | string | undefined; raw?: boolean | string | undefined }, defaults: { delimiter: string; bom: boolean }): ExportRequest {
-  if (!isViewName(input.view)) throw new ExportOptionError(`unknown view ${JSON.stringify(input.view)} (views: ${VIEW_NAMES.join(', ')})`, 'view');
-  // An empty bound is a mistake (a script's empty variable), not "no bound": refused, never ignored.
-  const since = input.since === undefined ? undefined : parseTimeBound(input.since, 'since');
-  const until = input.until === undefined ? undefined : parseTimeBound(input.until, 'until');
-  if (since !== undefined && until !== undefined && since >= until) throw new ExportOptionError('--since must be earlier than --until', 'until');
+/**
+ * What an export is written in when the request does not say: CSV_DELIMITER,
+ * CSV_BOM, CSV_DECIMAL, CSV_TIME_FORMAT and REPORT_TIMEZONE. The formula guard
+ * is not among them: CSV_FORMULA_GUARD is the CSV target's, an export is
+ * guarded unless it asks for `--raw`. A field left out keeps ember-sync's
+ * default (`.`, `iso`, `UTC`).
+ */
+export type ExportDefaults = Pick<CsvDialect, 'delimiter' | 'bom'> & Partial<Pick<CsvDialect, 'decimal' | 'timeFormat' | 'timeZone'>>;
+
+export function exportDefaults(settings: Pick<Settings, 'csvDelimiter' | 'csvBom' | 'csvDecimal' | 'csvTimeFormat' | 'reportTimezone'>): ExportDefaults {
+  return { delimiter: settings.csvDelimiter, bom: settings.csvBom, decimal: settings.csvDecimal, timeFormat: settings.csvTimeFormat, timeZone: settings.reportTimezone };
+}
+
+export interface ExportInput {
+  view: string;
+  since?: string | undefined;
+  until?: string | undefined;
+  delimiter?: string | undefined;
+  bom?: boolean | string | undefined;
+  raw?: boolean | string | undefined;
+  timeFormat?: string | undefined;
+  decimal?: string | undefined;
+  timezone?: string | undefined;
+}
+
+function choice<T extends string>(raw: string, allowed: readonly T[], flag: string, field: ExportOptionError['field']): T {
+  if ((allowed as readonly string[]).includes(raw.toLowerCase())) return raw.toLowerCase() as T;
+  throw new ExportOptionError(`${flag} must be ${allowed.join(' or ')} (got ${JSON.stringify(raw)})`, field);
+}
+
+/**
+ * The dialect half of a request. Explicit values only, and none is ignored: a
+ * zone given while times stay `iso` would change nothing, so it is refused
+ * rather than silently dropped, like a decimal comma with `,` as delimiter.
+ */
+function exportDialect(input: ExportInput, defaults: ExportDefaults): CsvDialect {
   let delimiter = defaults.delimiter;
   if (input.delimiter !== undefined) {
     const d = parseDelimiter(input.delimiter);
@@ -76,10 +107,30 @@ export function parseExportRequest(input: { view: string; since?: string | undef
     if (['0', 'false', 'no'].includes(v.toLowerCase())) return false;
     throw new ExportOptionError(`${name} must be true or false`, name);
   };
-  return {
-    view: input.view,
-    since,
-    until,
-    dialect: { delimiter, bom: flag(input.bom, 'bom') ?? defaults.bom, neutralize: !(flag(input.raw, 'raw') ?? false) },
-  };
+  const decimal = input.decimal === undefined ? (defaults.decimal ?? DEFAULT_CSV_DIALECT.decimal) : choice<CsvDecimal>(input.decimal, CSV_DECIMALS, '--decimal', 'decimal');
+  if (dialectProblem({ delimiter, decimal })) {
+    throw new ExportOptionError(
+      input.decimal === undefined
+        ? `--delimiter , cannot be used with the decimal comma of CSV_DECIMAL: add --decimal . or choose ; | or tab`
+        : `--decimal , needs ; | or tab as the delimiter${input.delimiter === undefined ? ' (CSV_DELIMITER is ,): add --delimiter ";"' : ', not ,'}`,
+      input.decimal === undefined ? 'delimiter' : 'decimal',
+    );
+  }
+  const timeFormat = input.timeFormat === undefined ? (defaults.timeFormat ?? DEFAULT_CSV_DIALECT.timeFormat) : choice<CsvTimeFormat>(input.timeFormat, CSV_TIME_FORMATS, '--time-format', 'timeFormat');
+  let timeZone = defaults.timeZone ?? DEFAULT_CSV_DIALECT.timeZone;
+  if (input.timezone !== undefined) {
+    if (!isTimeZone(input.timezone)) throw new ExportOptionError(`--timezone ${JSON.stringify(input.timezone)} is not a timezone (use an IANA name such as America/New_York)`, 'timezone');
+    if (timeFormat !== 'local') throw new ExportOptionError('--timezone sets the zone of local times: add --time-format local (times are iso, in UTC, otherwise)', 'timezone');
+    timeZone = input.timezone;
+  }
+  return { delimiter, bom: flag(input.bom, 'bom') ?? defaults.bom, guard: !(flag(input.raw, 'raw') ?? false), decimal, timeFormat, timeZone };
+}
+
+export function parseExportRequest(input: ExportInput, defaults: ExportDefaults): ExportRequest {
+  if (!isViewName(input.view)) throw new ExportOptionError(`unknown view ${JSON.stringify(input.view)} (views: ${VIEW_NAMES.join(', ')})`, 'view');
+  // An empty bound is a mistake (a script's empty variable), not "no bound": refused, never ignored.
+  const since = input.since === undefined ? undefined : parseTimeBound(input.since, 'since');
+  const until = input.until === undefined ? undefined : parseTimeBound(input.until, 'until');
+  if (since !== undefined && until !== undefined && since >= until) throw new ExportOptionError('--since must be earlier than --until', 'until');
+  return { view: input.view, since, until, dialect: exportDialect(input, defaults) };
 }

@@ -8,7 +8,7 @@ import { VIEW_NAMES, type ViewName } from '../../src/model/views.js';
 import { createStore } from '../../src/store/create-store.js';
 import { spawnCli } from '../helpers/cli.js';
 import { ingest } from '../helpers/ingest.js';
-import { assertCsv, dialect, hostilePayload, payloadParts, viewInDb, type PayloadParts } from '../sinks/csv/csv-oracle.js';
+import { assertCsv, dialect, hostilePayload, payloadParts, viewInDb, viewTimeColumns, type PayloadParts } from '../sinks/csv/csv-oracle.js';
 
 /** The CLI's stdout as bytes: decoding chunk by chunk would split UTF-8 sequences at chunk edges. */
 function runCliBytes(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
@@ -46,14 +46,27 @@ test('property: `ember-sync export <view>` of hostile webhooks reads back as the
         await ingest(store, parts.map((p) => hostilePayload(n++, p, 'cli-prop-')));
         store.close();
         const out = join(dataDir, 'out.csv');
-        const args = ['export', view, '--delimiter', d.delimiter === '\t' ? 'tab' : d.delimiter, ...(d.bom ? ['--bom'] : []), ...(d.neutralize ? [] : ['--raw']), ...(toFile ? ['--out', out] : [])];
+        const args = [
+          'export',
+          view,
+          '--delimiter',
+          d.delimiter === '\t' ? 'tab' : d.delimiter,
+          '--decimal',
+          d.decimal,
+          '--time-format',
+          d.timeFormat,
+          ...(d.timeFormat === 'local' ? ['--timezone', d.timeZone] : []),
+          ...(d.bom ? ['--bom'] : []),
+          ...(d.guard ? [] : ['--raw']),
+          ...(toFile ? ['--out', out] : []),
+        ];
         const r = await runCliBytes(args, { DATA_DIR: dataDir, CSV_BOM: 'false' });
         assert.equal(r.code, 0, r.stderr);
         // The export projected what was pending; the database now holds the rows it wrote.
         store = createStore({ dbPath });
         try {
           const { header, rows } = viewInDb(store, view);
-          assertCsv(toFile ? readFileSync(out) : r.stdout, d, header, rows, `${args.join(' ')}`);
+          assertCsv(toFile ? readFileSync(out) : r.stdout, d, header, rows, `${args.join(' ')}`, viewTimeColumns(view, header));
         } finally {
           store.close();
         }

@@ -46,6 +46,10 @@ test('defaults as documented in the README', () => {
     csvDir: join(CWD, 'data', 'exports'),
     csvDelimiter: ',',
     csvBom: false,
+    reportTimezone: 'UTC',
+    csvTimeFormat: 'iso',
+    csvDecimal: '.',
+    csvFormulaGuard: true,
     sheetsSpreadsheetId: undefined,
     googleApplicationCredentials: undefined,
     sheetsAccessToken: undefined,
@@ -58,7 +62,7 @@ test('defaults as documented in the README', () => {
 });
 
 test('empty values mean the default (a "FOO=" line in a unit file)', () => {
-  const s = load({ PORT: '', HOST: '', DATA_DIR: '', SYNC_TARGETS: '', CSV_DELIMITER: '', CSV_BOM: '', LOG_LEVEL: ' ', WEBHOOK_TOKEN: '', WEBHOOK_SIGNING_SECRET: '', PUBLIC_URL: '' });
+  const s = load({ PORT: '', HOST: '', DATA_DIR: '', SYNC_TARGETS: '', CSV_DELIMITER: '', CSV_BOM: '', LOG_LEVEL: ' ', WEBHOOK_TOKEN: '', WEBHOOK_SIGNING_SECRET: '', PUBLIC_URL: '', REPORT_TIMEZONE: '', CSV_TIME_FORMAT: ' ', CSV_DECIMAL: '', CSV_FORMULA_GUARD: '' });
   assert.deepEqual(s, load({}));
 });
 
@@ -173,6 +177,39 @@ test('CSV_BOM: true/false words are accepted, anything else refused', () => {
   for (const v of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal(load({ CSV_BOM: v }).csvBom, true, v);
   for (const v of ['false', 'False', '0', 'no', 'off']) assert.equal(load({ CSV_BOM: v }).csvBom, false, v);
   for (const v of ['maybe', '2', 'y']) rejects({ CSV_BOM: v }, 'CSV_BOM');
+});
+
+test('REPORT_TIMEZONE: an IANA zone, UTC by default; an unknown one is refused', () => {
+  assert.equal(load({}).reportTimezone, 'UTC');
+  for (const z of ['America/New_York', 'Europe/Berlin', 'Asia/Kathmandu', 'UTC', 'Etc/GMT-14']) assert.equal(load({ REPORT_TIMEZONE: z }).reportTimezone, z);
+  assert.equal(load({ REPORT_TIMEZONE: ' Europe/Berlin ' }).reportTimezone, 'Europe/Berlin');
+  for (const v of ['Mars/Olympus_Mons', 'Europe/Pariss', 'not a zone', 'America/New York', 'GMT+25']) rejects({ REPORT_TIMEZONE: v }, 'REPORT_TIMEZONE', /unknown timezone/);
+  // The two zones are separate settings: the schedule's does not follow the report's.
+  assert.equal(load({ REPORT_TIMEZONE: 'Asia/Tokyo' }).syncTimezone, 'UTC');
+});
+
+test('CSV_TIME_FORMAT: iso (default) or local, any case; anything else refused', () => {
+  assert.equal(load({}).csvTimeFormat, 'iso');
+  assert.equal(load({ CSV_TIME_FORMAT: 'local' }).csvTimeFormat, 'local');
+  assert.equal(load({ CSV_TIME_FORMAT: 'LOCAL' }).csvTimeFormat, 'local');
+  assert.equal(load({ CSV_TIME_FORMAT: 'ISO' }).csvTimeFormat, 'iso');
+  for (const v of ['utc', 'locale', 'iso8601', 'excel', '1']) rejects({ CSV_TIME_FORMAT: v }, 'CSV_TIME_FORMAT', /must be iso or local/);
+});
+
+test('CSV_DECIMAL: . (default) or , with a ; | or tab delimiter; a comma with , as delimiter is refused', () => {
+  assert.equal(load({}).csvDecimal, '.');
+  for (const delimiter of [';', 'tab', '|']) assert.equal(load({ CSV_DECIMAL: ',', CSV_DELIMITER: delimiter }).csvDecimal, ',', delimiter);
+  assert.equal(load({ CSV_DECIMAL: '.', CSV_DELIMITER: ',' }).csvDecimal, '.');
+  rejects({ CSV_DECIMAL: ',' }, 'CSV_DECIMAL', /decimal comma needs CSV_DELIMITER ; \| or tab \(CSV_DELIMITER is ","\)/);
+  rejects({ CSV_DECIMAL: ',', CSV_DELIMITER: ',' }, 'CSV_DECIMAL', /CSV_DELIMITER/);
+  for (const v of ['comma', 'dot', ';', '..', '·', "'"]) rejects({ CSV_DECIMAL: v, CSV_DELIMITER: ';' }, 'CSV_DECIMAL', /must be \. or ,/);
+});
+
+test('CSV_FORMULA_GUARD: on by default; true/false words, anything else refused', () => {
+  assert.equal(load({}).csvFormulaGuard, true);
+  for (const v of ['false', 'FALSE', '0', 'no', 'off']) assert.equal(load({ CSV_FORMULA_GUARD: v }).csvFormulaGuard, false, v);
+  for (const v of ['true', '1', 'yes', 'on']) assert.equal(load({ CSV_FORMULA_GUARD: v }).csvFormulaGuard, true, v);
+  for (const v of ['maybe', 'raw', 'y']) rejects({ CSV_FORMULA_GUARD: v }, 'CSV_FORMULA_GUARD');
 });
 
 test('LOG_LEVEL: a pino level is accepted (any case), anything else refused', () => {

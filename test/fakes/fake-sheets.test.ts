@@ -671,3 +671,81 @@ test('limits can be lowered per fake; faults can match the ranges or body of a r
   assert.deepEqual(fake.tabs(id), ['Sheet1', 'narrow']);
   assert.deepEqual(fake.tab(id, 'Sheet1')!.values, [['y']]);
 });
+
+test('booleans: RAW true/false stay booleans, UNFORMATTED_VALUE answers JSON booleans, FORMATTED_VALUE TRUE/FALSE', async () => {
+  const id = newSpreadsheet();
+  await api.spreadsheets.values.update({ spreadsheetId: id, range: 'Sheet1!A1', valueInputOption: 'RAW', requestBody: { values: [[true, false, 'true', 1]] } });
+  const raw = await api.spreadsheets.values.get({ spreadsheetId: id, range: 'Sheet1!A1:D1', valueRenderOption: 'UNFORMATTED_VALUE' });
+  assert.deepEqual(raw.data.values, [[true, false, 'true', 1]], 'a boolean is neither text nor a number');
+  const shown = await api.spreadsheets.values.get({ spreadsheetId: id, range: 'Sheet1!A1:D1' });
+  assert.deepEqual(shown.data.values, [['TRUE', 'FALSE', 'true', '1']]);
+  assert.deepEqual(fake.tab(id, 'Sheet1')!.values, [[true, false, 'true', 1]]);
+});
+
+test('the write log tells which cells requests wrote (and which they left alone); the time zone is settable', async () => {
+  const id = newSpreadsheet();
+  fake.resetRequests();
+  await api.spreadsheets.values.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { valueInputOption: 'RAW', data: [{ range: 'Sheet1!A2:C3', values: [['a', 1], ['b']] }, { range: 'Sheet1!B10', values: [[null, '']] }] },
+  });
+  await api.spreadsheets.values.clear({ spreadsheetId: id, range: 'Sheet1!A20:B21' });
+  fake.setCells(id, 'Sheet1', 'A30', [['typed by hand']]);
+  assert.deepEqual(
+    fake.writes.map((w) => [w.title, w.r0, w.r1, w.c0, w.c1, w.kind]),
+    [
+      ['Sheet1', 1, 2, 0, 1, 'values.batchUpdate'],
+      ['Sheet1', 9, 9, 1, 2, 'values.batchUpdate'],
+      ['Sheet1', 19, 20, 0, 1, 'other'],
+    ],
+    'analyst helpers are not requests: not in the log',
+  );
+  assert.deepEqual(fake.writtenRows(id, 'Sheet1'), [1, 2, 9, 19, 20]);
+  fake.resetRequests();
+  assert.deepEqual(fake.writes, []);
+
+  assert.equal((await api.spreadsheets.get({ spreadsheetId: id, fields: 'properties.timeZone' })).data.properties?.timeZone, 'Europe/Paris');
+  fake.setTimeZone(id, 'America/Chicago');
+  assert.equal((await api.spreadsheets.get({ spreadsheetId: id, fields: 'properties.timeZone' })).data.properties?.timeZone, 'America/Chicago');
+});
+
+test('developer metadata on a tab: created (atomically with the tab), read with spreadsheets.get, updated and deleted by filter', async () => {
+  const id = newSpreadsheet(false);
+  const made = await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: {
+      requests: [
+        { addSheet: { properties: { sheetId: 42, title: 'contents' } } },
+        { createDeveloperMetadata: { developerMetadata: { metadataKey: 'ember-sync', metadataValue: 'v1', location: { sheetId: 42 }, visibility: 'DOCUMENT' } } },
+      ],
+    },
+  });
+  const created = made.data.replies?.[1]?.createDeveloperMetadata?.developerMetadata;
+  assert.equal(created?.metadataKey, 'ember-sync');
+  assert.deepEqual(created?.location, { locationType: 'SHEET', sheetId: 42 });
+  const metadataId = created!.metadataId!;
+  const got = await api.spreadsheets.get({ spreadsheetId: id, fields: 'sheets(properties(sheetId,title),developerMetadata(metadataId,metadataKey,metadataValue))' });
+  assert.deepEqual(got.data.sheets?.[0]?.developerMetadata?.map((m) => [m.metadataId, m.metadataKey, m.metadataValue]), [[metadataId, 'ember-sync', 'v1']]);
+
+  await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { requests: [{ updateDeveloperMetadata: { dataFilters: [{ developerMetadataLookup: { metadataId } }], developerMetadata: { metadataValue: 'v2' }, fields: 'metadataValue' } }] },
+  });
+  assert.equal(fake.tab(id, 'contents')!.developerMetadata[0]!.metadataValue, 'v2');
+  // Nothing matches: refused, and the batch applies nothing.
+  await rejects(
+    api.spreadsheets.batchUpdate({
+      spreadsheetId: id,
+      requestBody: {
+        requests: [
+          { updateDeveloperMetadata: { dataFilters: [{ developerMetadataLookup: { metadataId } }], developerMetadata: { metadataValue: 'v3' }, fields: 'metadataValue' } },
+          { updateDeveloperMetadata: { dataFilters: [{ developerMetadataLookup: { metadataId: metadataId + 1 } }], developerMetadata: { metadataValue: 'x' }, fields: 'metadataValue' } },
+        ],
+      },
+    }),
+    400,
+  );
+  assert.equal(fake.tab(id, 'contents')!.developerMetadata[0]!.metadataValue, 'v2');
+  await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ deleteDeveloperMetadata: { dataFilter: { developerMetadataLookup: { metadataKey: 'ember-sync', metadataLocation: { sheetId: 42 } } } } }] } });
+  assert.deepEqual(fake.tab(id, 'contents')!.developerMetadata, []);
+});

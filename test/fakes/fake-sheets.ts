@@ -120,6 +120,29 @@ export interface TabSnapshot {
   hiddenRows: number[];
   /** The basic filter, if any: its grid range and the rows its criteria hide (as of when it was set). */
   basicFilter?: { r0: number; r1: number; c0: number; c1: number; filteredRows: number[] };
+  /** Developer metadata located on the tab (createDeveloperMetadata with location.sheetId). */
+  developerMetadata: DeveloperMetadata[];
+}
+
+/** Developer metadata as the API shows it (only metadata located on a sheet is modelled). */
+export interface DeveloperMetadata {
+  metadataId: number;
+  metadataKey: string;
+  metadataValue?: string;
+  visibility: 'DOCUMENT' | 'PROJECT';
+}
+
+/** A rectangle of cells a request wrote values to (values.update, values.batchUpdate, values.append, clears). */
+export interface WrittenRange {
+  spreadsheetId: string;
+  /** The tab's title when it was written. */
+  title: string;
+  /** 0-based, inclusive rows and columns of the cells the request set (or cleared); null cells (left as they are) included. */
+  r0: number;
+  r1: number;
+  c0: number;
+  c1: number;
+  kind: RequestKind;
 }
 
 export interface QuotaSpec {
@@ -153,7 +176,7 @@ export interface FakeSheets {
   url: string;
   /** 'http://127.0.0.1:PORT/token' — the OAuth token endpoint for the service-account flow. */
   tokenUrl: string;
-  /** Create a spreadsheet: no tabs, or Google's default 'Sheet1' (sheetId 0, 1000x26) with defaultSheet. */
+  /** Create a spreadsheet: no tabs, or Google's default 'Sheet1' (sheetId 0, 1000x26) with defaultSheet; time zone Etc/GMT unless given. */
   createSpreadsheet(id: string, opts?: { title?: string; defaultSheet?: boolean; timeZone?: string }): void;
   /** Accept this bearer token on API calls (no scope restriction, never expires). */
   allowToken(token: string): void;
@@ -175,8 +198,18 @@ export interface FakeSheets {
   setLimits(l: Partial<FakeLimits>): FakeLimits;
   /** Every request received, in order of answer (also 401/403/faulted ones). */
   requests: RecordedRequest[];
-  /** Empty `requests` (keeps the same array). */
+  /**
+   * Every rectangle of cells a request wrote values to, in order (values.update, values.batchUpdate,
+   * values.append, values.clear/batchClear; not analyst helpers, not batchUpdate structure): which
+   * cells a sync wrote, and which it left alone.
+   */
+  writes: WrittenRange[];
+  /** Empty `requests` and `writes` (keeps the same arrays). */
   resetRequests(): void;
+  /** 0-based rows of a tab that requests wrote any cell of (see `writes`), ascending. */
+  writtenRows(spreadsheetId: string, title: string): number[];
+  /** Change the spreadsheet's time zone (File → Settings → Time zone), as spreadsheets.get reports it. */
+  setTimeZone(spreadsheetId: string, timeZone: string): void;
   tab(spreadsheetId: string, title: string): TabSnapshot | undefined;
   /** Tab titles in index order. */
   tabs(spreadsheetId: string): string[];
@@ -293,6 +326,8 @@ interface Tab {
   /** Rows hidden by hand, ascending. Hidden and filtered rows keep their place and their values (values reads return them). */
   hiddenRows: number[];
   basicFilter?: { r0: number; r1: number; c0: number; c1: number; filteredRows: number[] };
+  /** Developer metadata located on this tab (goes with it when it is deleted). */
+  metadata: DeveloperMetadata[];
 }
 interface Book {
   id: string;
@@ -306,7 +341,7 @@ interface Book {
 const isFormula = (v: unknown): v is FormulaCell => typeof v === 'object' && v !== null && typeof (v as FormulaCell).formula === 'string';
 
 function newTab(sheetId: number, title: string, rowCount = 1000, columnCount = 26): Tab {
-  return { sheetId, title, rowCount, columnCount, frozenRowCount: 0, frozenColumnCount: 0, hidden: false, rows: [], rules: [], hiddenRows: [] };
+  return { sheetId, title, rowCount, columnCount, frozenRowCount: 0, frozenColumnCount: 0, hidden: false, rows: [], rules: [], hiddenRows: [], metadata: [] };
 }
 
 function cellAt(tab: Tab, r: number, c: number): Cell | undefined {
@@ -1420,6 +1455,10 @@ function sheetProperties(tab: Tab, index: number): Record<string, unknown> {
   return p;
 }
 
+function metadataJson(m: DeveloperMetadata, tab: Tab): Record<string, unknown> {
+  return { metadataId: m.metadataId, metadataKey: m.metadataKey, ...(m.metadataValue === undefined ? {} : { metadataValue: m.metadataValue }), location: { locationType: 'SHEET', sheetId: tab.sheetId }, visibility: m.visibility };
+}
+
 function spreadsheetJson(book: Book): Record<string, unknown> {
   return {
     spreadsheetId: book.id,
@@ -1430,7 +1469,7 @@ function spreadsheetJson(book: Book): Record<string, unknown> {
       timeZone: book.timeZone,
       defaultFormat: { backgroundColor: { red: 1, green: 1, blue: 1 }, verticalAlignment: 'BOTTOM', wrapStrategy: 'OVERFLOW_CELL', textFormat: { fontFamily: 'arial,sans,sans-serif', fontSize: 10 } },
     },
-    sheets: book.tabs.map((t, i) => ({ properties: sheetProperties(t, i) })),
+    sheets: book.tabs.map((t, i) => ({ properties: sheetProperties(t, i), ...(t.metadata.length > 0 ? { developerMetadata: t.metadata.map((m) => metadataJson(m, t)) } : {}) })),
     spreadsheetUrl: `https://docs.google.com/spreadsheets/d/${book.id}/edit`,
   };
 }
@@ -1460,6 +1499,7 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
       t.rows = t.rows.map((row) => row?.slice());
       t.rules = t.rules.slice();
       t.hiddenRows = t.hiddenRows.slice();
+      t.metadata = t.metadata.slice();
       owned.add(t);
     }
     return t;
@@ -1716,6 +1756,62 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
         delete tab.basicFilter;
         break;
       }
+      case 'createDeveloperMetadata': {
+        const m = obj(body.developerMetadata);
+        const location = obj(m.location);
+        if (location.sheetId === undefined) throw fail('The fake models developer metadata located on a sheet only (location.sheetId).');
+        const tab = own(tabById(location.sheetId));
+        if (typeof m.metadataKey !== 'string' || m.metadataKey === '') throw fail('metadataKey is required.');
+        if (m.visibility !== 'DOCUMENT' && m.visibility !== 'PROJECT') throw fail('visibility must be DOCUMENT or PROJECT.');
+        const all = draft.tabs.flatMap((t) => t.metadata);
+        let id = int(m.metadataId);
+        if (id !== undefined && (id < 1 || all.some((x) => x.metadataId === id))) throw fail(`Developer metadata with id ${id} already exists or is invalid.`);
+        while (id === undefined || all.some((x) => x.metadataId === id)) id = randomInt(1, 2 ** 31 - 1);
+        const created: DeveloperMetadata = { metadataId: id, metadataKey: m.metadataKey, ...(typeof m.metadataValue === 'string' ? { metadataValue: m.metadataValue } : {}), visibility: m.visibility };
+        tab.metadata.push(created);
+        reply = { createDeveloperMetadata: { developerMetadata: metadataJson(created, tab) } };
+        break;
+      }
+      case 'updateDeveloperMetadata':
+      case 'deleteDeveloperMetadata': {
+        const filters = kind === 'updateDeveloperMetadata' ? (Array.isArray(body.dataFilters) ? body.dataFilters.map(obj) : []) : [obj(body.dataFilter)];
+        const matches = (m: DeveloperMetadata, t: Tab) =>
+          filters.some((f) => {
+            const lookup = obj(f.developerMetadataLookup);
+            if (Object.keys(lookup).length === 0) return false;
+            const where = obj(lookup.metadataLocation);
+            return (
+              (lookup.metadataId === undefined || int(lookup.metadataId) === m.metadataId) &&
+              (lookup.metadataKey === undefined || lookup.metadataKey === m.metadataKey) &&
+              (lookup.metadataValue === undefined || lookup.metadataValue === m.metadataValue) &&
+              (where.sheetId === undefined || int(where.sheetId) === t.sheetId)
+            );
+          });
+        const hits = draft.tabs.flatMap((t) => t.metadata.filter((m) => matches(m, t)).map((m) => ({ m, t })));
+        if (kind === 'deleteDeveloperMetadata') {
+          for (const { m, t } of hits) own(t).metadata = t.metadata.filter((x) => x.metadataId !== m.metadataId);
+          reply = { deleteDeveloperMetadata: { deletedDeveloperMetadata: hits.map(({ m, t }) => metadataJson(m, t)) } };
+          break;
+        }
+        if (typeof body.fields !== 'string' || body.fields.trim() === '') throw fail("At least one field must be specified in 'fields'.");
+        if (hits.length === 0) throw fail('No developer metadata matches the given data filters.');
+        const mask = parseMask(body.fields);
+        const next = obj(body.developerMetadata);
+        const updated = hits.map(({ m, t }) => {
+          const u: DeveloperMetadata = { ...m };
+          if (maskTouches(mask, 'metadataKey') && typeof next.metadataKey === 'string') u.metadataKey = next.metadataKey;
+          if (maskTouches(mask, 'metadataValue')) {
+            if (typeof next.metadataValue === 'string') u.metadataValue = next.metadataValue;
+            else delete u.metadataValue;
+          }
+          if (maskTouches(mask, 'visibility') && (next.visibility === 'DOCUMENT' || next.visibility === 'PROJECT')) u.visibility = next.visibility;
+          const owner = own(t);
+          owner.metadata = owner.metadata.map((x) => (x.metadataId === m.metadataId ? u : x));
+          return metadataJson(u, t);
+        });
+        reply = { updateDeveloperMetadata: { developerMetadata: updated } };
+        break;
+      }
       case 'sortRange': {
         const gr = gridRange(obj(body.range));
         const tab = own(gr.tab);
@@ -1861,6 +1957,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
   const accounts = new Map<string, KeyObject>();
   const faults: Array<{ spec: FaultSpec; left: number }> = [];
   const requests: RecordedRequest[] = [];
+  const writes: WrittenRange[] = [];
   let quota: QuotaSpec | undefined;
   const quotaHits = { read: [] as number[], write: [] as number[] };
   let latency: number | ((req: FaultMatchInfo) => number) = 0;
@@ -2008,6 +2105,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
         const option = inputOption(q.get('valueInputOption') ?? undefined);
         const plan = planWrite(b, rt.range!, body, option, '', '');
         const include = q.get('includeValuesInResponse') === 'true' ? { ...readOpts(new URLSearchParams({ valueRenderOption: q.get('responseValueRenderOption') ?? 'FORMATTED_VALUE', dateTimeRenderOption: q.get('responseDateTimeRenderOption') ?? 'SERIAL_NUMBER' })) } : undefined;
+        logWrite(b, plan, 'values.update');
         return json(200, applyWrite(b, plan, include));
       }
       case 'valuesBatchUpdate': {
@@ -2022,7 +2120,10 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
           body.includeValuesInResponse === true
             ? readOpts(new URLSearchParams({ valueRenderOption: typeof body.responseValueRenderOption === 'string' ? body.responseValueRenderOption : 'FORMATTED_VALUE', dateTimeRenderOption: typeof body.responseDateTimeRenderOption === 'string' ? body.responseDateTimeRenderOption : 'SERIAL_NUMBER' }))
             : undefined;
-        const responses = plans.map((p) => applyWrite(b, p, include));
+        const responses = plans.map((p) => {
+          logWrite(b, p, 'values.batchUpdate');
+          return applyWrite(b, p, include);
+        });
         const out: Json = { spreadsheetId: b.id };
         const sum = (k: 'updatedRows' | 'updatedColumns' | 'updatedCells'): number => responses.reduce((a, r) => a + (r[k] ?? 0), 0);
         if (sum('updatedRows')) out.totalUpdatedRows = sum('updatedRows');
@@ -2038,7 +2139,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
       case 'clear': {
         const rng = parseRange(b, rt.range!);
         checkGrid(rng);
-        clearRange(rng);
+        clearRange(rng, b);
         return json(200, { spreadsheetId: b.id, clearedRange: echoRange(rng) });
       }
       case 'batchClear': {
@@ -2053,7 +2154,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
             throw e;
           }
         });
-        rngs.forEach(clearRange);
+        rngs.forEach((r) => clearRange(r, b));
         return json(200, { spreadsheetId: b.id, clearedRanges: rngs.map(echoRange) });
       }
       default:
@@ -2061,8 +2162,15 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     }
   }
 
-  function clearRange(rng: Rng): void {
+  /** A write plan's rectangle, in the write log. */
+  function logWrite(b: Book, plan: WritePlan, kind: RequestKind): void {
+    if (plan.nRows === 0 || plan.nCols === 0) return;
+    writes.push({ spreadsheetId: b.id, title: plan.rng.tab.title, r0: plan.r0, r1: plan.r0 + plan.nRows - 1, c0: plan.c0, c1: plan.c0 + plan.nCols - 1, kind });
+  }
+
+  function clearRange(rng: Rng, b?: Book): void {
     const { tab } = rng;
+    if (b) writes.push({ spreadsheetId: b.id, title: tab.title, r0: rng.r0, r1: Math.min(rng.r1 ?? tab.rowCount, tab.rowCount) - 1, c0: rng.c0, c1: Math.min(rng.c1 ?? tab.columnCount, tab.columnCount) - 1, kind: 'other' });
     const rEnd = Math.min(rng.r1 ?? tab.rowCount, tab.rows.length);
     for (let r = rng.r0; r < rEnd; r++) {
       const row = tab.rows[r];
@@ -2128,6 +2236,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     tab.columnCount += growCols;
     const plan: WritePlan = { rng: { tab, r0: targetRow, c0: targetCol, single: true }, r0: targetRow, c0: targetCol, grid, nRows, nCols };
     const include = q.get('includeValuesInResponse') === 'true' ? readOpts(new URLSearchParams({ valueRenderOption: q.get('responseValueRenderOption') ?? 'FORMATTED_VALUE' })) : undefined;
+    logWrite(b, plan, 'values.append');
     const updates = applyWrite(b, plan, include);
     const out: Json = { spreadsheetId: b.id };
     if (first >= 0) out.tableRange = `${quoteTitle(tab.title)}!${a1Cells(first, last + 1, tableC0, Math.max(tableC1, tableC0 + 1))}`;
@@ -2260,6 +2369,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     url: base,
     tokenUrl,
     requests,
+    writes,
     createSpreadsheet(id, opts = {}) {
       if (books.has(id)) throw new Error(`fake-sheets: spreadsheet ${id} exists`);
       const b: Book = { id, title: opts.title ?? 'Untitled spreadsheet', timeZone: opts.timeZone ?? 'Etc/GMT', locale: 'en_US', tabs: [], forbidden: false };
@@ -2303,6 +2413,15 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     },
     resetRequests() {
       requests.length = 0;
+      writes.length = 0;
+    },
+    writtenRows(id, title) {
+      const rows = new Set<number>();
+      for (const w of writes) if (w.spreadsheetId === id && w.title === title) for (let r = w.r0; r <= w.r1; r++) rows.add(r);
+      return [...rows].sort((a, b) => a - b);
+    },
+    setTimeZone(id, timeZone) {
+      book(id).timeZone = timeZone;
     },
     tab(id, title) {
       const b = books.get(id);
@@ -2331,7 +2450,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
         formats.push(out);
       }
       const filter = t.basicFilter ? { basicFilter: { ...t.basicFilter, filteredRows: [...t.basicFilter.filteredRows] } } : {};
-      return { sheetId: t.sheetId, index, rowCount: t.rowCount, columnCount: t.columnCount, frozenRowCount: t.frozenRowCount, frozenColumnCount: t.frozenColumnCount, values, formats, hiddenRows: [...t.hiddenRows], ...filter };
+      return { sheetId: t.sheetId, index, rowCount: t.rowCount, columnCount: t.columnCount, frozenRowCount: t.frozenRowCount, frozenColumnCount: t.frozenColumnCount, values, formats, hiddenRows: [...t.hiddenRows], developerMetadata: t.metadata.map((m) => ({ ...m })), ...filter };
     },
     tabs(id) {
       return book(id).tabs.map((t) => t.title);

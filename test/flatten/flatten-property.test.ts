@@ -83,12 +83,25 @@ function metricsOf(details: unknown): Array<{ metric: string; score: Cell; justi
   return rows;
 }
 
+/** An ISO 8601 date-time with a zone, in UTC with milliseconds (Date does the arithmetic here, not src/model/time.ts). */
+function asUtc(text: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|([+-])(\d{2}):?(\d{2})?)$/i.exec(text);
+  if (!m) return text;
+  const ms = Date.parse(`${m[1]}T${m[2]}${m[3] ? m[3].slice(0, 4) : ''}Z`);
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== `${m[1]}T${m[2]}`) return text;
+  const offset = m[5] ? (m[5] === '-' ? -1 : 1) * (Number(m[6]) * 60 + Number(m[7] ?? 0)) * 60_000 : 0;
+  const iso = new Date(ms - offset).toISOString();
+  return iso.length === 24 ? iso : text;
+}
+
 /** What the README says one webhook contributes to the views. */
 function expected({ type, payload }: ValidCase) {
   const data = type === 'completion' || type === 'workflow' ? (payload['data'] as Record<string, unknown>) : {};
   const row: Record<string, Cell> = {};
   for (const c of FIXED[type].top) row[c] = cellOf(own(payload, c));
   for (const c of FIXED[type].data) row[c] = cellOf(own(data, c));
+  // README: the vendor's times are given in UTC like received_at (text that is no date-time stays as sent).
+  for (const c of ['timestamp', 'created_time']) if (typeof row[c] === 'string') row[c] = asUtc(row[c] as string);
   const contentId = wellFormed(payload['content_id'] as string);
   const agentName = cellOf(type === 'red_flag' || type === 'low_score' ? own(payload, 'agent_name') : own(data, 'agent_name'));
   const details = type === 'red_flag' || type === 'low_score' ? own(payload, 'score_details') : own(data, 'score_details');

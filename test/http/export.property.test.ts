@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { VIEW_NAMES } from '../../src/model/views.js';
 import { startTestService } from '../helpers/service.js';
-import { assertCsv, dialect, hostilePayload, payloadParts, viewInDb } from '../sinks/csv/csv-oracle.js';
+import { assertCsv, dialect, hostilePayload, payloadParts, viewInDb, viewTimeColumns } from '../sinks/csv/csv-oracle.js';
 
 test('property: GET /api/export/<view>.csv of hostile webhooks reads back as the database holds them, in every dialect', async (t) => {
   const s = await startTestService(t, { LOG_LEVEL: 'warn' });
@@ -16,12 +16,12 @@ test('property: GET /api/export/<view>.csv of hostile webhooks reads back as the
         const res = await s.post(JSON.stringify(hostilePayload(n++, p, 'api-prop-')));
         assert.equal(res.status, 200, await res.text());
       }
-      const query = new URLSearchParams({ delimiter: d.delimiter === '\t' ? 'tab' : d.delimiter, bom: String(d.bom), raw: String(!d.neutralize) });
+      const query = new URLSearchParams({ delimiter: d.delimiter === '\t' ? 'tab' : d.delimiter, bom: String(d.bom), raw: String(!d.guard), decimal: d.decimal, time_format: d.timeFormat, ...(d.timeFormat === 'local' ? { timezone: d.timeZone } : {}) });
       const res = await fetch(`${s.listenUrl}/api/export/${view}.csv?${query}`, { headers: auth });
       assert.equal(res.status, 200);
       const body = Buffer.from(await res.arrayBuffer());
       const { header, rows } = viewInDb(s.store, view);
-      assertCsv(body, d, header, rows, `${view} ${JSON.stringify(d)}`);
+      assertCsv(body, d, header, rows, `${view} ${JSON.stringify(d)}`, viewTimeColumns(view, header));
     }),
     { numRuns: 100 },
   );

@@ -73,7 +73,7 @@ test('query parameters: unknown, malformed or repeated names and impossible date
     ['raw=1&raw=1', /"raw" is given more than once/],
     ['since[x]=1', /unknown query parameter "since\[x\]"/],
     ['since%5Bx%5D=1', /unknown query parameter "since\[x\]"/],
-    ['unitl=2025-01-01', /unknown query parameter "unitl" \(allowed: since, until, delimiter, bom, raw\)/],
+    ['unitl=2025-01-01', /unknown query parameter "unitl" \(allowed: since, until, delimiter, bom, raw, time_format, timezone, decimal\)/],
     ['Since=2025-01-01', /unknown query parameter "Since"/],
     ['=x', /unknown query parameter ""/],
     ['since=2025-02-30', /--since "2025-02-30" is not a date: 2025-02 has no day 30/],

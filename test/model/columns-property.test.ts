@@ -19,8 +19,9 @@ const FIXED: Record<WideViewName, readonly string[]> = {
   workflows: ['webhook_id', 'received_at', 'content_id', 'status', 'cost'],
 };
 const VIEWS = Object.keys(FIXED) as WideViewName[];
-const PREFIX: Record<DynamicKind, string> = { score_detail: 'score_details.', field_value: 'output_schema.', field_reasoning: 'output_schema.' };
-const plain = (kind: DynamicKind, key: string) => (kind === 'field_reasoning' ? `${key}_reasoning` : key);
+const PREFIX: Record<DynamicKind, string> = { score_detail: 'score_details.', field_value: 'output_schema.', field_reasoning: 'output_schema.', metric_score: 'metrics.', metric_justification: 'metrics.' };
+const SUFFIX: Partial<Record<DynamicKind, string>> = { field_reasoning: '_reasoning', metric_score: '_score', metric_justification: '_justification' };
+const plain = (kind: DynamicKind, key: string) => `${key}${SUFFIX[kind] ?? ''}`;
 const id = (k: DynamicKey) => `${k.kind}\u0000${k.key}`;
 
 /**

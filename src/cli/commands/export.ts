@@ -2,7 +2,7 @@ import { closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync, 
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { ExportOptionError, parseExportRequest } from '../../views/export-options.js';
+import { exportDefaults, ExportOptionError, parseExportRequest } from '../../views/export-options.js';
 import { VIEW_NAMES } from '../../model/views.js';
 import { createCliContext } from '../context.js';
 
@@ -13,6 +13,9 @@ interface ExportFlags {
   delimiter?: string;
   bom?: boolean;
   raw?: boolean;
+  timeFormat?: string;
+  decimal?: string;
+  timezone?: string;
 }
 
 /**
@@ -56,11 +59,15 @@ export function registerExport(program: Command): void {
     .option('--delimiter <d>', 'field delimiter: , ; | or tab (default: CSV_DELIMITER)')
     .option('--bom', 'start with a UTF-8 byte order mark (default: CSV_BOM)')
     .option('--raw', 'leave formula-looking cells (=, +, -, @ …) as they came, for machine consumers')
+    .option('--time-format <f>', 'time columns: iso (UTC, as received) or local (yyyy-mm-dd HH:MM:SS.mmm in --timezone) (default: CSV_TIME_FORMAT)')
+    .option('--timezone <zone>', 'IANA zone of local times, e.g. America/New_York (default: REPORT_TIMEZONE)')
+    .option('--decimal <d>', 'decimal separator of numbers: . or , (a comma needs --delimiter ; | or tab) (default: CSV_DECIMAL)')
     .action(async (view: string, flags: ExportFlags) => {
       const ctx = createCliContext();
       let req;
       try {
-        req = parseExportRequest({ view, since: flags.since, until: flags.until, delimiter: flags.delimiter, bom: flags.bom, raw: flags.raw }, { delimiter: ctx.settings.csvDelimiter, bom: ctx.settings.csvBom });
+        const { since, until, delimiter, bom, raw, timeFormat, decimal, timezone } = flags;
+        req = parseExportRequest({ view, since, until, delimiter, bom, raw, timeFormat, decimal, timezone }, exportDefaults(ctx.settings));
       } catch (err) {
         if (err instanceof ExportOptionError) throw new UsageError(err.message);
         throw err;

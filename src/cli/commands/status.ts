@@ -8,14 +8,16 @@ function human(s: Status & { webhook_url: string | null; webhook_url_note?: stri
     `webhook URL for EmberQA: ${s.webhook_url ?? s.webhook_url_note ?? '(no token yet: start ember-sync serve once)'}`,
     `events: ${s.events.total} (${Object.entries(s.events.by_type).map(([t, n]) => `${t} ${n}`).join(', ') || 'none yet'})`,
     `quarantine: ${s.quarantine.held} held${s.quarantine.held ? ' (ember-sync replay re-checks them)' : ''}`,
+    `report time zone: ${s.report_timezone} (days of the daily views; local CSV times and Sheets date cells)`,
     `projector: ${s.projector.lag === 0 ? 'up to date' : `${s.projector.lag} events not projected yet`}${s.projector.parked ? `; ${s.projector.parked} events parked (they could not be turned into rows; ember-sync replay retries them)` : ''}`,
   ];
   for (const p of s.projector.parked_events) lines.push(`  parked event ${p.seq} (${p.webhook_id}): ${p.error}`);
-  for (const [view, n] of Object.entries(s.columns_over_cap)) lines.push(`columns: ${n} keys of ${view} got no column (MAX_DYNAMIC_COLUMNS); their values are in the scores / workflow_fields views`);
+  for (const [view, n] of Object.entries(s.columns_over_cap)) lines.push(`columns: ${n} keys of ${view} got no column (MAX_DYNAMIC_COLUMNS); their values are in the scores / workflow_fields / content_scores views`);
   for (const [name, t] of Object.entries(s.targets)) {
     const last = t.last_run ? `${t.last_run.finished_at} ${t.last_run.ok ? 'ok' : 'FAILED'} (${t.last_run.rows} rows)${t.last_run.error ? `: ${t.last_run.error}` : ''}` : 'never';
     lines.push(`target ${name}: last run ${last}; last success ${t.last_success_at ?? 'never'}; ${t.rows_delivered} rows delivered; ${t.rows_pending} pending`);
     for (const [view, e] of Object.entries(t.view_errors)) lines.push(`  ${view}: ${e.error} (${e.at})`);
+    for (const n of t.last_run?.notices ?? []) lines.push(`  note: ${n}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -27,7 +27,9 @@ export function registerSync(program: Command): void {
       const store = ctx.openStore();
       const failures: string[] = [];
       try {
-        const targets = await createTargets(settings, only, ctx.logger);
+        // The zone the server derived the rows in (it owns REPORT_TIMEZONE): a shell without the server's
+        // environment must not rewrite every local time and Sheets date in another zone.
+        const targets = await createTargets({ ...settings, reportTimezone: store.reportTimezone() }, only, ctx.logger);
         for (const target of targets) {
           const result = await runSync({
             store,

@@ -4,17 +4,18 @@ import type { Logger } from 'pino';
 import { BadRequestError, NotFoundError, StoreUnavailableError } from '../../errors.js';
 import { prepareExport, writeExport } from '../../jobs/export-view.js';
 import type { Store } from '../../store/create-store.js';
-import { ExportOptionError, parseExportRequest, type ExportRequest } from '../../views/export-options.js';
+import { ExportOptionError, parseExportRequest, type ExportDefaults, type ExportRequest } from '../../views/export-options.js';
 import { requireAdmin } from './api.js';
 
 export interface ExportRouteDeps {
   store: Store;
   logger: Logger;
   adminTokenMatches: (presented: string | undefined) => boolean;
-  defaults: { delimiter: string; bom: boolean };
+  /** `exportDefaults(settings)`: CSV_DELIMITER, CSV_BOM, CSV_DECIMAL, CSV_TIME_FORMAT, REPORT_TIMEZONE. */
+  defaults: ExportDefaults;
 }
 
-const QUERY_NAMES = ['since', 'until', 'delimiter', 'bom', 'raw'] as const;
+const QUERY_NAMES = ['since', 'until', 'delimiter', 'bom', 'raw', 'time_format', 'timezone', 'decimal'] as const;
 type QueryName = (typeof QUERY_NAMES)[number];
 const isQueryName = (name: string): name is QueryName => (QUERY_NAMES as readonly string[]).includes(name);
 
@@ -36,7 +37,7 @@ function exportQuery(querystring: string): Partial<Record<QueryName, string>> {
 function exportRequest(view: string, querystring: string, defaults: ExportRouteDeps['defaults']): ExportRequest {
   const q = exportQuery(querystring);
   try {
-    return parseExportRequest({ view, ...q }, defaults);
+    return parseExportRequest({ view, since: q.since, until: q.until, delimiter: q.delimiter, bom: q.bom, raw: q.raw, timeFormat: q.time_format, timezone: q.timezone, decimal: q.decimal }, defaults);
   } catch (err) {
     if (err instanceof ExportOptionError) throw err.field === 'view' ? new NotFoundError(err.message) : new BadRequestError(err.message);
     throw err;
@@ -50,7 +51,7 @@ function answerCsv(ctx: { status: number; type: string; set(name: string, value:
 }
 
 /**
- * GET /api/export/<view>.csv?since=&until=&delimiter=&bom=&raw= — streamed,
+ * GET /api/export/<view>.csv?since=&until=&delimiter=&bom=&raw=&time_format=&timezone=&decimal= — streamed,
  * constant memory. HEAD (which the router adds for every GET) answers the same
  * status and headers without starting an export.
  */

@@ -2,10 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeliveryControl, DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
+import type { DeliveryControl, DeliveryReceipt, KeyedDelivery, LogDelivery, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { CsvDialect } from './csv-format.js';
+import { DEFAULT_CSV_DIALECT } from '../../model/csv.js';
+import { csvDialectKey } from './csv-dialect.js';
+import { timeColumns } from '../../model/views.js';
 import { copyHashed, createHashedFile, type HashedFile } from './hashed-file.js';
 import { writeViewCsv } from './write-view-csv.js';
+import { SpliceMismatch, spliceKeyedFile, writeKeyedFile } from './keyed-file.js';
+import { renderCsv } from './csv-format.js';
+import type { Cell } from '../../model/cells.js';
 import { abortReason, sameList } from '../../lib/text.js';
 
 /** What the csv target remembers per view, committed with the cursor. */
@@ -18,6 +24,10 @@ interface CsvFileState {
   dialect: string;
   /** Inode, change time and size of the file once renamed into place: while they hold, nothing has touched it. */
   stamp: string;
+  /** Keyed views: the derivation the file was written from (a new one means a full rewrite). */
+  epoch?: string;
+  /** Keyed views: where every ROWS_PER_CHECKPOINT-th row starts (see keyed-file.ts). */
+  checkpoints?: number[];
 }
 
 /** The state as stored; anything else (an older format, a hand edit of the database) means a full rewrite. */
@@ -31,7 +41,8 @@ function fileState(v: unknown): CsvFileState | undefined {
     typeof s.dialect === 'string' &&
     typeof s.stamp === 'string' &&
     Array.isArray(s.header) &&
-    s.header.every((h) => typeof h === 'string');
+    s.header.every((h) => typeof h === 'string') &&
+    (s.checkpoints === undefined || (Array.isArray(s.checkpoints) && s.checkpoints.every((c) => Number.isSafeInteger(c))));
   return ok ? (s as CsvFileState) : undefined;
 }
 
@@ -60,9 +71,10 @@ async function fsyncPath(path: string): Promise<void> {
  * column, another dialect, a file changed or removed by hand make a full
  * rewrite from the view.
  */
-export function createCsvTarget(options: { dir: string; delimiter: string; bom: boolean }): SyncTarget {
-  const dialect: CsvDialect = { delimiter: options.delimiter, bom: options.bom, neutralize: true };
-  const dialectKey = JSON.stringify({ d: dialect.delimiter, b: dialect.bom });
+export function createCsvTarget(options: { dir: string } & ({ dialect: CsvDialect } | { delimiter: string; bom: boolean })): SyncTarget {
+  // The short form (tests, tools): the default dialect with this delimiter and BOM.
+  const dialect: CsvDialect = 'dialect' in options ? options.dialect : { ...DEFAULT_CSV_DIALECT, delimiter: options.delimiter, bom: options.bom };
+  const dialectKey = csvDialectKey(dialect);
 
   async function removeStaleTemps(view: string): Promise<void> {
     // One sync per target at a time, and the caller checked it still holds the lock: any temp file here is a crashed run's.
@@ -71,7 +83,7 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
   }
 
   /** The confirmed part of the old file, then the new rows; undefined when the old part is not ours any more. */
-  async function appendNewRows(temp: string, file: string, prev: CsvFileState, d: ViewDelivery, signal?: AbortSignal): Promise<{ out: HashedFile; totalRows: number } | undefined> {
+  async function appendNewRows(temp: string, file: string, prev: CsvFileState, d: LogDelivery, signal?: AbortSignal): Promise<{ out: HashedFile; totalRows: number } | undefined> {
     const out = await copyHashed(file, temp, prev.bytes, prev.sha256, signal);
     if (!out) return undefined;
     try {
@@ -79,6 +91,7 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
         pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
         dialect: { ...dialect, bom: false },
         header: undefined,
+        timeColumns: timeColumns(d.view, d.header),
         out: out.writable(),
         ...(signal ? { signal } : {}),
       });
@@ -89,17 +102,49 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
     }
   }
 
-  function rewrite(out: HashedFile, d: ViewDelivery, signal?: AbortSignal): Promise<number> {
-    return writeViewCsv({ pages: d.rows.pages({ toSeq: d.toSeq }), dialect, header: d.header, out: out.writable(), ...(signal ? { signal } : {}) });
+  /** The whole of an append-only view up to toSeq. */
+  function rewrite(out: HashedFile, d: LogDelivery, signal?: AbortSignal): Promise<number> {
+    return writeViewCsv({ pages: d.rows.pages({ toSeq: d.toSeq }), dialect, header: d.header, timeColumns: timeColumns(d.view, d.header), out: out.writable(), ...(signal ? { signal } : {}) });
+  }
+
+  function renderer(d: ViewDelivery): (rows: Cell[][]) => string {
+    const times = timeColumns(d.view, d.header);
+    return (rows) => renderCsv(rows, dialect, times);
+  }
+
+  /** The old keyed file with its changed rows replaced and new ones added; undefined when it is not the file the state describes. */
+  async function spliceRows(temp: string, file: string, prev: CsvFileState & { checkpoints: number[] }, d: KeyedDelivery, untouched: boolean, signal?: AbortSignal): Promise<{ out: HashedFile; rows: number; checkpoints: number[] } | undefined> {
+    const out = await createHashedFile(temp);
+    try {
+      const r = await spliceKeyedFile({
+        path: file,
+        bytes: prev.bytes,
+        sha256: prev.sha256,
+        checkpoints: prev.checkpoints,
+        known: d.cursor.deliveredRows,
+        changes: d.rows.changed(d.cursor.deliveredSeq, d.cursor.deliveredRows),
+        out,
+        render: renderer(d),
+        verify: !untouched,
+        ...(signal ? { signal } : {}),
+      });
+      return { out, ...r };
+    } catch (err) {
+      await out.close();
+      if (err instanceof SpliceMismatch) return undefined;
+      throw err;
+    }
   }
 
   async function deliverView(d: ViewDelivery, { signal, fence }: DeliveryControl): Promise<DeliveryReceipt> {
     const file = join(options.dir, `${d.view}.csv`);
     const prev = fileState(d.cursor.state);
-    const reusable = prev !== undefined && prev.dialect === dialectKey && sameList(prev.header, d.header) ? prev : undefined;
+    const epoch = d.kind === 'keyed' ? d.epoch : undefined;
+    const reusable = prev !== undefined && prev.dialect === dialectKey && sameList(prev.header, d.header) && prev.epoch === epoch ? prev : undefined;
     const before = await stat(file, { bigint: true }).catch(() => undefined);
     // Nothing new and the file untouched since we renamed it: no read at all (this runs every minute).
-    if (reusable && d.pending === 0 && before && stampOf(before) === reusable.stamp) return { rows: 0, totalRows: d.cursor.deliveredRows, state: reusable };
+    const total = d.kind === 'keyed' ? d.rows.total : d.cursor.deliveredRows;
+    if (reusable && d.pending === 0 && before && stampOf(before) === reusable.stamp) return { rows: 0, totalRows: total, state: reusable };
 
     // Not mkdir -p (it loops under /proc): the folder was checked when the target was made; recreate it alone if removed.
     await mkdir(options.dir).catch((err: NodeJS.ErrnoException) => {
@@ -111,15 +156,33 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
     const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     let out: HashedFile | undefined;
     try {
-      const appended = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(temp, file, reusable, d, signal) : undefined;
       let totalRows: number;
-      if (appended) {
-        ({ out, totalRows } = appended);
+      let checkpointsAfter: number[] | undefined;
+      let whole = false;
+      if (d.kind === 'keyed') {
+        // Changed rows are spliced in where they are; the whole view is written when the old file cannot be used.
+        const checkpoints = reusable?.checkpoints;
+        const spliced = reusable && checkpoints && before && before.size === BigInt(reusable.bytes) ? await spliceRows(temp, file, { ...reusable, checkpoints }, d, stampOf(before) === reusable.stamp, signal) : undefined;
+        if (spliced) {
+          out = spliced.out;
+          totalRows = spliced.rows;
+          checkpointsAfter = spliced.checkpoints;
+        } else {
+          await rm(temp, { force: true });
+          out = await createHashedFile(temp);
+          ({ rows: totalRows, checkpoints: checkpointsAfter } = await writeKeyedFile({ out, header: d.header, pages: d.rows.pages(), dialect, render: renderer(d), ...(signal ? { signal } : {}) }));
+          whole = true;
+        }
       } else {
-        // No usable old part (or it did not match its hash): write the whole view.
-        await rm(temp, { force: true });
-        out = await createHashedFile(temp);
-        totalRows = await rewrite(out, d, signal);
+        const appended = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(temp, file, reusable, d, signal) : undefined;
+        if (appended) {
+          ({ out, totalRows } = appended);
+        } else {
+          // No usable old part (or it did not match its hash): write the whole view.
+          await rm(temp, { force: true });
+          out = await createHashedFile(temp);
+          totalRows = await rewrite(out, d, signal);
+        }
       }
       await out.commit();
       // Stop before the rename: an aborted run, or one whose lock was taken over, leaves the file as it was.
@@ -127,8 +190,17 @@ export function createCsvTarget(options: { dir: string; delimiter: string; bom: 
       fence?.();
       await rename(temp, file);
       await fsyncPath(options.dir);
-      const state: CsvFileState = { bytes: out.bytes, sha256: out.digest(), header: d.header, dialect: dialectKey, stamp: stampOf(await stat(file, { bigint: true })) };
-      return { rows: d.pending, totalRows, state };
+      const state: CsvFileState = {
+        bytes: out.bytes,
+        sha256: out.digest(),
+        header: d.header,
+        dialect: dialectKey,
+        stamp: stampOf(await stat(file, { bigint: true })),
+        ...(epoch === undefined ? {} : { epoch }),
+        ...(checkpointsAfter === undefined ? {} : { checkpoints: checkpointsAfter }),
+      };
+      // A keyed view written whole (a new epoch, a file changed by hand) delivered every row again.
+      return { rows: whole ? totalRows : d.pending, totalRows, state };
     } catch (err) {
       await out?.close();
       await rm(temp, { force: true });

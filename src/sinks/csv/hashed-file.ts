@@ -15,6 +15,8 @@ export interface HashedFile {
   readonly bytes: number;
   /** A stream appending to the file (strings as UTF-8), hashed on the way. The file stays open when it ends. */
   writable(): Writable;
+  /** Appends bytes (hashed), resolving once they are written: the caller may reuse its buffer then. Not mixed with a writable still writing. */
+  append(data: Uint8Array): Promise<void>;
   /** fsync then close: the content is durable. */
   commit(): Promise<void>;
   /** Close without syncing (after a failure); harmless after commit. */
@@ -47,6 +49,12 @@ function hashedFile(fh: FileHandle, hash: Hash, start: number): HashedFile {
           writeAll(fh, chunk, at).then(() => callback(), callback);
         },
       }),
+    async append(data: Uint8Array) {
+      hash.update(data);
+      const at = bytes;
+      bytes += data.length;
+      await writeAll(fh, data, at);
+    },
     async commit() {
       await fh.sync();
       await closeOnce();

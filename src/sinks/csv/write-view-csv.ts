@@ -10,6 +10,8 @@ export interface WriteViewCsvOptions {
   dialect: CsvDialect;
   /** The header row (omitted when appending to an existing file, and so is the BOM). */
   header: readonly string[] | undefined;
+  /** Which columns hold ISO 8601 times (`timeColumns(view, header)`): written as local times when the dialect asks for them. */
+  timeColumns?: readonly boolean[];
   out: Writable;
   /** Called after each page with the rows written so far (progress bars). */
   onProgress?: (rows: number) => void;
@@ -42,7 +44,7 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
     if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
     for (const page of o.pages) {
       o.signal?.throwIfAborted();
-      await write(renderCsv(page, o.dialect));
+      await write(renderCsv(page, o.dialect, o.timeColumns));
       rows += page.length;
       o.onProgress?.(rows);
     }

@@ -1,5 +1,8 @@
 import type { Cell } from '../../model/cells.js';
-import { FIXED_COLUMNS, TIME_COLUMNS, type ViewName } from '../../model/views.js';
+import { daySerial, localSerialFormatter } from '../../model/time.js';
+import type { ColumnKind } from '../../model/views.js';
+// One definition of which columns are typed, with the views; re-exported for the Sheets modules and their tests.
+export { columnKinds, timeColumns, type ColumnKind } from '../../model/views.js';
 
 /** Google Sheets refuses cells above this many characters. */
 export const MAX_CELL_CHARS = 50_000;
@@ -7,25 +10,30 @@ export const MAX_CELL_CHARS = 50_000;
 export const MAX_SPREADSHEET_CELLS = 10_000_000;
 /** The number format of time columns: a real date-time cell that sorts and filters. */
 export const DATE_TIME_PATTERN = 'yyyy-mm-dd hh:mm:ss.000';
+/** The number format of day columns (`day` of the daily views): a real date cell. */
+export const DATE_PATTERN = 'yyyy-mm-dd';
 
-const DAY_MS = 86_400_000;
-/** Sheets' day 0 is 1899-12-30. */
-const EPOCH_OFFSET_DAYS = 25_569;
-
-export type SheetCell = string | number | null;
-
-/** ISO 8601 date-time with seconds and a zone, as received_at and the vendor's times are: nothing looser. */
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+export type SheetCell = string | number | boolean | null;
 
 /**
- * An ISO 8601 time as a Sheets serial number (days since 1899-12-30, UTC wall
- * clock); undefined for anything else (Date.parse would read "Call 12" as a
- * date in 2001).
+ * An ISO 8601 date-time with a zone as a Sheets serial number (days since
+ * 1899-12-30) of the wall clock in `zone` (UTC by default); undefined for
+ * anything else (Date.parse would read "Call 12" as a date in 2001).
  */
-export function toSerial(iso: string): number | undefined {
-  if (!ISO_DATE_TIME.test(iso)) return undefined;
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? undefined : ms / DAY_MS + EPOCH_OFFSET_DAYS;
+export function toSerial(iso: string, zone = 'UTC'): number | undefined {
+  return serialIn(zone)(iso);
+}
+
+const serialFormatters = new Map<string, (iso: string) => number | undefined>();
+
+/** `localSerial` for many times in one zone (a backlog has millions), one formatter per zone kept. */
+function serialIn(zone: string): (iso: string) => number | undefined {
+  let f = serialFormatters.get(zone);
+  if (f) return f;
+  f = localSerialFormatter(zone);
+  if (serialFormatters.size >= 64) serialFormatters.clear();
+  serialFormatters.set(zone, f);
+  return f;
 }
 
 export function truncationMarker(length: number): string {
@@ -44,26 +52,21 @@ export function fitCell(text: string): string {
 }
 
 /**
- * Which columns of a view's header hold times: its fixed time columns only. A
- * dynamic column may carry the same name (a score_details key `timestamp` in
- * completions) and hold any text.
+ * One view row as written with valueInputOption RAW: numbers and booleans
+ * stay what they are, times become serial numbers of the wall clock in `zone`
+ * (the column carries a date-time format), days date serials, text stays text
+ * even when it starts with "=" (RAW never makes a formula). `kinds` is
+ * columnKinds (or timeColumns: true is a time column). A null cell is `empty`:
+ * null leaves the cell as it is (rows written where nothing is), "" clears it
+ * (rows written over older values of the same row).
  */
-export function timeColumns(view: ViewName, header: readonly string[]): boolean[] {
-  const fixed = FIXED_COLUMNS[view].length;
-  return header.map((name, i) => i < fixed && TIME_COLUMNS.has(name));
-}
-
-/**
- * One view row as written with valueInputOption RAW: numbers stay numbers,
- * times become serial numbers (the column carries a date-time format), text
- * stays text even when it starts with "=" (RAW never makes a formula), null
- * leaves the cell empty.
- */
-export function toSheetRow(cells: readonly Cell[], isTime: readonly boolean[]): SheetCell[] {
+export function toSheetRow(cells: readonly Cell[], kinds: readonly (ColumnKind | boolean)[], zone = 'UTC', empty: null | '' = null): SheetCell[] {
   return cells.map((c, i) => {
-    if (c === null) return null;
+    if (c === null) return empty;
     if (typeof c === 'string') {
-      if (isTime[i]) return toSerial(c) ?? fitCell(c);
+      const kind = kinds[i];
+      if (kind === 'time' || kind === true) return toSerial(c, zone) ?? fitCell(c);
+      if (kind === 'day') return daySerial(c) ?? fitCell(c);
       return fitCell(c);
     }
     return c;
@@ -77,12 +80,17 @@ export function sameRow(written: readonly SheetCell[], read: readonly unknown[] 
   for (let i = 0; i < width; i++) {
     const w = written[i] ?? null;
     const r = got[i] === undefined || got[i] === '' ? null : got[i];
-    if (w === null || r === null) {
+    if (w === null || w === '' || r === null) {
       if ((w === null || w === '') && r === null) continue;
       return false;
     }
     if (typeof w === 'number' && typeof r === 'number') {
       if (Math.abs(w - r) > 1e-9 * Math.max(1, Math.abs(w))) return false;
+      continue;
+    }
+    // Booleans come back as JSON booleans: true is never "TRUE" nor 1.
+    if (typeof w === 'boolean' || typeof r === 'boolean') {
+      if (w !== r) return false;
       continue;
     }
     if (w !== r) return false;

@@ -2,19 +2,44 @@ import type { sheets_v4 } from '@googleapis/sheets';
 import type { Cell } from '../../model/cells.js';
 import type { ViewName } from '../../model/views.js';
 import { a1 } from './a1.js';
-import { fitCell, timeColumns, toSheetRow, type SheetCell } from './cells.js';
+import { columnKinds, fitCell, toSheetRow, type ColumnKind, type SheetCell } from './cells.js';
 import { sameList } from '../../lib/text.js';
-import type { ViewPlan } from './plan-views.js';
+import { plannedRows, type ViewPlan } from './plan-views.js';
 
-/** What one view writes in this sync: maybe its header row, then its rows from `firstRow` down. */
+/** A row to write at its 0-based sheet row. */
+export interface PlacedRow {
+  row: number;
+  cells: readonly Cell[];
+}
+
+/** What one view writes in this sync: maybe its header row, then rows at their places. */
 export interface ValueJob {
   view: ViewName;
   header: string[];
   writeHeader: boolean;
-  /** 0-based row of the first row written. */
-  firstRow: number;
-  /** The rows to write, read only when the packer reaches them. */
-  pages: () => Iterable<Cell[][]>;
+  /** How each column is written (times and days as serial numbers). */
+  kinds: ColumnKind[];
+  /** REPORT_TIMEZONE: date-time cells hold its wall clock. */
+  zone: string;
+  /**
+   * What a null cell is sent as: null leaves the cell as it is (rows written
+   * where nothing is yet), "" clears it (rows written over an earlier version).
+   */
+  empty: null | '';
+  /** The rows to write, in ascending rows, read only when the packer reaches them (consecutive rows are one range). */
+  pages: () => Iterable<PlacedRow[]>;
+}
+
+/** Pages of rows placed from `firstRow` down. */
+function* placed(pages: Iterable<Cell[][]>, firstRow: number): Generator<PlacedRow[]> {
+  let row = firstRow;
+  for (const page of pages) yield page.map((cells) => ({ row: row++, cells }));
+}
+
+/** Empty rows from..to (0-based, inclusive), `width` cells each: with `empty: ''`, they clear rows that were ours. */
+function* blanks(from: number, to: number, width: number): Generator<PlacedRow[]> {
+  const cells: Cell[] = new Array<Cell>(width).fill(null);
+  for (let row = from; row <= to; row += 500) yield Array.from({ length: Math.min(500, to - row + 1) }, (_, i) => ({ row: row + i, cells }));
 }
 
 /** One range of a values.batchUpdate. */
@@ -42,17 +67,72 @@ export function toValueRanges(entries: readonly ValueEntry[]): sheets_v4.Schema$
   return entries.map((e) => ({ range: e.range, majorDimension: 'ROWS', values: e.values }));
 }
 
-/** Pure: a plan's writes. A new or adopted tab gets its header and every row; an append, its new rows (and the header when columns were added). */
-export function valueJob(plan: ViewPlan): ValueJob {
+/**
+ * Pure: a plan's writes. A new or adopted tab gets its header and every row;
+ * an append, its new rows (every row from 1 when REPORT_TIMEZONE changed); a
+ * keyed update, its changed rows where they are and its new rows after them;
+ * a keyed rewrite, every row and empty rows over the rows below it that were
+ * ours (up to `clearThrough`, 0-based: an adopted keyed tab's rows as read).
+ * The header goes whenever it is new or columns were added.
+ */
+export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJob {
   const { d } = plan;
-  const fresh = plan.mode !== 'append';
-  return {
-    view: d.view,
-    header: d.header,
-    writeHeader: fresh || !sameList(plan.state.header, d.header),
-    firstRow: fresh ? 1 : plan.state.nextRow,
-    pages: () => d.rows.pages({ fromSeq: fresh ? 0 : d.cursor.deliveredSeq, toSeq: d.toSeq }),
-  };
+  const base = { view: d.view, header: d.header, kinds: columnKinds(d.view, d.header), zone };
+  const width = Math.max(d.header.length, 1);
+  const headerChanged = plan.mode === 'create' || plan.mode === 'adopt' || !sameList(plan.state.header, d.header);
+  switch (plan.mode) {
+    case 'append': {
+      const fromStart = plan.retime;
+      return {
+        ...base,
+        writeHeader: headerChanged,
+        empty: null,
+        pages: () => placed(d.kind === 'log' ? d.rows.pages({ fromSeq: fromStart ? 0 : d.cursor.deliveredSeq, toSeq: d.toSeq }) : [], fromStart ? 1 : plan.state.nextRow),
+      };
+    }
+    case 'update':
+      return {
+        ...base,
+        writeHeader: headerChanged,
+        empty: '',
+        pages: function* () {
+          let page: PlacedRow[] = [];
+          for (const r of plannedRows(plan)) {
+            page.push({ row: r.position, cells: r.cells });
+            if (page.length === 500) {
+              yield page;
+              page = [];
+            }
+          }
+          if (page.length > 0) yield page;
+        },
+      };
+    case 'rewrite': {
+      const total = plan.total;
+      const below = Math.min(plan.oursThrough, plan.tab.rowCount - 1);
+      return {
+        ...base,
+        writeHeader: true,
+        empty: '',
+        pages: function* () {
+          if (d.kind === 'keyed') yield* placed(d.rows.pages(), 1);
+          yield* blanks(total + 1, below, Math.max(width, plan.state.header.length));
+        },
+      };
+    }
+    default: {
+      const keyed = d.kind === 'keyed';
+      return {
+        ...base,
+        writeHeader: true,
+        empty: keyed ? '' : null,
+        pages: function* () {
+          yield* placed(d.kind === 'keyed' ? d.rows.pages() : d.rows.pages({ fromSeq: 0, toSeq: d.toSeq }), 1);
+          if (keyed) yield* blanks(plan.total + 1, clearThrough, width);
+        },
+      };
+    }
+  }
 }
 
 /**
@@ -80,7 +160,6 @@ export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (v
     if (skip(job.view)) continue;
     const { view } = job;
     const width = Math.max(job.header.length, 1);
-    const isTime = timeColumns(job.view, job.header);
     if (job.writeHeader) {
       const values = [job.header.map((h) => fitCell(h))];
       const range = a1(view, 0, 0, 0, width - 1);
@@ -94,20 +173,20 @@ export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (v
     // The longest range string this view can have, reserved for the block being filled.
     const range0 = a1(view, 1e7, 0, 1e7, width - 1);
     let block: SheetCell[][] = [];
-    let blockStart = job.firstRow;
+    let blockStart = -1;
     let blockBytes = 0;
-    let row = job.firstRow;
     const closeBlock = () => {
       if (block.length > 0) push({ view, range: a1(view, blockStart, 0, blockStart + block.length - 1, width - 1), values: block, firstRow: blockStart, isHeader: false }, blockBytes);
       block = [];
       blockBytes = 0;
-      blockStart = row;
     };
     let skipped = false;
     rows: for (const page of job.pages()) {
-      for (const cells of page) {
-        const values = toSheetRow(cells, isTime);
+      for (const { row, cells } of page) {
+        const values = toSheetRow(cells, job.kinds, job.zone, job.empty);
         const size = Buffer.byteLength(JSON.stringify(values)) + 1;
+        // A row that does not follow the block starts a range of its own (an update elsewhere in the tab).
+        if (block.length > 0 && row !== blockStart + block.length) closeBlock();
         if (ENVELOPE + pending + blockBytes + size + range0.length + 64 > maxBytes) {
           closeBlock();
           if (entries.length > 0) yield take();
@@ -116,9 +195,9 @@ export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (v
             break rows;
           }
         }
+        if (block.length === 0) blockStart = row;
         block.push(values);
         blockBytes += size;
-        row++;
       }
     }
     if (!skipped) closeBlock();

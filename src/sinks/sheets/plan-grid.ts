@@ -1,13 +1,14 @@
 import type { sheets_v4 } from '@googleapis/sheets';
 import type { ViewName } from '../../model/views.js';
-import { DATE_TIME_PATTERN, MAX_SPREADSHEET_CELLS, timeColumns } from './cells.js';
-import { sheetIdOf, type Tab, type ViewPlan } from './plan-views.js';
+import { columnKinds, DATE_PATTERN, DATE_TIME_PATTERN, MAX_SPREADSHEET_CELLS } from './cells.js';
+import { endRow, MARKER_KEY, markerValue, sheetIdOf, type Tab, type ViewPlan } from './plan-views.js';
 
-/** Rows [fromRow, toRow) of one column get the date-time format. */
+/** Rows [fromRow, toRow) of one column get the date-time format (or, `date`, the date format of a day column). */
 export interface FormatSpan {
   column: number;
   fromRow: number;
   toRow: number;
+  date?: true;
 }
 
 /**
@@ -30,11 +31,16 @@ export interface GridGoal {
   formats: FormatSpan[];
   /** Cells this adds to the spreadsheet. */
   growth: number;
+  /** The value of the tab's marker to set before its rows are all written (see TabMarker). */
+  marker?: string;
 }
 
 function spans(view: ViewName, header: readonly string[], fromRow: number, toRow: number, fromColumn = 0): FormatSpan[] {
   if (toRow <= fromRow) return [];
-  return timeColumns(view, header).flatMap((isTime, column) => (isTime && column >= fromColumn ? [{ column, fromRow, toRow }] : []));
+  return columnKinds(view, header).flatMap((kind, column): FormatSpan[] => {
+    if (column < fromColumn || kind === 'plain') return [];
+    return kind === 'day' ? [{ column, fromRow, toRow, date: true }] : [{ column, fromRow, toRow }];
+  });
 }
 
 /**
@@ -44,7 +50,15 @@ function spans(view: ViewName, header: readonly string[], fromRow: number, toRow
  * to it); a tab that must grow gets `slack` spare rows so that most syncs need
  * no structural request.
  */
-export function gridGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
+export function gridGoal(plan: ViewPlan, slack: number, marker?: string): GridGoal | undefined {
+  const goal = shapeGoal(plan, slack);
+  if (marker === undefined) return goal;
+  const base = goal ?? { view: plan.d.view, sheetId: sheetIdOf(plan), before: 'tab' in plan ? plan.tab : undefined, rowCount: 0, columnCount: 0, adopt: false, formats: [], growth: 0 };
+  if (!goal && 'tab' in plan) Object.assign(base, { rowCount: plan.tab.rowCount, columnCount: plan.tab.columnCount });
+  return { ...base, marker };
+}
+
+function shapeGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
   const { d } = plan;
   const columns = Math.max(d.header.length, 1);
   if (plan.mode === 'create') {
@@ -58,7 +72,7 @@ export function gridGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
     return { view: d.view, sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: true, formats: spans(d.view, d.header, 1, rows), growth: rows * cols - tab.rowCount * tab.columnCount };
   }
   const { tab, state } = plan;
-  const need = state.nextRow + d.pending;
+  const need = endRow(plan);
   const rows = need > tab.rowCount ? need + slack : tab.rowCount;
   const cols = Math.max(tab.columnCount, columns);
   // Rows we have not formatted yet get the time format (new rows, and rows someone else added); so do new
@@ -73,7 +87,7 @@ function formatRequest(sheetId: number, s: FormatSpan): sheets_v4.Schema$Request
   return {
     repeatCell: {
       range: { sheetId, startRowIndex: s.fromRow, endRowIndex: s.toRow, startColumnIndex: s.column, endColumnIndex: s.column + 1 },
-      cell: { userEnteredFormat: { numberFormat: { type: 'DATE_TIME', pattern: DATE_TIME_PATTERN } } },
+      cell: { userEnteredFormat: { numberFormat: s.date ? { type: 'DATE', pattern: DATE_PATTERN } : { type: 'DATE_TIME', pattern: DATE_TIME_PATTERN } } },
       fields: 'userEnteredFormat.numberFormat',
     },
   };
@@ -91,7 +105,7 @@ export function goalRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Sc
   const formats = goal.formats.map((s) => formatRequest(goal.sheetId, s));
   if (!goal.before) {
     if (now?.sheetId === goal.sheetId) return [];
-    return [{ addSheet: { properties: { sheetId: goal.sheetId, title: goal.view, gridProperties: { rowCount: goal.rowCount, columnCount: goal.columnCount, frozenRowCount: 1 } } } }, ...formats];
+    return [{ addSheet: { properties: { sheetId: goal.sheetId, title: goal.view, gridProperties: { rowCount: goal.rowCount, columnCount: goal.columnCount, frozenRowCount: 1 } } } }, ...formats, ...markerRequests(goal, undefined)];
   }
   const current = now?.sheetId === goal.sheetId ? now : goal.before;
   const requests: sheets_v4.Schema$Request[] = [];
@@ -101,7 +115,18 @@ export function goalRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Sc
   grow('ROWS', goal.rowCount - current.rowCount);
   grow('COLUMNS', goal.columnCount - current.columnCount);
   if (goal.adopt) requests.push({ updateSheetProperties: { properties: { sheetId: goal.sheetId, gridProperties: { frozenRowCount: 1 } }, fields: 'gridProperties.frozenRowCount' } });
-  return [...requests, ...formats];
+  return [...requests, ...formats, ...markerRequests(goal, current)];
+}
+
+/** The marker set to the goal's value: created, or the tab's own updated (a retry after a lost answer finds it set: nothing). */
+function markerRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Schema$Request[] {
+  if (goal.marker === undefined) return [];
+  const existing = now?.marker;
+  if (existing) {
+    if (markerValue(existing) === goal.marker) return [];
+    return [{ updateDeveloperMetadata: { dataFilters: [{ developerMetadataLookup: { metadataId: existing.id } }], developerMetadata: { metadataValue: goal.marker }, fields: 'metadataValue' } }];
+  }
+  return [{ createDeveloperMetadata: { developerMetadata: { metadataKey: MARKER_KEY, metadataValue: goal.marker, location: { sheetId: goal.sheetId }, visibility: 'DOCUMENT' } } }];
 }
 
 export function budgetProblem(view: ViewName, growth: number, total: number, limit: number): string {
@@ -113,19 +138,26 @@ export function budgetProblem(view: ViewName, growth: number, total: number, lim
  * spreadsheet holds now. In order, each with its slack if that fits, else with none; a view whose grid
  * does not fit at all is refused alone, naming the tab and the limit.
  */
-export function fitBudget(plans: readonly ViewPlan[], cells: number, slack: number, limit = MAX_SPREADSHEET_CELLS): { goals: GridGoal[]; refused: Array<{ view: ViewName; error: string }> } {
-  const wanted = plans.map((plan) => ({ plan, goal: gridGoal(plan, slack) }));
+export function fitBudget(
+  plans: readonly ViewPlan[],
+  cells: number,
+  slack: number,
+  limit = MAX_SPREADSHEET_CELLS,
+  markers: ReadonlyMap<ViewName, string> = new Map(),
+): { goals: GridGoal[]; refused: Array<{ view: ViewName; error: string }> } {
+  const gridGoalOf = (plan: ViewPlan, rows: number) => gridGoal(plan, rows, markers.get(plan.d.view));
+  const wanted = plans.map((plan) => ({ plan, goal: gridGoalOf(plan, slack) }));
   const goals: GridGoal[] = [];
   const refused: Array<{ view: ViewName; error: string }> = [];
   let used = cells;
   for (const { plan, goal } of wanted) {
     if (!goal) continue;
-    const fits = [goal, gridGoal(plan, 0)].find((g): g is GridGoal => g !== undefined && used + g.growth <= limit);
+    const fits = [goal, gridGoalOf(plan, 0)].find((g): g is GridGoal => g !== undefined && used + g.growth <= limit);
     if (fits) {
       goals.push(fits);
       used += fits.growth;
     } else {
-      const tight = gridGoal(plan, 0) ?? goal;
+      const tight = gridGoalOf(plan, 0) ?? goal;
       refused.push({ view: plan.d.view, error: budgetProblem(plan.d.view, tight.growth, used + tight.growth, limit) });
     }
   }

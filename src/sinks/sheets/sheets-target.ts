@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeliveryControl, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
@@ -9,11 +9,12 @@ import { sendIsolating, whatFor } from './isolate.js';
 import type { LimiterOptions } from './limiter.js';
 import { packValues, requestBytes, toValueRanges, valueJob } from './pack-values.js';
 import { fitBudget, goalRequests, type GridGoal } from './plan-grid.js';
-import { parseTabs, planViews, readBackChecks, sheetIdOf, type ReadCheck, type SheetViewState, type SpreadsheetTabs, type ViewPlan } from './plan-views.js';
+import { endRow, markerValue, parseTabs, planViews, readBackChecks, sheetIdOf, type ReadCheck, type SheetViewState, type SpreadsheetTabs, type ViewPlan } from './plan-views.js';
 import type { RetryOptions } from './retry.js';
 import { abortReason, errorMessage as message } from '../../lib/text.js';
 import { createSheetsClient, refusedForContent, type SheetsSession, type SheetsStats } from './sheets-client.js';
-import { collectReadBack, verifyView, type ReadBack } from './verify-views.js';
+import { adoptedRows, collectReadBack, verifyView, type ReadBack } from './verify-views.js';
+import { zoneNotice } from './zones.js';
 
 export { SheetsTargetError, type SheetsStats } from './sheets-client.js';
 export type { SheetViewState } from './plan-views.js';
@@ -29,6 +30,11 @@ export interface SheetsTargetOptions {
   maxRequestBytes?: number;
   /** Extra empty rows when an existing tab must grow, so most syncs need no grid change. */
   growSlackRows?: number;
+  /**
+   * REPORT_TIMEZONE (IANA; default UTC): date-time cells hold the wall clock
+   * of this zone. A tab written in another zone is written again in this one.
+   */
+  reportTimezone?: string;
   logger?: Logger;
 }
 
@@ -36,35 +42,60 @@ const randomSheetId = () => randomInt(1, 2 ** 31 - 1);
 
 /** What one view wrote so far in this sync, and the anchors it takes on the way. */
 interface Progress {
-  nextRow: number;
+  /** The row after the last row of the view written so far. */
+  end: number;
+  /** The view's last row (0-based): rows written past it clear rows that were ours (a keyed view that shrank). */
+  limit: number;
+  /** Rows of the view written (not the header, not rows cleared). */
+  rows: number;
   /** Anchors from before this sync (verified by its read-back). */
   kept: Anchor[];
-  /** Rows of this sync worth anchoring. */
+  /** Rows of this sync worth anchoring (and anchors kept whose rows are written again: they take their new hash). */
   wanted: Set<number>;
   added: Anchor[];
-  /** The last row written. */
+  /** The last row of the view written. */
   last: Anchor | undefined;
 }
 
 function startProgress(plan: ViewPlan): Progress {
-  if (plan.mode !== 'append') return { nextRow: 1, kept: [], wanted: new Set(anchorRows(1, plan.total)), added: [], last: undefined };
-  const { state, d } = plan;
-  // A state from before anchors: its last row was checked by the read-back; anchoring starts from it.
-  const kept = state.anchors ?? (state.last && state.nextRow > 1 && !isEmptyRow(state.last) ? [{ row: state.nextRow - 1, hash: hashRow(state.last) }] : []);
-  return { nextRow: state.nextRow, kept, wanted: new Set(anchorRows(state.nextRow, state.nextRow + d.pending - 1)), added: [], last: undefined };
+  const fresh = (total: number, limit = Infinity): Progress => ({ end: 1, limit, rows: 0, kept: [], wanted: new Set(anchorRows(1, total)), added: [], last: undefined });
+  switch (plan.mode) {
+    case 'append': {
+      const { state, d } = plan;
+      if (plan.retime) return fresh(state.nextRow + d.pending - 1);
+      // A state from before anchors: its last row was checked by the read-back; anchoring starts from it.
+      const kept = state.anchors ?? (state.last && state.nextRow > 1 && !isEmptyRow(state.last) ? [{ row: state.nextRow - 1, hash: hashRow(state.last) }] : []);
+      return { end: state.nextRow, limit: Infinity, rows: 0, kept, wanted: new Set(anchorRows(state.nextRow, state.nextRow + d.pending - 1)), added: [], last: undefined };
+    }
+    case 'update': {
+      const { state, known, d } = plan;
+      const kept = state.anchors ?? [];
+      const wanted = new Set([...anchorRows(known + 1, d.rows.total), ...kept.map((a) => a.row)]);
+      return { end: known + 1, limit: d.rows.total, rows: 0, kept, wanted, added: [], last: undefined };
+    }
+    case 'rewrite':
+      return fresh(plan.total, plan.total);
+    default:
+      return fresh(plan.total, plan.d.kind === 'keyed' ? plan.total : Infinity);
+  }
 }
 
 /** Rows firstRow.. were written (confirmed by the API). */
 function written(p: Progress, firstRow: number, values: readonly SheetCell[][]): void {
   values.forEach((cells, i) => {
-    if (p.wanted.has(firstRow + i) && !isEmptyRow(cells)) p.added.push({ row: firstRow + i, hash: hashRow(cells) });
+    const row = firstRow + i;
+    if (row > p.limit) return;
+    p.rows++;
+    const empty = isEmptyRow(cells);
+    if (p.wanted.has(row) && !empty) p.added.push({ row, hash: hashRow(cells) });
+    if (row + 1 >= p.end) {
+      p.end = row + 1;
+      if (!empty) p.last = { row, hash: hashRow(cells) };
+    }
   });
-  p.nextRow = firstRow + values.length;
-  const last = values.at(-1);
-  if (last && !isEmptyRow(last)) p.last = { row: p.nextRow - 1, hash: hashRow(last) };
 }
 
-/** The anchors committed with the cursor: the ones kept, those of this sync and its last row, thinned. */
+/** The anchors committed with the cursor: the ones kept, those of this sync and its last row, thinned (a later anchor of a row replaces an earlier one). */
 const anchorsAfter = (p: Progress) => keepAnchors([...p.kept, ...p.added, ...(p.last ? [p.last] : [])]);
 
 /** The outcome of every view of one delivery, filled step by step; the first word on a view stands. */
@@ -97,25 +128,42 @@ function outcomesOf(deliveries: readonly ViewDelivery[]) {
  * SHEETS_SPREADSHEET_ID, header row frozen and kept equal to the view's
  * columns, rows written with valueInputOption RAW to explicit ranges at the row
  * positions the target tracks (never values.append and its table guessing).
+ * Date-time cells are serial numbers of REPORT_TIMEZONE's wall clock, days date
+ * cells, booleans booleans.
+ *
+ * Append-only views: new rows after the ones written. Keyed views (rows that
+ * are the current truth per key, each key at a fixed position for life):
+ * changed rows written where they are, new keys after the last; a new epoch
+ * (or REPORT_TIMEZONE) rewrites the tab whole and clears what was ours below.
  *
  * Exactly once: the row position moves with the cursor, after the API
  * confirmed. Before writing, the header, rows written before (anchors: the
- * first, the last, and some spread over the tab) and the rows about to be
- * written are read back (verify-views.ts): they must be ours, and
- * empty or exactly what we are about to write. Anything else stops that view
- * with an error in status, and their cells are never overwritten.
+ * first, the last, and some spread over the tab), the key cells of the rows
+ * about to be updated and the rows about to be added are read back
+ * (verify-views.ts): they must be ours, a row to update must still hold its
+ * key, and the rows ahead must be empty or what we are about to write (an
+ * append) or hold the same keys (a keyed view). Anything else stops that view
+ * with an error in status, and their cells are never overwritten. A sync that
+ * writes a tab whole announces it first on the tab (a marker in developer
+ * metadata): one that dies half-way is seen by the next.
  *
- * Per sync: one metadata read, one batched read-back, at most one structural
- * batchUpdate (absolute sizes: a retry after a lost answer re-reads the
- * metadata and sends only what is missing), one values.batchUpdate per ~2 MB —
- * every view in the same requests. One view never stops the others: it is
- * checked against Sheets' limits before sending, and a batch Google refuses is
- * sent again view by view. Once `signal` is aborted no request is sent.
+ * Per sync: one metadata read, one batched read-back (at most ~100 ranges),
+ * at most one structural batchUpdate (absolute sizes: a retry after a lost
+ * answer re-reads the metadata and sends only what is missing), one
+ * values.batchUpdate per ~2 MB — every view in the same requests. One view
+ * never stops the others: it is checked against Sheets' limits before
+ * sending, and a batch Google refuses is sent again view by view. Once
+ * `signal` is aborted no request is sent. `notices()` tells what the operator
+ * should know from the last deliver (the spreadsheet's own time zone differs
+ * from REPORT_TIMEZONE).
  */
 export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats: SheetsStats } {
   const client = createSheetsClient(o);
   const maxBytes = o.maxRequestBytes ?? 2 * 1024 * 1024;
   const slack = o.growSlackRows ?? 500;
+  const zone = o.reportTimezone ?? 'UTC';
+  /** What the operator should know from the last deliver. */
+  let notices: string[] = [];
 
   /** Reads back what the plans build on; a view whose ranges Google refuses fails alone. */
   async function readBack(s: SheetsSession, checks: readonly ReadCheck[], refuse: (view: ViewName, err: unknown) => void): Promise<Map<ViewName, ReadBack>> {
@@ -149,8 +197,9 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     const done = () => out.list(signal?.aborted ? `the sync was stopped: ${abortReason(signal)}` : undefined);
     const undecided = (plans: readonly ViewPlan[]) => plans.filter((p) => !out.decided(p.d.view));
     const views = (plans: readonly ViewPlan[]) => plans.map((p) => p.d.view);
+    notices = [];
 
-    // 1. The tabs as they are now.
+    // 1. The tabs as they are now, and the spreadsheet's time zone.
     let sheet: SpreadsheetTabs;
     try {
       sheet = parseTabs(await s.retrying('reading the spreadsheet', () => s.readTabs()));
@@ -158,9 +207,11 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       out.failAll(deliveries.map((d) => d.view), err);
       return done();
     }
+    const notice = zoneNotice(sheet.timeZone, zone);
+    if (notice) notices.push(notice);
 
     // 2. What to do per view (views with nothing new, or that Sheets cannot hold, are decided here).
-    const { plans, done: decided } = planViews(deliveries, sheet, randomSheetId);
+    const { plans, done: decided } = planViews(deliveries, sheet, randomSheetId, zone);
     decided.forEach((d) => out.set(d));
     if (plans.length === 0) return done();
 
@@ -176,12 +227,21 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       }
     }
     for (const plan of undecided(plans)) {
-      const problem = verifyView(plan, seen.get(plan.d.view));
+      const problem = verifyView(plan, seen.get(plan.d.view), zone);
       if (problem) out.fail(plan.d.view, problem);
     }
 
-    // 4. Structure: new tabs (exact grid, frozen header), grown grids, date-time formats — one request, within the cell budget.
-    const { goals, refused } = fitBudget(undecided(plans), sheet.cells, slack);
+    // 4. Structure: new tabs (exact grid, frozen header), grown grids, date-time formats, the marker of each tab
+    // about to be written whole — one request, within the cell budget.
+    const rewrites = new Map<ViewName, string>();
+    const markers = new Map<ViewName, string>();
+    for (const plan of undecided(plans)) {
+      if (plan.mode === 'update' || (plan.mode === 'append' && !plan.retime)) continue;
+      const rewrite = randomUUID();
+      rewrites.set(plan.d.view, rewrite);
+      markers.set(plan.d.view, markerValue({ rewrite, zone, rows: endRow(plan) - 1 }));
+    }
+    const { goals, refused } = fitBudget(undecided(plans), sheet.cells, slack, undefined, markers);
     refused.forEach((r) => out.fail(r.view, r.error));
     try {
       await sendIsolating(goals, (part, names) => shapeTabs(s, sheet, part, names), refusedForContent, (view, err) => out.fail(view, err));
@@ -190,11 +250,13 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       return done();
     }
 
-    // 5. Values: header rows and new rows of every view, RAW, ~2 MB per request.
+    // 5. Values: header rows, new rows and changed rows of every view, RAW, ~2 MB per request.
     const live = undecided(plans);
     const progress = new Map(live.map((p) => [p.d.view, startProgress(p)]));
+    // An adopted keyed tab: the rows below the view that were there are cleared.
+    const jobs = live.map((p) => valueJob(p, zone, p.mode === 'adopt' ? adoptedRows(seen.get(p.d.view)) : 0));
     try {
-      for (const batch of packValues(live.map(valueJob), maxBytes, out.decided)) {
+      for (const batch of packValues(jobs, maxBytes, out.decided)) {
         const entries = batch.filter((e) => !out.decided(e.view));
         await sendIsolating(
           entries,
@@ -215,14 +277,17 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     for (const plan of undecided(live)) {
       const { d } = plan;
       const p = progress.get(d.view)!;
-      const { nextRow } = p;
+      const keyed = d.kind === 'keyed';
+      // A keyed view holds rows 1..total now, whatever rows this sync had to write.
+      const nextRow = keyed ? endRow(plan) : p.end;
       // Without a structural change the grid was fully formatted already (else formats would have been sent).
-      const formattedRows = shaped.get(d.view) ?? (plan.mode === 'append' ? plan.tab.rowCount : nextRow);
-      const state: SheetViewState = { sheetId: sheetIdOf(plan), nextRow, header: d.header, anchors: anchorsAfter(p), formattedRows };
-      out.set({ view: d.view, ok: true, receipt: { rows: d.pending, totalRows: nextRow - 1, state } });
+      const formattedRows = shaped.get(d.view) ?? ('tab' in plan && plan.mode !== 'adopt' ? plan.tab.rowCount : nextRow);
+      const rewrite = rewrites.get(d.view) ?? ('state' in plan ? plan.state.rewrite : undefined);
+      const state: SheetViewState = { sheetId: sheetIdOf(plan), nextRow, header: d.header, anchors: anchorsAfter(p), formattedRows, timeZone: zone, ...(keyed ? { epoch: d.epoch } : {}), ...(rewrite ? { rewrite } : {}) };
+      out.set({ view: d.view, ok: true, receipt: { rows: keyed ? p.rows : d.pending, totalRows: nextRow - 1, state } });
     }
     return done();
   }
 
-  return { name: 'sheets', stats: client.stats, deliver };
+  return { name: 'sheets', stats: client.stats, deliver, notices: () => [...notices] };
 }

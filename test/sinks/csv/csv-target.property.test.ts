@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { pino } from 'pino';
+import { DEFAULT_CSV_DIALECT } from '../../../src/model/csv.js';
 import { VIEW_NAMES } from '../../../src/model/views.js';
 import { runSync } from '../../../src/jobs/sync.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
@@ -29,7 +30,7 @@ test('property: the CSV target through runSync writes every view as the database
         try {
           const csvDir = join(dir, 'exports');
           const target = createCsvTarget({ dir: csvDir, delimiter, bom });
-          const dialect = { delimiter, bom, neutralize: true };
+          const dialect = { ...DEFAULT_CSV_DIALECT, delimiter, bom };
           for (const parts of [first, second]) {
             await ingest(store, parts.map((p) => hostilePayload(n++, p)));
             const result = await runSync({ store, target, logger: silent });

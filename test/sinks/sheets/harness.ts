@@ -9,9 +9,9 @@ import type { TestContext } from 'node:test';
 import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import { OAuth2Client } from 'google-auth-library';
 import type { ViewDelivery } from '../../../src/model/sync.js';
-import { VIEW_NAMES, type ViewName } from '../../../src/model/views.js';
+import { isKeyedView, VIEW_NAMES, type LogViewName, type ViewName } from '../../../src/model/views.js';
 import { createSheetsAuth } from '../../../src/sinks/sheets/auth.js';
-import { DATE_TIME_PATTERN, timeColumns, toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { columnKinds, DATE_PATTERN, DATE_TIME_PATTERN, toSheetRow } from '../../../src/sinks/sheets/cells.js';
 import { createSheetsTarget, type SheetsTargetOptions } from '../../../src/sinks/sheets/sheets-target.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
 import { createStore, type Store } from '../../../src/store/create-store.js';
@@ -55,21 +55,33 @@ export function deliveries(store: Store, target = 'sheets'): ViewDelivery[] {
   store.projection.catchUp();
   const toSeq = store.projection.cursor();
   const registry = store.projection.columns();
-  return VIEW_NAMES.map((view) => {
+  const epoch = store.keyedEpoch();
+  return VIEW_NAMES.map((view): ViewDelivery => {
     const cursor = store.sync.cursor(target, view);
-    const { header, rows } = store.views.snapshot(view, registry);
-    return { view, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
+    const { header, rows, keyed } = store.views.snapshot(view, registry);
+    if (isKeyedView(view) && keyed) return { kind: 'keyed', view, header, cursor, toSeq, epoch, pending: keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: keyed };
+    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
   });
 }
 
-/** The tab equals the view cell for cell, types included (times as serial numbers with a date-time format). */
-export function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewName): void {
+/** How many rows a view has: an append-only view's rows up to `toSeq`, a keyed view's keys now. */
+export function viewCount(store: Store, view: ViewName, toSeq = store.projection.cursor()): number {
+  const { keyed } = store.views.snapshot(view);
+  return keyed ? keyed.total : store.views.count(view as LogViewName, { toSeq });
+}
+
+/**
+ * The tab equals the view cell for cell, types included (times as serial
+ * numbers of the wall clock in `zone` with a date-time format, days as date
+ * serials with a date format, booleans as booleans).
+ */
+export function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewName, zone = 'UTC'): void {
   const { header, rows } = store.views.snapshot(view);
   const tab = fake.tab(SHEET, view);
   assert.ok(tab, `tab ${view} exists`);
-  const isTime = timeColumns(view, header);
+  const kinds = columnKinds(view, header);
   const expected: unknown[][] = [header];
-  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, isTime));
+  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, kinds, zone));
   const norm = (rows: unknown[][]) =>
     rows.map((r) => {
       const c = r.map((v) => (v === undefined || v === '' ? null : v));
@@ -79,9 +91,9 @@ export function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewNa
   const actual = norm(tab.values).filter((r, i) => i < expected.length || r.length > 0);
   assert.deepEqual(actual, norm(expected), `${view}: the tab equals the view`);
   assert.equal(tab.frozenRowCount, 1, `${view}: header frozen`);
-  isTime.forEach((time, col) => {
-    if (!time || expected.length < 2) return;
-    assert.equal(tab.formats[1]?.[col]?.type, 'DATE_TIME', `${view}.${header[col]} is a date-time column`);
-    assert.equal(tab.formats[1]?.[col]?.pattern, DATE_TIME_PATTERN);
+  kinds.forEach((kind, col) => {
+    if (kind === 'plain' || expected.length < 2) return;
+    assert.equal(tab.formats[1]?.[col]?.type, kind === 'time' ? 'DATE_TIME' : 'DATE', `${view}.${header[col]} is a ${kind} column`);
+    assert.equal(tab.formats[1]?.[col]?.pattern, kind === 'time' ? DATE_TIME_PATTERN : DATE_PATTERN);
   });
 }

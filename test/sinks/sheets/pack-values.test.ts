@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Cell } from '../../../src/model/cells.js';
-import type { ViewName } from '../../../src/model/views.js';
+import type { LogViewName, ViewName } from '../../../src/model/views.js';
 import { timeColumns, toSheetRow, type SheetCell } from '../../../src/sinks/sheets/cells.js';
 import { packValues, requestBytes, toValueRanges, valueJob, type ValueEntry } from '../../../src/sinks/sheets/pack-values.js';
 import { planViews, type ViewPlan } from '../../../src/sinks/sheets/plan-views.js';
 import { HEADER, makeDelivery, someRows } from './make-delivery.js';
 
 const bodyBytes = (entries: readonly ValueEntry[]) => Buffer.byteLength(JSON.stringify({ valueInputOption: 'RAW', data: toValueRanges(entries) }));
-const fresh = (view: ViewName, rows: Cell[][], header = HEADER): ViewPlan => planViews([makeDelivery({ view, header, rows })], { tabs: new Map(), cells: 0 }, () => 1).plans[0]!;
+const fresh = (view: LogViewName, rows: Cell[][], header = HEADER): ViewPlan => planViews([makeDelivery({ view, header, rows })], { tabs: new Map(), cells: 0 }, () => 1).plans[0]!;
 
 /** The rows each view gets, by 0-based sheet row, rebuilt from the requests. */
 function rebuild(batches: ValueEntry[][]): Map<ViewName, Map<number, SheetCell[]>> {

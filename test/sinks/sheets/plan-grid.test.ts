@@ -43,11 +43,11 @@ test('growing a tab: rows appended with slack, only the dimensions that change; 
   // took the lock over and delivered) is never cut back: no request can remove rows or columns.
   assert.deepEqual(goalRequests(goal, { ...tab, rowCount: 500, columnCount: 9 }), [timeFormat(5, 1, 4, 17)]);
 
-  // A new column (a time one, say): the columns grow, and the new time column is formatted over every row.
+  // A new column: the columns grow. It is a dynamic one, so never formatted as a time, even named like one.
   const widened = planOf(makeDelivery({ view: 'scores', header: [...HEADER, 'timestamp'], rows: someRows(3), delivered: 3, state }), { scores: tab });
   const g2 = gridGoal(widened, 10)!;
   assert.deepEqual([g2.rowCount, g2.columnCount], [4, 4]);
-  assert.deepEqual(goalRequests(g2, tab), [{ appendDimension: { sheetId: 5, dimension: 'COLUMNS', length: 1 } }, timeFormat(5, 3, 1, 4)]);
+  assert.deepEqual(goalRequests(g2, tab), [{ appendDimension: { sheetId: 5, dimension: 'COLUMNS', length: 1 } }]);
 
   // Rows that fit the grid and the same columns: no structural request at all.
   assert.equal(gridGoal(planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(4), delivered: 3, state }), { scores: { ...tab, rowCount: 10 } }), 10), undefined);

@@ -68,8 +68,8 @@ test('adopting: a tab we have no record of (a crashed first sync), or one re-mad
     ],
   );
   assert.deepEqual(readBackChecks(plans), [
-    { view: 'scores', kind: 'whole', firstRow: 0, range: "'scores'" },
-    { view: 'red_flags', kind: 'whole', firstRow: 0, range: "'red_flags'" },
+    { view: 'scores', kind: 'whole', firstRow: 0, range: "'scores'", width: Infinity },
+    { view: 'red_flags', kind: 'whole', firstRow: 0, range: "'red_flags'", width: Infinity },
   ]);
 });
 
@@ -92,11 +92,11 @@ test('read-back of an append: header, last row, all the rows ahead that the grid
   const { plans } = planViews([d], sheetOf({ scores: { sheetId: 5, rowCount: 12, columnCount: 3 } }), ids());
   // Ten new rows go to rows 4..13 (0-based); the grid ends at row 11; the tab is 3 columns wide so far.
   // The header (row 0), the last row (3) and the area are close together: one range.
-  assert.deepEqual(readBackChecks(plans), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C12" }]);
+  assert.deepEqual(readBackChecks(plans), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C12", width: 3 }]);
   // The first append of a tab that only has its header: no last row to check.
   const first = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(1), state: { ...state, nextRow: 1, last: null } });
   const { plans: p2 } = planViews([first], sheetOf({ scores: { sheetId: 5, rowCount: 2, columnCount: 3 } }), ids());
-  assert.deepEqual(readBackChecks(p2), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C2" }]);
+  assert.deepEqual(readBackChecks(p2), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C2", width: 3 }]);
 });
 
 test('read-back with anchors: every anchor row in the grid, rows a few apart as one range, in the same request as the header and the rows ahead', () => {
@@ -151,5 +151,5 @@ test('regression: the whole area ahead is read back, however large (an analystâ€
   const state = { sheetId: 5, nextRow: 4, header: HEADER, last: ['w-2', 1, 2] };
   const d = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(20_003), delivered: 3, state });
   const { plans } = planViews([d], sheetOf({ scores: { sheetId: 5, rowCount: 30_000, columnCount: 3 } }), ids());
-  assert.deepEqual(readBackChecks(plans), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C20004" }]);
+  assert.deepEqual(readBackChecks(plans), [{ view: 'scores', kind: 'rows', firstRow: 0, range: "'scores'!A1:C20004", width: 3 }]);
 });

@@ -12,7 +12,7 @@ import type { FakeSheets, FaultSpec } from '../../fakes/fake-sheets.js';
 import { vendorJson } from '../../helpers/fixtures.js';
 import { ingest } from '../../helpers/ingest.js';
 import type { Store } from '../../../src/store/create-store.js';
-import { assertTabEqualsView, mixed, setup, SHEET } from './harness.js';
+import { assertTabEqualsView, mixed, setup, SHEET, viewCount } from './harness.js';
 
 const silent = pino({ level: 'silent' });
 const SLACK = 10;
@@ -24,7 +24,7 @@ function assertGrids(fake: FakeSheets, store: Store, rows: (view: (typeof VIEW_N
   const toSeq = store.projection.cursor();
   for (const view of VIEW_NAMES) {
     const tab = fake.tab(SHEET, view)!;
-    const total = store.views.count(view, { toSeq });
+    const total = viewCount(store, view, toSeq);
     assert.equal(tab.rowCount, rows(view, total), `${view}: exact row count`);
     assert.equal(tab.columnCount, store.views.snapshot(view).header.length, `${view}: exact column count`);
     assertTabEqualsView(fake, store, view);

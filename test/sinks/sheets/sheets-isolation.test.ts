@@ -16,7 +16,7 @@ import { MAX_SPREADSHEET_CELLS } from '../../../src/sinks/sheets/cells.js';
 import type { Store } from '../../../src/store/create-store.js';
 import { vendorJson } from '../../helpers/fixtures.js';
 import { ingest } from '../../helpers/ingest.js';
-import { assertTabEqualsView, deliveries, mixed, rawApi, setup, SHEET } from './harness.js';
+import { assertTabEqualsView, deliveries, mixed, rawApi, setup, SHEET, viewCount } from './harness.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -34,8 +34,8 @@ function wideLowScore(id: string, n: number, prefix = 'm'): Record<string, unkno
   return { ...vendorJson('low-score'), webhook_id: id, score_details: details };
 }
 
-function assertOthersSynced(fake: Parameters<typeof assertTabEqualsView>[0], store: Store, bad: ViewName): void {
-  for (const view of VIEW_NAMES) if (view !== bad) assertTabEqualsView(fake, store, view);
+function assertOthersSynced(fake: Parameters<typeof assertTabEqualsView>[0], store: Store, ...bad: ViewName[]): void {
+  for (const view of VIEW_NAMES) if (!bad.includes(view)) assertTabEqualsView(fake, store, view);
 }
 
 test('a view wider than Sheets allows fails alone, before anything is sent for it', async (t) => {
@@ -66,11 +66,11 @@ test('views that fit the 10,000,000-cell budget go on; the one that does not fai
   await ingest(store, mixed(0, 12));
   store.projection.catchUp();
   const toSeq = store.projection.cursor();
-  const need = Object.fromEntries(VIEW_NAMES.map((v) => [v, Math.max(2, store.views.count(v, { toSeq }) + 1) * store.views.snapshot(v).header.length]));
-  const largest = VIEW_NAMES.reduce((a, b) => (need[a]! >= need[b]! ? a : b));
+  const need = Object.fromEntries(VIEW_NAMES.map((v) => [v, Math.max(2, viewCount(store, v, toSeq) + 1) * store.views.snapshot(v).header.length]));
+  // Views are fitted in order: the last one finds no room left.
+  const largest = VIEW_NAMES.at(-1)!;
   const others = VIEW_NAMES.filter((v) => v !== largest).reduce((n, v) => n + need[v]!, 0);
-  assert.ok(need[largest]! > Math.max(...VIEW_NAMES.filter((v) => v !== largest).map((v) => need[v]!)));
-  // An analyst's tab that leaves room for every view but the largest.
+  // An analyst's tab that leaves room for every view but the last.
   await rawApi(fake).spreadsheets.batchUpdate({ spreadsheetId: SHEET, requestBody: { requests: [{ addSheet: { properties: { title: 'big', gridProperties: { rowCount: MAX_SPREADSHEET_CELLS - others, columnCount: 1 } } } }] } });
   const result = await runSync({ store, target: target(), logger: silent });
   assert.equal(result.status, 'failed');
@@ -93,33 +93,37 @@ test('Google refuses one view in the structural batch (400): view by view, the o
   await ingest(store, [...mixed(0, 10), wideLowScore('wide-1', 20)]);
   store.projection.catchUp();
   const widths = Object.fromEntries(VIEW_NAMES.map((v) => [v, store.views.snapshot(v).header.length]));
-  const limit = Math.max(...VIEW_NAMES.filter((v) => v !== 'low_scores').map((v) => widths[v]!));
-  assert.ok(widths['low_scores']! > limit);
+  // The wide low score's metrics are columns of low_scores and of contents (one row per content).
+  const wide = ['low_scores', 'contents'] as const;
+  const limit = Math.max(...VIEW_NAMES.filter((v) => !(wide as readonly string[]).includes(v)).map((v) => widths[v]!));
+  assert.ok(widths['low_scores']! > limit && widths['contents']! > limit);
   fake.setLimits({ maxColumns: limit });
 
   // A fresh spreadsheet: the one batch that adds every tab is refused; then each view alone.
   const first = await runSync({ store, target: sheets, logger: silent });
   assert.equal(first.status, 'failed');
   let errors = errorsOf(store);
-  assert.deepEqual(Object.keys(errors), ['low_scores']);
-  assert.match(errors['low_scores']!, /low_scores/);
-  assert.match(errors['low_scores']!, /above the limit of \d+/);
-  assert.equal(fake.tab(SHEET, 'low_scores'), undefined);
-  assertOthersSynced(fake, store, 'low_scores');
+  assert.deepEqual(Object.keys(errors).sort(), [...wide].sort());
+  for (const view of wide) {
+    assert.match(errors[view]!, new RegExp(view));
+    assert.match(errors[view]!, /above the limit of \d+/);
+    assert.equal(fake.tab(SHEET, view), undefined);
+  }
+  assertOthersSynced(fake, store, ...wide);
 
   fake.setLimits({ maxColumns: MAX_VIEW_COLUMNS });
   const healed = await runSync({ store, target: sheets, logger: silent });
   assert.equal(healed.status, 'ok', JSON.stringify(healed));
   for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
 
-  // Growth: low_scores gains columns past the (lowered) limit while every view gains rows.
-  fake.setLimits({ maxColumns: fake.tab(SHEET, 'low_scores')!.columnCount });
+  // Growth: low_scores and contents gain columns past the (lowered) limit while every view gains rows.
+  fake.setLimits({ maxColumns: Math.max(...wide.map((v) => fake.tab(SHEET, v)!.columnCount)) });
   await ingest(store, [...mixed(100, 10), wideLowScore('wide-2', 3, 'n')]);
   const grown = await runSync({ store, target: sheets, logger: silent });
   assert.equal(grown.status, 'failed');
   errors = errorsOf(store);
-  assert.deepEqual(Object.keys(errors), ['low_scores']);
-  assertOthersSynced(fake, store, 'low_scores');
+  assert.deepEqual(Object.keys(errors).sort(), [...wide].sort());
+  assertOthersSynced(fake, store, ...wide);
   fake.setLimits({ maxColumns: MAX_VIEW_COLUMNS });
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'ok');
   for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);

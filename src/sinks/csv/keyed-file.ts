@@ -1,0 +1,275 @@
+import { createHash, type Hash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Cell } from '../../model/cells.js';
+import type { PositionedRow } from '../../model/sync.js';
+import { BOM, renderCsv, type CsvDialect } from './csv-format.js';
+import type { HashedFile } from './hashed-file.js';
+
+/**
+ * A keyed view's CSV file changes in place: its rows keep their positions and
+ * a sync rewrites the rows whose key changed. Rewriting the whole file would
+ * cost as much as the view (millions of metric rows) every minute, so the
+ * file is spliced instead: the old file is read once, in order (and hashed:
+ * an edit anywhere is seen), its unchanged bytes copied as they are and the
+ * changed rows rendered in their place. To find a row without parsing the
+ * whole file, the state keeps a checkpoint every ROWS_PER_CHECKPOINT rows (the
+ * byte offset where that row starts); from a checkpoint at most that many
+ * records are scanned, quote-aware, with native indexOf.
+ */
+export const ROWS_PER_CHECKPOINT = 512;
+
+const QUOTE = 0x22;
+const CRLF = Buffer.from('\r\n');
+const READ_CHUNK = 1 << 20;
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * Appends to the new file: rendered text is gathered into ~1 MB writes, a
+ * copied span of the old file is written as it is (after what was gathered).
+ */
+function sink(out: HashedFile) {
+  let pending = '';
+  let bytes = out.bytes;
+  const flush = async () => {
+    if (pending === '') return;
+    const data = Buffer.from(pending, 'utf8');
+    pending = '';
+    await out.append(data);
+  };
+  return {
+    /** Bytes in the file once everything handed over is written. */
+    get bytes() {
+      return bytes;
+    },
+    async write(chunk: string | Buffer): Promise<void> {
+      if (typeof chunk === 'string') {
+        pending += chunk;
+        bytes += Buffer.byteLength(chunk);
+        if (pending.length >= WRITE_CHUNK) await flush();
+        return;
+      }
+      await flush();
+      bytes += chunk.length;
+      await out.append(chunk);
+    },
+    end: flush,
+  };
+}
+type Sink = ReturnType<typeof sink>;
+
+/** Reads a file front to back exactly once, hashing every byte it hands on or skips. */
+class SequentialReader {
+  private buf = Buffer.allocUnsafe(READ_CHUNK);
+  /** Hashes what is consumed when the caller must check the old file (it was touched since it was written). */
+  readonly hash: Hash | undefined;
+  /** File offset of buf[0]. */
+  private start = 0;
+  private len = 0;
+  /** File offset of the next byte not consumed. */
+  pos = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    readonly size: number,
+    verify: boolean,
+  ) {
+    this.hash = verify ? createHash('sha256') : undefined;
+  }
+
+  /** Reads more, keeping the unconsumed bytes; false at the end of the file. */
+  private async more(): Promise<boolean> {
+    const keep = this.len - (this.pos - this.start);
+    if (keep > 0 && this.pos > this.start) this.buf.copy(this.buf, 0, this.pos - this.start, this.len);
+    this.start = this.pos;
+    this.len = keep;
+    if (this.len === this.buf.length) {
+      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    const want = Math.min(this.buf.length - this.len, this.size - (this.start + this.len));
+    if (want <= 0) return false;
+    const { bytesRead } = await this.fh.read(this.buf, this.len, want, this.start + this.len);
+    this.len += bytesRead;
+    return bytesRead > 0;
+  }
+
+  /** Consumes bytes up to file offset `to`, handing them to `out` (or dropping them). */
+  async take(to: number, out: Sink | undefined): Promise<void> {
+    while (this.pos < to) {
+      if (this.pos >= this.start + this.len && !(await this.more())) throw new SpliceMismatch(`the file ends at ${this.pos}, before ${to}`);
+      const from = this.pos - this.start;
+      const n = Math.min(this.len - from, to - this.pos);
+      const chunk = this.buf.subarray(from, from + n);
+      this.hash?.update(chunk);
+      this.pos += n;
+      if (out) await out.write(chunk);
+    }
+  }
+
+  /** The file offset just past the record starting at `pos` (its CRLF outside quotes). */
+  async recordEnd(): Promise<number> {
+    let i = this.pos - this.start;
+    let inQuotes = false;
+    for (;;) {
+      if (i < this.len) {
+        if (inQuotes) {
+          const q = this.buf.indexOf(QUOTE, i);
+          if (q !== -1 && q < this.len) {
+            inQuotes = false;
+            i = q + 1;
+            continue;
+          }
+        } else {
+          const e = this.buf.indexOf(CRLF, i);
+          const q = this.buf.indexOf(QUOTE, i);
+          const end = e !== -1 && e + 1 < this.len ? e : -1;
+          const quote = q !== -1 && q < this.len ? q : -1;
+          if (end !== -1 && (quote === -1 || end < quote)) return this.start + end + 2;
+          if (quote !== -1) {
+            inQuotes = true;
+            i = quote + 1;
+            continue;
+          }
+        }
+      }
+      // The record goes on past what is read: read more, keeping the scan's place relative to pos.
+      const scanned = Math.max(0, this.len - 1) - (this.pos - this.start);
+      if (!(await this.more())) throw new SpliceMismatch(`no record end after offset ${this.pos}`);
+      i = this.pos - this.start + Math.max(0, scanned);
+    }
+  }
+}
+
+/** The old file is not what the state describes (edited, cut, or another layout): write the view whole instead. */
+export class SpliceMismatch extends Error {
+  override name = 'SpliceMismatch';
+}
+
+export interface KeyedFileResult {
+  /** Data rows in the new file. */
+  rows: number;
+  /** Byte offset of rows 1, 1 + ROWS_PER_CHECKPOINT, 1 + 2 × ROWS_PER_CHECKPOINT… */
+  checkpoints: number[];
+}
+
+/** Renders rows one by one into page-sized strings, noting where each checkpoint row starts. */
+async function writeRows(out: Sink, rows: Iterable<Cell[][]>, firstRow: number, checkpoints: number[], render: (rows: Cell[][]) => string, signal?: AbortSignal): Promise<number> {
+  let row = firstRow;
+  for (const page of rows) {
+    signal?.throwIfAborted();
+    let text = '';
+    for (const cells of page) {
+      if ((row - 1) % ROWS_PER_CHECKPOINT === 0) checkpoints.push(out.bytes + Buffer.byteLength(text));
+      text += render([cells]);
+      row++;
+    }
+    await out.write(text);
+  }
+  return row - firstRow;
+}
+
+/** The whole view into a new file: BOM, header, every row; with its checkpoints. */
+export async function writeKeyedFile(o: { out: HashedFile; header: readonly string[]; pages: Iterable<Cell[][]>; dialect: CsvDialect; render: (rows: Cell[][]) => string; signal?: AbortSignal }): Promise<KeyedFileResult> {
+  const out = sink(o.out);
+  await out.write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
+  const checkpoints: number[] = [];
+  const rows = await writeRows(out, o.pages, 1, checkpoints, o.render, o.signal);
+  await out.end();
+  return { rows, checkpoints };
+}
+
+export interface SpliceInput {
+  /** The file as the last confirmed sync left it. */
+  path: string;
+  bytes: number;
+  sha256: string;
+  checkpoints: readonly number[];
+  /** Data rows in it. */
+  known: number;
+  /** Changed rows (positions <= known) then new ones (known + 1, known + 2…), in position order. */
+  changes: Iterable<PositionedRow[]>;
+  out: HashedFile;
+  render: (rows: Cell[][]) => string;
+  /**
+   * Hash the old file and compare with `sha256`. Off only when the file's
+   * inode, change time and size are as the last sync left them (nothing
+   * wrote to it since: a write sets the change time, which no user can set back).
+   */
+  verify: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * The old file with the changed rows replaced and the new ones appended.
+ * Throws SpliceMismatch when the old file does not hash to what the state
+ * recorded, or its records are not where the checkpoints say.
+ */
+export async function spliceKeyedFile(o: SpliceInput): Promise<KeyedFileResult> {
+  const fh = await open(o.path, 'r');
+  try {
+    const st = await fh.stat();
+    if (st.size !== o.bytes) throw new SpliceMismatch(`${o.path} holds ${st.size} bytes, the last sync left ${o.bytes}`);
+    if (o.known > 0 && o.checkpoints.length !== Math.ceil(o.known / ROWS_PER_CHECKPOINT)) throw new SpliceMismatch('checkpoints do not match the row count');
+    const reader = new SequentialReader(fh, st.size, o.verify);
+    const out = sink(o.out);
+    const checkpoints: number[] = [];
+    /** The next old row to consume, and where it starts. */
+    let row = 1;
+    const oldStart = (r: number) => o.checkpoints[(r - 1) / ROWS_PER_CHECKPOINT]!;
+    // The header (and BOM) as it is.
+    await reader.take(o.known > 0 ? o.checkpoints[0]! : o.bytes, out);
+
+    /** Copies old rows row..upTo-1 as they are. */
+    const copyUntil = async (upTo: number) => {
+      // Whole checkpoint spans in one copy: their new offsets shift by what the output gained so far.
+      const lastCheckpointRow = Math.floor((upTo - 1 - 1) / ROWS_PER_CHECKPOINT) * ROWS_PER_CHECKPOINT + 1;
+      if (lastCheckpointRow > row) {
+        const shift = out.bytes - reader.pos;
+        for (let r = row; r < lastCheckpointRow; r++) if ((r - 1) % ROWS_PER_CHECKPOINT === 0) checkpoints.push(oldStart(r) + shift);
+        await reader.take(oldStart(lastCheckpointRow), out);
+        row = lastCheckpointRow;
+      }
+      for (; row < upTo; row++) {
+        if ((row - 1) % ROWS_PER_CHECKPOINT === 0) {
+          if (reader.pos !== oldStart(row)) throw new SpliceMismatch(`row ${row} is not where its checkpoint says`);
+          checkpoints.push(out.bytes);
+        }
+        await reader.take(await reader.recordEnd(), out);
+      }
+    };
+
+    let appended: Cell[][] = [];
+    let next = o.known + 1;
+    let total = o.known;
+    for (const page of o.changes) {
+      o.signal?.throwIfAborted();
+      for (const { position, cells } of page) {
+        if (position <= o.known) {
+          if (position < row) throw new SpliceMismatch(`changed rows out of order at ${position}`);
+          await copyUntil(position);
+          if ((row - 1) % ROWS_PER_CHECKPOINT === 0) {
+            if (reader.pos !== oldStart(row)) throw new SpliceMismatch(`row ${row} is not where its checkpoint says`);
+            checkpoints.push(out.bytes);
+          }
+          await reader.take(await reader.recordEnd(), undefined);
+          await out.write(o.render([cells]));
+          row++;
+          continue;
+        }
+        if (position !== next) throw new SpliceMismatch(`new row ${position} does not follow row ${next - 1}`);
+        appended.push(cells);
+        next++;
+      }
+    }
+    await copyUntil(o.known + 1);
+    if (reader.pos !== o.bytes) throw new SpliceMismatch(`the rows end at ${reader.pos}, the file at ${o.bytes}`);
+    if (reader.hash && reader.hash.digest('hex') !== o.sha256) throw new SpliceMismatch(`${o.path} changed since the last sync (its content does not hash to what was written)`);
+    total += await writeRows(out, [appended], o.known + 1, checkpoints, o.render, o.signal);
+    appended = [];
+    await out.end();
+    return { rows: total, checkpoints };
+  } finally {
+    await fh.close();
+  }
+}

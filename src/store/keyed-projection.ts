@@ -1,0 +1,400 @@
+import { contentFacts, mergeContent, mergeMetric, type ContentState, type MetricState } from '../flatten/merge-content.js';
+import type { FlatEvent } from '../flatten/flatten-payload.js';
+import type { Cell } from '../model/cells.js';
+import { dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../model/columns.js';
+import { dayIn } from '../model/time.js';
+import type { Db } from './open-db.js';
+
+/** A content as loaded for one batch: its state, its metrics, and what the batch changed. */
+interface LoadedContent {
+  rid: number;
+  state: ContentState;
+  /** Its state when the batch loaded it (undefined: new in this batch): the daily rows hold that contribution. */
+  atLoad: ContentState | undefined;
+  metrics: Map<string, LoadedMetric>;
+  changedSeq: number;
+  dirty: boolean;
+}
+
+interface LoadedMetric extends MetricState {
+  rid: number;
+  changedSeq: number;
+  dirty: boolean;
+  /** The score the daily rows hold for it (undefined: the metric is new in this batch). */
+  scoreAtLoad: Cell | undefined;
+  existedAtLoad: boolean;
+}
+
+/** A content_rows row as SQLite gives it: the state with its booleans as 0/1. */
+type ContentRow = Omit<ContentState, 'completed' | 'red_flag' | 'low_score' | 'vendor_time'> & {
+  rid: number;
+  completed: number;
+  red_flag: number;
+  low_score: number;
+  vendor_time: number;
+  changed_seq: number;
+};
+
+const SEP = '\u0000';
+const KEYED_TABLES = ['content_rows', 'content_score_rows', 'daily_agent_rows', 'daily_metric_rows'] as const;
+const groupKey = (...parts: string[]) => parts.join(SEP);
+const agentKey = (name: string | null) => name ?? '';
+
+/**
+ * A number as exact millionths, so that sums kept by adding and subtracting
+ * never drift and a rebuild in other batch sizes gives the same averages.
+ * Scores have a few decimals at most; finer digits are rounded.
+ */
+const micro = (v: number) => Math.round(v * 1_000_000);
+/** Past this, millionths are no longer exact integers (2^53): such a number is no score and is not averaged. */
+const MAX_AVERAGED = 1e9;
+const numeric = (c: Cell): number | undefined => (typeof c === 'number' && Math.abs(c) <= MAX_AVERAGED ? c : undefined);
+
+interface AgentDelta {
+  day: string;
+  agent: string;
+  seq: number;
+  contents: number;
+  completed: number;
+  red_flags: number;
+  low_scores: number;
+  sum: number;
+  n: number;
+}
+interface MetricDelta {
+  day: string;
+  agent: string;
+  metric: string;
+  seq: number;
+  contents: number;
+  sum: number;
+  n: number;
+  /** Scores that joined the group (min/max move towards them). */
+  added: number[];
+  /** A score left the group: its min/max are read again from the rows. */
+  removed: number[];
+}
+
+/**
+ * The keyed views (contents, content_scores, daily_agents, daily_metrics),
+ * maintained incrementally as the projector goes through the log in seq order:
+ * a batch loads the contents its events touch, merges each event in memory
+ * (flatten/merge-content.ts, pure), writes each touched content and metric
+ * once, then recomputes each daily group it touched from the rows (exact
+ * aggregates, no running sums to drift). Every row keeps its position (rid)
+ * for life, given when its key first appears, and the seq of the last event
+ * that changed it (changed_seq): delivery by key reads the rows changed since
+ * a target's cursor. Replaying the log gives the same rows and positions
+ * whatever the batch sizes. A daily group that a content leaves keeps its row
+ * (with 0 contents): rows never disappear, so positions never shift.
+ *
+ * Days are calendar days in `zone` (REPORT_TIMEZONE).
+ */
+export function createKeyedProjection(db: Db, zone: () => string) {
+  const contentById = db.prepare<[string], ContentRow>(
+    `SELECT rid, content_id, content_type, file_name, agent_name, scored_at, first_received_at, last_received_at, webhooks, completed, red_flag, low_score,
+            total_score, total_score_threshold, red_flag_reason, summary, vendor_time, changed_seq FROM content_rows WHERE content_id = ?`,
+  );
+  const metricsOf = db.prepare<[string], MetricState & { rid: number; changed_seq: number }>('SELECT rid, metric, score, justification, updated_at, changed_seq FROM content_score_rows WHERE content_id = ? ORDER BY rid');
+  const maxRid = (table: string) => db.prepare<[], number>(`SELECT coalesce(max(rid), 0) FROM ${table}`).pluck();
+  const maxContentRid = maxRid('content_rows');
+  const maxMetricRid = maxRid('content_score_rows');
+  const maxDailyAgentRid = maxRid('daily_agent_rows');
+  const maxDailyMetricRid = maxRid('daily_metric_rows');
+  const upsertContent = db.prepare<unknown[]>(
+    `INSERT INTO content_rows (rid, content_id, content_type, file_name, agent_name, scored_at, first_received_at, last_received_at, webhooks, completed, red_flag, low_score,
+       total_score, total_score_threshold, red_flag_reason, summary, dyn, vendor_time, agent_key, day, changed_seq)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (rid) DO UPDATE SET content_type = excluded.content_type, file_name = excluded.file_name, agent_name = excluded.agent_name, scored_at = excluded.scored_at,
+       first_received_at = excluded.first_received_at, last_received_at = excluded.last_received_at, webhooks = excluded.webhooks, completed = excluded.completed,
+       red_flag = excluded.red_flag, low_score = excluded.low_score, total_score = excluded.total_score, total_score_threshold = excluded.total_score_threshold,
+       red_flag_reason = excluded.red_flag_reason, summary = excluded.summary, dyn = excluded.dyn, vendor_time = excluded.vendor_time, agent_key = excluded.agent_key,
+       day = excluded.day, changed_seq = excluded.changed_seq`,
+  );
+  const upsertMetric = db.prepare<unknown[]>(
+    `INSERT INTO content_score_rows (rid, content_id, metric, agent_name, scored_at, score, justification, updated_at, agent_key, day, changed_seq)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (rid) DO UPDATE SET agent_name = excluded.agent_name, scored_at = excluded.scored_at, score = excluded.score, justification = excluded.justification,
+       updated_at = excluded.updated_at, agent_key = excluded.agent_key, day = excluded.day, changed_seq = excluded.changed_seq`,
+  );
+  const findDailyAgent = db.prepare<[string, string], { rid: number }>('SELECT rid FROM daily_agent_rows WHERE day = ? AND agent_key = ?');
+  const insertDailyAgent = db.prepare<[number, string, string, number]>(
+    'INSERT INTO daily_agent_rows (rid, day, agent_key, contents, completed, red_flags, low_scores, avg_total_score, sum_total, n_total, changed_seq) VALUES (?, ?, ?, 0, 0, 0, 0, NULL, 0, 0, ?)',
+  );
+  const findDailyMetric = db.prepare<[string, string, string], { rid: number }>('SELECT rid FROM daily_metric_rows WHERE day = ? AND agent_key = ? AND metric = ?');
+  const insertDailyMetric = db.prepare<[number, string, string, string, number]>(
+    'INSERT INTO daily_metric_rows (rid, day, agent_key, metric, contents, avg_score, min_score, max_score, sum_score, n_score, changed_seq) VALUES (?, ?, ?, ?, 0, NULL, NULL, NULL, 0, 0, ?)',
+  );
+  const applyAgents = db.prepare<[Omit<AgentDelta, 'agent'> & { agent_key: string }]>(
+    `UPDATE daily_agent_rows SET contents = contents + @contents, completed = completed + @completed, red_flags = red_flags + @red_flags, low_scores = low_scores + @low_scores,
+       sum_total = sum_total + @sum, n_total = n_total + @n,
+       avg_total_score = CASE WHEN n_total + @n > 0 THEN (sum_total + @sum) / 1000000.0 / (n_total + @n) END, changed_seq = @seq
+     WHERE day = @day AND agent_key = @agent_key`,
+  );
+  const getMetricGroup = db.prepare<[string, string, string], { min_score: number | null; max_score: number | null; n_score: number }>(
+    'SELECT min_score, max_score, n_score FROM daily_metric_rows WHERE day = ? AND agent_key = ? AND metric = ?',
+  );
+  const extremes = db.prepare<[string, string, string], { lo: number | null; hi: number | null }>(
+    `SELECT min(s.score) AS lo, max(s.score) AS hi FROM content_rows c JOIN content_score_rows s ON s.content_id = c.content_id AND s.metric = ?
+     WHERE c.day = ? AND c.agent_key = ? AND typeof(s.score) IN ('integer', 'real')`,
+  );
+  const applyMetrics = db.prepare<[Record<string, unknown>]>(
+    `UPDATE daily_metric_rows SET contents = contents + @contents, sum_score = sum_score + @sum, n_score = n_score + @n,
+       avg_score = CASE WHEN n_score + @n > 0 THEN (sum_score + @sum) / 1000000.0 / (n_score + @n) END, min_score = @lo, max_score = @hi, changed_seq = @seq
+     WHERE day = @day AND agent_key = @agent_key AND metric = @metric`,
+  );
+  const insertColumn = db.prepare<[string, number, string, string, string, number]>('INSERT INTO view_columns (view, position, name, kind, key, added_seq) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertOverflow = db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO column_overflow (view, kind, key, first_seq) VALUES (?, ?, ?, ?)');
+  const clearOverflow = db.prepare<[string, string, string]>('DELETE FROM column_overflow WHERE view = ? AND kind = ? AND key = ?');
+
+  /** One batch: call `apply` per event in seq order inside the batch's transaction, then `flush` before it commits. */
+  function batch(registry: ColumnRegistry, maxColumns: number) {
+    const z = zone();
+    const days = new Map<string, string>();
+    const dayOf = (iso: string): string => {
+      let d = days.get(iso);
+      if (d === undefined) {
+        d = dayIn(iso, z) ?? iso.slice(0, 10);
+        days.set(iso, d);
+      }
+      return d;
+    };
+    const contents = new Map<string, LoadedContent>();
+    let nextContentRid = maxContentRid.get()! + 1;
+    let nextMetricRid = maxMetricRid.get()! + 1;
+    let nextDailyAgentRid = maxDailyAgentRid.get()! + 1;
+    let nextDailyMetricRid = maxDailyMetricRid.get()! + 1;
+    /** Daily groups the batch put a content in, and the seq of the latest event that did: their rows exist from then on. */
+    const agentGroups = new Map<string, number>();
+    const metricGroups = new Map<string, number>();
+    const knownMetricColumns = new Set(registry.contents.filter((c) => c.kind === 'metric_score').map((c) => c.key));
+    const overflowed = new Set<string>();
+
+    function load(contentId: string): LoadedContent | undefined {
+      const cached = contents.get(contentId);
+      if (cached) return cached;
+      const row = contentById.get(contentId);
+      if (!row) return undefined;
+      const state: ContentState = {
+        content_id: row.content_id,
+        content_type: row.content_type,
+        file_name: row.file_name,
+        agent_name: row.agent_name,
+        scored_at: row.scored_at,
+        first_received_at: row.first_received_at,
+        last_received_at: row.last_received_at,
+        webhooks: row.webhooks,
+        completed: row.completed === 1,
+        red_flag: row.red_flag === 1,
+        low_score: row.low_score === 1,
+        total_score: row.total_score,
+        total_score_threshold: row.total_score_threshold,
+        red_flag_reason: row.red_flag_reason,
+        summary: row.summary,
+        vendor_time: row.vendor_time === 1,
+      };
+      const metrics = new Map(
+        metricsOf.all(contentId).map((m): [string, LoadedMetric] => [
+          m.metric,
+          { metric: m.metric, score: m.score, justification: m.justification, updated_at: m.updated_at, rid: m.rid, changedSeq: m.changed_seq, dirty: false, scoreAtLoad: m.score, existedAtLoad: true },
+        ]),
+      );
+      const loaded: LoadedContent = { rid: row.rid, state, atLoad: state, metrics, changedSeq: row.changed_seq, dirty: false };
+      contents.set(contentId, loaded);
+      return loaded;
+    }
+
+    /** The content is in group (day, agent) after this event: the group's row exists from this event on (its position follows event order). */
+    function enterAgents(day: string, agent: string, seq: number): void {
+      const k = groupKey(day, agent);
+      if (!agentGroups.has(k) && !findDailyAgent.get(day, agent)) insertDailyAgent.run(nextDailyAgentRid++, day, agent, seq);
+      agentGroups.set(k, seq);
+    }
+    function enterMetric(day: string, agent: string, metric: string, seq: number): void {
+      const k = groupKey(day, agent, metric);
+      if (!metricGroups.has(k) && !findDailyMetric.get(day, agent, metric)) insertDailyMetric.run(nextDailyMetricRid++, day, agent, metric, seq);
+      metricGroups.set(k, seq);
+    }
+    /** A group the content left in this event: its row changes (its seq is this event's) even if no row is created. */
+    const leave = (groups: Map<string, number>, k: string, seq: number) => groups.set(k, seq);
+
+    /** New metrics get their pair of columns in contents, in the order they first appear (MAX_DYNAMIC_COLUMNS applies). */
+    function planMetricColumns(metrics: readonly string[], seq: number): void {
+      const wanted: DynamicKey[] = [];
+      for (const m of metrics) {
+        if (knownMetricColumns.has(m) || overflowed.has(m)) continue;
+        wanted.push({ kind: 'metric_score', key: m }, { kind: 'metric_justification', key: m });
+      }
+      if (wanted.length === 0) return;
+      const plan = planNewColumns('contents', registry.contents, wanted, maxColumns);
+      for (const c of plan.added) {
+        insertColumn.run('contents', c.position, c.name, c.kind, c.key, seq);
+        clearOverflow.run('contents', c.kind, c.key);
+        if (c.kind === 'metric_score') knownMetricColumns.add(c.key);
+      }
+      for (const k of plan.overflow) {
+        insertOverflow.run('contents', k.kind, k.key, seq);
+        overflowed.add(k.key);
+      }
+      registry.contents = [...registry.contents, ...plan.added];
+    }
+
+    /** Net changes of the daily rows: what the rows held at load leaves, what the batch ends with joins. */
+    function deltas() {
+      const agents = new Map<string, AgentDelta>();
+      const metrics = new Map<string, MetricDelta>();
+      const agentDelta = (day: string, agent: string) => {
+        const k = groupKey(day, agent);
+        let d = agents.get(k);
+        if (!d) agents.set(k, (d = { day, agent, seq: agentGroups.get(k) ?? 0, contents: 0, completed: 0, red_flags: 0, low_scores: 0, sum: 0, n: 0 }));
+        return d;
+      };
+      const metricDelta = (day: string, agent: string, metric: string) => {
+        const k = groupKey(day, agent, metric);
+        let d = metrics.get(k);
+        if (!d) metrics.set(k, (d = { day, agent, metric, seq: metricGroups.get(k) ?? 0, contents: 0, sum: 0, n: 0, added: [], removed: [] }));
+        return d;
+      };
+      const addContent = (s: ContentState, sign: 1 | -1) => {
+        const d = agentDelta(dayOf(s.scored_at), agentKey(s.agent_name));
+        d.contents += sign;
+        d.completed += s.completed ? sign : 0;
+        d.red_flags += s.red_flag ? sign : 0;
+        d.low_scores += s.low_score ? sign : 0;
+        const t = numeric(s.total_score);
+        if (t !== undefined) {
+          d.sum += sign * micro(t);
+          d.n += sign;
+        }
+      };
+      const addMetric = (s: ContentState, metric: string, score: Cell, sign: 1 | -1) => {
+        const d = metricDelta(dayOf(s.scored_at), agentKey(s.agent_name), metric);
+        d.contents += sign;
+        const v = numeric(score);
+        if (v === undefined) return;
+        d.sum += sign * micro(v);
+        d.n += sign;
+        (sign > 0 ? d.added : d.removed).push(v);
+      };
+      for (const c of contents.values()) {
+        if (!c.dirty) continue;
+        if (c.atLoad) addContent(c.atLoad, -1);
+        addContent(c.state, 1);
+        for (const m of c.metrics.values()) {
+          if (m.existedAtLoad && c.atLoad) addMetric(c.atLoad, m.metric, m.scoreAtLoad ?? null, -1);
+          addMetric(c.state, m.metric, m.score, 1);
+        }
+      }
+      return { agents, metrics };
+    }
+
+    return {
+      /** Merges one event (already written to the append-only views); a no-op for workflows. */
+      apply(flat: FlatEvent, seq: number, receivedAt: string): void {
+        const facts = contentFacts(flat);
+        if (!facts) return;
+        planMetricColumns(
+          facts.metrics.filter((m) => m.score !== null || m.justification !== null).map((m) => m.metric),
+          seq,
+        );
+        let c = load(facts.contentId);
+        if (!c) {
+          c = { rid: nextContentRid++, state: undefined as unknown as ContentState, atLoad: undefined, metrics: new Map(), changedSeq: seq, dirty: true };
+          contents.set(facts.contentId, c);
+        }
+        const before = c.state as ContentState | undefined;
+        const after = mergeContent(before, facts, receivedAt);
+        const day = dayOf(after.scored_at);
+        const agent = agentKey(after.agent_name);
+        // agent or scored_at changed: every metric row carries them.
+        const moved = before !== undefined && (before.agent_name !== after.agent_name || before.scored_at !== after.scored_at);
+        if (before) {
+          const oldDay = dayOf(before.scored_at);
+          const oldAgent = agentKey(before.agent_name);
+          if (oldDay !== day || oldAgent !== agent) {
+            leave(agentGroups, groupKey(oldDay, oldAgent), seq);
+            for (const m of c.metrics.keys()) leave(metricGroups, groupKey(oldDay, oldAgent, m), seq);
+          }
+        }
+        c.state = after;
+        c.dirty = true;
+        c.changedSeq = seq;
+        if (moved) {
+          for (const m of c.metrics.values()) {
+            m.dirty = true;
+            m.changedSeq = seq;
+          }
+        }
+        enterAgents(day, agent, seq);
+        for (const m of facts.metrics) {
+          const prev = c.metrics.get(m.metric);
+          const merged = mergeMetric(prev, m, receivedAt);
+          if (!merged) continue;
+          if (prev) Object.assign(prev, merged, { dirty: true, changedSeq: seq });
+          else c.metrics.set(m.metric, { ...merged, rid: nextMetricRid++, changedSeq: seq, dirty: true, scoreAtLoad: undefined, existedAtLoad: false });
+        }
+        // A move takes every metric of the content to its new group; otherwise the metrics this webhook carried.
+        const entered = moved || before === undefined ? [...c.metrics.keys()] : facts.metrics.map((m) => m.metric).filter((m) => c.metrics.has(m));
+        for (const m of entered) enterMetric(day, agent, m, seq);
+      },
+
+      /** Writes what the batch changed, then moves the daily rows by the net change (exact sums; min/max read again only when an extreme left). */
+      flush(): void {
+        const positions = new Map(registry.contents.map((col: DynamicColumn) => [dynamicKey(col.kind, col.key), col.position]));
+        const width = registry.contents.reduce((max, col) => Math.max(max, col.position + 1), 0);
+        for (const c of contents.values()) {
+          if (!c.dirty) continue;
+          const s = c.state;
+          const day = dayOf(s.scored_at);
+          const agent = agentKey(s.agent_name);
+          const dyn: Cell[] = [];
+          for (const m of c.metrics.values()) {
+            const ps = positions.get(dynamicKey('metric_score', m.metric));
+            const pj = positions.get(dynamicKey('metric_justification', m.metric));
+            if (ps !== undefined) dyn[ps] = m.score;
+            if (pj !== undefined) dyn[pj] = m.justification;
+          }
+          for (let i = 0; i < Math.min(width, dyn.length); i++) dyn[i] ??= null;
+          upsertContent.run(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq);
+          for (const m of c.metrics.values()) {
+            if (!m.dirty) continue;
+            upsertMetric.run(m.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, agent, day, m.changedSeq);
+          }
+        }
+        const { agents, metrics } = deltas();
+        for (const d of agents.values()) {
+          const changed = d.contents !== 0 || d.completed !== 0 || d.red_flags !== 0 || d.low_scores !== 0 || d.sum !== 0 || d.n !== 0;
+          if (changed) applyAgents.run({ day: d.day, agent_key: d.agent, seq: d.seq, contents: d.contents, completed: d.completed, red_flags: d.red_flags, low_scores: d.low_scores, sum: d.sum, n: d.n });
+        }
+        for (const d of metrics.values()) {
+          if (d.contents === 0 && d.n === 0 && d.sum === 0 && d.added.length === d.removed.length && d.added.every((v, i) => v === d.removed[i])) continue;
+          const was = getMetricGroup.get(d.day, d.agent, d.metric)!;
+          let lo = was.min_score;
+          let hi = was.max_score;
+          // A score that left may have been the extreme: read the extremes again from the rows (already written above).
+          const extremeLeft = d.removed.some((v) => v === lo || v === hi);
+          if (extremeLeft || was.n_score + d.n === 0) {
+            const e = extremes.get(d.metric, d.day, d.agent)!;
+            lo = e.lo;
+            hi = e.hi;
+          } else {
+            for (const v of d.added) {
+              lo = lo === null || v < lo ? v : lo;
+              hi = hi === null || v > hi ? v : hi;
+            }
+          }
+          applyMetrics.run({ day: d.day, agent_key: d.agent, metric: d.metric, seq: d.seq, contents: d.contents, sum: d.sum, n: d.n, lo, hi });
+        }
+      },
+    };
+  }
+
+  return {
+    batch,
+    /** Drops every keyed row (rebuild); positions start again from 1. */
+    wipe(): void {
+      for (const t of KEYED_TABLES) db.prepare(`DELETE FROM ${t}`).run();
+    },
+  };
+}
+export type KeyedProjection = ReturnType<typeof createKeyedProjection>;

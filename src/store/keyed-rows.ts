@@ -1,0 +1,136 @@
+import type { Statement } from 'better-sqlite3';
+import type { Cell } from '../model/cells.js';
+import type { DynamicColumn } from '../model/columns.js';
+import type { KeyedRowSource, PositionedRow } from '../model/sync.js';
+import { dayIn } from '../model/time.js';
+import { BOOLEAN_COLUMNS, KEYED_VIEWS, VIEW_DEFS, type KeyedViewName } from '../model/views.js';
+import type { Db } from './open-db.js';
+
+/** A received_at window over a keyed view (export --since/--until). */
+export interface KeyedWindow {
+  since?: string | undefined;
+  until?: string | undefined;
+  pageSize?: number;
+}
+
+/** How each keyed view's rows are selected: the visible columns from the stored ones (agent_key → agent_name for daily rows). */
+function selectList(view: KeyedViewName): string {
+  const daily = view === 'daily_agents' || view === 'daily_metrics';
+  const cols = VIEW_DEFS[view].columns.map((c: string) => (daily && c === 'agent_name' ? "nullif(agent_key, '') AS agent_name" : c));
+  return [...cols, ...(view === 'contents' ? ['dyn'] : []), 'rid'].join(', ');
+}
+
+/**
+ * The window of an export: contents by first_received_at, content_scores by
+ * their content's first_received_at (the month rule of the CSV files), daily
+ * rows by day (in REPORT_TIMEZONE).
+ */
+function windowSql(view: KeyedViewName): string {
+  switch (view) {
+    case 'contents':
+      return '(@since IS NULL OR first_received_at >= @since) AND (@until IS NULL OR first_received_at < @until)';
+    case 'content_scores':
+      return `(@since IS NULL AND @until IS NULL OR content_id IN (SELECT c.content_id FROM content_rows c
+                WHERE (@since IS NULL OR c.first_received_at >= @since) AND (@until IS NULL OR c.first_received_at < @until)))`;
+    default:
+      return '(@sinceDay IS NULL OR day >= @sinceDay) AND (@untilDay IS NULL OR day < @untilDay)';
+  }
+}
+
+/**
+ * Reads keyed views in position order, a page at a time (keyset on rid), with
+ * their booleans as booleans and contents' metric cells aligned to the
+ * caller's column list.
+ */
+export function createKeyedRows(db: Db, zone: () => string) {
+  const stmts = Object.fromEntries(
+    KEYED_VIEWS.map((view) => {
+      const { table } = VIEW_DEFS[view];
+      const select = selectList(view);
+      return [
+        view,
+        {
+          page: db.prepare<[Record<string, unknown>], unknown[]>(`SELECT ${select} FROM ${table} WHERE rid > @after AND rid <= @total AND ${windowSql(view)} ORDER BY rid LIMIT @limit`).raw(),
+          count: db.prepare<[Record<string, unknown>], number>(`SELECT count(*) FROM ${table} WHERE rid <= @total AND ${windowSql(view)}`).pluck(),
+          total: db.prepare<[], number>(`SELECT coalesce(max(rid), 0) FROM ${table}`).pluck(),
+          changedRids: db.prepare<[number, number], number>(`SELECT rid FROM ${table} WHERE changed_seq > ? AND rid <= ? ORDER BY rid`).pluck(),
+          countChanged: db.prepare<[number, number], number>(`SELECT count(*) FROM ${table} WHERE changed_seq > ? AND rid <= ?`).pluck(),
+          byRids: db.prepare<[string], unknown[]>(`SELECT ${select} FROM ${table} WHERE rid IN (SELECT value FROM json_each(?)) ORDER BY rid`).raw(),
+        },
+      ];
+    }),
+  ) as Record<KeyedViewName, { page: Statement<[Record<string, unknown>], unknown[]>; count: Statement<[Record<string, unknown>], number>; total: Statement<[], number>; changedRids: Statement<[number, number], number>; countChanged: Statement<[number, number], number>; byRids: Statement<[string], unknown[]> }>;
+
+  function shaper(view: KeyedViewName, dynamic: readonly DynamicColumn[]): (r: unknown[]) => { rid: number; cells: Cell[] } {
+    const fixed = VIEW_DEFS[view].columns as readonly string[];
+    const booleans = fixed.flatMap((c, i) => (BOOLEAN_COLUMNS[view]?.has(c) ? [i] : []));
+    const width = dynamic.reduce((max, c) => Math.max(max, c.position + 1), 0);
+    const withDyn = view === 'contents';
+    return (r) => {
+      const rid = r.pop() as number;
+      const dyn = withDyn ? (JSON.parse(r.pop() as string) as Cell[]) : [];
+      for (const i of booleans) r[i] = r[i] === null ? null : r[i] === 1;
+      for (let i = 0; i < width; i++) r.push(dyn[i] ?? null);
+      return { rid, cells: r as Cell[] };
+    };
+  }
+
+  function params(w: KeyedWindow, total: number, after: number) {
+    const z = zone();
+    return {
+      after,
+      total,
+      limit: w.pageSize ?? 500,
+      since: w.since ?? null,
+      until: w.until ?? null,
+      sinceDay: w.since === undefined ? null : (dayIn(w.since, z) ?? null),
+      untilDay: w.until === undefined ? null : (dayIn(w.until, z) ?? null),
+    };
+  }
+
+  return {
+    /** One keyed view bound to a column list and to its rows as of now (rows 1..total). */
+    source(view: KeyedViewName, dynamic: readonly DynamicColumn[]): KeyedRowSource & { windowPages(w: KeyedWindow): Iterable<Cell[][]>; windowCount(w: KeyedWindow): number } {
+      const s = stmts[view];
+      const shape = shaper(view, dynamic);
+      const total = s.total.get()!;
+      function* windowPages(w: KeyedWindow): Generator<Cell[][]> {
+        let after = 0;
+        for (;;) {
+          const rows = s.page.all(params(w, total, after));
+          if (rows.length === 0) return;
+          const page = rows.map(shape);
+          after = page[page.length - 1]!.rid;
+          yield page.map((p) => p.cells);
+        }
+      }
+      return {
+        total,
+        windowPages,
+        windowCount: (w) => s.count.get(params(w, total, 0))!,
+        pages: () => windowPages({}),
+        *changed(sinceSeq: number, known: number): Generator<PositionedRow[]> {
+          // Changed rows among those the target holds (found through the changed_seq index), by position…
+          const rids = s.changedRids.all(sinceSeq, Math.min(known, total));
+          for (let i = 0; i < rids.length; i += 500) {
+            yield s.byRids.all(JSON.stringify(rids.slice(i, i + 500))).map((r) => {
+              const { rid, cells } = shape(r);
+              return { position: rid, cells };
+            });
+          }
+          // …then every row it does not hold yet.
+          let after = Math.max(known, 0);
+          for (;;) {
+            const rows = s.page.all(params({}, total, after));
+            if (rows.length === 0) return;
+            const page = rows.map(shape);
+            after = page[page.length - 1]!.rid;
+            yield page.map(({ rid, cells }) => ({ position: rid, cells }));
+          }
+        },
+        countChanged: (sinceSeq: number, known: number) => s.countChanged.get(sinceSeq, Math.min(known, total))! + Math.max(0, total - Math.max(known, 0)),
+      };
+    },
+  };
+}
+export type KeyedRows = ReturnType<typeof createKeyedRows>;

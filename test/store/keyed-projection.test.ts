@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createStore, type Store } from '../../src/store/create-store.js';
+import { exported } from '../helpers/export.js';
+import { ingest } from '../helpers/ingest.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const call = (id: string, agent: string, at: string, i: number) => ({
+  webhook_id: `w-${id}-${i}`,
+  trigger_reason: 'completed_action',
+  content_id: id,
+  data: { original_filename: `${id}.wav`, agent_name: agent, created_time: at, score_details: { empathy_score: i % 10, empathy_justification: 'ok' } },
+});
+
+function open(dir: string, zone?: string): Store {
+  return createStore({ dbPath: join(dir, 'ember-sync.db'), ...(zone ? { reportTimezone: zone } : {}) });
+}
+
+test('a new REPORT_TIMEZONE regroups the daily rows from the raw log; the append-only views and their cursor stay', async (t) => {
+  const dir = tempDir(t);
+  const store = open(dir);
+  // 23:30 on Sunday 2026-11-29 in New York is Monday 04:30 in UTC.
+  await ingest(store, [call('c1', 'Ann', '2026-11-29T23:30:00-05:00', 1), call('c2', 'Ann', '2026-11-29T12:00:00-05:00', 2)]);
+  store.projection.catchUp();
+  const utcDays = await exported(store, 'daily_agents');
+  assert.match(utcDays, /2026-11-30,Ann,1/);
+  assert.match(utcDays, /2026-11-29,Ann,1/);
+  const scores = await exported(store, 'scores');
+  const cursor = store.projection.cursor();
+  const epoch = store.keyedEpoch();
+  store.close();
+
+  const ny = open(dir, 'America/New_York');
+  t.after(() => ny.close());
+  assert.equal(ny.reportTimezone(), 'America/New_York');
+  assert.notEqual(ny.keyedEpoch(), epoch, 'a new zone is a new epoch: targets rewrite the keyed views');
+  assert.equal(ny.projection.cursor(), cursor, 'the append-only views are not projected again');
+  assert.ok(ny.projection.lag() > 0, 'the keyed views are pending again');
+  ny.projection.catchUp();
+  assert.equal(await exported(ny, 'scores'), scores);
+  const nyDays = await exported(ny, 'daily_agents');
+  assert.match(nyDays, /^2026-11-29,Ann,2,2,0,0,$/m, 'both calls are on Sunday in New York');
+  assert.doesNotMatch(nyDays, /2026-11-30/);
+  // The same zone again changes nothing.
+  assert.equal(ny.adoptReportTimezone('America/New_York'), false);
+});
+
+test('an event that fails while feeding the keyed views is parked alone; the rest of its batch is projected', async (t) => {
+  const store = open(tempDir(t));
+  t.after(() => store.close());
+  // A failure SQLite raises for one agent only, while its daily row is created.
+  store.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON daily_agent_rows WHEN NEW.agent_key = 'Boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+  await ingest(store, [call('c1', 'Ann', '2026-11-29T10:00:00Z', 1), call('c2', 'Boom', '2026-11-29T11:00:00Z', 2), call('c3', 'Bob', '2026-11-29T12:00:00Z', 3)]);
+  store.projection.catchUp();
+  assert.equal(store.projection.lag(), 0);
+  assert.deepEqual(
+    store.projection.parked().map((p) => [p.webhook_id, /boom/.test(p.error)]),
+    [['w-c2-2', true]],
+  );
+  const contents = await exported(store, 'contents');
+  assert.match(contents, /^c1,/m);
+  assert.match(contents, /^c3,/m);
+  assert.doesNotMatch(contents, /^c2,/m, 'nothing of the parked event in the keyed views');
+  assert.doesNotMatch(await exported(store, 'completions'), /w-c2-2/, 'nor in the append-only views');
+  assert.match(await exported(store, 'daily_agents'), /^2026-11-29,Bob,1,1,0,0,$/m);
+});

@@ -1,0 +1,343 @@
+/**
+ * The keyed views (contents, content_scores, daily_agents, daily_metrics) as
+ * src derives them, compared with the oracle of test/helpers/keyed-oracle.ts
+ * (which reads the raw payloads with its own code). Webhooks go through the
+ * store's ingest path (or real HTTP); the receive times are read back from
+ * the events table, so the comparison tests the derivation, not the clock.
+ * Each view is read as an analyst gets it: `exported(store, view)`, CSV.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import { parse } from 'csv-parse/sync';
+import { createStore, type Store } from '../../src/store/create-store.js';
+import { exported } from '../helpers/export.js';
+import { ingest } from '../helpers/ingest.js';
+import { startTestService } from '../helpers/service.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { expectedKeyedViews, KEYED_FIXED_COLUMNS, KEYED_KEYS, KEYED_VIEW_NAMES, type KeyedViewName, type KeyedViews, type LogEntry, type OracleCell, type OracleRow } from '../helpers/keyed-oracle.js';
+import { keyedScenario, type KeyedScenario } from '../helpers/keyed-arbitraries.js';
+
+type Json = Record<string, unknown>;
+
+const ZONES = ['UTC', 'America/New_York', 'Europe/Berlin'] as const;
+const RUNS_PER_ZONE = 30;
+
+/**
+ * A store whose keyed views use `zone` as REPORT_TIMEZONE. Written for either
+ * form of the API: a `reportTimezone` option of createStore, or the server's
+ * `store.adoptReportTimezone(zone)` (the zone recorded in the database).
+ */
+function openStore(dir: string, zone: string): Store {
+  const options = { dbPath: join(dir, 'ember-sync.db'), reportTimezone: zone };
+  const store = createStore(options);
+  const adopt = (store as { adoptReportTimezone?: (zone: string) => unknown }).adoptReportTimezone;
+  if (typeof adopt === 'function') adopt.call(store, zone);
+  return store;
+}
+
+/** The raw log as the store holds it, in log order: what the oracle reads. */
+function logOf(store: Store): LogEntry[] {
+  const rows = store.db.prepare('SELECT seq, received_at, body FROM events ORDER BY seq').all() as Array<{ seq: number; received_at: string; body: Buffer | string }>;
+  return rows.map((r) => ({ received_at: r.received_at, payload: JSON.parse(typeof r.body === 'string' ? r.body : r.body.toString('utf8')) as unknown }));
+}
+
+// ---------------------------------------------------------------- reading the export
+
+/** Columns holding booleans / numbers, per view (everything else is text; contents' `*_score` metric columns are numbers). */
+const BOOLEAN_COLUMNS: Record<KeyedViewName, ReadonlySet<string>> = {
+  contents: new Set(['completed', 'red_flag', 'low_score']),
+  content_scores: new Set(),
+  daily_agents: new Set(),
+  daily_metrics: new Set(),
+};
+const NUMBER_COLUMNS: Record<KeyedViewName, ReadonlySet<string>> = {
+  contents: new Set(['webhooks', 'total_score', 'total_score_threshold']),
+  content_scores: new Set(['score']),
+  daily_agents: new Set(['contents', 'completed', 'red_flags', 'low_scores', 'avg_total_score']),
+  daily_metrics: new Set(['contents', 'avg_score', 'min_score', 'max_score']),
+};
+function columnType(view: KeyedViewName, column: string): 'boolean' | 'number' | 'text' {
+  if (BOOLEAN_COLUMNS[view].has(column)) return 'boolean';
+  if (NUMBER_COLUMNS[view].has(column)) return 'number';
+  const fixed: readonly string[] = KEYED_FIXED_COLUMNS[view];
+  if (view === 'contents' && !fixed.includes(column) && column.endsWith('_score')) return 'number';
+  return 'text';
+}
+
+/** README "Formula guard": a text cell starting with = + - @ tab or CR gets a leading `'` (the export is not --raw). */
+function guarded(s: string): string {
+  return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+}
+
+interface ParsedView {
+  header: string[];
+  rows: Array<Record<string, OracleCell>>;
+}
+
+/** CSV text → header and typed rows: an empty field is null, `""` is an empty string, booleans true/false, numbers plain. */
+function parseExport(view: KeyedViewName, csv: string): ParsedView {
+  const records = parse(csv, { cast: (value, ctx) => (value === '' && !ctx.quoting ? null : value), relax_column_count: false }) as Array<Array<string | null>>;
+  assert.ok(records.length >= 1, `${view}: no header`);
+  const header = records[0]!.map((h) => h ?? '');
+  const rows = records.slice(1).map((cells, i) => {
+    const row: Record<string, OracleCell> = {};
+    header.forEach((column, c) => {
+      const raw = cells[c] ?? null;
+      const type = columnType(view, column);
+      if (raw === null || type === 'text') {
+        row[column] = raw;
+      } else if (type === 'boolean') {
+        assert.ok(raw === 'true' || raw === 'false', `${view} row ${i + 1} ${column}: ${JSON.stringify(raw)} is not a boolean`);
+        row[column] = raw === 'true';
+      } else {
+        const n = Number(raw);
+        assert.ok(raw.trim() !== '' && Number.isFinite(n), `${view} row ${i + 1} ${column}: ${JSON.stringify(raw)} is not a number`);
+        row[column] = n;
+      }
+    });
+    return row;
+  });
+  return { header, rows };
+}
+
+async function readViews(store: Store): Promise<{ csv: Record<KeyedViewName, string>; parsed: Record<KeyedViewName, ParsedView> }> {
+  const csv = {} as Record<KeyedViewName, string>;
+  const parsed = {} as Record<KeyedViewName, ParsedView>;
+  for (const view of KEYED_VIEW_NAMES) {
+    csv[view] = await exported(store, view);
+    parsed[view] = parseExport(view, csv[view]);
+  }
+  return { csv, parsed };
+}
+
+// ---------------------------------------------------------------- comparing
+
+function sameCell(expected: OracleCell, actual: OracleCell): boolean {
+  if (expected === null || actual === null) return expected === actual;
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    if (expected === actual) return true;
+    return Math.abs(expected - actual) <= 1e-9 * Math.max(Math.abs(expected), Math.abs(actual));
+  }
+  if (typeof expected === 'string') return guarded(expected) === actual;
+  return expected === actual;
+}
+
+function diffRow(view: string, where: string, header: readonly string[], expected: OracleRow, actual: OracleRow): string[] {
+  const out: string[] = [];
+  for (const column of header) {
+    const e = expected[column] ?? null;
+    const a = actual[column] ?? null;
+    if (!sameCell(e, a)) out.push(`${view} ${where} ${column}: expected ${JSON.stringify(e)}, got ${JSON.stringify(a)}`);
+  }
+  return out;
+}
+
+const keyOf = (view: KeyedViewName, row: OracleRow, guard: boolean) =>
+  JSON.stringify(KEYED_KEYS[view].map((k) => {
+    const v = row[k] ?? null;
+    return guard && typeof v === 'string' ? guarded(v) : v;
+  }));
+
+/** Every difference between what src exported and what the oracle expects (empty when they agree). */
+function differences(expected: KeyedViews, actual: Record<KeyedViewName, ParsedView>): string[] {
+  const out: string[] = [];
+  // contents: header (fixed + metric columns in global order), rows in order of first webhook.
+  {
+    const e = expected.contents;
+    const a = actual.contents;
+    const fixed: readonly string[] = KEYED_FIXED_COLUMNS.contents;
+    if (e.collidingMetrics.length === 0) {
+      if (JSON.stringify(a.header) !== JSON.stringify(e.header.map(guarded))) out.push(`contents header: expected ${JSON.stringify(e.header)}, got ${JSON.stringify(a.header)}`);
+    } else {
+      // Renamed columns are src's business: the fixed columns come first, and the other metrics' columns keep their names and order.
+      if (JSON.stringify(a.header.slice(0, fixed.length)) !== JSON.stringify(fixed)) out.push(`contents header starts ${JSON.stringify(a.header.slice(0, fixed.length))}`);
+      const named = a.header.filter((h) => e.header.slice(fixed.length).map(guarded).includes(h));
+      if (JSON.stringify(named) !== JSON.stringify(e.header.slice(fixed.length).map(guarded))) out.push(`contents metric columns: expected ${JSON.stringify(e.header.slice(fixed.length))} in order, got ${JSON.stringify(a.header)}`);
+      if (a.header.length !== e.header.length + 2 * e.collidingMetrics.length) out.push(`contents header has ${a.header.length} columns, expected ${e.header.length + 2 * e.collidingMetrics.length}`);
+    }
+    if (new Set(a.header).size !== a.header.length) out.push(`contents header repeats a name: ${JSON.stringify(a.header)}`);
+    if (a.rows.length !== e.rows.length) out.push(`contents: expected ${e.rows.length} rows (${e.rows.map((r) => r['content_id']).join(', ')}), got ${a.rows.length} (${a.rows.map((r) => r['content_id']).join(', ')})`);
+    e.rows.forEach((row, i) => {
+      const got = a.rows[i];
+      if (got) out.push(...diffRow('contents', `row ${i + 1} (${String(row['content_id'])})`, e.header, row, got));
+    });
+  }
+  // content_scores: rows in order of first appearance of (content_id, metric).
+  {
+    const e = expected.content_scores;
+    const a = actual.content_scores;
+    if (JSON.stringify(a.header) !== JSON.stringify(e.header)) out.push(`content_scores header: expected ${JSON.stringify(e.header)}, got ${JSON.stringify(a.header)}`);
+    if (a.rows.length !== e.rows.length) out.push(`content_scores: expected ${e.rows.length} rows, got ${a.rows.length}`);
+    e.rows.forEach((row, i) => {
+      const got = a.rows[i];
+      if (got) out.push(...diffRow('content_scores', `row ${i + 1} (${String(row['content_id'])}, ${String(row['metric'])})`, e.header, row, got));
+    });
+  }
+  // Daily views: sets keyed by their key columns (row order is src's business), no key twice.
+  for (const view of ['daily_agents', 'daily_metrics'] as const) {
+    const e = expected[view];
+    const a = actual[view];
+    if (JSON.stringify(a.header) !== JSON.stringify(e.header)) out.push(`${view} header: expected ${JSON.stringify(e.header)}, got ${JSON.stringify(a.header)}`);
+    const got = new Map<string, OracleRow>();
+    for (const row of a.rows) {
+      const k = keyOf(view, row, false);
+      if (got.has(k)) out.push(`${view}: key ${k} twice`);
+      got.set(k, row);
+    }
+    const want = new Set<string>();
+    for (const row of e.rows) {
+      const k = keyOf(view, row, true);
+      want.add(k);
+      const g = got.get(k);
+      if (!g) out.push(`${view}: missing row ${k} (expected ${JSON.stringify(row)})`);
+      else out.push(...diffRow(view, k, e.header, row, g));
+    }
+    for (const [k, row] of got) if (!want.has(k)) out.push(`${view}: unexpected row ${k}: ${JSON.stringify(row)}`);
+  }
+  return out;
+}
+
+function assertMatchesOracle(store: Store, zone: string, actual: Record<KeyedViewName, ParsedView>, label: string): void {
+  const log = logOf(store);
+  const expected = expectedKeyedViews(log, zone);
+  const diffs = differences(expected, actual);
+  if (diffs.length > 0) {
+    const shown = diffs.slice(0, 25).join('\n  ');
+    assert.fail(`${label} (zone ${zone}, ${log.length} webhooks): ${diffs.length} difference(s)\n  ${shown}${diffs.length > 25 ? '\n  …' : ''}`);
+  }
+}
+
+/**
+ * Byte-identical exports, view by view. Daily views' row order is src's
+ * choice, but a rebuild must make the same choice as the incremental
+ * projection did (targets hold the rows at their positions): a difference in
+ * order alone is reported as such.
+ */
+function assertSameExports(before: Record<KeyedViewName, string>, after: Record<KeyedViewName, string>, what: string): void {
+  const problems: string[] = [];
+  for (const view of KEYED_VIEW_NAMES) {
+    if (after[view] === before[view]) continue;
+    const lines = (s: string) => s.split('\r\n').sort().join('\r\n');
+    problems.push(`${view}: ${lines(after[view]) === lines(before[view]) ? 'the same rows in another order' : 'other rows'}\n--- before\n${before[view]}--- after\n${after[view]}`);
+  }
+  if (problems.length > 0) assert.fail(`${what} changed the export of ${problems.length} keyed view(s):\n${problems.join('\n')}`);
+}
+
+// ---------------------------------------------------------------- generated sequences through the store
+
+for (const zone of ZONES) {
+  test(`property (${zone}): keyed views equal the oracle, projected in several batches; a full rebuild exports the same bytes`, async (t: TestContext) => {
+    const root = tempDir(t, 'ember-sync-keyed-');
+    await fc.assert(
+      fc.asyncProperty(keyedScenario({ maxWebhooks: 40 }), fc.nat(), fc.integer({ min: 1, max: 6 }), async ({ webhooks }: KeyedScenario, splitPick, chunk) => {
+        const store = openStore(mkdtempSync(join(root, 'run-')), zone);
+        try {
+          // Part of the log, projected (in chunks of a few events), then the rest: batch edges anywhere.
+          const split = splitPick % (webhooks.length + 1);
+          await ingest(store, webhooks.slice(0, split).map((w) => w.payload), (i) => webhooks[i]!.receivedAt);
+          store.projection.catchUp(chunk);
+          await ingest(store, webhooks.slice(split).map((w) => w.payload), (i) => webhooks[split + i]!.receivedAt);
+          store.projection.catchUp(chunk);
+          const first = await readViews(store);
+          assertMatchesOracle(store, zone, first.parsed, 'incremental');
+
+          store.projection.rebuild();
+          const again = await readViews(store);
+          assertMatchesOracle(store, zone, again.parsed, 'after rebuild');
+          assertSameExports(first.csv, again.csv, 'a full rebuild');
+        } finally {
+          store.close();
+        }
+      }),
+      { numRuns: RUNS_PER_ZONE, includeErrorInReport: true },
+    );
+  });
+}
+
+// ---------------------------------------------------------------- through real HTTP, zone from REPORT_TIMEZONE
+
+test('property: webhooks POSTed to the real service (REPORT_TIMEZONE=America/New_York, received_at from its clock) give the oracle\'s keyed views', async (t) => {
+  const service = await startTestService(t, { REPORT_TIMEZONE: 'America/New_York' });
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(keyedScenario({ maxWebhooks: 25, idPrefix: '' }), async ({ webhooks }) => {
+      // One service for all runs: ids and content ids get a per-run prefix (the oracle reads the whole log).
+      const r = run++;
+      for (const w of webhooks) {
+        const p: Json = { ...w.payload, webhook_id: `http-${r}-${String(w.payload['webhook_id'])}`, content_id: `r${r}-${String(w.payload['content_id'])}` };
+        const res = await service.post(JSON.stringify(p));
+        const answer = await res.text();
+        assert.equal(res.status, 200, answer);
+      }
+      const { parsed } = await readViews(service.store);
+      assertMatchesOracle(service.store, 'America/New_York', parsed, 'http');
+    }),
+    { numRuns: 6, includeErrorInReport: true },
+  );
+});
+
+// ---------------------------------------------------------------- hand-made cases
+
+test('a Sunday 23:30 call in New York is Sunday in daily views of America/New_York and Monday of UTC', async (t) => {
+  const payload = {
+    webhook_id: 'ny-1', content_id: 'call-ny', alert_type: 'low_score', content_type: 'Call', total_score: 45, total_score_threshold: 70, file_name: 'x.wav', agent_name: ' John  Doe',
+    summary: null, score_details: { empathy_score: 7 }, timestamp: '2026-11-29T23:30:00-05:00',
+  };
+  for (const [zone, day] of [['America/New_York', '2026-11-29'], ['UTC', '2026-11-30'], ['Europe/Berlin', '2026-11-30']] as const) {
+    const store = openStore(tempDir(t), zone);
+    t.after(() => store.close());
+    await ingest(store, [payload], () => '2026-11-30T04:31:00.000Z');
+    const { parsed } = await readViews(store);
+    assert.equal(parsed.contents.rows[0]?.['scored_at'], '2026-11-30T04:30:00.000Z');
+    assert.deepEqual(parsed.daily_agents.rows, [{ day, agent_name: 'John Doe', contents: 1, completed: 0, red_flags: 0, low_scores: 1, avg_total_score: 45 }]);
+    assert.deepEqual(parsed.daily_metrics.rows, [{ day, agent_name: 'John Doe', metric: 'empathy', contents: 1, avg_score: 7, min_score: 7, max_score: 7 }]);
+    assertMatchesOracle(store, zone, parsed, 'sunday');
+  }
+});
+
+test('a re-score that moves a call to the next day leaves a zero row for the day it left, across separate projections', async (t) => {
+  const store = openStore(tempDir(t), 'UTC');
+  t.after(() => store.close());
+  await ingest(store, [{ webhook_id: 'm-1', trigger_reason: 'completed_action', content_id: 'call-1', data: { agent_name: 'John Doe', created_time: '2026-11-29T20:00:00Z', score_details: { empathy_score: 4 } } }], () => '2026-11-29T20:01:00.000Z');
+  await readViews(store); // projected on its own
+  await ingest(store, [{ webhook_id: 'm-2', trigger_reason: 'completed_action', content_id: 'call-1', data: { agent_name: 'john doe', created_time: '2026-11-30T09:00:00Z', score_details: { empathy_score: 8 } } }], () => '2026-11-30T09:01:00.000Z');
+  const { parsed } = await readViews(store);
+  const agents = new Map(parsed.daily_agents.rows.map((r) => [`${r['day']}|${r['agent_name']}`, r]));
+  assert.deepEqual(agents.get('2026-11-29|John Doe'), { day: '2026-11-29', agent_name: 'John Doe', contents: 0, completed: 0, red_flags: 0, low_scores: 0, avg_total_score: null });
+  assert.deepEqual(agents.get('2026-11-30|john doe'), { day: '2026-11-30', agent_name: 'john doe', contents: 1, completed: 1, red_flags: 0, low_scores: 0, avg_total_score: null });
+  assert.equal(agents.size, 2);
+  assertMatchesOracle(store, 'UTC', parsed, 're-score');
+});
+
+test('metrics whose columns collide with fixed ones (total, low) crash nothing, and the fixed columns keep their values', async (t) => {
+  const store = openStore(tempDir(t), 'UTC');
+  t.after(() => store.close());
+  await ingest(store, [
+    { webhook_id: 'col-1', content_id: 'c', alert_type: 'low_score', content_type: 'Call', total_score: 33, total_score_threshold: 50, file_name: 'f', agent_name: 'A', summary: 's',
+      score_details: { total_score: 7, total_justification: 'sum', low_score: 2, empathy_score: 5 }, timestamp: '2026-11-29T10:00:00Z' },
+  ], () => '2026-11-29T10:01:00.000Z');
+  const { parsed } = await readViews(store);
+  const row = parsed.contents.rows[0]!;
+  assert.equal(row['total_score'], 33);
+  assert.equal(row['low_score'], true);
+  assert.equal(row['empathy_score'], 5);
+  assert.deepEqual(parsed.contents.header.slice(0, KEYED_FIXED_COLUMNS.contents.length), [...KEYED_FIXED_COLUMNS.contents]);
+  assert.equal(new Set(parsed.contents.header).size, parsed.contents.header.length, 'no column name twice');
+  assert.equal(parsed.contents.header.length, KEYED_FIXED_COLUMNS.contents.length + 6);
+  assert.deepEqual(parsed.content_scores.rows.map((r) => [r['metric'], r['score'], r['justification']]), [['total', 7, 'sum'], ['low', 2, null], ['empathy', 5, null]]);
+  assertMatchesOracle(store, 'UTC', parsed, 'collision');
+});
+
+test('workflow completions are not part of the keyed views', async (t) => {
+  const store = openStore(tempDir(t), 'UTC');
+  t.after(() => store.close());
+  await ingest(store, [
+    { webhook_id: 'wf-1', trigger_reason: 'completed_action', content_id: 'w', data: { output_schema: { a: { value: 'x', reasoning: null } }, agent_name: 'A', created_time: '2026-11-29T10:00:00Z', score_details: { empathy_score: 1 } } },
+  ], () => '2026-11-29T10:01:00.000Z');
+  const { parsed } = await readViews(store);
+  for (const view of KEYED_VIEW_NAMES) assert.deepEqual(parsed[view].rows, [], view);
+  assert.deepEqual(parsed.contents.header, [...KEYED_FIXED_COLUMNS.contents]);
+});
