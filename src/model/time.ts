@@ -189,6 +189,17 @@ export function localDateTimeFormatter(zone: string): (iso: string) => string | 
   };
 }
 
+/** `dayIn` for many times in one zone (the projection's day of each call), several times faster (see hourlyOffsets). */
+export function dayFormatter(zone: string): (iso: string) => string | undefined {
+  const offsetOf = hourlyOffsets(zone);
+  return (iso) => {
+    const ms = parseIsoInstant(iso);
+    if (ms === undefined) return undefined;
+    const offset = offsetOf(ms);
+    return dayText(offset === undefined ? wallClock(ms, zone) : shiftedWallClock(ms + offset));
+  };
+}
+
 /** `localSerial` for many times in one zone (a Sheets backlog has millions), with the same results (see hourlyOffsets). */
 export function localSerialFormatter(zone: string): (iso: string) => number | undefined {
   const offsetOf = hourlyOffsets(zone);

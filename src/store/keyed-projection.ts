@@ -2,7 +2,7 @@ import { contentFacts, mergeContent, mergeMetric, type ContentState, type Metric
 import type { FlatEvent } from '../flatten/flatten-payload.js';
 import type { Cell } from '../model/cells.js';
 import { dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../model/columns.js';
-import { dayIn } from '../model/time.js';
+import { dayFormatter } from '../model/time.js';
 import type { Db } from './open-db.js';
 
 /** A content as loaded for one batch: its state, its metrics, and what the batch changed. */
@@ -95,7 +95,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
     `SELECT rid, content_id, content_type, file_name, agent_name, scored_at, first_received_at, last_received_at, webhooks, completed, red_flag, low_score,
             total_score, total_score_threshold, red_flag_reason, summary, vendor_time, changed_seq FROM content_rows WHERE content_id = ?`,
   );
-  const metricsOf = db.prepare<[string], MetricState & { rid: number; changed_seq: number }>('SELECT rid, metric, score, justification, updated_at, changed_seq FROM content_score_rows WHERE content_id = ? ORDER BY rid');
+  const metricsOf = db.prepare<[number], MetricState & { rid: number; changed_seq: number }>('SELECT rid, metric, score, justification, updated_at, changed_seq FROM content_score_rows WHERE content_rid = ? ORDER BY rid');
   const maxRid = (table: string) => db.prepare<[], number>(`SELECT coalesce(max(rid), 0) FROM ${table}`).pluck();
   const maxContentRid = maxRid('content_rows');
   const maxMetricRid = maxRid('content_score_rows');
@@ -112,10 +112,10 @@ export function createKeyedProjection(db: Db, zone: () => string) {
        day = excluded.day, changed_seq = excluded.changed_seq`,
   );
   const upsertMetric = db.prepare<unknown[]>(
-    `INSERT INTO content_score_rows (rid, content_id, metric, agent_name, scored_at, score, justification, updated_at, agent_key, day, changed_seq)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO content_score_rows (rid, content_rid, content_id, metric, agent_name, scored_at, score, justification, updated_at, changed_seq)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (rid) DO UPDATE SET agent_name = excluded.agent_name, scored_at = excluded.scored_at, score = excluded.score, justification = excluded.justification,
-       updated_at = excluded.updated_at, agent_key = excluded.agent_key, day = excluded.day, changed_seq = excluded.changed_seq`,
+       updated_at = excluded.updated_at, changed_seq = excluded.changed_seq`,
   );
   const findDailyAgent = db.prepare<[string, string], { rid: number }>('SELECT rid FROM daily_agent_rows WHERE day = ? AND agent_key = ?');
   const insertDailyAgent = db.prepare<[number, string, string, number]>(
@@ -135,7 +135,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
     'SELECT min_score, max_score, n_score FROM daily_metric_rows WHERE day = ? AND agent_key = ? AND metric = ?',
   );
   const extremes = db.prepare<[string, string, string], { lo: number | null; hi: number | null }>(
-    `SELECT min(s.score) AS lo, max(s.score) AS hi FROM content_rows c JOIN content_score_rows s ON s.content_id = c.content_id AND s.metric = ?
+    `SELECT min(s.score) AS lo, max(s.score) AS hi FROM content_rows c JOIN content_score_rows s ON s.content_rid = c.rid AND s.metric = ?
      WHERE c.day = ? AND c.agent_key = ? AND typeof(s.score) IN ('integer', 'real')`,
   );
   const applyMetrics = db.prepare<[Record<string, unknown>]>(
@@ -149,12 +149,12 @@ export function createKeyedProjection(db: Db, zone: () => string) {
 
   /** One batch: call `apply` per event in seq order inside the batch's transaction, then `flush` before it commits. */
   function batch(registry: ColumnRegistry, maxColumns: number) {
-    const z = zone();
+    const dayIn = dayFormatter(zone());
     const days = new Map<string, string>();
     const dayOf = (iso: string): string => {
       let d = days.get(iso);
       if (d === undefined) {
-        d = dayIn(iso, z) ?? iso.slice(0, 10);
+        d = dayIn(iso) ?? iso.slice(0, 10);
         days.set(iso, d);
       }
       return d;
@@ -194,7 +194,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         vendor_time: row.vendor_time === 1,
       };
       const metrics = new Map(
-        metricsOf.all(contentId).map((m): [string, LoadedMetric] => [
+        metricsOf.all(row.rid).map((m): [string, LoadedMetric] => [
           m.metric,
           { metric: m.metric, score: m.score, justification: m.justification, updated_at: m.updated_at, rid: m.rid, changedSeq: m.changed_seq, dirty: false, scoreAtLoad: m.score, existedAtLoad: true },
         ]),
@@ -358,7 +358,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
           upsertContent.run(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq);
           for (const m of c.metrics.values()) {
             if (!m.dirty) continue;
-            upsertMetric.run(m.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, agent, day, m.changedSeq);
+            upsertMetric.run(m.rid, c.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, m.changedSeq);
           }
         }
         const { agents, metrics } = deltas();

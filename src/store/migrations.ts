@@ -233,7 +233,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Keyed rows: the current truth per key. rid is the row's position for life (dense, in the
       -- order keys first appear); changed_seq the last event that changed it (delivery by key);
       -- agent_key is agent_name or '' (groups without an agent); day is scored_at's calendar day
-      -- in REPORT_TIMEZONE.
+      -- in REPORT_TIMEZONE (a metric row's are its content's).
       CREATE TABLE content_rows (
         rid INTEGER PRIMARY KEY,
         content_id TEXT NOT NULL UNIQUE,
@@ -251,18 +251,18 @@ export const MIGRATIONS: readonly Migration[] = [
       -- the group's current extreme leaves it; every other change is applied as a delta).
       CREATE INDEX content_rows_group ON content_rows (day, agent_key);
 
+      -- By the content's rid, not its content_id: rids grow with time, so new metric rows go to the
+      -- end of this index instead of random places (it is the biggest keyed table).
       CREATE TABLE content_score_rows (
         rid INTEGER PRIMARY KEY,
+        content_rid INTEGER NOT NULL,
         content_id TEXT NOT NULL,
         metric TEXT NOT NULL,
         agent_name, scored_at, score, justification, updated_at,
-        agent_key TEXT NOT NULL,
-        day TEXT NOT NULL,
         changed_seq INTEGER NOT NULL,
-        UNIQUE (content_id, metric)
+        UNIQUE (content_rid, metric)
       );
       CREATE INDEX content_score_rows_changed ON content_score_rows (changed_seq);
-
 
       CREATE TABLE daily_agent_rows (
         rid INTEGER PRIMARY KEY,

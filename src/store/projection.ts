@@ -311,7 +311,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
       wipeKeyed();
     },
     /** Derives the keyed views again from the whole log, now (bench, tests). */
-    rebuildKeyed(chunk = 2000): number {
+    rebuildKeyed(chunk = 20_000): number {
       wipeKeyed.immediate();
       return bulk(() => api.catchUp(chunk));
     },

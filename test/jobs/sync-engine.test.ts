@@ -259,3 +259,55 @@ test('a sync stopped from outside (server shutdown) commits nothing and says why
   assert.deepEqual(VIEW_NAMES.map((v) => store.sync.cursor('csv', v).deliveredSeq), VIEW_NAMES.map(() => 0));
   assert.equal(store.sync.lockHolder('csv'), undefined);
 });
+
+test('regression: a write that a taken-over run had in flight lands late over a keyed view: the next syncs deliver those rows again', async (t) => {
+  const store = openStore(t);
+  // A target that records what it writes per key, like a sheet: the last write to a position wins.
+  const sheet = new Map<string, unknown[]>();
+  const recorder = (): SyncTarget => ({
+    name: 'csv',
+    async deliver(views) {
+      return views.map((d) => {
+        if (d.kind === 'keyed' && d.view === 'contents') for (const page of d.rows.changed(d.cursor.deliveredSeq, d.cursor.deliveredRows)) for (const r of page) sheet.set(String(r.position), r.cells);
+        return { view: d.view, ok: true as const, receipt: { rows: d.pending, totalRows: d.kind === 'keyed' ? d.rows.total : d.cursor.deliveredRows + d.pending, state: null } };
+      });
+    },
+  });
+  const call = (n: number, score: number) => ({ webhook_id: `late-${n}`, trigger_reason: 'completed_action', content_id: 'c1', data: { agent_name: 'Ann', score_details: { empathy_score: score } } });
+  await ingest(store, [call(1, 1)]);
+  // A reads the rows (score 1) and stalls before its write reaches the sheet.
+  let stalled: (() => void) | undefined;
+  const late: SyncTarget = {
+    name: 'csv',
+    async deliver(views, control) {
+      // It has read its rows (score 1) when it stalls.
+      for (const d of views) if (d.kind === 'keyed') [...d.rows.changed(d.cursor.deliveredSeq, d.cursor.deliveredRows)];
+      await new Promise<void>((r) => (stalled = r));
+      control?.fence?.(); // it checked its lock before sending…
+      return views.map((d) => ({ view: d.view, ok: false as const, error: 'unused' }));
+    },
+  };
+  const a = runSync({ store, target: late, logger: silent, heartbeatMs: 60_000 });
+  while (!stalled) await new Promise((r) => setTimeout(r, 5));
+  store.db.prepare("UPDATE sync_locks SET heartbeat_at = '2000-01-01T00:00:00.000Z'").run();
+  await ingest(store, [call(2, 9)]);
+  assert.equal((await runSync({ store, target: recorder(), logger: silent })).status, 'ok', 'B took the lock over and wrote score 9');
+  assert.equal(store.sync.repairFrom('csv', 'contents'), 0, 'the takeover opened a repair from where A started');
+  // …and its write lands now, after B's: score 1 again at row 1.
+  const rowOfA = [...sheet.get('1')!];
+  rowOfA[VIEW_SCORE_COLUMN] = 1;
+  sheet.set('1', rowOfA);
+  stalled!();
+  assert.equal((await a).status, 'failed');
+  // The next sync writes every row changed since A's start again: the sheet holds the truth.
+  assert.equal((await runSync({ store, target: recorder(), logger: silent })).status, 'ok');
+  assert.equal(sheet.get('1')![VIEW_SCORE_COLUMN], 9);
+  assert.equal(store.sync.repairFrom('csv', 'contents'), undefined, 'the repair ends after two syncs');
+  // Then a sync delivers only what changed again.
+  let written = 0;
+  await runSync({ store, target: { name: 'csv', deliver: async (views) => views.map((d) => ((written += d.pending), { view: d.view, ok: true as const, receipt: { rows: d.pending, totalRows: d.kind === 'keyed' ? d.rows.total : d.cursor.deliveredRows + d.pending, state: null } })) }, logger: silent });
+  assert.equal(written, 0);
+});
+
+/** Where empathy_score sits in contents: after the 15 fixed columns, the first metric's score. */
+const VIEW_SCORE_COLUMN = 15;

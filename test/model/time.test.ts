@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Temporal } from '@js-temporal/polyfill';
 import fc from 'fast-check';
-import { dayIn, isTimeZone, localDateTime, localDateTimeFormatter, localSerial, parseIsoInstant, toUtcIso } from '../../src/model/time.js';
+import { dayFormatter, dayIn, isTimeZone, localDateTime, localDateTimeFormatter, localSerial, localSerialFormatter, parseIsoInstant, toUtcIso } from '../../src/model/time.js';
 
 const NY = 'America/New_York';
 const BERLIN = 'Europe/Berlin';
@@ -125,7 +125,11 @@ function agrees(ms: number, zone: string, iso = new Date(ms).toISOString()): voi
   assert.equal(localDateTimeFormatter(zone)(iso), want.local, `${label} (fresh formatter)`);
   assert.equal(sharedFormatter(zone)(iso), want.local, `${label} (formatter with a cache)`);
   assert.equal(dayIn(iso, zone), want.day, `${label} (day)`);
-  if (want.serial !== undefined) assert.ok(Math.abs(localSerial(iso, zone)! - want.serial) < 1e-9, `${label} (serial)`);
+  assert.equal(dayFormatter(zone)(iso), want.day, `${label} (day formatter)`);
+  if (want.serial !== undefined) {
+    assert.ok(Math.abs(localSerial(iso, zone)! - want.serial) < 1e-9, `${label} (serial)`);
+    assert.ok(Math.abs(localSerialFormatter(zone)(iso)! - want.serial) < 1e-9, `${label} (serial formatter)`);
+  }
 }
 
 test('property: localDateTime, dayIn, localSerial and the formatter agree with Temporal for any instant in any zone', () => {
