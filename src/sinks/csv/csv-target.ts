@@ -114,27 +114,26 @@ export function createCsvTarget(options: { dir: string } & ({ dialect: CsvDialec
 
   /** The old keyed file with its changed rows replaced and new ones added; undefined when it is not the file the state describes. */
   async function spliceRows(temp: string, file: string, prev: CsvFileState & { checkpoints: number[] }, d: KeyedDelivery, untouched: boolean, signal?: AbortSignal): Promise<{ out: HashedFile; rows: number; checkpoints: number[] } | undefined> {
-    const out = await createHashedFile(temp);
     try {
-      const r = await spliceKeyedFile({
+      return await spliceKeyedFile({
         path: file,
         bytes: prev.bytes,
         sha256: prev.sha256,
         checkpoints: prev.checkpoints,
         known: d.cursor.deliveredRows,
         changes: d.rows.changed(d.cursor.deliveredSeq, d.cursor.deliveredRows),
-        out,
+        temp,
         render: renderer(d),
         verify: !untouched,
         ...(signal ? { signal } : {}),
       });
-      return { out, ...r };
     } catch (err) {
-      await out.close();
-      if (err instanceof SpliceMismatch) return undefined;
-      throw err;
+      if (!(err instanceof SpliceMismatch)) throw err;
+      await rm(temp, { force: true });
+      return undefined;
     }
   }
+
 
   async function deliverView(d: ViewDelivery, { signal, fence }: DeliveryControl): Promise<DeliveryReceipt> {
     const file = join(options.dir, `${d.view}.csv`);

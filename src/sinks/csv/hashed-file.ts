@@ -94,9 +94,9 @@ async function hashPrefix(path: string, length: number, signal?: AbortSignal): P
  * The copy is the kernel's (a reflink where the filesystem has them) while
  * the source is hashed at the same time: about the time of the slower of the
  * two instead of their sum. Undefined when the source is missing or shorter
- * than `length`, or its first `length` bytes do not hash to `expected`.
+ * than `length`, or (with `expected`) its first `length` bytes do not hash to it.
  */
-export async function copyHashed(source: string, path: string, length: number, expected: string, signal?: AbortSignal): Promise<HashedFile | undefined> {
+async function copyAndHash(source: string, path: string, length: number, expected: string | undefined, signal?: AbortSignal): Promise<HashedFile | undefined> {
   const [copied, hash] = await Promise.all([
     copyFile(source, path, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE).then(
       () => true,
@@ -104,7 +104,7 @@ export async function copyHashed(source: string, path: string, length: number, e
     ),
     hashPrefix(source, length, signal),
   ]);
-  if (!copied || !hash || hash.copy().digest('hex') !== expected) return undefined;
+  if (!copied || !hash || (expected !== undefined && hash.copy().digest('hex') !== expected)) return undefined;
   const fh = await open(path, 'r+');
   try {
     // Rows a crashed sync wrote after the confirmed part are cut: they are written again, once.
@@ -116,4 +116,16 @@ export async function copyHashed(source: string, path: string, length: number, e
     throw err;
   }
   return hashedFile(fh, hash, length);
+}
+
+/** copyAndHash that must match the hash recorded for the confirmed part (an append-only file). */
+export function copyHashed(source: string, path: string, length: number, expected: string, signal?: AbortSignal): Promise<HashedFile | undefined> {
+  return copyAndHash(source, path, length, expected, signal);
+}
+
+/** The first `length` bytes of `source` (trusted as they are) as a new file open for appending, hashed. */
+export async function copyPrefix(source: string, path: string, length: number, signal?: AbortSignal): Promise<HashedFile> {
+  const out = await copyAndHash(source, path, length, undefined, signal);
+  if (!out) throw new Error(`${source} could not be copied (gone, or shorter than ${length} bytes)`);
+  return out;
 }

@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Cell } from '../../model/cells.js';
 import type { PositionedRow } from '../../model/sync.js';
 import { BOM, renderCsv, type CsvDialect } from './csv-format.js';
-import type { HashedFile } from './hashed-file.js';
+import { copyPrefix, createHashedFile, type HashedFile } from './hashed-file.js';
 
 /**
  * A keyed view's CSV file changes in place: its rows keep their positions and
@@ -72,8 +72,12 @@ class SequentialReader {
     private readonly fh: FileHandle,
     readonly size: number,
     verify: boolean,
+    /** Where to start reading (a checkpoint), 0 to read the whole file. */
+    from: number,
   ) {
     this.hash = verify ? createHash('sha256') : undefined;
+    this.pos = from;
+    this.start = from;
   }
 
   /** Reads more, keeping the unconsumed bytes; false at the end of the file. */
@@ -189,7 +193,8 @@ export interface SpliceInput {
   known: number;
   /** Changed rows (positions <= known) then new ones (known + 1, known + 2…), in position order. */
   changes: Iterable<PositionedRow[]>;
-  out: HashedFile;
+  /** The new file to create (it must not exist). */
+  temp: string;
   render: (rows: Cell[][]) => string;
   /**
    * Hash the old file and compare with `sha256`. Off only when the file's
@@ -200,75 +205,126 @@ export interface SpliceInput {
   signal?: AbortSignal;
 }
 
+/** The first page of an iterable, and an iterable of all its pages again. */
+function peek<T>(pages: Iterable<T[]>): { first: T | undefined; all: Iterable<T[]> } {
+  const it = pages[Symbol.iterator]();
+  let head = it.next();
+  while (!head.done && head.value.length === 0) head = it.next();
+  const firstPage = head.done ? [] : head.value;
+  return {
+    first: firstPage[0],
+    all: {
+      *[Symbol.iterator]() {
+        if (firstPage.length) yield firstPage;
+        for (let n = it.next(); !n.done; n = it.next()) yield n.value;
+      },
+    },
+  };
+}
+
 /**
- * The old file with the changed rows replaced and the new ones appended.
- * Throws SpliceMismatch when the old file does not hash to what the state
- * recorded, or its records are not where the checkpoints say.
+ * The old file with the changed rows replaced and the new ones appended, in
+ * `temp`. Throws SpliceMismatch when the old file does not hash to what the
+ * state recorded, or its records are not where the checkpoints say.
+ *
+ * When the old file is trusted as is (`verify` off), everything before the
+ * first changed row — most of the file: changes are mostly recent calls — is
+ * copied by the kernel while it is hashed for the new file's state, as the
+ * append-only files are; the rest goes through the splice.
  */
-export async function spliceKeyedFile(o: SpliceInput): Promise<KeyedFileResult> {
+export async function spliceKeyedFile(o: SpliceInput): Promise<KeyedFileResult & { out: HashedFile }> {
   const fh = await open(o.path, 'r');
+  let out: HashedFile | undefined;
   try {
     const st = await fh.stat();
     if (st.size !== o.bytes) throw new SpliceMismatch(`${o.path} holds ${st.size} bytes, the last sync left ${o.bytes}`);
     if (o.known > 0 && o.checkpoints.length !== Math.ceil(o.known / ROWS_PER_CHECKPOINT)) throw new SpliceMismatch('checkpoints do not match the row count');
-    const reader = new SequentialReader(fh, st.size, o.verify);
-    const out = sink(o.out);
-    const checkpoints: number[] = [];
-    /** The next old row to consume, and where it starts. */
-    let row = 1;
     const oldStart = (r: number) => o.checkpoints[(r - 1) / ROWS_PER_CHECKPOINT]!;
-    // The header (and BOM) as it is.
-    await reader.take(o.known > 0 ? o.checkpoints[0]! : o.bytes, out);
+    const isCheckpoint = (r: number) => (r - 1) % ROWS_PER_CHECKPOINT === 0;
+    const { first, all: changes } = peek(o.changes);
+    const checkpoints: number[] = [];
+    /** The next old row to consume. */
+    let row = 1;
+    let reader: SequentialReader;
+
+    const firstRow = first ? Math.min(first.position, o.known + 1) : o.known + 1;
+    if (!o.verify && firstRow > 1 && o.known > 0) {
+      // Find where the first changed row starts: from its checkpoint, record by record.
+      const from = Math.floor((firstRow - 2) / ROWS_PER_CHECKPOINT) * ROWS_PER_CHECKPOINT + 1;
+      reader = new SequentialReader(fh, st.size, false, oldStart(from));
+      for (let r = from; r < firstRow; r++) await reader.take(await reader.recordEnd(), undefined);
+      for (let r = 1; r < firstRow; r++) if (isCheckpoint(r)) checkpoints.push(oldStart(r));
+      row = firstRow;
+      out = await copyPrefix(o.path, o.temp, reader.pos, o.signal);
+    } else {
+      reader = new SequentialReader(fh, st.size, o.verify, 0);
+      out = await createHashedFile(o.temp);
+    }
+    const w = sink(out);
+    // The header (and BOM) as it is, unless the prefix holds it already.
+    if (row === 1) await reader.take(o.known > 0 ? o.checkpoints[0]! : o.bytes, w);
 
     /** Copies old rows row..upTo-1 as they are. */
     const copyUntil = async (upTo: number) => {
       // Whole checkpoint spans in one copy: their new offsets shift by what the output gained so far.
       const lastCheckpointRow = Math.floor((upTo - 1 - 1) / ROWS_PER_CHECKPOINT) * ROWS_PER_CHECKPOINT + 1;
       if (lastCheckpointRow > row) {
-        const shift = out.bytes - reader.pos;
-        for (let r = row; r < lastCheckpointRow; r++) if ((r - 1) % ROWS_PER_CHECKPOINT === 0) checkpoints.push(oldStart(r) + shift);
-        await reader.take(oldStart(lastCheckpointRow), out);
+        const shift = w.bytes - reader.pos;
+        for (let r = row; r < lastCheckpointRow; r++) if (isCheckpoint(r)) checkpoints.push(oldStart(r) + shift);
+        await reader.take(oldStart(lastCheckpointRow), w);
         row = lastCheckpointRow;
       }
       for (; row < upTo; row++) {
-        if ((row - 1) % ROWS_PER_CHECKPOINT === 0) {
+        if (isCheckpoint(row)) {
           if (reader.pos !== oldStart(row)) throw new SpliceMismatch(`row ${row} is not where its checkpoint says`);
-          checkpoints.push(out.bytes);
+          checkpoints.push(w.bytes);
         }
-        await reader.take(await reader.recordEnd(), out);
+        await reader.take(await reader.recordEnd(), w);
       }
     };
+    /** The old file is done (every row copied or replaced): check it, then new rows may follow. */
+    let oldDone = false;
+    const finishOld = async () => {
+      if (oldDone) return;
+      oldDone = true;
+      await copyUntil(o.known + 1);
+      if (reader.pos !== o.bytes) throw new SpliceMismatch(`the rows end at ${reader.pos}, the file at ${o.bytes}`);
+      if (reader.hash && reader.hash.digest('hex') !== o.sha256) throw new SpliceMismatch(`${o.path} changed since the last sync (its content does not hash to what was written)`);
+    };
 
-    let appended: Cell[][] = [];
     let next = o.known + 1;
-    let total = o.known;
-    for (const page of o.changes) {
+    for (const page of changes) {
       o.signal?.throwIfAborted();
+      const added: Cell[][] = [];
       for (const { position, cells } of page) {
         if (position <= o.known) {
-          if (position < row) throw new SpliceMismatch(`changed rows out of order at ${position}`);
+          if (position < row || oldDone) throw new SpliceMismatch(`changed rows out of order at ${position}`);
           await copyUntil(position);
-          if ((row - 1) % ROWS_PER_CHECKPOINT === 0) {
+          if (isCheckpoint(row)) {
             if (reader.pos !== oldStart(row)) throw new SpliceMismatch(`row ${row} is not where its checkpoint says`);
-            checkpoints.push(out.bytes);
+            checkpoints.push(w.bytes);
           }
           await reader.take(await reader.recordEnd(), undefined);
-          await out.write(o.render([cells]));
+          await w.write(o.render([cells]));
           row++;
           continue;
         }
         if (position !== next) throw new SpliceMismatch(`new row ${position} does not follow row ${next - 1}`);
-        appended.push(cells);
+        added.push(cells);
         next++;
       }
+      if (added.length > 0) {
+        // New keys come after every change: the rest of the old file goes first, then they are written as they come.
+        await finishOld();
+        await writeRows(w, [added], next - added.length, checkpoints, o.render, o.signal);
+      }
     }
-    await copyUntil(o.known + 1);
-    if (reader.pos !== o.bytes) throw new SpliceMismatch(`the rows end at ${reader.pos}, the file at ${o.bytes}`);
-    if (reader.hash && reader.hash.digest('hex') !== o.sha256) throw new SpliceMismatch(`${o.path} changed since the last sync (its content does not hash to what was written)`);
-    total += await writeRows(out, [appended], o.known + 1, checkpoints, o.render, o.signal);
-    appended = [];
-    await out.end();
-    return { rows: total, checkpoints };
+    await finishOld();
+    await w.end();
+    return { out, rows: next - 1, checkpoints };
+  } catch (err) {
+    await out?.close();
+    throw err;
   } finally {
     await fh.close();
   }
