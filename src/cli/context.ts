@@ -43,3 +43,13 @@ export function openStoreOrExplain(dbPath: string, options: { busyTimeoutMs?: nu
     throw new SettingError('DB_PATH', `cannot open the database ${dbPath}: ${(err as Error).message}`);
   }
 }
+
+/**
+ * The views are derived in the zone the server adopted (REPORT_TIMEZONE of
+ * `serve`); a shell that sets another one is told that this command uses the
+ * database's, once, on stderr.
+ */
+export function warnOtherZone(shellZone: string, databaseZone: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (env['REPORT_TIMEZONE'] === undefined || env['REPORT_TIMEZONE'] === '' || shellZone === databaseZone) return;
+  process.stderr.write(`ember-sync: REPORT_TIMEZONE here is ${shellZone}, but the views are derived in ${databaseZone} (the zone the server adopted); using ${databaseZone}. Restart the server with the new zone to change it.\n`);
+}

@@ -25,10 +25,13 @@ export function parseIsoInstant(text: string): number | undefined {
   const hour = Number(h);
   const minute = Number(mi);
   const second = Number(s);
-  // Date.UTC rolls 2026-02-31 over to March: check the fields ourselves (a leap second 60 is refused too).
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const ms = frac ? Math.floor(Number(`0${frac}`) * 1000) : 0;
-  const local = utc(Number(y), month, day, hour, minute, second, ms);
+  // Date.UTC rolls 2026-02-31 over to March: check the fields ourselves.
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  // A leap second (23:59:60, valid in RFC 3339 and accepted by the schemas) is the last instant of its minute:
+  // JavaScript time has no 61st second, and rolling over would move the call to the next day.
+  const leap = second === 60;
+  const ms = leap ? 999 : frac ? Math.floor(Number(`0${frac}`) * 1000) : 0;
+  const local = utc(Number(y), month, day, hour, minute, leap ? 59 : second, ms);
   const check = new Date(local);
   if (check.getUTCFullYear() !== Number(y) || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return undefined;
   let offset = 0;
@@ -86,6 +89,23 @@ export function isTimeZone(zone: string): boolean {
     return false;
   }
 }
+
+/** The zone Intl resolves a name to (links such as `US/Eastern`, `Etc/UTC`, `utc` to their zone), or the name itself when Intl does not know it. */
+function resolvedZone(zone: string): string {
+  try {
+    return formatterFor(zone).resolvedOptions().timeZone;
+  } catch {
+    return zone;
+  }
+}
+
+/** Do two zone names name the same zone (`Etc/UTC`, `utc` and `UTC`; `US/Eastern` and `America/New_York`)? */
+export function sameZone(a: string, b: string): boolean {
+  return a === b || resolvedZone(a) === resolvedZone(b);
+}
+
+/** One key per zone, whatever its spelling (for comparisons and epochs; shown to nobody: ICU keeps old names such as Asia/Katmandu). */
+export const zoneKey = resolvedZone;
 
 export interface WallClock {
   year: number;

@@ -1,3 +1,4 @@
+import { sameZone, zoneKey } from '../model/time.js';
 import { createEventLog } from './event-log.js';
 import { migrate } from './migrations.js';
 import { openDb, type Db } from './open-db.js';
@@ -52,10 +53,10 @@ export function createStore(options: StoreOptions) {
     path: options.dbPath,
     events: createEventLog(db),
     projection,
-    views: createViewRows(db, () => projection.columns(), zone),
+    views: createViewRows(db, () => projection.columns()),
     reportTimezone: zone,
     /** See KEYED_EPOCH_VERSION. */
-    keyedEpoch: () => `${KEYED_EPOCH_VERSION}:${zone()}`,
+    keyedEpoch: () => `${KEYED_EPOCH_VERSION}:${zoneKey(zone())}`,
     /**
      * Makes `zone` the zone of the keyed views. When it differs from the one
      * the rows were derived in, the keyed views' rows are dropped and the
@@ -69,8 +70,11 @@ export function createStore(options: StoreOptions) {
           const current = getMeta.get('report_timezone');
           if (current === next) return false;
           putMeta.run('report_timezone', next, now.toISOString());
-          // A database from before the setting was derived in UTC: nothing to redo when that stays.
-          if ((current ?? DEFAULT_ZONE) === next) return false;
+          // Another spelling of the same zone (utc, Etc/UTC) is not a new zone: the rows and their epoch stay.
+          if (current !== undefined && sameZone(current, next)) return false;
+          // A database from before the setting was derived in UTC: nothing to redo when that stays; nor when
+          // nothing was derived yet (a new database).
+          if (sameZone(current ?? DEFAULT_ZONE, next) || projection.keyedCursor() === 0) return false;
           projection.resetKeyed();
           return true;
         })

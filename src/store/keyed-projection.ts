@@ -136,7 +136,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   );
   const extremes = db.prepare<[string, string, string], { lo: number | null; hi: number | null }>(
     `SELECT min(s.score) AS lo, max(s.score) AS hi FROM content_rows c JOIN content_score_rows s ON s.content_rid = c.rid AND s.metric = ?
-     WHERE c.day = ? AND c.agent_key = ? AND typeof(s.score) IN ('integer', 'real')`,
+     WHERE c.day = ? AND c.agent_key = ? AND typeof(s.score) IN ('integer', 'real') AND abs(s.score) <= ${MAX_AVERAGED}`,
   );
   const applyMetrics = db.prepare<[Record<string, unknown>]>(
     `UPDATE daily_metric_rows SET contents = contents + @contents, sum_score = sum_score + @sum, n_score = n_score + @n,

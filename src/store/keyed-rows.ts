@@ -2,7 +2,6 @@ import type { Statement } from 'better-sqlite3';
 import type { Cell } from '../model/cells.js';
 import type { DynamicColumn } from '../model/columns.js';
 import type { KeyedRowSource, PositionedRow } from '../model/sync.js';
-import { dayIn } from '../model/time.js';
 import { BOOLEAN_COLUMNS, KEYED_VIEWS, VIEW_DEFS, type KeyedViewName } from '../model/views.js';
 import type { Db } from './open-db.js';
 
@@ -11,6 +10,19 @@ export interface KeyedWindow {
   since?: string | undefined;
   until?: string | undefined;
   pageSize?: number;
+}
+
+/**
+ * Daily rows are selected by their date as written: `--since 2026-11-28`
+ * (midnight UTC, as every bound without a zone) starts at day 2026-11-28, and
+ * an `--until` inside a day keeps that day (`2026-11-29T12:00Z` keeps the 29th).
+ */
+function untilDay(until: string): string {
+  const day = until.slice(0, 10);
+  if (until.slice(10) === 'T00:00:00.000Z') return day;
+  const next = new Date(`${day}T00:00:00.000Z`);
+  next.setUTCDate(next.getUTCDate() + 1);
+  return next.toISOString().slice(0, 10);
 }
 
 /** How each keyed view's rows are selected: the visible columns from the stored ones (agent_key → agent_name for daily rows). */
@@ -42,7 +54,7 @@ function windowSql(view: KeyedViewName): string {
  * their booleans as booleans and contents' metric cells aligned to the
  * caller's column list.
  */
-export function createKeyedRows(db: Db, zone: () => string) {
+export function createKeyedRows(db: Db) {
   const stmts = Object.fromEntries(
     KEYED_VIEWS.map((view) => {
       const { table } = VIEW_DEFS[view];
@@ -76,15 +88,14 @@ export function createKeyedRows(db: Db, zone: () => string) {
   }
 
   function params(w: KeyedWindow, total: number, after: number) {
-    const z = zone();
     return {
       after,
       total,
       limit: w.pageSize ?? 500,
       since: w.since ?? null,
       until: w.until ?? null,
-      sinceDay: w.since === undefined ? null : (dayIn(w.since, z) ?? null),
-      untilDay: w.until === undefined ? null : (dayIn(w.until, z) ?? null),
+      sinceDay: w.since === undefined ? null : w.since.slice(0, 10),
+      untilDay: w.until === undefined ? null : untilDay(w.until),
     };
   }
 

@@ -270,6 +270,8 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const api = {
     columns,
     cursor: () => cursor.get()!.seq,
+    /** How far the keyed views have followed the log (0: nothing derived yet). */
+    keyedCursor: () => keyedCursor.get()!,
     /** The cursor and the column registry in one read: rows up to the cursor fit those columns exactly. */
     snapshot: (): { toSeq: number; registry: ColumnRegistry } => db.transaction(() => ({ toSeq: cursor.get()!.seq, registry: columns() }))(),
     /** How many logged events are not projected yet (into every view). */

@@ -36,8 +36,8 @@ function pageSql(view: LogViewName): string {
  * their dynamic cells from `dyn`, aligned to the column list the caller took
  * (padded with nulls, never wider), so header and rows always agree.
  */
-export function createViewRows(db: Db, registry: () => ColumnRegistry, zone: () => string = () => 'UTC') {
-  const keyed = createKeyedRows(db, zone);
+export function createViewRows(db: Db, registry: () => ColumnRegistry) {
+  const keyed = createKeyedRows(db);
   const page = {} as Record<LogViewName, Statement<[Record<string, unknown>], unknown[]>>;
   const windowCount = {} as Record<LogViewName, Statement<[Record<string, unknown>], number>>;
   const plainCount = {} as Record<LogViewName, Statement<[number, number], number>>;

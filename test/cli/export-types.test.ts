@@ -40,10 +40,12 @@ test('export --time-format local --timezone America/New_York: the fixed time col
   assert.equal(row!['score_details.timestamp'], '2026-11-30T04:30:00.000Z', 'a dynamic column named like a time column is text');
   assert.ok(local.stdout.startsWith('webhook_id,received_at,timestamp,'), 'the header is not converted');
 
-  // REPORT_TIMEZONE and CSV_TIME_FORMAT are the defaults; a flag wins.
+  // CSV_TIME_FORMAT is a default; local times are in the zone the database records (the server's REPORT_TIMEZONE),
+  // not a shell's: a shell that sets another one is told so. A flag wins.
   const berlin = await runCli(['export', 'red_flags'], { ...env, CSV_TIME_FORMAT: 'local', REPORT_TIMEZONE: 'Europe/Berlin' });
   assert.equal(berlin.code, 0, berlin.stderr);
-  assert.equal(rows(berlin.stdout)[0]!['received_at'], '2026-11-30 05:30:00.000');
+  assert.equal(rows(berlin.stdout)[0]!['received_at'], '2026-11-30 04:30:00.000');
+  assert.match(berlin.stderr, /REPORT_TIMEZONE here is Europe\/Berlin, but the views are derived in UTC/);
   const tokyo = await runCli(['export', 'red_flags', '--timezone', 'Asia/Tokyo'], { ...env, CSV_TIME_FORMAT: 'local', REPORT_TIMEZONE: 'Europe/Berlin' });
   assert.equal(rows(tokyo.stdout)[0]!['received_at'], '2026-11-30 13:30:00.000');
   const back = await runCli(['export', 'red_flags', '--time-format', 'iso'], { ...env, CSV_TIME_FORMAT: 'local' });
@@ -63,7 +65,7 @@ test("export --decimal , --delimiter ';': numbers with a decimal comma, text and
   const wf = await runCli(['export', 'workflows', '--decimal', ',', '--delimiter', 'tab'], env);
   assert.equal(rows(wf.stdout, '\t')[0]!['cost'], '0,45');
   // From the settings, with local times: the seconds take the comma too.
-  const de = await runCli(['export', 'red_flags'], { ...env, CSV_DELIMITER: ';', CSV_DECIMAL: ',', CSV_TIME_FORMAT: 'local', REPORT_TIMEZONE: 'Europe/Berlin' });
+  const de = await runCli(['export', 'red_flags', '--timezone', 'Europe/Berlin'], { ...env, CSV_DELIMITER: ';', CSV_DECIMAL: ',', CSV_TIME_FORMAT: 'local' });
   assert.equal(de.code, 0, de.stderr);
   const [deRow] = rows(de.stdout, ';');
   assert.deepEqual([deRow!['received_at'], deRow!['total_score']], ['2026-11-30 05:30:00,000', '-1250,5']);

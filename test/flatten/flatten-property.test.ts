@@ -87,8 +87,11 @@ function metricsOf(details: unknown): Array<{ metric: string; score: Cell; justi
 function asUtc(text: string): string {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|([+-])(\d{2}):?(\d{2})?)$/i.exec(text);
   if (!m) return text;
-  const ms = Date.parse(`${m[1]}T${m[2]}${m[3] ? m[3].slice(0, 4) : ''}Z`);
-  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== `${m[1]}T${m[2]}`) return text;
+  // A leap second (hh:mm:60) is the last millisecond of its minute.
+  const leap = m[2]!.endsWith(':60');
+  const clock = leap ? `${m[2]!.slice(0, 6)}59` : m[2]!;
+  const ms = Date.parse(`${m[1]}T${clock}${leap ? '.999' : m[3] ? m[3].slice(0, 4) : ''}Z`);
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== `${m[1]}T${clock}`) return text;
   const offset = m[5] ? (m[5] === '-' ? -1 : 1) * (Number(m[6]) * 60 + Number(m[7] ?? 0)) * 60_000 : 0;
   const iso = new Date(ms - offset).toISOString();
   return iso.length === 24 ? iso : text;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Temporal } from '@js-temporal/polyfill';
 import fc from 'fast-check';
-import { dayFormatter, dayIn, isTimeZone, localDateTime, localDateTimeFormatter, localSerial, localSerialFormatter, parseIsoInstant, toUtcIso } from '../../src/model/time.js';
+import { dayFormatter, dayIn, isTimeZone, localDateTime, localDateTimeFormatter, localSerial, localSerialFormatter, toUtcIso } from '../../src/model/time.js';
 
 const NY = 'America/New_York';
 const BERLIN = 'Europe/Berlin';
@@ -23,13 +23,16 @@ test('toUtcIso: any offset to UTC with milliseconds', () => {
 });
 
 test('invalid input is undefined everywhere, never a rolled-over or guessed date', () => {
-  const bad = ['2026-02-30T10:00:00Z', '2025-02-29T10:00:00Z', '2026-12-31T23:59:60Z', '2026-11-30T24:00:00Z', '2026-13-01T00:00:00Z', '2026-11-30T09:24:41', '2026-11-30', 'Call 12', '', ' 2026-11-30T09:24:41Z', '2026-11-30T09:24Z', '2026-11-30T09:24:41+24:00', '2026-11-30T09:24:41+05:60', '+2026-11-30T09:24:41Z'];
+  const bad = ['2026-02-30T10:00:00Z', '2025-02-29T10:00:00Z', '2026-11-30T24:00:00Z', '2026-12-31T23:59:61Z', '2026-13-01T00:00:00Z', '2026-11-30T09:24:41', '2026-11-30', 'Call 12', '', ' 2026-11-30T09:24:41Z', '2026-11-30T09:24Z', '2026-11-30T09:24:41+24:00', '2026-11-30T09:24:41+05:60', '+2026-11-30T09:24:41Z'];
   for (const input of bad) {
     for (const [name, f] of [['toUtcIso', toUtcIso], ['dayIn', (s: string) => dayIn(s, NY)], ['localDateTime', (s: string) => localDateTime(s, NY)], ['localSerial', (s: string) => localSerial(s, NY)], ['formatter', localDateTimeFormatter(NY)]] as const) {
       assert.equal(f(input), undefined, `${name}(${JSON.stringify(input)})`);
     }
   }
-  assert.equal(parseIsoInstant('2026-12-31T23:59:60Z'), undefined, 'a leap second');
+  // A leap second is the last instant of its minute (JavaScript time has no 61st second): the same day, not the next.
+  assert.equal(toUtcIso('2026-12-31T23:59:60Z'), '2026-12-31T23:59:59.999Z', 'a leap second');
+  assert.equal(toUtcIso('2026-06-30T18:59:60-05:00'), '2026-06-30T23:59:59.999Z');
+  assert.equal(dayIn('2026-12-31T23:59:60Z', 'UTC'), '2026-12-31');
   // An instant past 9999 in UTC has no received_at form, though New York's wall clock is still in 9999.
   assert.equal(toUtcIso('9999-12-31T23:59:59-01:00'), undefined);
   assert.equal(dayIn('9999-12-31T23:59:59-01:00', NY), '9999-12-31');

@@ -65,3 +65,18 @@ test('an event that fails while feeding the keyed views is parked alone; the res
   assert.doesNotMatch(await exported(store, 'completions'), /w-c2-2/, 'nor in the append-only views');
   assert.match(await exported(store, 'daily_agents'), /^2026-11-29,Bob,1,1,0,0,$/m);
 });
+
+test('regression: numbers past ±1e9 are no scores for averages nor extremes, whatever the batches; a rebuild gives the same daily rows', async (t) => {
+  const store = open(tempDir(t));
+  t.after(() => store.close());
+  const scored = (n: number, id: string, details: Record<string, number>) => ({ webhook_id: `big-${n}`, trigger_reason: 'completed_action', content_id: id, data: { agent_name: 'Ann', created_time: '2026-11-29T10:00:00Z', score_details: details } });
+  await ingest(store, [scored(1, 'b', { x: 1e300, talk_time: 5e9 })]);
+  store.projection.catchUp();
+  await ingest(store, [scored(2, 'a', { x: 5, talk_time: 120 }), scored(3, 'c', { x: 1e-7, talk_time: 60 })]);
+  store.projection.catchUp();
+  const before = await exported(store, 'daily_metrics');
+  assert.match(before, /^2026-11-29,Ann,x,3,2\.5,1e-7,5$/m, 'x: three calls have it, two have a score (1e-7 counts, to the millionth in the average)');
+  assert.match(before, /^2026-11-29,Ann,talk_time,3,90,60,120$/m);
+  store.projection.rebuild();
+  assert.equal(await exported(store, 'daily_metrics'), before);
+});

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { exportDefaults, ExportOptionError, parseExportRequest } from '../../views/export-options.js';
 import { VIEW_NAMES } from '../../model/views.js';
-import { createCliContext } from '../context.js';
+import { createCliContext, warnOtherZone } from '../context.js';
 
 interface ExportFlags {
   since?: string;
@@ -64,7 +64,7 @@ export function registerExport(program: Command): void {
     .option('--decimal <d>', 'decimal separator of numbers: . or , (a comma needs --delimiter ; | or tab) (default: CSV_DECIMAL)')
     .action(async (view: string, flags: ExportFlags) => {
       const ctx = createCliContext();
-      let req;
+      let req: ReturnType<typeof parseExportRequest>;
       try {
         const { since, until, delimiter, bom, raw, timeFormat, decimal, timezone } = flags;
         req = parseExportRequest({ view, since, until, delimiter, bom, raw, timeFormat, decimal, timezone }, exportDefaults(ctx.settings));
@@ -75,12 +75,20 @@ export function registerExport(program: Command): void {
       const target = flags.out === undefined ? undefined : checkOutPath(flags.out);
       const [{ exportView }, { createProgress }] = await Promise.all([import('../../jobs/export-view.js'), import('../progress.js')]);
       const store = ctx.openStore();
+      // Local times default to the zone the server derives the views in (it owns REPORT_TIMEZONE), like the synced files.
+      if (flags.timezone === undefined) req = { ...req, dialect: { ...req.dialect, timeZone: store.reportTimezone() } };
+      warnOtherZone(ctx.settings.reportTimezone, store.reportTimezone());
       // A bar only when writing a file from a terminal: stdout carries the CSV itself.
       const showBar = target !== undefined && process.stderr.isTTY === true;
       const progress = createProgress(`export ${req.view}`, showBar);
       try {
         if (target === undefined) {
-          await exportView(store, req, process.stdout);
+          try {
+            await exportView(store, req, process.stdout);
+          } catch (err) {
+            // The reader went away (`| head`): what it wanted, it got; nothing to report.
+            if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+          }
           return;
         }
         const temp = `${target}.tmp-${process.pid}`;

@@ -41,6 +41,7 @@ export function registerSimulate(program: Command): void {
       const count = positive('--count', flags.count, false, true);
       const rate = positive('--rate', flags.rate, true);
       const days = positive('--days', flags.days, false);
+      if (days > 36_500) throw new UsageError(`--days must be a number above 0 and at most 36500 (got ${JSON.stringify(flags.days)})`);
       const seed = flags.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : positive('--seed', flags.seed, true, true);
       const retryDelaysMs = flags.retryDelays === undefined ? undefined : delays(flags.retryDelays);
       const ctx = createCliContext();

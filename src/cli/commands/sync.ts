@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../../model/sync.js';
 import { UsageError } from '../../errors.js';
-import { createCliContext } from '../context.js';
+import { createCliContext, warnOtherZone } from '../context.js';
 import { CommandFailed } from '../exit.js';
 
 export function registerSync(program: Command): void {
@@ -29,6 +29,7 @@ export function registerSync(program: Command): void {
       try {
         // The zone the server derived the rows in (it owns REPORT_TIMEZONE): a shell without the server's
         // environment must not rewrite every local time and Sheets date in another zone.
+        warnOtherZone(settings.reportTimezone, store.reportTimezone());
         const targets = await createTargets({ ...settings, reportTimezone: store.reportTimezone() }, only, ctx.logger);
         for (const target of targets) {
           const result = await runSync({
@@ -44,8 +45,9 @@ export function registerSync(program: Command): void {
             continue;
           }
           for (const v of result.views) {
-            process.stdout.write(`${target.name}\t${v.view}\t${v.error ? `FAILED: ${v.error}` : `${v.rows} new rows`}\n`);
+            process.stdout.write(`${target.name}\t${v.view}\t${v.error ? `FAILED: ${v.error}` : `${v.rows} rows written`}\n`);
           }
+          for (const n of result.notices ?? []) process.stdout.write(`${target.name}\tnote\t${n}\n`);
           process.stdout.write(`${target.name}\t${result.status === 'ok' ? 'ok' : 'failed'}\t${result.rows} rows delivered\n`);
           if (result.status === 'failed') failures.push(`${target.name}: ${result.error}`);
         }

@@ -155,9 +155,17 @@ export function createCsvTarget(options: { dir: string } & ({ dialect: CsvDialec
     const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     let out: HashedFile | undefined;
     try {
-      let totalRows: number;
+      let totalRows = 0;
       let checkpointsAfter: number[] | undefined;
       let whole = false;
+      const writeWhole = async () => {
+        await out?.close();
+        await rm(temp, { force: true });
+        out = await createHashedFile(temp);
+        whole = true;
+        if (d.kind === 'keyed') ({ rows: totalRows, checkpoints: checkpointsAfter } = await writeKeyedFile({ out, header: d.header, pages: d.rows.pages(), dialect, render: renderer(d), ...(signal ? { signal } : {}) }));
+        else totalRows = await rewrite(out, d, signal);
+      };
       if (d.kind === 'keyed') {
         // Changed rows are spliced in where they are; the whole view is written when the old file cannot be used.
         const checkpoints = reusable?.checkpoints;
@@ -166,23 +174,20 @@ export function createCsvTarget(options: { dir: string } & ({ dialect: CsvDialec
           out = spliced.out;
           totalRows = spliced.rows;
           checkpointsAfter = spliced.checkpoints;
-        } else {
-          await rm(temp, { force: true });
-          out = await createHashedFile(temp);
-          ({ rows: totalRows, checkpoints: checkpointsAfter } = await writeKeyedFile({ out, header: d.header, pages: d.rows.pages(), dialect, render: renderer(d), ...(signal ? { signal } : {}) }));
-          whole = true;
-        }
+        } else await writeWhole();
       } else {
         const appended = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(temp, file, reusable, d, signal) : undefined;
-        if (appended) {
-          ({ out, totalRows } = appended);
-        } else {
-          // No usable old part (or it did not match its hash): write the whole view.
-          await rm(temp, { force: true });
-          out = await createHashedFile(temp);
-          totalRows = await rewrite(out, d, signal);
-        }
+        if (appended) ({ out, totalRows } = appended);
+        // No usable old part (or it did not match its hash): write the whole view.
+        else await writeWhole();
       }
+      if (!whole) {
+        // Built on the old file: if anything wrote to it while it was read (its change time moved), what was
+        // copied may be neither its old bytes nor the new ones; write the view whole instead.
+        const during = await stat(file, { bigint: true }).catch(() => undefined);
+        if (!before || !during || stampOf(during) !== stampOf(before)) await writeWhole();
+      }
+      if (!out) throw new Error('no file was written');
       await out.commit();
       // Stop before the rename: an aborted run, or one whose lock was taken over, leaves the file as it was.
       signal?.throwIfAborted();

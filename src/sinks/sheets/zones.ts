@@ -1,18 +1,7 @@
 /** Time zone names as Sheets and REPORT_TIMEZONE spell them. */
 
-/** The zone Intl resolves a name to (links such as US/Eastern and Etc/GMT to their zone), or the name itself when Intl does not know it. */
-function canonical(zone: string): string {
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
-  } catch {
-    return zone;
-  }
-}
-
-/** Do two zone names name the same zone (`Etc/GMT` and `UTC`, `US/Eastern` and `America/New_York`)? */
-export function sameZone(a: string, b: string): boolean {
-  return a === b || canonical(a) === canonical(b);
-}
+export { sameZone } from '../../model/time.js';
+import { sameZone } from '../../model/time.js';
 
 /** The city part of a zone name, as people say it: America/New_York → New York. */
 function city(zone: string): string {

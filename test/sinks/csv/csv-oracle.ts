@@ -76,10 +76,12 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2
 /** `yyyy-mm-dd HH:MM:SS.mmm` of an ISO time in `zone`, by Temporal; undefined when it is not one or its year leaves 0000–9999. */
 export function temporalLocal(iso: string, zone: string): string | undefined {
   const m = RFC3339.exec(iso);
-  if (!m || Number(m[1]) > 59) return undefined;
+  if (!m || Number(m[1]) > 60) return undefined;
+  // README: a leap second is the last millisecond of its minute (Temporal would make it :59.000).
+  const instant = Number(m[1]) === 60 ? iso.replace(/:60(\.\d+)?/, ':59.999') : iso;
   let z: Temporal.ZonedDateTime;
   try {
-    z = Temporal.Instant.from(iso).toZonedDateTimeISO(zone);
+    z = Temporal.Instant.from(instant).toZonedDateTimeISO(zone);
   } catch {
     return undefined;
   }

@@ -7,7 +7,10 @@ import fc from 'fast-check';
 import type { Cell } from '../../../src/model/cells.js';
 import type { KeyedDelivery, KeyedRowSource, PositionedRow, ViewCursor } from '../../../src/model/sync.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
-import { ROWS_PER_CHECKPOINT } from '../../../src/sinks/csv/keyed-file.js';
+import { ROWS_PER_CHECKPOINT, spliceKeyedFile, writeKeyedFile } from '../../../src/sinks/csv/keyed-file.js';
+import { createHashedFile } from '../../../src/sinks/csv/hashed-file.js';
+import { renderCsv } from '../../../src/sinks/csv/csv-format.js';
+import { DEFAULT_CSV_DIALECT } from '../../../src/model/csv.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 const HEADER = ['content_id', 'agent_name', 'scored_at', 'metric', 'score', 'justification', 'updated_at'];
@@ -112,4 +115,77 @@ test('property: a keyed CSV file spliced sync after sync equals the view, across
   );
   assert.ok(ROWS_PER_CHECKPOINT < 1200, 'the runs cross checkpoints');
   assert.ok(spliced >= 10, `syncs that splice were tried (${spliced})`);
+});
+
+test('property: a splice equals writing the view whole, byte for byte, whatever the read size (quotes, CRLF and records straddling reads)', async (t) => {
+  const dir = tempDir(t);
+  const dialect = { ...DEFAULT_CSV_DIALECT, bom: true };
+  const render = (rows: Cell[][]) => renderCsv(rows, dialect);
+  const quoteHeavy = fc.oneof(text, fc.constantFrom('"a"\r\n"b"', '""\r\n""', 'x"\r\ny', '"', '\r\n', '"\r\n"'));
+  const row = (id: number) => fc.array(fc.oneof(quoteHeavy, fc.integer(), fc.constant(null)), { minLength: 3, maxLength: 3 }).map((cells): Cell[] => [`c${id}`, ...cells]);
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(row(0), { minLength: 0, maxLength: 1300 }),
+      fc.array(fc.tuple(fc.nat(), row(0)), { maxLength: 30 }),
+      fc.array(row(0), { maxLength: 30 }),
+      fc.integer({ min: 1, max: 64 }),
+      fc.boolean(),
+      async (initial, changes, added, readChunk, verify) => {
+        const base = join(dir, `s${n++}`);
+        const header = ['content_id', 'a', 'b', 'c'];
+        const rows = initial.map((r, i): Cell[] => [`c${i + 1}`, ...r.slice(1)]);
+        const whole = async (path: string, all: Cell[][]) => {
+          const out = await createHashedFile(path);
+          const r = await writeKeyedFile({ out, header, pages: [all], dialect, render });
+          await out.commit();
+          return { ...r, sha256: out.digest(), bytes: out.bytes };
+        };
+        const old = await whole(`${base}.old`, rows);
+        const changed = new Map<number, Cell[]>();
+        for (const [at, r] of changes) if (rows.length) changed.set((at % rows.length) + 1, [`c${(at % rows.length) + 1}`, ...r.slice(1)]);
+        const next = rows.map((r, i) => changed.get(i + 1) ?? r);
+        const fresh = added.map((r, i): Cell[] => [`c${rows.length + i + 1}`, ...r.slice(1)]);
+        const positioned = [...[...changed].sort((a, b) => a[0] - b[0]).map(([position, cells]) => ({ position, cells })), ...fresh.map((cells, i) => ({ position: rows.length + i + 1, cells }))];
+        const spliced = await spliceKeyedFile({ path: `${base}.old`, bytes: old.bytes, sha256: old.sha256, checkpoints: old.checkpoints, known: rows.length, changes: [positioned.slice(0, 7), positioned.slice(7)], temp: `${base}.new`, render, verify, readChunk });
+        await spliced.out.commit();
+        const want = await whole(`${base}.want`, [...next, ...fresh]);
+        assert.equal(readFileSync(`${base}.new`, 'utf8'), readFileSync(`${base}.want`, 'utf8'));
+        assert.deepEqual(spliced.checkpoints, want.checkpoints);
+        assert.equal(spliced.rows, next.length + fresh.length);
+        assert.equal(spliced.out.digest(), want.sha256);
+      },
+    ),
+    { numRuns: Number(process.env['KEYED_FILE_RUNS'] ?? 60) },
+  );
+});
+
+test('regression: a write to a keyed file while a sync splices it is not copied into the new file: the view is written whole', async (t) => {
+  const dir = tempDir(t);
+  const target = createCsvTarget({ dir, delimiter: ',', bom: false });
+  const file = join(dir, 'content_scores.csv');
+  const rows: Cell[][] = Array.from({ length: 2000 }, (_, i) => [`c${i + 1}`, 'Ann', '2026-11-30T00:00:00.000Z', 'm', i % 10, 'j', 't']);
+  const changedAt = rows.map(() => 1);
+  const delivery = (cursor: ViewCursor, seq: number, src: KeyedRowSource): KeyedDelivery => ({ kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, epoch: 'e1', pending: src.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: src });
+  const [first] = await target.deliver([delivery({ deliveredSeq: 0, deliveredRows: 0, state: undefined, lastError: null, lastErrorAt: null }, 1, source(rows, changedAt))]);
+  assert.ok(first?.ok);
+  const cursor: ViewCursor = { deliveredSeq: 1, deliveredRows: 2000, state: first.receipt.state, lastError: null, lastErrorAt: null };
+  rows[1999] = ['c2000', 'Bob', '2026-11-30T00:00:00.000Z', 'm', 7, 'changed', 't'];
+  changedAt[1999] = 2;
+  // Someone edits an early row in place (same size) while the splice reads the file.
+  const src = source(rows, changedAt);
+  const racing: KeyedRowSource = {
+    ...src,
+    *changed(since, known) {
+      const b = readFileSync(file);
+      const at = b.indexOf('c10,') + 1;
+      b[at] = 0x39; // c10 → c90
+      writeFileSync(file, b);
+      yield* src.changed(since, known);
+    },
+  };
+  const [second] = await target.deliver([delivery(cursor, 2, racing)]);
+  assert.ok(second?.ok);
+  const got = parse(readFileSync(file)) as string[][];
+  assert.deepEqual(got.slice(1), rows.map((r) => r.map(shown)), 'the file is the view, not the edit');
 });
