@@ -198,36 +198,42 @@ export function hourlyOffsets(zone: string): (ms: number) => number | undefined 
   };
 }
 
-/** `localDateTime` for many times in one zone (a CSV export's time columns), several times faster (see hourlyOffsets). */
-export function localDateTimeFormatter(zone: string): (iso: string) => string | undefined {
+/** The wall clock of `zone` at many instants: `wallClock`, through the hour cache (see hourlyOffsets). */
+function fastWallClock(zone: string): (ms: number) => WallClock {
   const offsetOf = hourlyOffsets(zone);
-  return (iso) => {
-    const ms = parseIsoInstant(iso);
-    if (ms === undefined) return undefined;
+  return (ms) => {
     const offset = offsetOf(ms);
-    return dateTimeText(offset === undefined ? wallClock(ms, zone) : shiftedWallClock(ms + offset));
+    return offset === undefined ? wallClock(ms, zone) : shiftedWallClock(ms + offset);
   };
 }
 
-/** `dayIn` for many times in one zone (the projection's day of each call), several times faster (see hourlyOffsets). */
-export function dayFormatter(zone: string): (iso: string) => string | undefined {
-  const offsetOf = hourlyOffsets(zone);
+/** An ISO instant through a fast wall clock to `text`, undefined for text that is no ISO instant. */
+function formatter<T>(zone: string, text: (w: WallClock) => T | undefined): (iso: string) => T | undefined {
+  const wall = fastWallClock(zone);
   return (iso) => {
     const ms = parseIsoInstant(iso);
-    if (ms === undefined) return undefined;
-    const offset = offsetOf(ms);
-    return dayText(offset === undefined ? wallClock(ms, zone) : shiftedWallClock(ms + offset));
+    return ms === undefined ? undefined : text(wall(ms));
   };
 }
 
-/** `localSerial` for many times in one zone (a Sheets backlog has millions), with the same results (see hourlyOffsets). */
-export function localSerialFormatter(zone: string): (iso: string) => number | undefined {
-  const offsetOf = hourlyOffsets(zone);
-  return (iso) => {
-    const ms = parseIsoInstant(iso);
-    if (ms === undefined) return undefined;
-    const offset = offsetOf(ms);
-    return offset === undefined ? localSerial(iso, zone) : (ms + offset) / DAY_MS + EPOCH_OFFSET_DAYS;
+/** `localDateTime` for many times in one zone (a CSV export's time columns), several times faster. */
+export const localDateTimeFormatter = (zone: string) => formatter(zone, dateTimeText);
+/** `dayIn` for many times in one zone (the projection's day of each call), several times faster. */
+export const dayFormatter = (zone: string) => formatter(zone, dayText);
+/** `localSerial` for many times in one zone (a Sheets backlog has millions), with the same results. */
+export const localSerialFormatter = (zone: string) => formatter(zone, wallSerial);
+
+/** Formatters kept per zone (each caches the offsets of the hours it met); bounded. */
+export function perZone<T>(make: (zone: string) => T): (zone: string) => T {
+  const made = new Map<string, T>();
+  return (zone) => {
+    let f = made.get(zone);
+    if (f === undefined) {
+      if (made.size >= 64) made.clear();
+      f = make(zone);
+      made.set(zone, f);
+    }
+    return f;
   };
 }
 
@@ -238,10 +244,12 @@ const EPOCH_OFFSET_DAYS = 25_569;
 /** A spreadsheet serial number (days since 1899-12-30) of the wall clock in `zone` at an ISO instant. */
 export function localSerial(iso: string, zone: string): number | undefined {
   const ms = parseIsoInstant(iso);
-  if (ms === undefined) return undefined;
-  const w = wallClock(ms, zone);
-  const wall = utc(w.year, w.month, w.day, w.hour, w.minute, w.second, w.millisecond);
-  return wall / DAY_MS + EPOCH_OFFSET_DAYS;
+  return ms === undefined ? undefined : wallSerial(wallClock(ms, zone));
+}
+
+/** The serial number of a wall clock. */
+function wallSerial(w: WallClock): number {
+  return utc(w.year, w.month, w.day, w.hour, w.minute, w.second, w.millisecond) / DAY_MS + EPOCH_OFFSET_DAYS;
 }
 
 /** The serial number of a `yyyy-mm-dd` day (a date cell). */

@@ -4,10 +4,11 @@ import type { Store } from './create-store.js';
 
 /** Rows of every view that a target has not confirmed yet: new rows, and changed rows of keyed views (projected rows; see projector.lag for the rest). */
 export function pendingRows(store: Store, target: string): number {
-  const toSeq = store.projection.cursor();
+  // One read of the cursor and the columns for every view (this runs on each metrics scrape).
+  const { toSeq, registry } = store.projection.snapshot();
   return VIEW_NAMES.reduce((n, view) => {
     const cursor = store.sync.cursor(target, view);
-    const { rows, keyed } = store.views.snapshot(view);
+    const { rows, keyed } = store.views.snapshot(view, registry);
     return n + (keyed ? keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows) : rows.count({ fromSeq: cursor.deliveredSeq, toSeq }));
   }, 0);
 }

@@ -1,6 +1,6 @@
 import type { Cell } from '../../model/cells.js';
 import { dialectProblem, type CsvDialect } from '../../model/csv.js';
-import { localDateTimeFormatter } from '../../model/time.js';
+import { localDateTimeFormatter, perZone } from '../../model/time.js';
 export type { CsvDialect };
 
 export const BOM = '\uFEFF';
@@ -100,15 +100,7 @@ function timeField(value: string, local: (iso: string) => string | undefined, co
 }
 
 /** One formatter per zone, kept across pages: it caches each hour's offset. */
-const localFormatters = new Map<string, (iso: string) => string | undefined>();
-function localFormatterFor(zone: string): (iso: string) => string | undefined {
-  let f = localFormatters.get(zone);
-  if (!f) {
-    f = localDateTimeFormatter(zone);
-    localFormatters.set(zone, f);
-  }
-  return f;
-}
+const localFormatterFor = perZone(localDateTimeFormatter);
 
 /**
  * Rows to CSV text: RFC 4180 with CRLF records, a field quoted when it holds

@@ -1,8 +1,6 @@
 import type { Cell } from '../../model/cells.js';
-import { daySerial, localSerialFormatter } from '../../model/time.js';
+import { daySerial, localSerialFormatter, perZone } from '../../model/time.js';
 import type { ColumnKind } from '../../model/views.js';
-// One definition of which columns are typed, with the views; re-exported for the Sheets modules and their tests.
-export { columnKinds, timeColumns, type ColumnKind } from '../../model/views.js';
 
 /** Google Sheets refuses cells above this many characters. */
 export const MAX_CELL_CHARS = 50_000;
@@ -24,17 +22,8 @@ export function toSerial(iso: string, zone = 'UTC'): number | undefined {
   return serialIn(zone)(iso);
 }
 
-const serialFormatters = new Map<string, (iso: string) => number | undefined>();
-
 /** `localSerial` for many times in one zone (a backlog has millions), one formatter per zone kept. */
-function serialIn(zone: string): (iso: string) => number | undefined {
-  let f = serialFormatters.get(zone);
-  if (f) return f;
-  f = localSerialFormatter(zone);
-  if (serialFormatters.size >= 64) serialFormatters.clear();
-  serialFormatters.set(zone, f);
-  return f;
-}
+const serialIn = perZone(localSerialFormatter);
 
 export function truncationMarker(length: number): string {
   return ` … [truncated by ember-sync: ${length} characters in all; the full text is in the CSV export]`;

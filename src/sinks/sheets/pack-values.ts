@@ -1,8 +1,8 @@
 import type { sheets_v4 } from '@googleapis/sheets';
 import type { Cell } from '../../model/cells.js';
-import type { ViewName } from '../../model/views.js';
+import { columnKinds, type ColumnKind, type ViewName } from '../../model/views.js';
 import { a1 } from './a1.js';
-import { columnKinds, fitCell, toSheetRow, type ColumnKind, type SheetCell } from './cells.js';
+import { fitCell, toSheetRow, type SheetCell } from './cells.js';
 import { sameList } from '../../lib/text.js';
 import { plannedRows, type ViewPlan } from './plan-views.js';
 

@@ -1,6 +1,6 @@
 import type { sheets_v4 } from '@googleapis/sheets';
-import type { ViewName } from '../../model/views.js';
-import { columnKinds, DATE_PATTERN, DATE_TIME_PATTERN, MAX_SPREADSHEET_CELLS } from './cells.js';
+import { columnKinds, type ViewName } from '../../model/views.js';
+import { DATE_PATTERN, DATE_TIME_PATTERN, MAX_SPREADSHEET_CELLS } from './cells.js';
 import { endRow, MARKER_KEY, markerValue, sheetIdOf, type Tab, type ViewPlan } from './plan-views.js';
 
 /** Rows [fromRow, toRow) of one column get the date-time format (or, `date`, the date format of a day column). */

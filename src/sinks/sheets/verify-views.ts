@@ -1,8 +1,8 @@
 import type { Cell } from '../../model/cells.js';
 import type { KeyedDelivery } from '../../model/sync.js';
-import type { ViewName } from '../../model/views.js';
+import { columnKinds, type ColumnKind, type ViewName } from '../../model/views.js';
 import { matchesAnchor } from './anchors.js';
-import { columnKinds, fitCell, isEmptyRow, sameRow, toSheetRow, type ColumnKind, type SheetCell } from './cells.js';
+import { fitCell, isEmptyRow, sameRow, toSheetRow, type SheetCell } from './cells.js';
 import { keyColumns, plannedRows, type ReadCheck, type SheetViewState, type ViewPlan } from './plan-views.js';
 
 /** What the read-back found for one view. */

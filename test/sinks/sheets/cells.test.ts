@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { a1, columnLetter, quoteSheet } from '../../../src/sinks/sheets/a1.js';
-import { fitCell, MAX_CELL_CHARS, sameRow, timeColumns, toSerial, toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { fitCell, MAX_CELL_CHARS, sameRow, toSerial, toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { timeColumns } from '../../../src/model/views.js';
 
 test('A1 notation: column letters and quoted sheet names', () => {
   assert.deepEqual([0, 25, 26, 51, 52, 701, 702].map(columnLetter), ['A', 'Z', 'AA', 'AZ', 'BA', 'ZZ', 'AAA']);

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hashRow } from '../../../src/sinks/sheets/anchors.js';
-import { columnKinds, toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { columnKinds } from '../../../src/model/views.js';
 import { packValues, valueJob } from '../../../src/sinks/sheets/pack-values.js';
 import { gridGoal } from '../../../src/sinks/sheets/plan-grid.js';
 import { keyColumns, MAX_READ_RANGES, planViews, readBackChecks, type SheetViewState, type Tab, type ViewPlan } from '../../../src/sinks/sheets/plan-views.js';

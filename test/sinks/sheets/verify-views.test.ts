@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Cell } from '../../../src/model/cells.js';
-import { timeColumns, toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { toSheetRow } from '../../../src/sinks/sheets/cells.js';
+import { timeColumns } from '../../../src/model/views.js';
 import { planViews, readBackChecks, type SheetViewState, type Tab, type ViewPlan } from '../../../src/sinks/sheets/plan-views.js';
 import { collectReadBack, verifyView, type ReadBack } from '../../../src/sinks/sheets/verify-views.js';
 import { hashRow } from '../../../src/sinks/sheets/anchors.js';
