@@ -134,6 +134,7 @@ class SyntheticContents {
     return {
       kind: 'keyed',
       view: 'contents',
+      zone: 'UTC',
       header: this.header,
       cursor: { ...cursor, lastError: null, lastErrorAt: null },
       toSeq: this.seq,

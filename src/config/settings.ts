@@ -5,6 +5,8 @@ import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.
 import { CSV_DECIMALS, CSV_TIME_FORMATS, dialectProblem, type CsvDecimal, type CsvTimeFormat } from '../model/csv.js';
 import { isTimeZone } from '../model/time.js';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
+import { PARTITIONS, type Partition } from '../model/partition.js';
+import { VIEW_NAMES, type ViewName } from '../model/views.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -36,7 +38,17 @@ export interface Settings {
   csvDecimal: CsvDecimal;
   /** Neutralise formula-looking text in the CSV target's files. */
   csvFormulaGuard: boolean;
+  /** `month`: one CSV file per view and month (`$CSV_DIR/<view>/<view>-<yyyy-mm>.csv`); `none`: one per view. */
+  csvPartition: Partition;
   sheetsSpreadsheetId: string | undefined;
+  /** The views synced to Sheets (all by default), in view order. */
+  sheetsViews: ViewName[];
+  /** `month`: one tab per view and month (`<view> <yyyy-mm>`); `none`: one tab per view. */
+  sheetsPartition: Partition;
+  /** Month tabs kept: `auto` (drop the oldest before the spreadsheet passes 9,000,000 cells), a number of months, or `all`. */
+  sheetsKeepMonths: 'auto' | 'all' | number;
+  /** A synced tab found sorted or edited: `rebuild` it from the database, or `stop` that view. */
+  sheetsOnConflict: 'rebuild' | 'stop';
   googleApplicationCredentials: string | undefined;
   sheetsAccessToken: string | undefined;
   sheetsApiRootUrl: string | undefined;
@@ -134,6 +146,26 @@ function signingSecrets(env: Env): string[] {
   return secrets;
 }
 
+function sheetsViews(env: Env): ViewName[] {
+  const raw = get(env, 'SHEETS_VIEWS');
+  if (raw === undefined) return [...VIEW_NAMES];
+  const names = raw.split(',').map((v) => v.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(VIEW_NAMES as readonly string[]).includes(n)) throw new SettingError('SHEETS_VIEWS', `unknown view ${JSON.stringify(n)} (views: ${VIEW_NAMES.join(', ')})`);
+  }
+  if (names.length === 0) throw new SettingError('SHEETS_VIEWS', `must name at least one view (views: ${VIEW_NAMES.join(', ')})`);
+  return VIEW_NAMES.filter((v) => names.includes(v));
+}
+
+function keepMonths(env: Env): 'auto' | 'all' | number {
+  const raw = get(env, 'SHEETS_KEEP_MONTHS')?.toLowerCase();
+  if (raw === undefined || raw === 'auto') return 'auto';
+  if (raw === 'all') return 'all';
+  // The current month is always kept: 1 is the least that means anything.
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1200) throw new SettingError('SHEETS_KEEP_MONTHS', `must be auto, all or a number of months from 1 to 1200 (got ${JSON.stringify(raw)})`);
+  return Number(raw);
+}
+
 export function loadSettings(env: Env = process.env, cwd = process.cwd()): Settings {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const host = get(env, 'HOST') ?? '127.0.0.1';
@@ -203,7 +235,12 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     csvTimeFormat: oneOf(env, 'CSV_TIME_FORMAT', CSV_TIME_FORMATS, 'iso'),
     csvDecimal,
     csvFormulaGuard: boolean(env, 'CSV_FORMULA_GUARD', true),
+    csvPartition: oneOf(env, 'CSV_PARTITION', PARTITIONS, 'month'),
     sheetsSpreadsheetId,
+    sheetsViews: sheetsViews(env),
+    sheetsPartition: oneOf(env, 'SHEETS_PARTITION', PARTITIONS, 'month'),
+    sheetsKeepMonths: keepMonths(env),
+    sheetsOnConflict: oneOf(env, 'SHEETS_ON_CONFLICT', ['rebuild', 'stop'] as const, 'rebuild'),
     googleApplicationCredentials: googleApplicationCredentials === undefined ? undefined : resolve(cwd, googleApplicationCredentials),
     sheetsAccessToken: get(env, 'SHEETS_ACCESS_TOKEN'),
     sheetsApiRootUrl: url(env, 'SHEETS_API_ROOT_URL'),

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/create-metrics.js';
 import type { ColumnRegistry } from '../model/columns.js';
-import type { KeyedRowSource, SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
+import type { KeyedRowSource, KeyedRows, SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
 import { isKeyedView, VIEW_NAMES, type LogViewName, type ViewName } from '../model/views.js';
 import type { Store } from '../store/create-store.js';
 import { LockLostError, type LockTicket } from '../store/sync-state.js';
@@ -51,11 +51,24 @@ function describeHolder(store: Store, target: string): string {
  */
 function repairing(rows: KeyedRowSource, from: number | undefined): KeyedRowSource {
   if (from === undefined) return rows;
+  const wrap = (r: KeyedRows): KeyedRows => ({
+    total: r.total,
+    pages: () => r.pages(),
+    changed: (since, known) => r.changed(Math.min(since, from), known),
+    countChanged: (since, known) => r.countChanged(Math.min(since, from), known),
+  });
+  const months = rows.months;
   return {
-    total: rows.total,
-    pages: () => rows.pages(),
-    changed: (since, known) => rows.changed(Math.min(since, from), known),
-    countChanged: (since, known) => rows.countChanged(Math.min(since, from), known),
+    ...wrap(rows),
+    ...(months
+      ? {
+          months: {
+            list: months.list,
+            changedSince: (since: number) => months.changedSince(Math.min(since, from)),
+            rows: (month: string) => wrap(months.rows(month)),
+          },
+        }
+      : {}),
   };
 }
 
@@ -67,14 +80,15 @@ function repairing(rows: KeyedRowSource, from: number | undefined): KeyedRowSour
 export function deliveriesFor(store: Store, target: string, snapshot: { toSeq: number; registry: ColumnRegistry } = store.projection.snapshot()): ViewDelivery[] {
   const { toSeq, registry } = snapshot;
   const epoch = store.keyedEpoch();
+  const zone = store.reportTimezone();
   return VIEW_NAMES.map((view): ViewDelivery => {
     const cursor = store.sync.cursor(target, view);
     const { header, rows, keyed } = store.views.snapshot(view, registry);
     if (isKeyedView(view) && keyed) {
       const rows = repairing(keyed, store.sync.repairFrom(target, view));
-      return { kind: 'keyed', view, header, cursor, toSeq, epoch, pending: rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows };
+      return { kind: 'keyed', view, header, cursor, toSeq, zone, epoch, pending: rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows };
     }
-    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
+    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
   });
 }
 

@@ -37,14 +37,9 @@ export interface PositionedRow {
   cells: Cell[];
 }
 
-/**
- * The rows of a keyed view as one delivery sees them (aligned to its header).
- * Positions are dense and never change, so a target that holds rows 1..known
- * applies a change by writing the row at its position and adds new keys at
- * the end.
- */
-export interface KeyedRowSource {
-  /** How many rows (keys) the view has: positions 1..total. */
+/** The rows of one keyed view (or of one month of it), positions 1..total. */
+export interface KeyedRows {
+  /** How many rows (keys): positions 1..total. */
   total: number;
   /** Every row, in position order (a full rewrite). */
   pages(): Iterable<Cell[][]>;
@@ -58,6 +53,44 @@ export interface KeyedRowSource {
   countChanged(sinceSeq: number, known: number): number;
 }
 
+/** One month of a keyed view split by month (see model/partition.ts). */
+export interface KeyedMonth {
+  /** `yyyy-mm` in REPORT_TIMEZONE. */
+  month: string;
+  /** Rows in the month: positions 1..total, in the view's order (rid). */
+  total: number;
+  /**
+   * The last event that renumbered the month (a row left it or joined it
+   * from another month, which happens only when a clock went backwards): a
+   * target that confirmed an earlier event writes the month whole.
+   */
+  resetSeq: number;
+}
+
+/**
+ * A keyed view split by month: each month's rows have positions of their own
+ * (1..total, in the view's order); new rows of a month come at its end.
+ */
+export interface KeyedMonths {
+  /** Every month that has rows (or had: total 0 after its rows moved away), oldest first. */
+  list: KeyedMonth[];
+  /** The months holding a row changed after event `sinceSeq` (costs what changed, not the history). */
+  changedSince(sinceSeq: number): Set<string>;
+  /** One month's rows, positions within the month. */
+  rows(month: string): KeyedRows;
+}
+
+/**
+ * The rows of a keyed view as one delivery sees them (aligned to its header).
+ * Positions are dense and never change, so a target that holds rows 1..known
+ * applies a change by writing the row at its position and adds new keys at
+ * the end.
+ */
+export interface KeyedRowSource extends KeyedRows {
+  /** The same rows split by month (`contents`, `content_scores`; undefined for the daily views, which stay whole). */
+  months?: KeyedMonths;
+}
+
 interface DeliveryBase {
   /** The view's columns for this delivery (fixed, then dynamic in registry order). */
   header: string[];
@@ -67,6 +100,8 @@ interface DeliveryBase {
   toSeq: number;
   /** How many rows are new or changed for this target. */
   pending: number;
+  /** REPORT_TIMEZONE the rows were derived in: the months of a view split by month are months of this zone. */
+  zone: string;
 }
 
 /** An append-only view: deliver the rows of events with cursor.deliveredSeq < seq <= toSeq. */

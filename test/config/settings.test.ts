@@ -1,3 +1,4 @@
+import { VIEW_NAMES } from '../../src/model/views.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -50,7 +51,12 @@ test('defaults as documented in the README', () => {
     csvTimeFormat: 'iso',
     csvDecimal: '.',
     csvFormulaGuard: true,
+    csvPartition: 'month',
     sheetsSpreadsheetId: undefined,
+    sheetsViews: [...VIEW_NAMES],
+    sheetsPartition: 'month',
+    sheetsKeepMonths: 'auto',
+    sheetsOnConflict: 'rebuild',
     googleApplicationCredentials: undefined,
     sheetsAccessToken: undefined,
     sheetsApiRootUrl: undefined,
@@ -209,6 +215,25 @@ test('CSV_FORMULA_GUARD: on by default; true/false words, anything else refused'
   assert.equal(load({}).csvFormulaGuard, true);
   for (const v of ['false', 'FALSE', '0', 'no', 'off']) assert.equal(load({ CSV_FORMULA_GUARD: v }).csvFormulaGuard, false, v);
   for (const v of ['true', '1', 'yes', 'on']) assert.equal(load({ CSV_FORMULA_GUARD: v }).csvFormulaGuard, true, v);
+});
+
+test('partitions, SHEETS_VIEWS, SHEETS_KEEP_MONTHS and SHEETS_ON_CONFLICT', () => {
+  assert.equal(load({ CSV_PARTITION: 'none' }).csvPartition, 'none');
+  assert.equal(load({ SHEETS_PARTITION: 'NONE' }).sheetsPartition, 'none');
+  assert.deepEqual(load({ SHEETS_VIEWS: ' daily_metrics, contents ,contents' }).sheetsViews, ['contents', 'daily_metrics'], 'view order, duplicates once');
+  assert.equal(load({ SHEETS_KEEP_MONTHS: '12' }).sheetsKeepMonths, 12);
+  assert.equal(load({ SHEETS_KEEP_MONTHS: 'ALL' }).sheetsKeepMonths, 'all');
+  assert.equal(load({ SHEETS_ON_CONFLICT: 'stop' }).sheetsOnConflict, 'stop');
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ CSV_PARTITION: 'week' }, /CSV_PARTITION.*month or none/],
+    [{ SHEETS_PARTITION: 'day' }, /SHEETS_PARTITION/],
+    [{ SHEETS_VIEWS: 'scores,calls' }, /SHEETS_VIEWS.*unknown view "calls"/],
+    [{ SHEETS_VIEWS: ' , ' }, /SHEETS_VIEWS.*at least one/],
+    [{ SHEETS_KEEP_MONTHS: '0' }, /SHEETS_KEEP_MONTHS.*auto, all or a number/],
+    [{ SHEETS_KEEP_MONTHS: '3.5' }, /SHEETS_KEEP_MONTHS/],
+    [{ SHEETS_ON_CONFLICT: 'ignore' }, /SHEETS_ON_CONFLICT.*rebuild or stop/],
+  ];
+  for (const [env, re] of bad) assert.throws(() => load(env), re, JSON.stringify(env));
   for (const v of ['maybe', 'raw', 'y']) rejects({ CSV_FORMULA_GUARD: v }, 'CSV_FORMULA_GUARD');
 });
 

@@ -85,7 +85,7 @@ test('property: a keyed CSV file spliced sync after sync equals the view, across
           changedAt[p] = seq;
         }
         add(s.added, s.fresh[0]!);
-        const d: KeyedDelivery = { kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, epoch: 'e1', pending: 0, rows: source(rows, changedAt) };
+        const d: KeyedDelivery = { kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, zone: 'UTC', epoch: 'e1', pending: 0, rows: source(rows, changedAt) };
         d.pending = d.rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows);
         const [out] = await target.deliver([d]);
         assert.ok(out?.ok, JSON.stringify(out));
@@ -166,7 +166,7 @@ test('regression: a write to a keyed file while a sync splices it is not copied 
   const file = join(dir, 'content_scores.csv');
   const rows: Cell[][] = Array.from({ length: 2000 }, (_, i) => [`c${i + 1}`, 'Ann', '2026-11-30T00:00:00.000Z', 'm', i % 10, 'j', 't']);
   const changedAt = rows.map(() => 1);
-  const delivery = (cursor: ViewCursor, seq: number, src: KeyedRowSource): KeyedDelivery => ({ kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, epoch: 'e1', pending: src.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: src });
+  const delivery = (cursor: ViewCursor, seq: number, src: KeyedRowSource): KeyedDelivery => ({ kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, zone: 'UTC', epoch: 'e1', pending: src.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: src });
   const [first] = await target.deliver([delivery({ deliveredSeq: 0, deliveredRows: 0, state: undefined, lastError: null, lastErrorAt: null }, 1, source(rows, changedAt))]);
   assert.ok(first?.ok);
   const cursor: ViewCursor = { deliveredSeq: 1, deliveredRows: 2000, state: first.receipt.state, lastError: null, lastErrorAt: null };

@@ -57,11 +57,12 @@ export function deliveries(store: Store, target = 'sheets'): ViewDelivery[] {
   const toSeq = store.projection.cursor();
   const registry = store.projection.columns();
   const epoch = store.keyedEpoch();
+  const zone = store.reportTimezone();
   return VIEW_NAMES.map((view): ViewDelivery => {
     const cursor = store.sync.cursor(target, view);
     const { header, rows, keyed } = store.views.snapshot(view, registry);
-    if (isKeyedView(view) && keyed) return { kind: 'keyed', view, header, cursor, toSeq, epoch, pending: keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: keyed };
-    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
+    if (isKeyedView(view) && keyed) return { kind: 'keyed', view, header, cursor, toSeq, zone, epoch, pending: keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: keyed };
+    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
   });
 }
 

@@ -21,6 +21,7 @@ export function makeDelivery(o: { view: LogViewName; header: string[]; rows?: Ce
   const select = (s: RowSlice) => rows.slice(s.fromSeq ?? 0, s.toSeq);
   return {
     kind: 'log',
+    zone: 'UTC',
     view: o.view,
     header: o.header,
     cursor: { deliveredSeq: delivered, deliveredRows: delivered, state: o.state, lastError: null, lastErrorAt: null },
@@ -102,6 +103,7 @@ export class KeyedModel {
     const self = this;
     return {
       kind: 'keyed',
+      zone: 'UTC',
       view: this.view,
       header,
       cursor: { ...cursor, lastError: null, lastErrorAt: null },
