@@ -152,6 +152,7 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
       o.logger.error({ target: target.name, error: message(err) }, 'could not record the end of the sync run');
     }
   };
+  const startedAt = new Date().toISOString();
   try {
     runId = store.sync.startRun(target.name);
     await catchUpAsync(store.projection);
@@ -171,7 +172,8 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
           throw err;
         }
       };
-      outcomes = await target.deliver(deliveries, { signal: abort.signal, fence });
+      const run = { startedAt, quarantined: store.events.quarantineHeld(), parked: store.projection.parkedCount() };
+      outcomes = await target.deliver(deliveries, { signal: abort.signal, fence, run });
     } catch (err) {
       outcomes = VIEW_NAMES.map((view) => ({ view, ok: false as const, error: message(err) }));
     }

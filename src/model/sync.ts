@@ -140,8 +140,20 @@ export interface DeliveryReceipt {
 
 export type ViewOutcome = { view: ViewName; ok: true; receipt: DeliveryReceipt } | { view: ViewName; ok: false; error: string };
 
+/** What the engine knows about the whole run, for a target that reports it where analysts look (the Sheets `ember-sync` tab). */
+export interface RunFacts {
+  /** When this sync started (ISO UTC). */
+  startedAt: string;
+  /** Payloads in quarantine (failed validation, kept for replay). */
+  quarantined: number;
+  /** Events that could not be projected (parked). */
+  parked: number;
+}
+
 /** How the engine keeps a delivery in check. */
 export interface DeliveryControl {
+  /** Facts about the run (absent in tools and some tests). */
+  run?: RunFacts;
   /** Aborted when the run must stop (its heartbeat found the lock taken over, or failed): send nothing more. */
   signal?: AbortSignal;
   /**

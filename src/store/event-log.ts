@@ -48,6 +48,7 @@ export function createEventLog(db: Db) {
             (SELECT count(*) FROM quarantine WHERE status = 'held') AS held,
             (SELECT sum(attempts) FROM quarantine WHERE status = 'held') AS attempts`,
   );
+  const heldCount = db.prepare<[], number>("SELECT count(*) FROM quarantine WHERE status = 'held'").pluck();
   const countsByType = db.prepare<[], { type: WebhookType; n: number }>('SELECT type, count(*) AS n FROM events GROUP BY type');
 
   return {
@@ -73,6 +74,8 @@ export function createEventLog(db: Db) {
     updateQuarantineErrors(id: number, reason: string, errors: ErrorDetail[]): void {
       updateQuarantineErrors.run(reason, JSON.stringify(errors), id);
     },
+    /** Payloads held in quarantine (cheap: no scan of the log). */
+    quarantineHeld: (): number => heldCount.get()!,
     counts() {
       const c = counts.get()!;
       const byType = Object.fromEntries(countsByType.all().map((r) => [r.type, r.n])) as Partial<Record<WebhookType, number>>;
