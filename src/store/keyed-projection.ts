@@ -1,13 +1,18 @@
+import type { Statement } from 'better-sqlite3';
 import { contentFacts, mergeContent, mergeMetric, type ContentState, type MetricState } from '../flatten/merge-content.js';
 import type { FlatEvent } from '../flatten/flatten-payload.js';
 import type { Cell } from '../model/cells.js';
 import { dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../model/columns.js';
+import { monthOfDay } from '../model/partition.js';
 import { dayFormatter } from '../model/time.js';
 import type { Db } from './open-db.js';
 
 /** A content as loaded for one batch: its state, its metrics, and what the batch changed. */
 interface LoadedContent {
   rid: number;
+  /** Its month and place there as stored (undefined: new in this batch). */
+  partAtLoad: string | undefined;
+  partPos: number;
   state: ContentState;
   /** Its state when the batch loaded it (undefined: new in this batch): the daily rows hold that contribution. */
   atLoad: ContentState | undefined;
@@ -18,6 +23,8 @@ interface LoadedContent {
 
 interface LoadedMetric extends MetricState {
   rid: number;
+  /** Its place in its content's month as stored (0: new in this batch). */
+  partPos: number;
   changedSeq: number;
   dirty: boolean;
   /** The score the daily rows hold for it (undefined: the metric is new in this batch). */
@@ -33,10 +40,15 @@ type ContentRow = Omit<ContentState, 'completed' | 'red_flag' | 'low_score' | 'v
   low_score: number;
   vendor_time: number;
   changed_seq: number;
+  part: string;
+  part_pos: number;
 };
 
 const SEP = '\u0000';
-const KEYED_TABLES = ['content_rows', 'content_score_rows', 'daily_agent_rows', 'daily_metric_rows'] as const;
+const KEYED_TABLES = ['content_rows', 'content_score_rows', 'daily_agent_rows', 'daily_metric_rows', 'keyed_parts'] as const;
+/** The keyed views split by month, and their tables. */
+const MONTH_TABLES = { contents: 'content_rows', content_scores: 'content_score_rows' } as const;
+type MonthView = keyof typeof MONTH_TABLES;
 const groupKey = (...parts: string[]) => parts.join(SEP);
 const agentKey = (name: string | null) => name ?? '';
 
@@ -93,9 +105,11 @@ interface MetricDelta {
 export function createKeyedProjection(db: Db, zone: () => string) {
   const contentById = db.prepare<[string], ContentRow>(
     `SELECT rid, content_id, content_type, file_name, agent_name, scored_at, first_received_at, last_received_at, webhooks, completed, red_flag, low_score,
-            total_score, total_score_threshold, red_flag_reason, summary, vendor_time, changed_seq FROM content_rows WHERE content_id = ?`,
+            total_score, total_score_threshold, red_flag_reason, summary, vendor_time, changed_seq, part, part_pos FROM content_rows WHERE content_id = ?`,
   );
-  const metricsOf = db.prepare<[number], MetricState & { rid: number; changed_seq: number }>('SELECT rid, metric, score, justification, updated_at, changed_seq FROM content_score_rows WHERE content_rid = ? ORDER BY rid');
+  const metricsOf = db.prepare<[number], MetricState & { rid: number; changed_seq: number; part_pos: number }>(
+    'SELECT rid, metric, score, justification, updated_at, changed_seq, part_pos FROM content_score_rows WHERE content_rid = ? ORDER BY rid',
+  );
   const maxRid = (table: string) => db.prepare<[], number>(`SELECT coalesce(max(rid), 0) FROM ${table}`).pluck();
   const maxContentRid = maxRid('content_rows');
   const maxMetricRid = maxRid('content_score_rows');
@@ -103,20 +117,35 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   const maxDailyMetricRid = maxRid('daily_metric_rows');
   const upsertContent = db.prepare<unknown[]>(
     `INSERT INTO content_rows (rid, content_id, content_type, file_name, agent_name, scored_at, first_received_at, last_received_at, webhooks, completed, red_flag, low_score,
-       total_score, total_score_threshold, red_flag_reason, summary, dyn, vendor_time, agent_key, day, changed_seq)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       total_score, total_score_threshold, red_flag_reason, summary, dyn, vendor_time, agent_key, day, changed_seq, part, part_pos)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (rid) DO UPDATE SET content_type = excluded.content_type, file_name = excluded.file_name, agent_name = excluded.agent_name, scored_at = excluded.scored_at,
        first_received_at = excluded.first_received_at, last_received_at = excluded.last_received_at, webhooks = excluded.webhooks, completed = excluded.completed,
        red_flag = excluded.red_flag, low_score = excluded.low_score, total_score = excluded.total_score, total_score_threshold = excluded.total_score_threshold,
        red_flag_reason = excluded.red_flag_reason, summary = excluded.summary, dyn = excluded.dyn, vendor_time = excluded.vendor_time, agent_key = excluded.agent_key,
-       day = excluded.day, changed_seq = excluded.changed_seq`,
+       day = excluded.day, changed_seq = excluded.changed_seq, part = excluded.part, part_pos = excluded.part_pos`,
   );
   const upsertMetric = db.prepare<unknown[]>(
-    `INSERT INTO content_score_rows (rid, content_rid, content_id, metric, agent_name, scored_at, score, justification, updated_at, changed_seq)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO content_score_rows (rid, content_rid, content_id, metric, agent_name, scored_at, score, justification, updated_at, changed_seq, part, part_pos)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (rid) DO UPDATE SET agent_name = excluded.agent_name, scored_at = excluded.scored_at, score = excluded.score, justification = excluded.justification,
-       updated_at = excluded.updated_at, changed_seq = excluded.changed_seq`,
+       updated_at = excluded.updated_at, changed_seq = excluded.changed_seq, part = excluded.part, part_pos = excluded.part_pos`,
   );
+  const movePartOfMetrics = db.prepare<[string, number]>('UPDATE content_score_rows SET part = ?, part_pos = 0 WHERE content_rid = ?');
+  const partTotal = db.prepare<[string, string], number>('SELECT total FROM keyed_parts WHERE view = ? AND part = ?').pluck();
+  const setPart = db.prepare<[string, string, number, number]>(
+    'INSERT INTO keyed_parts (view, part, total, reset_seq) VALUES (?, ?, ?, ?) ON CONFLICT (view, part) DO UPDATE SET total = excluded.total, reset_seq = max(reset_seq, excluded.reset_seq)',
+  );
+  const renumber = Object.fromEntries(
+    Object.entries(MONTH_TABLES).map(([view, table]) => [
+      view,
+      {
+        // The rows of the month in rid order get places 1..n; returns nothing, count read after.
+        run: db.prepare<[string]>(`UPDATE ${table} SET part_pos = r.pos FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS pos FROM ${table} WHERE part = ?) AS r WHERE ${table}.rid = r.rid`),
+        count: db.prepare<[string], number>(`SELECT count(*) FROM ${table} WHERE part = ?`).pluck(),
+      },
+    ]),
+  ) as Record<MonthView, { run: Statement<[string]>; count: Statement<[string], number> }>;
   const findDailyAgent = db.prepare<[string, string], { rid: number }>('SELECT rid FROM daily_agent_rows WHERE day = ? AND agent_key = ?');
   const insertDailyAgent = db.prepare<[number, string, string, number]>(
     'INSERT INTO daily_agent_rows (rid, day, agent_key, contents, completed, red_flags, low_scores, avg_total_score, sum_total, n_total, changed_seq) VALUES (?, ?, ?, 0, 0, 0, 0, NULL, 0, 0, ?)',
@@ -150,6 +179,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   /** One batch: call `apply` per event in seq order inside the batch's transaction, then `flush` before it commits. */
   function batch(registry: ColumnRegistry, maxColumns: number) {
     const dayIn = dayFormatter(zone());
+    const monthOf = (iso: string): string => monthOfDay(dayOf(iso));
     const days = new Map<string, string>();
     const dayOf = (iso: string): string => {
       let d = days.get(iso);
@@ -196,10 +226,10 @@ export function createKeyedProjection(db: Db, zone: () => string) {
       const metrics = new Map(
         metricsOf.all(row.rid).map((m): [string, LoadedMetric] => [
           m.metric,
-          { metric: m.metric, score: m.score, justification: m.justification, updated_at: m.updated_at, rid: m.rid, changedSeq: m.changed_seq, dirty: false, scoreAtLoad: m.score, existedAtLoad: true },
+          { metric: m.metric, score: m.score, justification: m.justification, updated_at: m.updated_at, rid: m.rid, partPos: m.part_pos, changedSeq: m.changed_seq, dirty: false, scoreAtLoad: m.score, existedAtLoad: true },
         ]),
       );
-      const loaded: LoadedContent = { rid: row.rid, state, atLoad: state, metrics, changedSeq: row.changed_seq, dirty: false };
+      const loaded: LoadedContent = { rid: row.rid, partAtLoad: row.part, partPos: row.part_pos, state, atLoad: state, metrics, changedSeq: row.changed_seq, dirty: false };
       contents.set(contentId, loaded);
       return loaded;
     }
@@ -288,6 +318,59 @@ export function createKeyedProjection(db: Db, zone: () => string) {
       return { agents, metrics };
     }
 
+    /**
+     * Places in the months (see migration 5): a new row comes at the end of its
+     * month (new rows have the highest rids, so that is its rank); a content
+     * whose month changed renumbers both months of both views. Runs before the
+     * rows are written, so each row is written once with its place.
+     */
+    function monthPlaces() {
+      const totals = new Map<string, number>();
+      const resets = new Map<string, number>();
+      const k = (view: MonthView, part: string) => groupKey(view, part);
+      const next = (view: MonthView, part: string): number => {
+        const key = k(view, part);
+        const n = (totals.get(key) ?? partTotal.get(view, part) ?? 0) + 1;
+        totals.set(key, n);
+        return n;
+      };
+      const reset = (part: string, seq: number) => {
+        for (const view of Object.keys(MONTH_TABLES) as MonthView[]) resets.set(k(view, part), Math.max(resets.get(k(view, part)) ?? 0, seq));
+      };
+      const fresh: LoadedContent[] = [];
+      const freshMetrics: { m: LoadedMetric; part: string }[] = [];
+      for (const c of contents.values()) {
+        if (!c.dirty) continue;
+        const part = monthOf(c.state.first_received_at);
+        if (c.partAtLoad === undefined) fresh.push(c);
+        else if (c.partAtLoad !== part) {
+          reset(c.partAtLoad, c.changedSeq);
+          reset(part, c.changedSeq);
+        }
+        for (const m of c.metrics.values()) if (!m.existedAtLoad) freshMetrics.push({ m, part });
+      }
+      // In rid order: the order a replay in other batch sizes gives them too.
+      fresh.sort((a, b) => a.rid - b.rid);
+      for (const c of fresh) c.partPos = next('contents', monthOf(c.state.first_received_at));
+      freshMetrics.sort((a, b) => a.m.rid - b.m.rid);
+      for (const { m, part } of freshMetrics) m.partPos = next('content_scores', part);
+      return {
+        /** After the rows are written: months that a row left or joined are numbered again by rid; totals kept. */
+        renumber(): void {
+          for (const [key, seq] of resets) {
+            const [view, part] = key.split(SEP) as [MonthView, string];
+            renumber[view].run.run(part);
+            setPart.run(view, part, renumber[view].count.get(part)!, seq);
+            totals.delete(key);
+          }
+          for (const [key, total] of totals) {
+            const [view, part] = key.split(SEP) as [MonthView, string];
+            setPart.run(view, part, total, 0);
+          }
+        },
+      };
+    }
+
     return {
       /** Merges one event (already written to the append-only views); a no-op for workflows. */
       apply(flat: FlatEvent, seq: number, receivedAt: string): void {
@@ -299,7 +382,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         );
         let c = load(facts.contentId);
         if (!c) {
-          c = { rid: nextContentRid++, state: undefined as unknown as ContentState, atLoad: undefined, metrics: new Map(), changedSeq: seq, dirty: true };
+          c = { rid: nextContentRid++, partAtLoad: undefined, partPos: 0, state: undefined as unknown as ContentState, atLoad: undefined, metrics: new Map(), changedSeq: seq, dirty: true };
           contents.set(facts.contentId, c);
         }
         const before = c.state as ContentState | undefined;
@@ -331,7 +414,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
           const merged = mergeMetric(prev, m, receivedAt);
           if (!merged) continue;
           if (prev) Object.assign(prev, merged, { dirty: true, changedSeq: seq });
-          else c.metrics.set(m.metric, { ...merged, rid: nextMetricRid++, changedSeq: seq, dirty: true, scoreAtLoad: undefined, existedAtLoad: false });
+          else c.metrics.set(m.metric, { ...merged, rid: nextMetricRid++, partPos: 0, changedSeq: seq, dirty: true, scoreAtLoad: undefined, existedAtLoad: false });
         }
         // A move takes every metric of the content to its new group; otherwise the metrics this webhook carried.
         const entered = moved || before === undefined ? [...c.metrics.keys()] : facts.metrics.map((m) => m.metric).filter((m) => c.metrics.has(m));
@@ -340,6 +423,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
 
       /** Writes what the batch changed, then moves the daily rows by the net change (exact sums; min/max read again only when an extreme left). */
       flush(): void {
+        const places = monthPlaces();
         const positions = new Map(registry.contents.map((col: DynamicColumn) => [dynamicKey(col.kind, col.key), col.position]));
         const width = registry.contents.reduce((max, col) => Math.max(max, col.position + 1), 0);
         for (const c of contents.values()) {
@@ -355,12 +439,16 @@ export function createKeyedProjection(db: Db, zone: () => string) {
             if (pj !== undefined) dyn[pj] = m.justification;
           }
           for (let i = 0; i < Math.min(width, dyn.length); i++) dyn[i] ??= null;
-          upsertContent.run(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq);
+          const part = monthOf(s.first_received_at);
+          upsertContent.run(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq, part, c.partPos);
+          // Its metric rows go with it to its new month (their places are given again below).
+          if (c.partAtLoad !== undefined && c.partAtLoad !== part) movePartOfMetrics.run(part, c.rid);
           for (const m of c.metrics.values()) {
             if (!m.dirty) continue;
-            upsertMetric.run(m.rid, c.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, m.changedSeq);
+            upsertMetric.run(m.rid, c.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, m.changedSeq, part, m.partPos);
           }
         }
+        places.renumber();
         const { agents, metrics } = deltas();
         for (const d of agents.values()) {
           const changed = d.contents !== 0 || d.completed !== 0 || d.red_flags !== 0 || d.low_scores !== 0 || d.sum !== 0 || d.n !== 0;

@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Cell } from '../model/cells.js';
 import type { DynamicColumn } from '../model/columns.js';
-import type { KeyedRowSource, PositionedRow } from '../model/sync.js';
+import type { KeyedMonth, KeyedMonths, KeyedRows as MonthRows, KeyedRowSource, PositionedRow } from '../model/sync.js';
 import { BOOLEAN_COLUMNS, KEYED_VIEWS, VIEW_DEFS, type KeyedViewName } from '../model/views.js';
 import type { Db } from './open-db.js';
 
@@ -26,10 +26,26 @@ function untilDay(until: string): string {
 }
 
 /** How each keyed view's rows are selected: the visible columns from the stored ones (agent_key → agent_name for daily rows). */
-function selectList(view: KeyedViewName): string {
+function selectList(view: KeyedViewName, position = 'rid'): string {
   const daily = view === 'daily_agents' || view === 'daily_metrics';
   const cols = VIEW_DEFS[view].columns.map((c: string) => (daily && c === 'agent_name' ? "nullif(agent_key, '') AS agent_name" : c));
-  return [...cols, ...(view === 'contents' ? ['dyn'] : []), 'rid'].join(', ');
+  return [...cols, ...(view === 'contents' ? ['dyn'] : []), position].join(', ');
+}
+
+/** The keyed views split by month (model/partition.ts) and the month statements over their tables. */
+const MONTH_VIEWS = new Set<KeyedViewName>(['contents', 'content_scores']);
+function monthStatements(db: Db, view: KeyedViewName) {
+  const { table } = VIEW_DEFS[view];
+  // The row's place in its month stands where rid stands in the other reads.
+  const select = selectList(view, 'part_pos');
+  return {
+    list: db.prepare<[string], { month: string; total: number; resetSeq: number }>('SELECT part AS month, total, reset_seq AS resetSeq FROM keyed_parts WHERE view = ? ORDER BY part'),
+    // Through the changed_seq index: costs the rows changed, whatever the history.
+    changedMonths: db.prepare<[number], string>(`SELECT DISTINCT part FROM ${table} WHERE changed_seq > ?`).pluck(),
+    page: db.prepare<[string, number, number, number], unknown[]>(`SELECT ${select} FROM ${table} WHERE part = ? AND part_pos > ? AND part_pos <= ? ORDER BY part_pos LIMIT ?`).raw(),
+    changed: db.prepare<[number, string, number], unknown[]>(`SELECT ${select} FROM ${table} WHERE changed_seq > ? AND part = ? AND part_pos <= ? ORDER BY part_pos`).raw(),
+    countChanged: db.prepare<[number, string, number], number>(`SELECT count(*) FROM ${table} WHERE changed_seq > ? AND part = ? AND part_pos <= ?`).pluck(),
+  };
 }
 
 /**
@@ -72,6 +88,54 @@ export function createKeyedRows(db: Db) {
       ];
     }),
   ) as Record<KeyedViewName, { page: Statement<[Record<string, unknown>], unknown[]>; count: Statement<[Record<string, unknown>], number>; total: Statement<[], number>; changedRids: Statement<[number, number], number>; countChanged: Statement<[number, number], number>; byRids: Statement<[string], unknown[]> }>;
+
+  const months = Object.fromEntries([...MONTH_VIEWS].map((v) => [v, monthStatements(db, v)])) as Partial<Record<KeyedViewName, ReturnType<typeof monthStatements>>>;
+
+  /** A keyed view split by month, as of now: each month's rows 1..total (its total now). */
+  function monthsOf(view: KeyedViewName, shape: (r: unknown[]) => { rid: number; cells: Cell[] }): KeyedMonths | undefined {
+    const m = months[view];
+    if (!m) return undefined;
+    const list: KeyedMonth[] = m.list.all(view);
+    const totals = new Map(list.map((x) => [x.month, x.total]));
+    const PAGE = 500;
+    return {
+      list,
+      changedSince: (sinceSeq) => new Set(m.changedMonths.all(sinceSeq)),
+      rows(month): MonthRows {
+        const total = totals.get(month) ?? 0;
+        function* after(from: number): Generator<PositionedRow[]> {
+          for (let pos = from; ; ) {
+            const rows = m!.page.all(month, pos, total, PAGE);
+            if (rows.length === 0) return;
+            const page = rows.map((r) => {
+              const { rid, cells } = shape(r);
+              return { position: rid, cells };
+            });
+            pos = page[page.length - 1]!.position;
+            yield page;
+          }
+        }
+        return {
+          total,
+          *pages() {
+            for (const page of after(0)) yield page.map((p) => p.cells);
+          },
+          *changed(sinceSeq, known) {
+            const held = Math.min(Math.max(known, 0), total);
+            const rows = m!.changed.all(sinceSeq, month, held);
+            for (let i = 0; i < rows.length; i += PAGE) {
+              yield rows.slice(i, i + PAGE).map((r) => {
+                const { rid, cells } = shape(r);
+                return { position: rid, cells };
+              });
+            }
+            yield* after(Math.max(known, 0));
+          },
+          countChanged: (sinceSeq, known) => m!.countChanged.get(sinceSeq, month, Math.min(Math.max(known, 0), total))! + Math.max(0, total - Math.max(known, 0)),
+        };
+      },
+    };
+  }
 
   function shaper(view: KeyedViewName, dynamic: readonly DynamicColumn[]): (r: unknown[]) => { rid: number; cells: Cell[] } {
     const fixed = VIEW_DEFS[view].columns as readonly string[];
@@ -140,6 +204,7 @@ export function createKeyedRows(db: Db) {
           }
         },
         countChanged: (sinceSeq: number, known: number) => s.countChanged.get(sinceSeq, Math.min(known, total))! + Math.max(0, total - Math.max(known, 0)),
+        ...(MONTH_VIEWS.has(view) ? { months: monthsOf(view, shape)! } : {}),
       };
     },
   };

@@ -323,6 +323,38 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE sync_state ADD COLUMN repair_runs INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 5,
+    name: 'month partitions of contents and content_scores',
+    sql: `
+      -- Month partitions of contents and content_scores (CSV files and Sheets tabs per month):
+      -- part is the month (yyyy-mm, REPORT_TIMEZONE) of the content's first_received_at, part_pos
+      -- the row's place in its month (rank of its rid there: new rows come at the month's end).
+      ALTER TABLE content_rows ADD COLUMN part TEXT NOT NULL DEFAULT '';
+      ALTER TABLE content_rows ADD COLUMN part_pos INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX content_rows_part ON content_rows (part, part_pos);
+      ALTER TABLE content_score_rows ADD COLUMN part TEXT NOT NULL DEFAULT '';
+      ALTER TABLE content_score_rows ADD COLUMN part_pos INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX content_score_rows_part ON content_score_rows (part, part_pos);
+
+      -- Rows per month, and the last event that renumbered the month (a content whose
+      -- first_received_at moved to another month: only when a clock went backwards).
+      CREATE TABLE keyed_parts (
+        view TEXT NOT NULL,
+        part TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        reset_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (view, part)
+      ) WITHOUT ROWID;
+
+      -- Derived again from the raw log (same rows, same positions), now with their months.
+      DELETE FROM content_rows;
+      DELETE FROM content_score_rows;
+      DELETE FROM daily_agent_rows;
+      DELETE FROM daily_metric_rows;
+      UPDATE projector_state SET keyed_seq = 0;
+    `,
+  },
 ];
 
 /** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */

@@ -80,3 +80,39 @@ test('regression: numbers past ±1e9 are no scores for averages nor extremes, wh
   store.projection.rebuild();
   assert.equal(await exported(store, 'daily_metrics'), before);
 });
+
+test('month partitions: rows take places in their month; a content whose first_received_at moves to another month renumbers both months and marks them reset', async (t) => {
+  const store = open(tempDir(t), 'America/New_York');
+  t.after(() => store.close());
+  const months = (view: 'contents' | 'content_scores') => store.views.snapshot(view, store.projection.columns()).keyed!.months!;
+  const ids = (view: 'contents' | 'content_scores', month: string) => [...months(view).rows(month).pages()].flat().map((r) => `${String(r[0])}${view === 'content_scores' ? `/${String(r[3])}` : ''}`);
+  // 2026-12-01T04:00Z is still November 30 in New York; 06:00Z is December 1.
+  await ingest(store, [call('a', 'Ann', '2026-11-30T10:00:00Z', 1), call('b', 'Bob', '2026-12-01T10:00:00Z', 2), call('c', 'Cy', '2026-12-01T11:00:00Z', 3)], (i) => ['2026-12-01T04:00:00.000Z', '2026-12-01T06:00:00.000Z', '2026-12-01T07:00:00.000Z'][i]!);
+  store.projection.catchUp();
+  assert.deepEqual(months('contents').list.map((m) => [m.month, m.total, m.resetSeq]), [['2026-11', 1, 0], ['2026-12', 2, 0]]);
+  assert.deepEqual(ids('contents', '2026-12'), ['b', 'c']);
+  assert.deepEqual(ids('content_scores', '2026-12'), ['b/empathy', 'c/empathy']);
+  const seqBefore = store.projection.cursor();
+  assert.deepEqual([...months('contents').changedSince(seqBefore)], [], 'nothing changed since');
+
+  // A clock that went back: b's second webhook was received (by this clock) in November: b moves there.
+  await ingest(store, [{ ...call('b', 'Bob', '2026-12-01T10:00:00Z', 4), webhook_id: 'w-b-late' }], () => '2026-11-30T20:00:00.000Z');
+  store.projection.catchUp();
+  const list = months('contents').list;
+  assert.deepEqual(list.map((m) => [m.month, m.total]), [['2026-11', 2], ['2026-12', 1]]);
+  assert.ok(list.every((m) => m.resetSeq > seqBefore), 'both months were renumbered after what a target confirmed');
+  assert.deepEqual(ids('contents', '2026-11'), ['a', 'b'], 'by the view order (rid), not by arrival in the month');
+  assert.deepEqual(ids('contents', '2026-12'), ['c']);
+  assert.deepEqual(ids('content_scores', '2026-11'), ['a/empathy', 'b/empathy'], "a content's metric rows follow it");
+  assert.deepEqual([...months('contents').rows('2026-12').changed(seqBefore, 1)].flat().map((p) => [p.position, p.cells[0]]), [], 'c itself did not change');
+  assert.deepEqual(months('content_scores').list.map((m) => [m.month, m.total]), [['2026-11', 2], ['2026-12', 1]]);
+
+  // New rows of an unmoved month come at its end, without a reset.
+  const seqMid = store.projection.cursor();
+  await ingest(store, [call('d', 'Di', '2026-12-02T10:00:00Z', 5)], () => '2026-12-02T15:00:00.000Z');
+  store.projection.catchUp();
+  const dec = months('contents').list.find((m) => m.month === '2026-12')!;
+  assert.ok(dec.resetSeq <= seqMid);
+  assert.deepEqual([...months('contents').rows('2026-12').changed(seqMid, 1)].flat().map((p) => [p.position, p.cells[0]]), [[2, 'd']]);
+  assert.deepEqual([...months('contents').changedSince(seqMid)], ['2026-12']);
+});

@@ -17,7 +17,7 @@ import { exported } from '../helpers/export.js';
 import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { expectedKeyedViews, KEYED_FIXED_COLUMNS, KEYED_KEYS, KEYED_VIEW_NAMES, type KeyedViewName, type KeyedViews, type LogEntry, type OracleCell, type OracleRow } from '../helpers/keyed-oracle.js';
+import { dayIn, expectedKeyedViews, KEYED_FIXED_COLUMNS, KEYED_KEYS, KEYED_VIEW_NAMES, type KeyedViewName, type KeyedViews, type LogEntry, type OracleCell, type OracleRow } from '../helpers/keyed-oracle.js';
 import { keyedScenario, type KeyedScenario } from '../helpers/keyed-arbitraries.js';
 
 type Json = Record<string, unknown>;
@@ -226,6 +226,41 @@ function assertSameExports(before: Record<KeyedViewName, string>, after: Record<
   if (problems.length > 0) assert.fail(`${what} changed the export of ${problems.length} keyed view(s):\n${problems.join('\n')}`);
 }
 
+/**
+ * The month partitions of contents and content_scores: each month holds the
+ * rows whose (content's) first_received_at falls in it in `zone`, in the
+ * view's order, at places 1..n; the months' rows are the view's rows.
+ */
+function assertMonthsMatch(store: Store, zone: string, label: string): void {
+  const expected = expectedKeyedViews(logOf(store), zone);
+  const monthOfContent = new Map(expected.contents.rows.map((r) => [String(r['content_id']), dayIn(String(r['first_received_at']), zone).slice(0, 7)]));
+  const registry = store.projection.columns();
+  const problems: string[] = [];
+  for (const view of ['contents', 'content_scores'] as const) {
+    const key = (r: ReadonlyArray<unknown> | OracleRow) => (view === 'contents' ? [0] : [0, 3]).map((i) => (Array.isArray(r) ? r[i] : (r as OracleRow)[KEYED_FIXED_COLUMNS[view][i]!])).join('|');
+    const want = new Map<string, string[]>();
+    for (const row of expected[view].rows) {
+      const m = monthOfContent.get(String(row['content_id']))!;
+      want.set(m, [...(want.get(m) ?? []), key(row)]);
+    }
+    const keyed = store.views.snapshot(view, registry).keyed!;
+    const months = keyed.months!;
+    const whole = new Map([...keyed.pages()].flat().map((cells) => [key(cells), JSON.stringify(cells)]));
+    const got = new Map<string, string[]>();
+    for (const { month, total } of months.list) {
+      const rows = months.rows(month);
+      const cells = [...rows.pages()].flat();
+      const positions = [...rows.changed(0, 0)].flat().map((p) => p.position);
+      if (cells.length !== total) problems.push(`${view} ${month}: total ${total}, ${cells.length} rows`);
+      if (JSON.stringify(positions) !== JSON.stringify(cells.map((_, i) => i + 1))) problems.push(`${view} ${month}: places ${JSON.stringify(positions)}`);
+      for (const c of cells) if (whole.get(key(c)) !== JSON.stringify(c)) problems.push(`${view} ${month}: row ${key(c)} differs from the view's`);
+      if (total > 0) got.set(month, cells.map(key));
+    }
+    if (JSON.stringify([...got].sort()) !== JSON.stringify([...want].sort())) problems.push(`${view}: months ${JSON.stringify([...got].sort())}, expected ${JSON.stringify([...want].sort())}`);
+  }
+  if (problems.length > 0) assert.fail(`${label} (zone ${zone}): ${problems.slice(0, 20).join('\n  ')}`);
+}
+
 // ---------------------------------------------------------------- generated sequences through the store
 
 for (const zone of ZONES) {
@@ -243,10 +278,12 @@ for (const zone of ZONES) {
           store.projection.catchUp(chunk);
           const first = await readViews(store);
           assertMatchesOracle(store, zone, first.parsed, 'incremental');
+          assertMonthsMatch(store, zone, 'incremental');
 
           store.projection.rebuild();
           const again = await readViews(store);
           assertMatchesOracle(store, zone, again.parsed, 'after rebuild');
+          assertMonthsMatch(store, zone, 'after rebuild');
           assertSameExports(first.csv, again.csv, 'a full rebuild');
         } finally {
           store.close();
