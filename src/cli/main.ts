@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerBackup } from './commands/backup.js';
 import { registerExport } from './commands/export.js';
+import { registerRebuild } from './commands/rebuild.js';
 import { registerReplay } from './commands/replay.js';
 import { registerServe } from './commands/serve.js';
 import { registerSimulate } from './commands/simulate.js';
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerSync(program);
   registerStatus(program);
   registerSimulate(program);
+  registerRebuild(program);
+  registerBackup(program);
   return program;
 }
 

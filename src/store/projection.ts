@@ -260,11 +260,18 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   function bulk<T>(work: () => T): T {
     const was = db.pragma('synchronous', { simple: true }) as number;
     db.pragma('synchronous = NORMAL');
+    const restore = () => db.pragma(`synchronous = ${Number(was)}`);
+    let result: T;
     try {
-      return work();
-    } finally {
-      db.pragma(`synchronous = ${Number(was)}`);
+      result = work();
+    } catch (err) {
+      restore();
+      throw err;
     }
+    // Work done in steps (a promise): the setting holds until it settles.
+    if (result instanceof Promise) return result.finally(restore) as T;
+    restore();
+    return result;
   }
 
   const api = {
@@ -324,10 +331,15 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
      * delivered as a new row rather than slipped in behind the targets' cursors.
      */
     rebuild(chunk = 500): number {
-      api.retryParked();
-      wipe.immediate();
+      api.startRebuild();
       return bulk(() => api.catchUp(chunk));
     },
+    /** The first step of a rebuild done in steps (jobs/rebuild.ts): parked events retried, derived rows dropped; projectBatch then derives them again. */
+    startRebuild(): void {
+      api.retryParked();
+      wipe.immediate();
+    },
+    bulk,
   };
   return api;
 }

@@ -1,0 +1,27 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { createCliContext } from '../context.js';
+
+export function registerBackup(program: Command): void {
+  program
+    .command('backup')
+    .description('a consistent copy of the database while the server runs (restore: stop the server, put the copy at DB_PATH)')
+    .requiredOption('--out <file>', 'where the copy goes (replaced atomically when it exists)')
+    .action(async (flags: { out: string }) => {
+      const ctx = createCliContext();
+      const out = resolve(flags.out);
+      if (out === ctx.settings.dbPath) throw new UsageError('--out is the database itself; give another file');
+      const [{ backupDatabase }, { createProgress }] = await Promise.all([import('../../jobs/backup.js'), import('../progress.js')]);
+      const store = ctx.openStore();
+      const progress = createProgress('backup', process.stderr.isTTY === true, 'pages');
+      try {
+        const { events, bytes } = await backupDatabase(store, out, (done, total) => progress.update(done, total));
+        progress.stop();
+        process.stdout.write(`backed up ${events} events (${(bytes / 1024 / 1024).toFixed(1)} MB) to ${out}\n`);
+      } finally {
+        progress.stop();
+        store.close();
+      }
+    });
+}
