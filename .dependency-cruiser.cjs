@@ -35,6 +35,7 @@ module.exports = {
     layer('views', ['model', 'errors.ts', 'lib', 'config']),
     layer('sinks', ['model', 'errors.ts', 'lib', 'config']),
     layer('simulate', ['model', 'lib']),
+    layer('doctor', ['model', 'errors.ts', 'lib', 'config', 'store', 'sinks']),
     layer('jobs', ['model', 'errors.ts', 'lib', 'config', 'flatten', 'ingest', 'store', 'views', 'sinks', 'metrics', 'logger.ts']),
     layer('http', ['model', 'errors.ts', 'lib', 'config', 'ingest', 'store', 'views', 'jobs', 'metrics', 'logger.ts']),
     {

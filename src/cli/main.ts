@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBackup } from './commands/backup.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerExport } from './commands/export.js';
 import { registerRebuild } from './commands/rebuild.js';
 import { registerReplay } from './commands/replay.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerRebuild(program);
   registerBackup(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -1,6 +1,8 @@
+import { hostname } from 'node:os';
 import type { SyncTargetName } from '../model/sync.js';
 import { VIEW_NAMES } from '../model/views.js';
 import type { Store } from './create-store.js';
+import { LOCK_STALE_MS, type SyncRunRow } from './sync-state.js';
 
 /** Rows of every view that a target has not confirmed yet: new rows, and changed rows of keyed views (projected rows; see projector.lag for the rest). */
 export function pendingRows(store: Store, target: string): number {
@@ -23,8 +25,70 @@ function noticesOf(details: string | null): string[] {
   }
 }
 
-/** Counts and state for `ember-sync status` and GET /api/status. */
-export function collectStatus(store: Store, targets: readonly SyncTargetName[]) {
+/**
+ * Where a target's syncs stand:
+ * - `never`: no run recorded;
+ * - `running`: its latest run has not finished and its lock is held by a live process;
+ * - `crashed`: its latest run started but never finished, and no live process holds the lock (it died);
+ * - `locked`: a live process holds the lock without a run of its own (`ember-sync rebuild`, or a sync starting);
+ * - `ok` / `failed`: how its latest run ended.
+ */
+export type TargetState = 'never' | 'running' | 'crashed' | 'locked' | 'ok' | 'failed';
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  heartbeat_at: string;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lock whose holder still beats (the same rule as a takeover: a silent holder, or a dead pid on this host, has lost it). */
+function liveLock(store: Store, target: string, now: Date): LockInfo | undefined {
+  const held = store.sync.lockHolder(target);
+  if (!held) return undefined;
+  if (now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS) return undefined;
+  if (held.host === hostname() && held.pid !== process.pid && !pidAlive(held.pid)) return undefined;
+  return { pid: held.pid, host: held.host, heartbeat_at: held.heartbeat_at };
+}
+
+export interface TargetRunState {
+  state: TargetState;
+  /** When the state began: the start of the running or crashed run, the end of a finished one. */
+  since: string | null;
+  /** The live holder of the sync lock (running, locked), else null. */
+  lock: LockInfo | null;
+}
+
+/** The run state of one target, from its latest run (finished or not) and its lock. */
+export function targetRunState(store: Store, target: string, now = new Date()): TargetRunState {
+  // sync-state's lastRun skips unfinished runs: the latest run of any kind tells running and crashed apart.
+  const latest = store.db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? ORDER BY id DESC LIMIT 1').get(target);
+  const lock = liveLock(store, target, now) ?? null;
+  if (latest && latest.finished_at === null) {
+    return lock ? { state: 'running', since: latest.started_at, lock } : { state: 'crashed', since: latest.started_at, lock: null };
+  }
+  if (lock) return { state: 'locked', since: lock.heartbeat_at, lock };
+  if (!latest) return { state: 'never', since: null, lock: null };
+  return { state: latest.ok === 1 ? 'ok' : 'failed', since: latest.finished_at, lock: null };
+}
+
+export interface StatusOptions {
+  /** The schedule the server syncs on, and its next run (null: it never fires again). */
+  schedule?: { expression: string; timezone: string; next_run_at: string | null };
+  now?: Date;
+}
+
+/** Counts and state for `ember-sync status` and GET /api/status. Fields are only ever added (scripts read them). */
+export function collectStatus(store: Store, targets: readonly SyncTargetName[], options: StatusOptions = {}) {
+  const now = options.now ?? new Date();
   const c = store.events.counts();
   const parked = store.projection.parked(20);
   return {
@@ -40,18 +104,25 @@ export function collectStatus(store: Store, targets: readonly SyncTargetName[]) 
     report_timezone: store.reportTimezone(),
     /** Keys that got no column because of MAX_DYNAMIC_COLUMNS, per wide view. */
     columns_over_cap: store.projection.overflow(),
+    /** SYNC_SCHEDULE, SYNC_TIMEZONE and the next scheduled sync (while the server runs); null when not known. */
+    schedule: options.schedule ?? null,
     targets: Object.fromEntries(
       targets.map((target) => {
         const last = store.sync.lastRun(target);
         const ok = store.sync.lastSuccess(target);
+        const run = targetRunState(store, target, now);
         return [
           target,
           {
+            /** The latest finished run (a run in progress or one that crashed is in `state`). */
             last_run: last ? { started_at: last.started_at, finished_at: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error, notices: noticesOf(last.details) } : null,
             last_success_at: ok?.finished_at ?? null,
             rows_delivered: store.sync.totalRows(target),
             rows_pending: pendingRows(store, target),
             view_errors: Object.fromEntries(store.sync.viewErrors(target).map((e) => [e.view, { error: e.last_error, at: e.last_error_at }])),
+            state: run.state,
+            state_since: run.since,
+            lock: run.lock,
           },
         ];
       }),

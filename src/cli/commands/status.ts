@@ -1,11 +1,72 @@
 import type { Command } from 'commander';
 import { peekWebhookToken, tokenFingerprint, webhookUrlFor } from '../../config/secrets.js';
+import { scheduleStatus } from '../../doctor/next-sync.js';
 import { collectStatus, type Status } from '../../store/status.js';
 import { createCliContext } from '../context.js';
 
-function human(s: Status & { webhook_url: string | null; webhook_url_note?: string }): string {
+type TargetStatus = Status['targets'][string];
+type StatusOutput = Status & { webhook_url: string | null; webhook_url_note?: string };
+
+/** "in 40 s", "3 min ago": how far a time is from now, roughly. */
+function relative(iso: string, now: number): string {
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  const a = Math.abs(s);
+  const span = a < 90 ? `${a} s` : a < 5400 ? `${Math.round(a / 60)} min` : a < 172_800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86_400)} days`;
+  return s >= 0 ? `in ${span}` : `${span} ago`;
+}
+
+/** When the pending rows go out, in words that do not read like a failure. */
+function whenDelivered(s: StatusOutput, now: number, verb = 'delivers them'): string {
+  const next = s.schedule?.next_run_at;
+  return next ? `the next scheduled sync ${verb} at ${next} (${relative(next, now)}, while ember-sync serve runs), or run \`ember-sync sync\` now` : 'run `ember-sync sync` to deliver them (SYNC_SCHEDULE never fires again)';
+}
+
+function targetLines(name: string, t: TargetStatus, s: StatusOutput, now: number): string[] {
+  const lines: string[] = [];
+  const last = t.last_run;
+  const lastLine = last ? `last finished run ${last.finished_at}: ${last.ok ? `ok, ${last.rows} rows written${last.rows === 0 ? ' (nothing was new then)' : ''}` : `FAILED${last.error ? `: ${last.error}` : ''}`}` : 'no finished run yet';
+  const totals = `last success ${t.last_success_at ?? 'never'}; ${t.rows_delivered} rows delivered in all`;
+  switch (t.state) {
+    case 'never':
+      lines.push(`target ${name}: never synced yet`);
+      break;
+    case 'running':
+      lines.push(`target ${name}: syncing now (started ${t.state_since}, pid ${t.lock?.pid} on ${t.lock?.host}, heartbeat ${t.lock ? relative(t.lock.heartbeat_at, now) : '?'}); ${lastLine}; ${totals}`);
+      break;
+    case 'crashed':
+      lines.push(`target ${name}: CRASHED: the run started at ${t.state_since} never finished and no process holds its lock (the process died or was killed); what it had not confirmed stays pending and goes out with the next sync. Before it: ${lastLine}; ${totals}`);
+      break;
+    case 'locked':
+      lines.push(`target ${name}: busy: pid ${t.lock?.pid} on ${t.lock?.host} holds the sync lock (ember-sync rebuild, or a sync about to start); ${lastLine}; ${totals}`);
+      break;
+    default:
+      lines.push(`target ${name}: ${lastLine}; ${totals}`);
+  }
+  if (t.rows_pending > 0) {
+    const stopped = Object.keys(t.view_errors).length > 0 ? '; views with an error below keep theirs until it is fixed' : '';
+    if (t.state === 'running') lines.push(`  ${t.rows_pending} rows pending: the sync running now is delivering them${stopped}`);
+    else if (t.state === 'crashed') lines.push(`  ${t.rows_pending} rows pending: the last run did not finish its work; ${whenDelivered(s, now)}${stopped}`);
+    else if (t.state === 'failed') lines.push(`  ${t.rows_pending} rows pending: the last run failed (above); ${whenDelivered(s, now, 'tries again')}${stopped}`);
+    else if (t.state === 'never') lines.push(`  ${t.rows_pending} rows pending: ${whenDelivered(s, now)}${stopped}`);
+    else lines.push(`  ${t.rows_pending} rows pending (new or changed since the last run): ${whenDelivered(s, now)}${stopped}`);
+  } else if (s.projector.lag > 0) {
+    // Events not yet turned into rows are not counted as rows: say so rather than "nothing pending".
+    lines.push(`  no rows pending yet; ${s.projector.lag} new events are still being turned into rows, then ${whenDelivered(s, now)}`);
+  } else {
+    lines.push('  nothing pending: every row is delivered');
+  }
+  for (const [view, e] of Object.entries(t.view_errors)) lines.push(`  ${view}: ${e.error} (${e.at})`);
+  for (const n of last?.notices ?? []) lines.push(`  note: ${n}`);
+  return lines;
+}
+
+function human(s: StatusOutput, now: number): string {
+  // The URL as `serve` prints it at start on a terminal: the part the operator pastes.
+  const url = s.webhook_url
+    ? ['Paste this URL into EmberQA (Settings → Alerts → Create New Alert → Webhook):', `  ${s.webhook_url}`]
+    : [`webhook URL for EmberQA: ${s.webhook_url_note ?? '(no token yet: start ember-sync serve once)'}`];
   const lines = [
-    `webhook URL for EmberQA: ${s.webhook_url ?? s.webhook_url_note ?? '(no token yet: start ember-sync serve once)'}`,
+    ...url,
     `events: ${s.events.total} (${Object.entries(s.events.by_type).map(([t, n]) => `${t} ${n}`).join(', ') || 'none yet'})`,
     `quarantine: ${s.quarantine.held} held${s.quarantine.held ? ' (ember-sync replay re-checks them)' : ''}`,
     `report time zone: ${s.report_timezone} (days of the daily views; local CSV times and Sheets date cells)`,
@@ -13,19 +74,17 @@ function human(s: Status & { webhook_url: string | null; webhook_url_note?: stri
   ];
   for (const p of s.projector.parked_events) lines.push(`  parked event ${p.seq} (${p.webhook_id}): ${p.error}`);
   for (const [view, n] of Object.entries(s.columns_over_cap)) lines.push(`columns: ${n} keys of ${view} got no column (MAX_DYNAMIC_COLUMNS); their values are in the scores / workflow_fields / content_scores views`);
-  for (const [name, t] of Object.entries(s.targets)) {
-    const last = t.last_run ? `${t.last_run.finished_at} ${t.last_run.ok ? 'ok' : 'FAILED'} (${t.last_run.rows} rows)${t.last_run.error ? `: ${t.last_run.error}` : ''}` : 'never';
-    lines.push(`target ${name}: last run ${last}; last success ${t.last_success_at ?? 'never'}; ${t.rows_delivered} rows delivered; ${t.rows_pending} pending`);
-    for (const [view, e] of Object.entries(t.view_errors)) lines.push(`  ${view}: ${e.error} (${e.at})`);
-    for (const n of t.last_run?.notices ?? []) lines.push(`  note: ${n}`);
+  if (s.schedule) {
+    lines.push(`schedule: SYNC_SCHEDULE "${s.schedule.expression}" in ${s.schedule.timezone}; ${s.schedule.next_run_at ? `next sync at ${s.schedule.next_run_at} (${relative(s.schedule.next_run_at, now)}) while ember-sync serve runs` : 'it never fires again'}`);
   }
+  for (const [name, t] of Object.entries(s.targets)) lines.push(...targetLines(name, t, s, now));
   return lines.join('\n') + '\n';
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('counts, quarantine, pending rows and the last sync (with its error) per target')
+    .description('the webhook URL, counts, quarantine, and per target: running, crashed or last run, pending rows and when they go out')
     .option('--json', 'print JSON (the same as GET /api/status)')
     .action((flags: { json?: boolean }) => {
       const ctx = createCliContext();
@@ -37,12 +96,13 @@ export function registerStatus(program: Command): void {
         // A token this shell sees that is not the server's (set by WEBHOOK_TOKEN in its unit file) would give a URL that gets 401s.
         const serverToken = store.meta.get('webhook_token_sha256');
         const known = token !== undefined && (serverToken === undefined || serverToken === tokenFingerprint(token));
-        const status = {
+        const now = new Date();
+        const status: StatusOutput = {
           webhook_url: known ? webhookUrlFor(base, token) : null,
           ...(token !== undefined && !known ? { webhook_url_note: 'the running server uses another webhook token (WEBHOOK_TOKEN in its environment): run status with the same environment to see its URL' } : {}),
-          ...collectStatus(store, ctx.settings.syncTargets),
+          ...collectStatus(store, ctx.settings.syncTargets, { now, schedule: scheduleStatus(ctx.settings.syncSchedule, ctx.settings.syncTimezone) }),
         };
-        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status));
+        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status, now.getTime()));
       } finally {
         store.close();
       }

@@ -1,0 +1,77 @@
+import type { Settings } from '../config/settings.js';
+import type { Store } from '../store/create-store.js';
+import { fail, oneLine, pass, type CheckResult } from './check.js';
+import { checkCsvDir } from './csv-dir.js';
+import { checkDatabase } from './database.js';
+import { checkDisk } from './disk.js';
+import { checkPublicUrl } from './public-url.js';
+import { checkSchedule } from './schedule.js';
+import { checkSecrets } from './secrets.js';
+import { checkSheets } from './sheets.js';
+
+/** The settings an operator can set (names only: values may be secrets). */
+const SETTING_NAMES = [
+  'PORT', 'HOST', 'PUBLIC_URL', 'DATA_DIR', 'DB_PATH', 'WEBHOOK_TOKEN', 'WEBHOOK_SIGNING_SECRET', 'ADMIN_TOKEN', 'MAX_BODY_BYTES',
+  'SYNC_SCHEDULE', 'SYNC_TIMEZONE', 'SYNC_TARGETS', 'CSV_DIR', 'CSV_DELIMITER', 'CSV_BOM', 'REPORT_TIMEZONE', 'CSV_TIME_FORMAT',
+  'CSV_DECIMAL', 'CSV_FORMULA_GUARD', 'CSV_PARTITION', 'SHEETS_SPREADSHEET_ID', 'SHEETS_VIEWS', 'SHEETS_PARTITION', 'SHEETS_KEEP_MONTHS',
+  'SHEETS_ON_CONFLICT', 'GOOGLE_APPLICATION_CREDENTIALS', 'SHEETS_ACCESS_TOKEN', 'SHEETS_API_ROOT_URL', 'GOOGLE_OAUTH_TOKEN_URL',
+  'LOG_LEVEL', 'MAX_DYNAMIC_COLUMNS',
+];
+
+export interface DoctorDeps {
+  settings: Settings;
+  env: NodeJS.ProcessEnv;
+  /** Opens the existing database (the command made sure there is one). */
+  openStore: () => Store;
+  /** Each result as soon as it is known (slow checks come last). */
+  onResult?: (r: CheckResult) => void;
+  now?: () => Date;
+  timeoutMs?: number;
+}
+
+/**
+ * Every check, in order: settings, database, disk, secrets, schedule, public
+ * URL, then each target. A check that cannot run says why; none writes data
+ * (the probes create and remove a file, or send a write that changes no cell).
+ */
+export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const add = (...rs: CheckResult[]) => {
+    for (const r of rs) {
+      results.push(r);
+      d.onResult?.(r);
+    }
+  };
+  const { settings } = d;
+  const set = SETTING_NAMES.filter((n) => (d.env[n] ?? '').trim() !== '');
+  add(pass('settings', `valid; targets ${settings.syncTargets.join(', ')}; ${set.length ? `set here: ${set.join(', ')}` : 'all defaults'}`));
+
+  let store: Store | undefined;
+  try {
+    store = d.openStore();
+  } catch (err) {
+    add(fail('database', `cannot open ${settings.dbPath}: ${oneLine(err)}`, 'stop the server, keep the file aside and restore the latest `ember-sync backup` (README: Restore a backup)'));
+  }
+  try {
+    if (store) add(...checkDatabase(store.db, settings.dbPath));
+    add(...checkDisk([{ label: 'DATA_DIR', path: settings.dataDir }, { label: 'DB_PATH', path: settings.dbPath }, ...(settings.syncTargets.includes('csv') ? [{ label: 'CSV_DIR', path: settings.csvDir }] : [])]));
+    add(...checkSecrets(settings, store?.meta.get('webhook_token_sha256')));
+    add(checkSchedule(settings.syncSchedule, settings.syncTimezone, d.now?.() ?? new Date()));
+
+    // The base the running server announced is the one pasted into EmberQA; this shell may lack its PUBLIC_URL.
+    const announced = store?.meta.get('public_url');
+    const base = announced ?? settings.publicUrl;
+    const note = announced !== undefined && announced !== settings.publicUrl ? ` (the URL the server announced; PUBLIC_URL here would give ${settings.publicUrl})` : '';
+    add(await checkPublicUrl(base, note, Math.min(d.timeoutMs ?? 5000, 5000)));
+
+    // The zone the views are derived in is the server's (recorded in the database), not this shell's.
+    const reportTimezone = store?.reportTimezone() ?? settings.reportTimezone;
+    for (const target of settings.syncTargets) {
+      if (target === 'csv') add(checkCsvDir(settings.csvDir));
+      else add(...(await checkSheets({ settings, reportTimezone, ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}) })));
+    }
+  } finally {
+    store?.close();
+  }
+  return results;
+}

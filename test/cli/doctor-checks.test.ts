@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { checkDatabase } from '../../src/doctor/database.js';
+import { assessDisk, MIN_FREE_BYTES } from '../../src/doctor/disk.js';
+import { checkPublicUrl } from '../../src/doctor/public-url.js';
+import { checkSchedule } from '../../src/doctor/schedule.js';
+import { createStore } from '../../src/store/create-store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/** The doctor's checks one by one, on real SQLite files and real HTTP on loopback. */
+
+test('database checks: a store opened by ember-sync passes; a file in rollback-journal mode with synchronous=NORMAL fails both, saying what to do', (t) => {
+  const dir = tempDir(t);
+  const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
+  t.after(() => store.close());
+  assert.deepEqual(checkDatabase(store.db, store.path).map((r) => [r.name, r.ok]), [['database integrity', true], ['database journal', true], ['database durability', true]]);
+
+  // What another tool (or an old build) leaves: no WAL, NORMAL.
+  const raw = new Database(join(dir, 'other.db'));
+  t.after(() => raw.close());
+  raw.pragma('journal_mode = DELETE');
+  raw.pragma('synchronous = NORMAL');
+  raw.exec('CREATE TABLE x (a)');
+  const [integrity, journal, durability] = checkDatabase(raw, 'other.db');
+  assert.equal(integrity!.ok, true);
+  assert.equal(journal!.ok, false);
+  assert.match(journal!.detail, /journal_mode is delete, not wal.*To fix: put DB_PATH on a local disk/);
+  assert.equal(durability!.ok, false);
+  assert.match(durability!.detail, /synchronous=NORMAL: a power cut can lose acknowledged webhooks\. To fix: /);
+});
+
+test('free disk: below 1 GB fails with what to do; above passes with the room left', () => {
+  const low = assessDisk('DATA_DIR', '/srv', { free: MIN_FREE_BYTES - 1, total: 20 * 1024 ** 3 });
+  assert.equal(low.ok, false);
+  assert.match(low.detail, /^only 1\.0 GB free of 20\.0 GB at \/srv; a full disk refuses webhooks.*To fix: free space or grow the disk/);
+  const fine = assessDisk('DATA_DIR', '/srv', { free: 5 * 1024 ** 3, total: 20 * 1024 ** 3 });
+  assert.equal(fine.ok, true);
+  assert.match(fine.detail, /^5\.0 GB free of 20\.0 GB at \/srv \(room for about 2,147,483 more webhooks\)$/);
+});
+
+test('schedule: the next runs in SYNC_TIMEZONE; a schedule that never fires fails', () => {
+  const now = new Date('2026-11-30T12:00:00.000Z');
+  const daily = checkSchedule('0 3 * * *', 'Asia/Kolkata', now);
+  assert.equal(daily.ok, true);
+  // 03:00 in Kolkata (+05:30) is 21:30 UTC the day before.
+  assert.match(daily.detail, /next sync at \d{4}-\d\d-\d\dT21:30:00\.000Z \(in \d+ s\), then \d{4}-\d\d-\d\dT21:30:00\.000Z/);
+  const never = checkSchedule('0 0 30 2 *', 'UTC', now);
+  assert.equal(never.ok, false);
+  assert.match(never.detail, /never fires again.*To fix: set SYNC_SCHEDULE/);
+});
+
+async function serve(t: TestContext, answer: (res: import('node:http').ServerResponse) => void): Promise<string> {
+  const server: Server = createServer((_req, res) => answer(res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+test('public URL: something else answering, a redirect, and an ember-sync that cannot commit each fail with what to do', async (t) => {
+  const other = await serve(t, (res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nginx</h1>'));
+  const redirect = await serve(t, (res) => res.writeHead(301, { location: 'https://hooks.example.com/healthz' }).end());
+  const full = await serve(t, (res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unavailable"}'));
+  const ok = await serve(t, (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+  const [a, b, c, d] = await Promise.all([checkPublicUrl(other, ''), checkPublicUrl(redirect, ''), checkPublicUrl(full, ''), checkPublicUrl(ok, ' (note)')]);
+  assert.match(a.detail, /answered 404, not ember-sync's health check.*To fix: check that the proxy forwards/);
+  assert.match(b.detail, /redirects \(301\) to https:\/\/hooks\.example\.com\/healthz.*To fix: set PUBLIC_URL to the final address/);
+  assert.match(c.detail, /reached ember-sync, but it cannot commit webhooks now \(503\).*To fix: see the server log/);
+  assert.deepEqual([a.ok, b.ok, c.ok, d.ok], [false, false, false, true]);
+  assert.equal(d.detail, `${ok}/healthz answers as ember-sync (200) (note)`);
+});

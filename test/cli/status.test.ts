@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { generateWebhook } from '../../src/simulate/generate.js';
+import { createStore } from '../../src/store/create-store.js';
+import { runCli } from '../helpers/cli.js';
+import { ingest } from '../helpers/ingest.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/** `ember-sync status` as a real child process: the URL, and each target's run state in words that say what happens next. */
+
+interface TargetJson {
+  state: string;
+  state_since: string | null;
+  lock: { pid: number; host: string; heartbeat_at: string } | null;
+  last_run: { ok: boolean; rows: number; finished_at: string } | null;
+  last_success_at: string | null;
+  rows_delivered: number;
+  rows_pending: number;
+  view_errors: Record<string, unknown>;
+}
+interface StatusJson {
+  webhook_url: string | null;
+  events: { total: number };
+  quarantine: { held: number };
+  projector: { lag: number };
+  report_timezone: string;
+  columns_over_cap: Record<string, number>;
+  schedule: { expression: string; timezone: string; next_run_at: string | null } | null;
+  targets: Record<string, TargetJson>;
+}
+
+const TOKEN = 'status-webhook-token-0123456789';
+
+async function status(env: Record<string, string>): Promise<{ text: string; json: StatusJson }> {
+  const [text, json] = await Promise.all([runCli(['status'], env), runCli(['status', '--json'], env)]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.equal(json.code, 0, json.stderr);
+  return { text: text.stdout, json: JSON.parse(json.stdout) as StatusJson };
+}
+
+test('status prints the webhook URL as serve does, and says never, ok with rows pending (and when they go out), crashed, running and failed', async (t) => {
+  const dataDir = tempDir(t);
+  const dbPath = join(dataDir, 'ember-sync.db');
+  const store = createStore({ dbPath });
+  t.after(() => store.close());
+  // What serve leaves: its token and the URL it announced.
+  writeFileSync(join(dataDir, 'webhook-token'), `${TOKEN}\n`, { mode: 0o600 });
+  store.meta.set('public_url', 'https://hooks.example.com/qa');
+  const env = { DATA_DIR: dataDir, SYNC_SCHEDULE: '*/5 * * * *', SYNC_TIMEZONE: 'Europe/Paris' };
+
+  // Never synced.
+  let s = await status(env);
+  assert.match(s.text, /^Paste this URL into EmberQA \(Settings → Alerts → Create New Alert → Webhook\):\n {2}https:\/\/hooks\.example\.com\/qa\/webhooks\/emberqa\/status-webhook-token-0123456789\n/);
+  assert.match(s.text, /^target csv: never synced yet$/m);
+  assert.equal(s.json.webhook_url, `https://hooks.example.com/qa/webhooks/emberqa/${TOKEN}`);
+  assert.equal(s.json.targets['csv']!.state, 'never');
+  assert.equal(s.json.schedule?.expression, '*/5 * * * *');
+  assert.equal(s.json.schedule?.timezone, 'Europe/Paris');
+  const next = Date.parse(s.json.schedule?.next_run_at ?? '');
+  assert.ok(next > Date.now() - 60_000 && new Date(next).getUTCMinutes() % 5 === 0, `a five-minute slot: ${s.json.schedule?.next_run_at}`);
+  assert.match(s.text, /^schedule: SYNC_SCHEDULE "\*\/5 \* \* \* \*" in Europe\/Paris; next sync at \S+Z \(in \d+ (s|min)\) while ember-sync serve runs$/m);
+
+  // A sync with nothing to deliver, then traffic: ok with 0 rows reads as what it is, and the pending rows say when they go out.
+  const first = await runCli(['sync'], env);
+  assert.equal(first.code, 0, first.stderr);
+  await ingest(store, Array.from({ length: 6 }, (_, i) => generateWebhook(i, { seed: 9, idPrefix: 'st-' })));
+  // What the server's projector does right after the commits.
+  store.projection.catchUp();
+  s = await status(env);
+  const csv = s.json.targets['csv']!;
+  assert.equal(csv.state, 'ok');
+  assert.equal(csv.last_run?.rows, 0);
+  assert.ok(csv.rows_pending > 0);
+  assert.match(s.text, /^target csv: last finished run \S+: ok, 0 rows written \(nothing was new then\); last success \S+; 0 rows delivered in all$/m);
+  assert.match(s.text, new RegExp(`^ {2}${csv.rows_pending} rows pending \\(new or changed since the last run\\): the next scheduled sync delivers them at ${s.json.schedule!.next_run_at!.replace(/\./g, '\\.')} \\(in \\d+ (s|min), while ember-sync serve runs\\), or run \`ember-sync sync\` now$`, 'm'));
+  assert.doesNotMatch(s.text, /FAILED|CRASHED/);
+
+  // A sync killed after it wrote, before it recorded the end: crashed (its process is gone, its lock with it).
+  const killed = await runCli(['sync'], { ...env, EMBER_SYNC_FAULT: 'after-deliver' });
+  assert.equal(killed.signal, 'SIGKILL');
+  s = await status(env);
+  const crashed = s.json.targets['csv']!;
+  assert.equal(crashed.state, 'crashed');
+  assert.equal(crashed.lock, null);
+  assert.match(s.text, new RegExp(`^target csv: CRASHED: the run started at ${crashed.state_since!.replace(/\./g, '\\.')} never finished and no process holds its lock`, 'm'));
+  assert.match(s.text, /^ {2}\d+ rows pending: the last run did not finish its work; the next scheduled sync delivers them at /m);
+
+  // A run in progress: this test process holds the lock and beats.
+  const ticket = store.sync.tryLock('csv', store.sync.newOwner())!;
+  const run = store.sync.startRun('csv');
+  s = await status(env);
+  const running = s.json.targets['csv']!;
+  assert.equal(running.state, 'running');
+  assert.equal(running.lock?.pid, process.pid);
+  assert.match(s.text, new RegExp(`^target csv: syncing now \\(started \\S+, pid ${process.pid} on \\S+, heartbeat \\d+ s ago\\)`, 'm'));
+  assert.match(s.text, /^ {2}\d+ rows pending: the sync running now is delivering them$/m);
+  store.sync.finishRun(run, 'csv', { ok: true, rows: 0, error: null, details: { views: [], notices: [] } });
+  store.sync.unlock(ticket);
+
+  // A run that failed (as a full disk would make it).
+  const failedRun = store.sync.startRun('csv');
+  store.sync.finishRun(failedRun, 'csv', { ok: false, rows: 0, error: 'scores: ENOSPC: no space left on device', details: { views: [], notices: [] } });
+  s = await status(env);
+  assert.equal(s.json.targets['csv']!.state, 'failed');
+  assert.match(s.text, /^target csv: last finished run \S+: FAILED: scores: ENOSPC: no space left on device; last success \S+; 0 rows delivered in all$/m);
+  assert.match(s.text, /^ {2}\d+ rows pending: the last run failed \(above\); the next scheduled sync tries again at \S+Z /m);
+
+  // And once delivered, nothing pending.
+  assert.equal((await runCli(['sync'], env)).code, 0);
+  s = await status(env);
+  assert.equal(s.json.targets['csv']!.state, 'ok');
+  assert.equal(s.json.targets['csv']!.rows_pending, 0);
+  assert.match(s.text, /^ {2}nothing pending: every row is delivered$/m);
+});
+
+test('status --json keeps every field it had (GET /api/status reads the same) and adds state, state_since, lock and schedule', async (t) => {
+  const dataDir = tempDir(t);
+  createStore({ dbPath: join(dataDir, 'ember-sync.db') }).close();
+  const { json } = await status({ DATA_DIR: dataDir });
+  assert.deepEqual(Object.keys(json).sort(), ['columns_over_cap', 'events', 'projector', 'quarantine', 'report_timezone', 'schedule', 'targets', 'webhook_url']);
+  assert.deepEqual(Object.keys(json.targets['csv']!).sort(), ['last_run', 'last_success_at', 'lock', 'rows_delivered', 'rows_pending', 'state', 'state_since', 'view_errors']);
+  // No token anywhere yet: no URL, and the text says how to get one.
+  assert.equal(json.webhook_url, null);
+  const text = await runCli(['status'], { DATA_DIR: dataDir });
+  assert.match(text.stdout, /^webhook URL for EmberQA: \(no token yet: start ember-sync serve once\)$/m);
+});

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createStore } from '../../src/store/create-store.js';
+import { collectStatus, targetRunState } from '../../src/store/status.js';
+import { LOCK_STALE_MS } from '../../src/store/sync-state.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+test('targetRunState tells never, locked, running, crashed, ok and failed apart from the runs and the lock', (t) => {
+  const store = createStore({ dbPath: join(tempDir(t), 'ember-sync.db') });
+  t.after(() => store.close());
+  assert.deepEqual(targetRunState(store, 'csv'), { state: 'never', since: null, lock: null });
+
+  // A live holder without a run of its own (rebuild, or a sync about to start).
+  const ticket = store.sync.tryLock('csv', store.sync.newOwner())!;
+  const locked = targetRunState(store, 'csv');
+  assert.equal(locked.state, 'locked');
+  assert.equal(locked.lock?.pid, process.pid);
+
+  const started = new Date('2026-11-30T10:00:00.000Z');
+  const id = store.sync.startRun('csv', started);
+  const running = targetRunState(store, 'csv');
+  assert.equal(running.state, 'running');
+  assert.equal(running.since, started.toISOString());
+  assert.equal(running.lock?.pid, process.pid);
+  // The same run, seen after its heartbeat went silent for longer than a takeover waits: it died.
+  const later = new Date(Date.now() + LOCK_STALE_MS + 1000);
+  assert.deepEqual(targetRunState(store, 'csv', later), { state: 'crashed', since: started.toISOString(), lock: null });
+  assert.equal(targetRunState(store, 'sheets').state, 'never', 'per target');
+
+  const finished = new Date('2026-11-30T10:00:05.000Z');
+  store.sync.finishRun(id, 'csv', { ok: true, rows: 0, error: null, details: { views: [], notices: [] } }, finished);
+  store.sync.unlock(ticket);
+  assert.deepEqual(targetRunState(store, 'csv'), { state: 'ok', since: finished.toISOString(), lock: null });
+
+  // A run that started and never finished, with nobody holding the lock: crashed, even though an older run was ok.
+  const crashedAt = new Date('2026-11-30T10:01:00.000Z');
+  const dead = store.sync.startRun('csv', crashedAt);
+  assert.deepEqual(targetRunState(store, 'csv'), { state: 'crashed', since: crashedAt.toISOString(), lock: null });
+  store.sync.finishRun(dead, 'csv', { ok: false, rows: 0, error: 'boom', details: { views: [], notices: [] } }, crashedAt);
+  assert.equal(targetRunState(store, 'csv').state, 'failed');
+
+  const status = collectStatus(store, ['csv', 'sheets']);
+  assert.equal(status.targets['csv']!.state, 'failed');
+  assert.equal(status.targets['csv']!.last_run?.error, 'boom');
+  assert.equal(status.targets['csv']!.last_success_at, finished.toISOString());
+  assert.equal(status.targets['sheets']!.state, 'never');
+  assert.equal(status.schedule, null, 'no schedule given: none reported');
+});
