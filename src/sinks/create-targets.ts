@@ -18,7 +18,7 @@ export async function createTargets(settings: Settings, only?: SyncTargetName, l
   for (const name of names) {
     if (name === 'csv') {
       ensureSettingDir('CSV_DIR', settings.csvDir);
-      targets.push(createCsvTarget({ dir: settings.csvDir, dialect: csvDialectFromSettings(settings) }));
+      targets.push(createCsvTarget({ dir: settings.csvDir, dialect: csvDialectFromSettings(settings), partition: settings.csvPartition }));
     } else {
       const [{ createSheetsAuth }, { createSheetsTarget }] = await Promise.all([import('./sheets/auth.js'), import('./sheets/sheets-target.js')]);
       targets.push(

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import type { Cell } from '../../src/model/cells.js';
+import { splitByMonth, type Partition } from '../../src/model/partition.js';
 import type { SyncTarget, SyncTargetName } from '../../src/model/sync.js';
 import { columnKinds, timeColumns, VIEW_DEFS, VIEW_NAMES, type LogViewName, type ViewName } from '../../src/model/views.js';
 import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
@@ -29,6 +30,7 @@ import type { FakeSheets } from '../fakes/fake-sheets.js';
 import { spawnCli } from './cli.js';
 import { ingest } from './ingest.js';
 import { exported } from './export.js';
+import { assertMonthFiles, exportedMonth, monthsBetween } from './month-files.js';
 
 export const silent = pino({ level: 'silent' });
 export const TARGETS: readonly SyncTargetName[] = ['csv', 'sheets'];
@@ -38,6 +40,8 @@ export interface World {
   dir: string;
   dataDir: string;
   csvDir: string;
+  /** CSV_PARTITION of this world (in-process targets and children alike). */
+  csvPartition: Partition;
   store: Store;
   fake: FakeSheets;
   sheetId: string;
@@ -65,7 +69,7 @@ class LoudTrace extends Array<string> {
   }
 }
 
-export function openWorld(fake: FakeSheets, seed: number, slack: number): World {
+export function openWorld(fake: FakeSheets, seed: number, slack: number, csvPartition: Partition = 'none'): World {
   const dir = mkdtempSync(join(tmpdir(), 'ember-sync-model-'));
   const dataDir = join(dir, 'data');
   const n = ++worlds;
@@ -76,12 +80,14 @@ export function openWorld(fake: FakeSheets, seed: number, slack: number): World 
     dir,
     dataDir,
     csvDir: join(dataDir, 'exports'),
+    csvPartition,
     store,
     fake,
     sheetId,
     env: {
       DATA_DIR: dataDir,
       SYNC_TARGETS: 'csv,sheets',
+      CSV_PARTITION: csvPartition,
       SHEETS_SPREADSHEET_ID: sheetId,
       SHEETS_ACCESS_TOKEN: SHEETS_TOKEN,
       SHEETS_API_ROOT_URL: fake.url,
@@ -107,7 +113,7 @@ export function closeWorld(w: World): void {
 
 /** A fresh in-process target, as a new process would build it (the Sheets one without waits: no limiter spacing, retries without sleeping). */
 export function makeTarget(w: World, name: SyncTargetName, o: { rootUrl?: string } = {}): SyncTarget {
-  if (name === 'csv') return createCsvTarget({ dir: w.csvDir, delimiter: ',', bom: false });
+  if (name === 'csv') return createCsvTarget({ dir: w.csvDir, delimiter: ',', bom: false, partition: w.csvPartition });
   const noSleep = async () => {};
   return createSheetsTarget({
     spreadsheetId: w.sheetId,
@@ -193,6 +199,8 @@ export interface WebhookSpec {
   field?: string | undefined;
   /** Text that CSV and Sheets must keep as it is (quotes, delimiters, line breaks, formula starts, BOM). */
   text?: string | undefined;
+  /** received_at (the receiver's clock) when not now: months of the past, so that month files of the CSV target fill up out of order. */
+  at?: string | undefined;
 }
 
 export function describeSpec(s: WebhookSpec): string {
@@ -200,6 +208,7 @@ export function describeSpec(s: WebhookSpec): string {
   if (s.metric) parts.push(`metric ${s.metric.shape} ${JSON.stringify(s.metric.name)}`);
   if (s.field) parts.push(`field ${JSON.stringify(s.field)}`);
   if (s.text !== undefined) parts.push(`text ${JSON.stringify(s.text)}`);
+  if (s.at !== undefined) parts.push(`at ${s.at}`);
   return parts.join(' ');
 }
 
@@ -238,7 +247,8 @@ export async function ingestSpecs(w: World, specs: readonly WebhookSpec[], resen
   const before = count.get()!;
   const fresh = specs.map((s) => buildPayload(w, s));
   const again = resend && w.sent.length > 0 ? [w.sent[w.nextIndex % w.sent.length]!] : [];
-  await ingest(w.store, [...fresh, ...again]);
+  const now = new Date().toISOString();
+  await ingest(w.store, [...fresh, ...again], (i) => specs[i]?.at ?? now);
   w.sent.push(...fresh);
   assert.equal(count.get()!, before + fresh.length, 'one event per new webhook_id; a webhook sent again is not stored twice');
 }
@@ -360,7 +370,34 @@ function parseCsv(text: string, what: string): string[][] {
   }
 }
 
-const tempFiles = (w: World) => (existsSync(w.csvDir) ? readdirSync(w.csvDir).filter((f) => f.includes('.tmp-')) : []);
+const tempFiles = (w: World) => (existsSync(w.csvDir) ? (readdirSync(w.csvDir, { recursive: true }) as string[]).filter((f) => f.includes('.tmp-')) : []);
+
+/** Is this view split into month files in this world? */
+const monthly = (w: World, view: ViewName) => w.csvPartition === 'month' && splitByMonth(view);
+
+/** Every file of the CSV target (relative paths), for stamps. */
+export function csvFiles(w: World): string[] {
+  return existsSync(w.csvDir) ? (readdirSync(w.csvDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.csv')).sort() : [];
+}
+
+/** The view's files present now, each with what it must be an earlier state of: the export of its month, or of the view. */
+function csvFilesOf(w: World, view: ViewName): Array<{ name: string; path: string; export: () => Promise<string> }> {
+  if (!monthly(w, view)) {
+    const path = join(w.csvDir, `${view}.csv`);
+    return existsSync(path) ? [{ name: `${view}.csv`, path, export: () => exported(w.store, view) }] : [];
+  }
+  const folder = join(w.csvDir, view);
+  const names = existsSync(folder) ? readdirSync(folder).filter((n) => /^.+-\d{4}-\d{2}\.csv$/.test(n)) : [];
+  return names.map((name) => ({ name: `${view}/${name}`, path: join(folder, name), export: () => exportedMonth(w.store, view, name.slice(-11, -4), w.store.reportTimezone()) }));
+}
+
+/** The months the events fall in (REPORT_TIMEZONE), from the first to the last: where month files may be. */
+function eventMonths(w: World): string[] {
+  const r = w.store.db.prepare<[], { first: string | null; last: string | null }>('SELECT min(received_at) AS first, max(received_at) AS last FROM events').get()!;
+  if (r.first === null || r.last === null) return [];
+  const month = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone: w.store.reportTimezone(), year: 'numeric', month: '2-digit' }).format(new Date(iso)).slice(0, 7);
+  return monthsBetween(month(r.first), month(r.last));
+}
 
 /** What must match between an earlier state of a view and now: the whole row of a log view, the key cells of a keyed one. */
 function sameAs(view: ViewName): (row: readonly unknown[]) => unknown[] {
@@ -378,17 +415,20 @@ function sameAs(view: ViewName): (row: readonly unknown[]) => unknown[] {
  */
 export async function checkCsvShape(w: World): Promise<void> {
   for (const view of VIEW_NAMES) {
-    const file = join(w.csvDir, `${view}.csv`);
-    if (!existsSync(file)) continue;
-    const got = parseCsv(readFileSync(file, 'utf8'), `${view}.csv`);
-    const want = parseCsv(await exported(w.store, view), `the export of ${view}`);
-    const width = got[0]!.length;
-    assert.deepEqual(got[0], want[0]!.slice(0, width), `${view}.csv: its header is a prefix of the view's columns`);
-    assert.ok(got.length <= want.length, `${view}.csv holds ${got.length - 1} rows, the view only ${want.length - 1}: a duplicate`);
-    // A keyed view's rows change in place: an earlier state holds the same keys at the same rows, with values of then.
-    const same = sameAs(view);
-    for (let i = 1; i < got.length; i++) {
-      assert.deepEqual(same(got[i]!), same(want[i]!.slice(0, width)), `${view}.csv row ${i}: not the view's row ${i} (a duplicate, a gap or a moved row)`);
+    // One layout per world: a month world never has a whole file of a split view, nor the other way round.
+    if (monthly(w, view)) assert.ok(!existsSync(join(w.csvDir, `${view}.csv`)), `${view}.csv in a world of month files`);
+    else if (splitByMonth(view)) assert.ok(!existsSync(join(w.csvDir, view)), `${view}/ in a world of whole files`);
+    for (const file of csvFilesOf(w, view)) {
+      const got = parseCsv(readFileSync(file.path, 'utf8'), file.name);
+      const want = parseCsv(await file.export(), `the export of ${file.name}`);
+      const width = got[0]!.length;
+      assert.deepEqual(got[0], want[0]!.slice(0, width), `${file.name}: its header is a prefix of the view's columns`);
+      assert.ok(got.length <= want.length, `${file.name} holds ${got.length - 1} rows, the export only ${want.length - 1}: a duplicate`);
+      // A keyed view's rows change in place: an earlier state holds the same keys at the same rows, with values of then.
+      const same = sameAs(view);
+      for (let i = 1; i < got.length; i++) {
+        assert.deepEqual(same(got[i]!), same(want[i]!.slice(0, width)), `${file.name} row ${i}: not the export's row ${i} (a duplicate, a gap or a moved row)`);
+      }
     }
   }
 }
@@ -444,13 +484,21 @@ export function checkCursors(w: World): void {
 export function checkConfirmedRowsKept(w: World): void {
   for (const view of VIEW_NAMES) {
     const csv = w.store.sync.cursor('csv', view);
-    const csvState = csv.state as { header: string[] } | undefined;
+    const csvState = csv.state as { header: string[]; files: Record<string, { rows: number }> } | undefined;
     if (csvState) {
-      const file = join(w.csvDir, `${view}.csv`);
-      assert.ok(existsSync(file), `${view}.csv: confirmed by the csv cursor, but the file is gone`);
-      const rows = parseCsv(readFileSync(file, 'utf8'), `${view}.csv`);
-      assert.ok(rows[0]!.length >= csvState.header.length, `${view}.csv: narrower (${rows[0]!.length} columns) than the header confirmed with its cursor (${csvState.header.length})`);
-      assert.ok(rows.length - 1 >= csv.deliveredRows, `${view}.csv holds ${rows.length - 1} rows but its cursor confirmed ${csv.deliveredRows}: confirmed rows were lost`);
+      const entries = Object.entries(csvState.files);
+      assert.equal(
+        entries.reduce((n, [, e]) => n + e.rows, 0),
+        csv.deliveredRows,
+        `${view}: the files confirmed with the csv cursor hold its rows`,
+      );
+      for (const [rel, entry] of entries) {
+        const file = join(w.csvDir, rel);
+        assert.ok(existsSync(file), `${rel}: confirmed by the csv cursor, but the file is gone`);
+        const rows = parseCsv(readFileSync(file, 'utf8'), rel);
+        assert.ok(rows[0]!.length >= csvState.header.length, `${rel}: narrower (${rows[0]!.length} columns) than the header confirmed with its cursor (${csvState.header.length})`);
+        assert.ok(rows.length - 1 >= entry.rows, `${rel} holds ${rows.length - 1} rows but its cursor confirmed ${entry.rows}: confirmed rows were lost`);
+      }
     }
     const sh = w.store.sync.cursor('sheets', view);
     const shState = sh.state as { header: string[]; nextRow: number } | undefined;
@@ -481,6 +529,11 @@ export async function checkExact(w: World, target: SyncTargetName): Promise<void
   }
   if (target === 'csv') {
     for (const view of VIEW_NAMES) {
+      if (monthly(w, view)) {
+        // Each month file equals the export of its month, one file per month with rows, nothing else.
+        await assertMonthFiles(w.store, w.csvDir, view, w.store.reportTimezone(), eventMonths(w));
+        continue;
+      }
       const text = readFileSync(join(w.csvDir, `${view}.csv`), 'utf8');
       const want = await exported(w.store, view);
       parseCsv(text, `${view}.csv`);

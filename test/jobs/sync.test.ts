@@ -14,15 +14,29 @@ import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { exported } from '../helpers/export.js';
+import { assertMonthFiles, monthsBetween } from '../helpers/month-files.js';
+import { splitByMonth } from '../../src/model/partition.js';
 
 const silent = pino({ level: 'silent' });
 
 
 
-async function assertFilesEqualViews(store: Store, dir: string, delimiter = ','): Promise<void> {
+/** Every file equals the view (CSV_PARTITION=none) or its month's export (month, the default of the CLI and server; data of the last weeks). */
+async function assertFilesEqualViews(store: Store, dir: string, delimiter = ',', layout: 'none' | 'month' = 'none'): Promise<void> {
+  const month = (ms: number) => new Date(ms).toISOString().slice(0, 7);
   for (const view of VIEW_NAMES) {
-    assert.equal(readFileSync(join(dir, `${view}.csv`), 'utf8'), await exported(store, view, delimiter), `${view}.csv equals the view`);
+    if (layout === 'month' && splitByMonth(view)) await assertMonthFiles(store, dir, view, store.reportTimezone(), monthsBetween(month(Date.now() - 40 * 86_400_000), month(Date.now() + 86_400_000)));
+    else assert.equal(readFileSync(join(dir, `${view}.csv`), 'utf8'), await exported(store, view, delimiter), `${view}.csv equals the view`);
   }
+}
+
+/** The rows of a view over its month files, oldest month first (headers left out). */
+function monthRows(dir: string, view: string): string[][] {
+  const folder = join(dir, view);
+  return readdirSync(folder)
+    .filter((f) => f.endsWith('.csv'))
+    .sort()
+    .flatMap((f) => (parse(readFileSync(join(folder, f))) as string[][]).slice(1));
 }
 
 const lowScore = (i: number, details: Record<string, number | string>) => ({ ...generateWebhook(i, { kind: 'low_score', idPrefix: 'ls-' }), score_details: details });
@@ -123,15 +137,15 @@ test('a sync killed after writing the files but before committing its cursor: th
   t.after(() => store.close());
   const cursor = store.sync.cursor('csv', 'scores');
   assert.equal(cursor.deliveredSeq, before, 'the cursor did not move');
-  const inFile = (parse(readFileSync(join(dataDir, 'exports', 'scores.csv'))) as unknown[]).length - 1;
+  const inFile = monthRows(join(dataDir, 'exports'), 'scores').length;
   const inView = store.views.count('scores', { toSeq: store.projection.cursor() });
   assert.equal(inFile, inView, 'the crashed sync had already put the new rows in the file');
   assert.ok(cursor.deliveredRows < inFile, 'while the cursor still counts the old ones: a naive retry would duplicate them');
   // The lock of the killed process is taken over (its pid is dead), and the sync repairs.
   const again = await runCli(['sync'], env);
   assert.equal(again.code, 0, again.stderr);
-  await assertFilesEqualViews(store, join(dataDir, 'exports'));
-  const ids = parse(readFileSync(join(dataDir, 'exports', 'red_flags.csv')), { columns: true }) as Array<{ webhook_id: string }>;
+  await assertFilesEqualViews(store, join(dataDir, 'exports'), ',', 'month');
+  const ids = monthRows(join(dataDir, 'exports'), 'red_flags').map((r) => ({ webhook_id: r[0]! }));
   assert.equal(new Set(ids.map((r) => r.webhook_id)).size, ids.length, 'no duplicate rows');
   assert.equal(ids.length, store.db.prepare("SELECT count(*) FROM events WHERE type = 'red_flag'").pluck().get());
 });
@@ -151,14 +165,14 @@ test('two syncs started at once deliver once', async (t) => {
     return n + (keyed ? keyed.total : rows.count({ toSeq: store.projection.cursor() }));
   }, 0);
   assert.deepEqual(delivered.sort((x, y) => x - y), [0, total], 'one delivered everything, the other found nothing new');
-  await assertFilesEqualViews(store, join(dataDir, 'exports'));
+  await assertFilesEqualViews(store, join(dataDir, 'exports'), ',', 'month');
 });
 
 test('the server runs the sync on SYNC_SCHEDULE', async (t) => {
   const s = await startTestService(t, { SYNC_SCHEDULE: '* * * * * *' });
   const body = JSON.stringify(generateWebhook(1, { kind: 'red_flag' }));
   assert.equal((await s.post(body)).status, 200);
-  const file = join(s.dataDir, 'exports', 'red_flags.csv');
+  const folder = join(s.dataDir, 'exports', 'red_flags');
   type St = { targets: { csv: { last_success_at: string | null; rows_pending: number; rows_delivered: number } } };
   const status = async () => (await (await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.adminToken}` } })).json()) as St;
   // The file is renamed into place just before the cursor commits: wait for the sync to finish, not for the file.
@@ -170,9 +184,8 @@ test('the server runs the sync on SYNC_SCHEDULE', async (t) => {
   }
   assert.ok(st.targets.csv.last_success_at, 'a scheduled sync succeeded');
   assert.equal(st.targets.csv.rows_pending, 0);
-  assert.ok(existsSync(file));
-  const rows = parse(readFileSync(file), { columns: true }) as Array<{ webhook_id: string }>;
-  assert.deepEqual(rows.map((r) => r.webhook_id), [JSON.parse(body).webhook_id]);
+  assert.ok(existsSync(folder), 'month files, the default layout');
+  assert.deepEqual(monthRows(join(s.dataDir, 'exports'), 'red_flags').map((r) => r[0]), [JSON.parse(body).webhook_id]);
 });
 
 test('regression: a scheduled sync skipped because another process holds the lock says so in the log', async (t) => {

@@ -1,213 +1,79 @@
-import { randomBytes } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeliveryControl, DeliveryReceipt, KeyedDelivery, LogDelivery, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
-import type { CsvDialect } from './csv-format.js';
 import { DEFAULT_CSV_DIALECT } from '../../model/csv.js';
-import { csvDialectKey } from './csv-dialect.js';
-import { timeColumns } from '../../model/views.js';
-import { copyHashed, createHashedFile, type HashedFile } from './hashed-file.js';
-import { writeViewCsv } from './write-view-csv.js';
-import { SpliceMismatch, spliceKeyedFile, writeKeyedFile } from './keyed-file.js';
-import { renderCsv } from './csv-format.js';
-import type { Cell } from '../../model/cells.js';
+import { splitByMonth, type Partition } from '../../model/partition.js';
+import type { DeliveryControl, DeliveryReceipt, SyncTarget, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import { abortReason, sameList } from '../../lib/text.js';
+import { csvDialectKey } from './csv-dialect.js';
+import type { CsvDialect } from './csv-format.js';
+import { isSplit, layoutKey, readState, rowsIn, stampOf, type CsvFileEntry, type CsvViewState } from './csv-state.js';
+import { createFileBatch, ensureDir, removeOtherLayout, removeStaleTemps } from './file-batch.js';
+import { writeKeyedFiles } from './keyed-files.js';
+import { writeLogFiles } from './log-files.js';
 
-/** What the csv target remembers per view, committed with the cursor. */
-interface CsvFileState {
-  /** Size of the file as of the confirmed cursor. */
-  bytes: number;
-  /** sha256 of those `bytes` bytes: the whole confirmed part, so an edit anywhere is seen. */
-  sha256: string;
-  header: string[];
-  dialect: string;
-  /** Inode, change time and size of the file once renamed into place: while they hold, nothing has touched it. */
-  stamp: string;
-  /** Keyed views: the derivation the file was written from (a new one means a full rewrite). */
-  epoch?: string;
-  /** Keyed views: where every ROWS_PER_CHECKPOINT-th row starts (see keyed-file.ts). */
-  checkpoints?: number[];
-}
+export type CsvTargetOptions = { dir: string } & (
+  | { dialect: CsvDialect; partition: Partition }
+  /** The short form (tests, tools): the default dialect with this delimiter and BOM, one file per view unless told. */
+  | { delimiter: string; bom: boolean; partition?: Partition }
+);
 
-/** The state as stored; anything else (an older format, a hand edit of the database) means a full rewrite. */
-function fileState(v: unknown): CsvFileState | undefined {
-  const s = v as Partial<CsvFileState> | null | undefined;
-  const ok =
-    typeof s === 'object' &&
-    s !== null &&
-    Number.isSafeInteger(s.bytes) &&
-    typeof s.sha256 === 'string' &&
-    typeof s.dialect === 'string' &&
-    typeof s.stamp === 'string' &&
-    Array.isArray(s.header) &&
-    s.header.every((h) => typeof h === 'string') &&
-    (s.checkpoints === undefined || (Array.isArray(s.checkpoints) && s.checkpoints.every((c) => Number.isSafeInteger(c))));
-  return ok ? (s as CsvFileState) : undefined;
-}
-
-/** The change time cannot be set back by a user (utimes sets it to now), unlike mtime. */
-const stampOf = (st: BigIntStats) => `${st.ino}:${st.ctimeNs}:${st.size}`;
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+/** Every file as the last confirmed sync left it (inode, change time, size): then nothing needs reading. */
+async function untouched(dir: string, files: Record<string, CsvFileEntry>): Promise<boolean> {
+  const stamps = await Promise.all(Object.entries(files).map(([rel, e]) => stat(join(dir, ...rel.split('/')), { bigint: true }).then((st) => stampOf(st) === e.stamp, () => false)));
+  return stamps.every(Boolean);
 }
 
 /**
- * `$CSV_DIR/<view>.csv`, always complete: each sync writes a temp file in the
- * same folder, fsyncs it and renames it over the old one, so a reader never
- * sees half a file. New rows are appended to a copy of the previous file cut
- * at the size recorded with the confirmed cursor: rows a crashed sync wrote
- * after that point are cut before the same rows are written again, so a retry
- * never duplicates. The old file is hashed while the kernel copies it and must
- * match the hash recorded for the confirmed part, so an edit by hand anywhere
- * in the file (even one that keeps its size) is seen; the hash then continues
- * over the appended bytes, so recording the new state costs no extra read. A new
- * column, another dialect, a file changed or removed by hand make a full
- * rewrite from the view.
+ * The CSV target: `$CSV_DIR/<view>.csv`, or with `partition: 'month'`
+ * `$CSV_DIR/<view>/<view>-<yyyy-mm>.csv` per month (in REPORT_TIMEZONE) of
+ * received_at (append-only views) or first_received_at (contents,
+ * content_scores); the daily views stay one file each. Every file is always
+ * complete: written to a temp file in its folder, fsynced and renamed over the
+ * old one. A sync touches only the files whose rows changed (the current
+ * month's, mostly): new rows are appended to a copy of the file's confirmed
+ * part (append-only views, see log-files.ts) or spliced in at their positions
+ * (keyed views, see keyed-files.ts), each old file checked against the hash
+ * recorded with the cursor, so an edit by hand anywhere is seen and rows a
+ * crashed sync wrote after the cursor are cut, never duplicated. A new
+ * column, another dialect, zone, layout or derivation rewrites the view's
+ * files; a new layout is complete and durable before the old one is removed.
  */
-export function createCsvTarget(options: { dir: string } & ({ dialect: CsvDialect } | { delimiter: string; bom: boolean })): SyncTarget {
-  // The short form (tests, tools): the default dialect with this delimiter and BOM.
+export function createCsvTarget(options: CsvTargetOptions): SyncTarget {
   const dialect: CsvDialect = 'dialect' in options ? options.dialect : { ...DEFAULT_CSV_DIALECT, delimiter: options.delimiter, bom: options.bom };
+  const partition: Partition = options.partition ?? 'none';
   const dialectKey = csvDialectKey(dialect);
+  const dir = options.dir;
 
-  async function removeStaleTemps(view: string): Promise<void> {
-    // One sync per target at a time, and the caller checked it still holds the lock: any temp file here is a crashed run's.
-    const names = await readdir(options.dir).catch(() => [] as string[]);
-    await Promise.all(names.filter((n) => n.startsWith(`${view}.csv.tmp-`)).map((n) => rm(join(options.dir, n), { force: true })));
-  }
-
-  /** The confirmed part of the old file, then the new rows; undefined when the old part is not ours any more. */
-  async function appendNewRows(temp: string, file: string, prev: CsvFileState, d: LogDelivery, signal?: AbortSignal): Promise<{ out: HashedFile; totalRows: number } | undefined> {
-    const out = await copyHashed(file, temp, prev.bytes, prev.sha256, signal);
-    if (!out) return undefined;
-    try {
-      const written = await writeViewCsv({
-        pages: d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }),
-        dialect: { ...dialect, bom: false },
-        header: undefined,
-        timeColumns: timeColumns(d.view, d.header),
-        out: out.writable(),
-        ...(signal ? { signal } : {}),
-      });
-      return { out, totalRows: d.cursor.deliveredRows + written };
-    } catch (err) {
-      await out.close();
-      throw err;
-    }
-  }
-
-  /** The whole of an append-only view up to toSeq. */
-  function rewrite(out: HashedFile, d: LogDelivery, signal?: AbortSignal): Promise<number> {
-    return writeViewCsv({ pages: d.rows.pages({ toSeq: d.toSeq }), dialect, header: d.header, timeColumns: timeColumns(d.view, d.header), out: out.writable(), ...(signal ? { signal } : {}) });
-  }
-
-  function renderer(d: ViewDelivery): (rows: Cell[][]) => string {
-    const times = timeColumns(d.view, d.header);
-    return (rows) => renderCsv(rows, dialect, times);
-  }
-
-  /** The old keyed file with its changed rows replaced and new ones added; undefined when it is not the file the state describes. */
-  async function spliceRows(temp: string, file: string, prev: CsvFileState & { checkpoints: number[] }, d: KeyedDelivery, untouched: boolean, signal?: AbortSignal): Promise<{ out: HashedFile; rows: number; checkpoints: number[] } | undefined> {
-    try {
-      return await spliceKeyedFile({
-        path: file,
-        bytes: prev.bytes,
-        sha256: prev.sha256,
-        checkpoints: prev.checkpoints,
-        known: d.cursor.deliveredRows,
-        changes: d.rows.changed(d.cursor.deliveredSeq, d.cursor.deliveredRows),
-        temp,
-        render: renderer(d),
-        verify: !untouched,
-        ...(signal ? { signal } : {}),
-      });
-    } catch (err) {
-      if (!(err instanceof SpliceMismatch)) throw err;
-      await rm(temp, { force: true });
-      return undefined;
-    }
-  }
-
-
-  async function deliverView(d: ViewDelivery, { signal, fence }: DeliveryControl): Promise<DeliveryReceipt> {
-    const file = join(options.dir, `${d.view}.csv`);
-    const prev = fileState(d.cursor.state);
+  async function deliverView(d: ViewDelivery, control: DeliveryControl): Promise<DeliveryReceipt> {
+    const { signal, fence } = control;
+    const split = isSplit(d.view, partition);
+    const layout = layoutKey(split, d.zone);
     const epoch = d.kind === 'keyed' ? d.epoch : undefined;
-    const reusable = prev !== undefined && prev.dialect === dialectKey && sameList(prev.header, d.header) && prev.epoch === epoch ? prev : undefined;
-    const before = await stat(file, { bigint: true }).catch(() => undefined);
-    // Nothing new and the file untouched since we renamed it: no read at all (this runs every minute).
-    const total = d.kind === 'keyed' ? d.rows.total : d.cursor.deliveredRows;
-    if (reusable && d.pending === 0 && before && stampOf(before) === reusable.stamp) return { rows: 0, totalRows: total, state: reusable };
+    const prev = readState(d.cursor.state, d.view, d.cursor.deliveredRows);
+    const reusable = prev && prev.dialect === dialectKey && prev.layout === layout && prev.epoch === epoch && sameList(prev.header, d.header) ? prev : undefined;
+    // Nothing new and every file untouched since we renamed it: no read at all (this runs every minute).
+    if (reusable && d.pending === 0 && (await untouched(dir, reusable.files))) return { rows: 0, totalRows: rowsIn(reusable.files), state: reusable };
 
-    // Not mkdir -p (it loops under /proc): the folder was checked when the target was made; recreate it alone if removed.
-    await mkdir(options.dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    // The folder was checked when the target was made; recreated alone if removed.
+    await ensureDir(dir);
     // Only the lock holder may clear temp files: a run that was taken over would delete the new holder's.
+    signal?.throwIfAborted();
     fence?.();
-    await removeStaleTemps(d.view);
-    const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    let out: HashedFile | undefined;
+    await removeStaleTemps(dir, d.view);
+    const batch = createFileBatch(dir);
     try {
-      let totalRows = 0;
-      let checkpointsAfter: number[] | undefined;
-      let whole = false;
-      const writeWhole = async () => {
-        await out?.close();
-        await rm(temp, { force: true });
-        out = await createHashedFile(temp);
-        whole = true;
-        if (d.kind === 'keyed') ({ rows: totalRows, checkpoints: checkpointsAfter } = await writeKeyedFile({ out, header: d.header, pages: d.rows.pages(), dialect, render: renderer(d), ...(signal ? { signal } : {}) }));
-        else totalRows = await rewrite(out, d, signal);
-      };
-      if (d.kind === 'keyed') {
-        // Changed rows are spliced in where they are; the whole view is written when the old file cannot be used.
-        const checkpoints = reusable?.checkpoints;
-        const spliced = reusable && checkpoints && before && before.size === BigInt(reusable.bytes) ? await spliceRows(temp, file, { ...reusable, checkpoints }, d, stampOf(before) === reusable.stamp, signal) : undefined;
-        if (spliced) {
-          out = spliced.out;
-          totalRows = spliced.rows;
-          checkpointsAfter = spliced.checkpoints;
-        } else await writeWhole();
-      } else {
-        const appended = reusable && before && before.size >= BigInt(reusable.bytes) ? await appendNewRows(temp, file, reusable, d, signal) : undefined;
-        if (appended) ({ out, totalRows } = appended);
-        // No usable old part (or it did not match its hash): write the whole view.
-        else await writeWhole();
-      }
-      if (!whole) {
-        // Built on the old file: if anything wrote to it while it was read (its change time moved), what was
-        // copied may be neither its old bytes nor the new ones; write the view whole instead.
-        const during = await stat(file, { bigint: true }).catch(() => undefined);
-        if (!before || !during || stampOf(during) !== stampOf(before)) await writeWhole();
-      }
-      if (!out) throw new Error('no file was written');
-      await out.commit();
-      // Stop before the rename: an aborted run, or one whose lock was taken over, leaves the file as it was.
-      signal?.throwIfAborted();
-      fence?.();
-      await rename(temp, file);
-      await fsyncPath(options.dir);
-      const state: CsvFileState = {
-        bytes: out.bytes,
-        sha256: out.digest(),
-        header: d.header,
-        dialect: dialectKey,
-        stamp: stampOf(await stat(file, { bigint: true })),
-        ...(epoch === undefined ? {} : { epoch }),
-        ...(checkpointsAfter === undefined ? {} : { checkpoints: checkpointsAfter }),
-      };
-      // A keyed view written whole (a new epoch, a file changed by hand) delivered every row again.
-      return { rows: whole ? totalRows : d.pending, totalRows, state };
+      const input = { dialect, split, prev: reusable?.files, batch, dir, signal };
+      const { kept, rendered } = d.kind === 'keyed' ? await writeKeyedFiles({ ...input, d }) : await writeLogFiles({ ...input, d });
+      const published = await batch.publish(control);
+      const merged = { ...kept, ...published };
+      const files: Record<string, CsvFileEntry> = {};
+      for (const rel of Object.keys(merged).sort()) files[rel] = merged[rel]!;
+      // The new layout is in place: what the other one left goes (a crash before leaves both, the next sync ends it).
+      if (splitByMonth(d.view)) await removeOtherLayout(dir, d.view, split, files, control);
+      const state: CsvViewState = { v: 2, header: d.header, dialect: dialectKey, layout, ...(epoch === undefined ? {} : { epoch }), files };
+      return { rows: rendered, totalRows: rowsIn(files), state };
     } catch (err) {
-      await out?.close();
-      await rm(temp, { force: true });
+      await batch.discard();
       throw err;
     }
   }

@@ -4,6 +4,7 @@ import type { Cell } from '../../model/cells.js';
 import type { PositionedRow } from '../../model/sync.js';
 import { BOM, renderCsv, type CsvDialect } from './csv-format.js';
 import { copyPrefix, createHashedFile, type HashedFile } from './hashed-file.js';
+import { bufferedSink, type BufferedSink } from './buffered-sink.js';
 
 /**
  * A keyed view's CSV file changes in place: its rows keep their positions and
@@ -23,39 +24,8 @@ const CRLF = Buffer.from('\r\n');
 const READ_CHUNK = 1 << 20;
 const WRITE_CHUNK = 1 << 20;
 
-/**
- * Appends to the new file: rendered text is gathered into ~1 MB writes, a
- * copied span of the old file is written as it is (after what was gathered).
- */
-function sink(out: HashedFile) {
-  let pending = '';
-  let bytes = out.bytes;
-  const flush = async () => {
-    if (pending === '') return;
-    const data = Buffer.from(pending, 'utf8');
-    pending = '';
-    await out.append(data);
-  };
-  return {
-    /** Bytes in the file once everything handed over is written. */
-    get bytes() {
-      return bytes;
-    },
-    async write(chunk: string | Buffer): Promise<void> {
-      if (typeof chunk === 'string') {
-        pending += chunk;
-        bytes += Buffer.byteLength(chunk);
-        if (pending.length >= WRITE_CHUNK) await flush();
-        return;
-      }
-      await flush();
-      bytes += chunk.length;
-      await out.append(chunk);
-    },
-    end: flush,
-  };
-}
-type Sink = ReturnType<typeof sink>;
+const sink = (out: HashedFile) => bufferedSink(out, WRITE_CHUNK);
+type Sink = BufferedSink;
 
 /** Reads a file front to back exactly once, hashing every byte it hands on or skips. */
 class SequentialReader {

@@ -80,9 +80,12 @@ test('the state holds the hash and size of the whole file, continued over append
     await runSync({ store, target, logger: silent });
     for (const view of VIEW_NAMES) {
       const file = join(csvDir, `${view}.csv`);
-      const state = store.sync.cursor('csv', view).state as { bytes: number; sha256: string };
-      assert.equal(state.bytes, statSync(file).size, `${view}: size`);
-      assert.equal(state.sha256, sha256(file), `${view}: hash of the whole file`);
+      const state = store.sync.cursor('csv', view).state as { files: Record<string, { bytes: number; sha256: string; rows: number }> };
+      assert.deepEqual(Object.keys(state.files), [`${view}.csv`], `${view}: one file`);
+      const entry = state.files[`${view}.csv`]!;
+      assert.equal(entry.bytes, statSync(file).size, `${view}: size`);
+      assert.equal(entry.sha256, sha256(file), `${view}: hash of the whole file`);
+      assert.equal(entry.rows, store.sync.cursor('csv', view).deliveredRows, `${view}: rows`);
     }
   }
   await assertFilesEqualViews(store, csvDir);
@@ -194,3 +197,29 @@ test(
     }
   },
 );
+
+test('a state written before month partitions (one file per view) is continued, not rewritten, with partition none', async (t) => {
+  const { store, csvDir, target } = setup(t);
+  await ingest(store, batch(0, 20));
+  await runSync({ store, target, logger: silent });
+  // Put back each view's state as the earlier target recorded it: the file's own fields, no file map.
+  const toSeq = store.projection.cursor();
+  for (const view of VIEW_NAMES) {
+    const c = store.sync.cursor('csv', view);
+    const { header, dialect, epoch, files } = c.state as { header: string[]; dialect: string; epoch?: string; files: Record<string, { bytes: number; sha256: string; stamp: string; checkpoints?: number[] }> };
+    const { bytes, sha256, stamp, checkpoints } = files[`${view}.csv`]!;
+    const legacy = { bytes, sha256, header, dialect, stamp, ...(epoch === undefined ? {} : { epoch }), ...(checkpoints === undefined ? {} : { checkpoints }) };
+    store.db.transaction(() => store.sync.confirm('csv', view, toSeq, c.deliveredRows, legacy, 0))();
+  }
+  const inodes = () => VIEW_NAMES.map((v) => statSync(join(csvDir, `${v}.csv`)).ino);
+  const before = inodes();
+  const idle = await runSync({ store, target, logger: silent });
+  assert.equal(idle.status === 'ok' && idle.rows, 0, 'nothing rewritten');
+  assert.deepEqual(inodes(), before, 'the files are left as they are');
+  for (const view of VIEW_NAMES) assert.equal((store.sync.cursor('csv', view).state as { v: number }).v, 2, `${view}: the state is in the new format`);
+  await ingest(store, batch(100, 5));
+  const pending = (await deliveries(store)).reduce((n, d) => n + d.pending, 0);
+  const r = await runSync({ store, target, logger: silent });
+  assert.equal(r.status === 'ok' && r.rows, pending, 'only the new and changed rows are written (no file rewritten whole)');
+  await assertFilesEqualViews(store, csvDir);
+});

@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { DeliveryControl } from '../../model/sync.js';
+import type { ViewName } from '../../model/views.js';
+import { stampOf, type CsvFileEntry } from './csv-state.js';
+import type { HashedFile } from './hashed-file.js';
+
+/** A new file being written to its temp path, renamed into place when the whole view is ready. */
+export interface StagedFile {
+  out: HashedFile;
+  temp: string;
+  /** Data rows in it. */
+  rows: number;
+  checkpoints?: number[];
+  /** Made durable and closed already (see seal). */
+  sealed?: boolean;
+}
+
+/** Ignores one error code (EEXIST of a mkdir, ENOENT of a readdir…). */
+const unless = (code: string) => (err: NodeJS.ErrnoException) => {
+  if (err.code !== code) throw err;
+};
+
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Not mkdir -p (it loops under /proc): the parent was checked when the target
+ * was made. A folder made here is synced into its parent, or a power cut could
+ * lose it with the files renamed into it.
+ */
+export async function ensureDir(path: string): Promise<void> {
+  const made = await mkdir(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      return false;
+    },
+  );
+  if (made) await fsyncPath(dirname(path));
+}
+
+/** Names in a folder; none when it does not exist. */
+export async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+    throw err;
+  });
+}
+
+/**
+ * The files of one view's delivery: each written to a temp file next to its
+ * place, then, once every one is complete and durable, renamed into place one
+ * by one (a reader sees each file whole, old or new). Renames stop the moment
+ * the run is aborted or loses its lock: what was renamed holds rows past the
+ * confirmed cursor, which the next sync cuts (it keeps only the confirmed part
+ * of each file, checked by its hash).
+ */
+export function createFileBatch(dir: string) {
+  const staged = new Map<string, StagedFile>();
+  const pathOf = (rel: string) => join(dir, ...rel.split('/'));
+  /** Forgets a staged file and removes its temp. */
+  const drop = async (rel: string): Promise<void> => {
+    const f = staged.get(rel);
+    if (!f) return;
+    staged.delete(rel);
+    await f.out.close();
+    await rm(f.temp, { force: true });
+  };
+  /** A staged file is complete: fsync and close it now (a view of many months keeps few files open). */
+  const seal = async (rel: string): Promise<void> => {
+    const f = staged.get(rel);
+    if (!f || f.sealed) return;
+    await f.out.commit();
+    f.sealed = true;
+  };
+  return {
+    pathOf,
+    /** A fresh temp path for `rel` (its folder must exist). */
+    tempFor: (rel: string) => `${pathOf(rel)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+    staged: (rel: string) => staged.get(rel),
+    /** Stages a file (replacing one staged before for the same path, which is dropped). */
+    async add(rel: string, file: StagedFile): Promise<void> {
+      await drop(rel);
+      staged.set(rel, file);
+    },
+    drop,
+    seal,
+    /** After a failure: every temp removed. */
+    async discard(): Promise<void> {
+      for (const rel of [...staged.keys()]) await drop(rel);
+    },
+    /** Makes every staged file durable, renames them into place and syncs their folders; the entries to record. */
+    async publish({ signal, fence }: DeliveryControl): Promise<Record<string, CsvFileEntry>> {
+      for (const rel of staged.keys()) await seal(rel);
+      const entries: Record<string, CsvFileEntry> = {};
+      const folders = new Set<string>();
+      for (const [rel, f] of [...staged]) {
+        // An aborted run, or one whose lock was taken over, renames nothing more.
+        signal?.throwIfAborted();
+        fence?.();
+        const path = pathOf(rel);
+        await rename(f.temp, path);
+        staged.delete(rel);
+        folders.add(dirname(path));
+        entries[rel] = {
+          bytes: f.out.bytes,
+          sha256: f.out.digest(),
+          stamp: stampOf(await stat(path, { bigint: true })),
+          rows: f.rows,
+          ...(f.checkpoints === undefined ? {} : { checkpoints: f.checkpoints }),
+        };
+      }
+      for (const folder of folders) await fsyncPath(folder);
+      return entries;
+    },
+  };
+}
+export type FileBatch = ReturnType<typeof createFileBatch>;
+
+const MONTH_FILE = (view: string) => new RegExp(`^${view}-\\d{4}-\\d{2}\\.csv$`);
+
+/**
+ * Temp files a crashed or stopped run left for this view. One sync per target
+ * at a time, and the caller checked it still holds the lock: any temp file
+ * here is a dead run's (a run that was taken over would delete the new holder's).
+ */
+export async function removeStaleTemps(dir: string, view: ViewName): Promise<void> {
+  const inDir = (await namesIn(dir)).filter((n) => n.startsWith(`${view}.csv.tmp-`)).map((n) => join(dir, n));
+  const folder = join(dir, view);
+  const inFolder = (await namesIn(folder)).filter((n) => n.startsWith(`${view}-`) && n.includes('.csv.tmp-')).map((n) => join(folder, n));
+  await Promise.all([...inDir, ...inFolder].map((p) => rm(p, { force: true })));
+}
+
+/**
+ * Removes what the view's current layout does not hold: with months, the
+ * whole file and month files of months without rows; kept whole, the month
+ * folder's files (and the folder, when nothing else is in it). Called once
+ * the new layout is in place and durable, so a reader always finds one
+ * complete layout, and a crash before it leaves both (the next sync ends
+ * the job). Only the lock holder may delete.
+ */
+export async function removeOtherLayout(dir: string, view: ViewName, split: boolean, keep: Record<string, CsvFileEntry>, { signal, fence }: DeliveryControl): Promise<void> {
+  const folder = join(dir, view);
+  const isMonthFile = MONTH_FILE(view);
+  const names = await namesIn(folder);
+  const doomed = names.filter((n) => (isMonthFile.test(n) && !(`${view}/${n}` in keep)) || (!split && n.startsWith(`${view}-`) && n.includes('.csv.tmp-'))).map((n) => join(folder, n));
+  const exists = (path: string) => stat(path).then(() => true, () => false);
+  const whole = join(dir, `${view}.csv`);
+  if (split && (await exists(whole))) doomed.push(whole);
+  // Kept whole: an empty month folder goes too (one that holds someone else's files stays).
+  const emptyFolder = !split && names.length === 0 && (await exists(folder));
+  if (doomed.length === 0 && !emptyFolder) return;
+  signal?.throwIfAborted();
+  fence?.();
+  for (const path of doomed) await rm(path, { force: true });
+  if (!split) {
+    await rmdir(folder).catch((err: NodeJS.ErrnoException) => {
+      // Someone keeps other files there (ENOTEMPTY, EEXIST on some systems): the folder stays.
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+    });
+  }
+  await fsyncPath(dir);
+  if (split) await fsyncPath(folder).catch(unless('ENOENT'));
+}
