@@ -17,13 +17,19 @@
  *    requests per sync (target ≤ 4), as a ratio to the append-only steady syncs of part 2, the
  *    read-back (ranges, bytes) and the time spent outside the limiter.
  *
- * BENCH_BACKLOG, BENCH_STEADY_MINUTES and BENCH_KEYED_ROWS make a shorter run (e.g. 5000, 2 and
- * 50000: well under a minute).
+ * 4. Month tabs (SHEETS_PARTITION=month, the product's settings: protected tabs, SHEETS_ON_CONFLICT=rebuild,
+ *    SHEETS_KEEP_MONTHS=auto): a history of BENCH_MONTH_BACKLOG webhooks (default 3000) over the last
+ *    three months, then BENCH_STEADY_MINUTES steady syncs without and with the `ember-sync` status tab
+ *    (target ≤ 4 requests each), then a month rollover: the first sync whose rows fall in a new month
+ *    (a new tab per view), and the sync after it.
+ *
+ * BENCH_BACKLOG, BENCH_STEADY_MINUTES, BENCH_KEYED_ROWS and BENCH_MONTH_BACKLOG make a shorter run (e.g.
+ * 5000, 2, 50000 and 1000: about a minute).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { runSync } from '../src/jobs/sync.js';
 import type { Cell } from '../src/model/cells.js';
 import type { KeyedDelivery, PositionedRow } from '../src/model/sync.js';
@@ -51,6 +57,7 @@ const KEYED_NEW = Number(process.env['BENCH_KEYED_NEW'] ?? 60);
 const KEYED_RECENT = Number(process.env['BENCH_KEYED_RECENT'] ?? 5000);
 /** The share of changes anywhere in the tab (the rest among the recent contents). */
 const KEYED_SCATTERED = Number(process.env['BENCH_KEYED_SCATTERED'] ?? 0.2);
+const MONTH_BACKLOG = Number(process.env['BENCH_MONTH_BACKLOG'] ?? 3000);
 const SHEET = 'bench-spreadsheet-0001';
 const TOKEN = 'bench-token';
 
@@ -211,6 +218,54 @@ async function keyedSteady(fake: Awaited<ReturnType<typeof startFakeSheets>>, au
   return { perSync, kinds };
 }
 
+/** Requests of each sync of month tabs, with and without the status tab, and of a month rollover. */
+async function monthTabs(fake: Awaited<ReturnType<typeof startFakeSheets>>, auth: ReturnType<typeof createSheetsAuth>, logger: Logger): Promise<void> {
+  const product = { partition: 'month' as const, keepMonths: 'auto' as const, onConflict: 'rebuild' as const, protectTabs: true };
+  const now = Date.now();
+  for (const statusTab of [false, true]) {
+    const id = `bench-months-${statusTab ? 'status' : 'plain'}`;
+    fake.createSpreadsheet(id, { defaultSheet: true });
+    const dir = mkdtempSync(join(tmpdir(), 'ember-bench-months-'));
+    const store = createStore({ dbPath: join(dir, 'db.sqlite') });
+    // A history over the last three months, synced without the limiter's waits (not measured).
+    const span = 90 * 86_400_000;
+    add(store, 0, MONTH_BACKLOG, now - span, span / Math.max(1, MONTH_BACKLOG));
+    const fast = createSheetsTarget({ spreadsheetId: id, auth, rootUrl: fake.url, limiter: { minIntervalMs: 0, writesPerMinute: 1e9 }, statusTab, ...product });
+    const first = await runSync({ store, target: fast, logger });
+    if (first.status !== 'ok') throw new Error(`month backlog sync failed: ${JSON.stringify(first)}`);
+    const monthTabsMade = fake.tabs(id).filter((t) => / \d{4}-\d{2}$/.test(t)).length;
+    const target = createSheetsTarget({ spreadsheetId: id, auth, rootUrl: fake.url, statusTab, ...product });
+    let next = MONTH_BACKLOG;
+    const measure = async (label: string, received: number) => {
+      add(store, next, 60, received, 1000);
+      next += 60;
+      fake.resetRequests();
+      const r = await runSync({ store, target, logger });
+      if (r.status !== 'ok') throw new Error(`${label} failed: ${JSON.stringify(r)}`);
+      const kinds = fake.requests.filter((q) => q.spreadsheetId === id).map((q) => q.kind);
+      return { n: kinds.length, shape: kinds.join(' + ') };
+    };
+    const steady: Array<{ n: number; shape: string }> = [];
+    for (let m = 0; m < STEADY_MINUTES; m++) steady.push(await measure('steady sync', Date.now()));
+    const name = statusTab ? 'with the status tab' : 'without the status tab';
+    console.log(
+      `month tabs ${name} (${MONTH_BACKLOG.toLocaleString('en')} webhooks over 3 months: ${monthTabsMade} month tabs), 60 webhooks per sync: requests per steady sync ${steady.map((x) => x.n).join(', ')} (max ${Math.max(...steady.map((x) => x.n))}; target ≤ 4 → ${Math.max(...steady.map((x) => x.n)) <= 4 ? 'met' : 'MISSED'})`,
+    );
+    for (const shape of new Set(steady.map((x) => x.shape))) console.log(`  ${steady.filter((x) => x.shape === shape).length} × ${shape}`);
+    if (statusTab) {
+      // Rows received on the first day of next month: a new tab per view split by month.
+      const d = new Date(Date.now());
+      const nextMonth = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1, 0, 30);
+      const before = fake.tabs(id).length;
+      const roll = await measure('month rollover', nextMonth);
+      const after = await measure('the sync after the rollover', nextMonth + 120_000);
+      console.log(`  month rollover: ${roll.n} requests (${roll.shape}), ${fake.tabs(id).length - before} new month tabs; the sync after it: ${after.n} requests (${after.shape})`);
+    }
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   // Request bodies are not kept: the bench reads kinds, sizes and ranges only.
   const fake = await startFakeSheets({ keepBodies: false });
@@ -261,6 +316,7 @@ async function main() {
     for (const [shape, n] of keyed.kinds) console.log(`  ${n} × ${shape}`);
     console.log(`  ratio keyed / append-only steady-sync requests (means of this run): ${ratio.toFixed(2)} (${mean(keyed.perSync).toFixed(2)} / ${mean(perSync).toFixed(2)}) on ${machine()}`);
   }
+  if (MONTH_BACKLOG > 0) await monthTabs(fake, createSheetsAuth({ sheetsAccessToken: TOKEN, googleApplicationCredentials: undefined, googleOauthTokenUrl: undefined }), logger);
   store.close();
   await fake.close();
   rmSync(dir, { recursive: true, force: true });

@@ -146,6 +146,11 @@ function signingSecrets(env: Env): string[] {
   return secrets;
 }
 
+/** The views a target takes: SHEETS_VIEWS for Sheets, every view for CSV. */
+export function viewsSyncedTo(settings: Pick<Settings, 'sheetsViews'>, target: SyncTargetName): readonly ViewName[] {
+  return target === 'sheets' ? settings.sheetsViews : VIEW_NAMES;
+}
+
 function sheetsViews(env: Env): ViewName[] {
   const raw = get(env, 'SHEETS_VIEWS');
   if (raw === undefined) return [...VIEW_NAMES];

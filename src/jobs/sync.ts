@@ -77,11 +77,11 @@ function repairing(rows: KeyedRowSource, from: number | undefined): KeyedRowSour
  * cursor and column list): the rows after the target's cursor for an
  * append-only view, the rows changed since it for a keyed view.
  */
-export function deliveriesFor(store: Store, target: string, snapshot: { toSeq: number; registry: ColumnRegistry } = store.projection.snapshot()): ViewDelivery[] {
+export function deliveriesFor(store: Store, target: string, snapshot: { toSeq: number; registry: ColumnRegistry } = store.projection.snapshot(), views: readonly ViewName[] = VIEW_NAMES): ViewDelivery[] {
   const { toSeq, registry } = snapshot;
   const epoch = store.keyedEpoch();
   const zone = store.reportTimezone();
-  return VIEW_NAMES.map((view): ViewDelivery => {
+  return views.map((view): ViewDelivery => {
     const cursor = store.sync.cursor(target, view);
     const { header, rows, keyed } = store.views.snapshot(view, registry);
     if (isKeyedView(view) && keyed) {
@@ -158,7 +158,8 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     await catchUpAsync(store.projection);
     // One read: the cursor and the column list agree, and every delivery keeps them.
     const { toSeq, registry } = store.projection.snapshot();
-    const deliveries = deliveriesFor(store, target.name, { toSeq, registry });
+    const taken = target.views ?? VIEW_NAMES;
+    const deliveries = deliveriesFor(store, target.name, { toSeq, registry }, taken);
 
     let outcomes: ViewOutcome[];
     try {
@@ -175,7 +176,7 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
       const run = { startedAt, quarantined: store.events.quarantineHeld(), parked: store.projection.parkedCount() };
       outcomes = await target.deliver(deliveries, { signal: abort.signal, fence, run });
     } catch (err) {
-      outcomes = VIEW_NAMES.map((view) => ({ view, ok: false as const, error: message(err) }));
+      outcomes = taken.map((view) => ({ view, ok: false as const, error: message(err) }));
     }
     faultPoint('after-deliver');
     if (abort.signal.aborted) throw abort.signal.reason;

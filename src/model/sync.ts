@@ -174,6 +174,12 @@ export interface DeliveryControl {
  */
 export interface SyncTarget {
   readonly name: SyncTargetName;
+  /**
+   * The views this target takes (SHEETS_VIEWS); all when absent. The engine
+   * hands it no other view, and their cursors stay where they are: a view
+   * chosen later gets its whole history.
+   */
+  readonly views?: readonly ViewName[];
   deliver(views: ViewDelivery[], control?: DeliveryControl): Promise<ViewOutcome[]>;
   /** Things the operator should know from the last `deliver`, in words (e.g. the spreadsheet's time zone differs from REPORT_TIMEZONE); kept with the run and shown by status. */
   notices?(): string[];

@@ -20,13 +20,13 @@ export async function createTargets(settings: Settings, only?: SyncTargetName, l
       ensureSettingDir('CSV_DIR', settings.csvDir);
       targets.push(createCsvTarget({ dir: settings.csvDir, dialect: csvDialectFromSettings(settings), partition: settings.csvPartition }));
     } else {
-      const [{ createSheetsAuth }, { createSheetsTarget }] = await Promise.all([import('./sheets/auth.js'), import('./sheets/sheets-target.js')]);
+      const [{ createSheetsAuth }, { createSheetsTarget }, { sheetsBehaviour }] = await Promise.all([import('./sheets/auth.js'), import('./sheets/sheets-target.js'), import('./sheets/sheets-options.js')]);
       targets.push(
         createSheetsTarget({
           spreadsheetId: settings.sheetsSpreadsheetId!,
           auth: createSheetsAuth(settings),
           rootUrl: settings.sheetsApiRootUrl,
-          reportTimezone: settings.reportTimezone,
+          ...sheetsBehaviour(settings),
           ...(logger ? { logger } : {}),
         }),
       );

@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import type { SyncTargetName } from '../model/sync.js';
-import { VIEW_NAMES } from '../model/views.js';
+import { VIEW_NAMES, type ViewName } from '../model/views.js';
 import type { Store } from './create-store.js';
 import { LOCK_STALE_MS, type SyncRunRow } from './sync-state.js';
 
 /** Rows of every view that a target has not confirmed yet: new rows, and changed rows of keyed views (projected rows; see projector.lag for the rest). */
-export function pendingRows(store: Store, target: string): number {
+export function pendingRows(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES): number {
   // One read of the cursor and the columns for every view (this runs on each metrics scrape).
   const { toSeq, registry } = store.projection.snapshot();
-  return VIEW_NAMES.reduce((n, view) => {
+  return views.reduce((n, view) => {
     const cursor = store.sync.cursor(target, view);
     const { rows, keyed } = store.views.snapshot(view, registry);
     return n + (keyed ? keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows) : rows.count({ fromSeq: cursor.deliveredSeq, toSeq }));
@@ -84,6 +84,8 @@ export interface StatusOptions {
   /** The schedule the server syncs on, and its next run (null: it never fires again). */
   schedule?: { expression: string; timezone: string; next_run_at: string | null };
   now?: Date;
+  /** The views each target takes (SHEETS_VIEWS); all when absent. Pending rows count those only. */
+  viewsOf?: (target: SyncTargetName) => readonly ViewName[];
 }
 
 /** Counts and state for `ember-sync status` and GET /api/status. Fields are only ever added (scripts read them). */
@@ -118,7 +120,7 @@ export function collectStatus(store: Store, targets: readonly SyncTargetName[], 
             last_run: last ? { started_at: last.started_at, finished_at: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error, notices: noticesOf(last.details) } : null,
             last_success_at: ok?.finished_at ?? null,
             rows_delivered: store.sync.totalRows(target),
-            rows_pending: pendingRows(store, target),
+            rows_pending: pendingRows(store, target, options.viewsOf?.(target)),
             view_errors: Object.fromEntries(store.sync.viewErrors(target).map((e) => [e.view, { error: e.last_error, at: e.last_error_at }])),
             state: run.state,
             state_since: run.since,

@@ -749,3 +749,84 @@ test('developer metadata on a tab: created (atomically with the tab), read with 
   await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ deleteDeveloperMetadata: { dataFilter: { developerMetadataLookup: { metadataKey: 'ember-sync', metadataLocation: { sheetId: 42 } } } } }] } });
   assert.deepEqual(fake.tab(id, 'contents')!.developerMetadata, []);
 });
+
+test('protected ranges: warning-only ranges added and listed per tab, editors refused with warningOnly, writes still go through, gone with the tab', async () => {
+  const id = newSpreadsheet();
+  const added = await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: {
+      requests: [
+        { addSheet: { properties: { sheetId: 11, title: 'synced', gridProperties: { rowCount: 5, columnCount: 3 } } } },
+        { addProtectedRange: { protectedRange: { range: { sheetId: 11 }, description: 'ours', warningOnly: true } } },
+      ],
+    },
+  });
+  const reply = added.data.replies?.[1]?.addProtectedRange?.protectedRange;
+  assert.equal(reply?.warningOnly, true);
+  assert.equal(typeof reply?.protectedRangeId, 'number');
+  const meta = await api.spreadsheets.get({ spreadsheetId: id });
+  const synced = meta.data.sheets?.find((s) => s.properties?.title === 'synced');
+  assert.deepEqual(
+    synced?.protectedRanges?.map((r) => [r.description, r.warningOnly, r.range?.sheetId]),
+    [['ours', true, 11]],
+  );
+  // The caller is an editor: a warning-only range never blocks the API's writes.
+  await api.spreadsheets.values.update({ spreadsheetId: id, range: 'synced!A1', valueInputOption: 'RAW', requestBody: { values: [['x']] } });
+  assert.equal(fake.tab(id, 'synced')!.values[0]![0], 'x');
+  await rejects(
+    api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ addProtectedRange: { protectedRange: { range: { sheetId: 11 }, warningOnly: true, editors: { users: ['a@example.com'] } } } }] } }),
+    400,
+    /Editors are not supported with warning_only protection/,
+  );
+  await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ deleteSheet: { sheetId: 11 } }] } });
+  assert.equal(fake.tab(id, 'synced'), undefined);
+  assert.equal((await api.spreadsheets.get({ spreadsheetId: id })).data.sheets?.some((s) => (s.protectedRanges ?? []).length > 0), false);
+});
+
+test('filter views keep every cell in place (their sort and criteria are the viewer\'s); deleteFilterView removes one', async () => {
+  const id = newSpreadsheet();
+  await api.spreadsheets.values.update({ spreadsheetId: id, range: 'Sheet1!A1:B4', valueInputOption: 'RAW', requestBody: { values: [['n', 'k'], [3, 'c'], [1, 'a'], [2, 'b']] } });
+  const before = fake.tab(id, 'Sheet1')!.values;
+  const res = await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { requests: [{ addFilterView: { filter: { title: 'sorted', range: { sheetId: 0, startRowIndex: 0 }, sortSpecs: [{ dimensionIndex: 0, sortOrder: 'ASCENDING' }], filterSpecs: [{ columnIndex: 1, filterCriteria: { hiddenValues: ['a'] } }] } } }] },
+  });
+  const fv = res.data.replies?.[0]?.addFilterView?.filter;
+  assert.equal(fv?.title, 'sorted');
+  assert.deepEqual(fake.tab(id, 'Sheet1')!.values, before, 'nothing moved');
+  assert.equal(fake.tab(id, 'Sheet1')!.filterViews.length, 1);
+  await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ deleteFilterView: { filterId: fv!.filterViewId! } }] } });
+  assert.equal(fake.tab(id, 'Sheet1')!.filterViews.length, 0);
+});
+
+test('developer metadata on the spreadsheet itself: created, read at the top of spreadsheets.get, updated by id, kept when tabs go', async () => {
+  const id = newSpreadsheet();
+  await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { requests: [{ addSheet: { properties: { sheetId: 5, title: 'gone' } } }, { createDeveloperMetadata: { developerMetadata: { metadataKey: 'k', metadataValue: 'v1', location: { spreadsheet: true }, visibility: 'DOCUMENT' } } }] },
+  });
+  let meta = (await api.spreadsheets.get({ spreadsheetId: id })).data;
+  const m = meta.developerMetadata?.[0];
+  assert.deepEqual([m?.metadataKey, m?.metadataValue, m?.location?.locationType], ['k', 'v1', 'SPREADSHEET']);
+  await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { requests: [{ deleteSheet: { sheetId: 5 } }, { updateDeveloperMetadata: { dataFilters: [{ developerMetadataLookup: { metadataId: m!.metadataId! } }], developerMetadata: { metadataValue: 'v2' }, fields: 'metadataValue' } }] },
+  });
+  meta = (await api.spreadsheets.get({ spreadsheetId: id })).data;
+  assert.deepEqual(meta.developerMetadata?.map((x) => x.metadataValue), ['v2']);
+  await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ deleteDeveloperMetadata: { dataFilter: { developerMetadataLookup: { metadataKey: 'k' } } } }] } });
+  assert.equal((await api.spreadsheets.get({ spreadsheetId: id })).data.developerMetadata, undefined);
+});
+
+test('tab order: addSheet at an index, updateSheetProperties moves a tab; deleteSheet closes the gap', async () => {
+  const id = newSpreadsheet();
+  await api.spreadsheets.batchUpdate({
+    spreadsheetId: id,
+    requestBody: { requests: [{ addSheet: { properties: { sheetId: 2, title: 'b' } } }, { addSheet: { properties: { sheetId: 3, title: 'a', index: 1 } } }, { addSheet: { properties: { sheetId: 4, title: 'first', index: 0 } } }] },
+  });
+  assert.deepEqual(fake.tabs(id), ['first', 'Sheet1', 'a', 'b']);
+  await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [{ deleteSheet: { sheetId: 0 } }, { updateSheetProperties: { properties: { sheetId: 2, index: 0 }, fields: 'index' } }] } });
+  assert.deepEqual(fake.tabs(id), ['b', 'first', 'a']);
+  const meta = (await api.spreadsheets.get({ spreadsheetId: id })).data;
+  assert.deepEqual(meta.sheets?.map((s) => [s.properties?.title, s.properties?.index]), [['b', 0], ['first', 1], ['a', 2]]);
+});

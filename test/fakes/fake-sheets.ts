@@ -122,6 +122,27 @@ export interface TabSnapshot {
   basicFilter?: { r0: number; r1: number; c0: number; c1: number; filteredRows: number[] };
   /** Developer metadata located on the tab (createDeveloperMetadata with location.sheetId). */
   developerMetadata: DeveloperMetadata[];
+  /** Protected ranges on the tab (addProtectedRange): they change nothing for the API's writes (the caller is an editor). */
+  protectedRanges: ProtectedRange[];
+  /** Filter views (addFilterView): an analyst's own view of the rows; they never move or change cells. */
+  filterViews: FilterView[];
+}
+
+/** A protected range as the API shows it (the fake keeps ranges on one sheet; editors are not modelled beyond their conflict with warningOnly). */
+export interface ProtectedRange {
+  protectedRangeId: number;
+  range: { sheetId: number; startRowIndex?: number; endRowIndex?: number; startColumnIndex?: number; endColumnIndex?: number };
+  description?: string;
+  warningOnly: boolean;
+}
+
+/** A filter view: its criteria and sort apply only to whoever looks through it, never to the sheet's cells. */
+export interface FilterView {
+  filterViewId: number;
+  title?: string;
+  range: { sheetId: number; startRowIndex?: number; endRowIndex?: number; startColumnIndex?: number; endColumnIndex?: number };
+  sortSpecs?: unknown[];
+  filterSpecs?: unknown[];
 }
 
 /** Developer metadata as the API shows it (only metadata located on a sheet is modelled). */
@@ -328,6 +349,9 @@ interface Tab {
   basicFilter?: { r0: number; r1: number; c0: number; c1: number; filteredRows: number[] };
   /** Developer metadata located on this tab (goes with it when it is deleted). */
   metadata: DeveloperMetadata[];
+  /** Protected ranges and filter views on this tab (they go with it when it is deleted). */
+  protectedRanges: ProtectedRange[];
+  filterViews: FilterView[];
 }
 interface Book {
   id: string;
@@ -336,12 +360,14 @@ interface Book {
   locale: string;
   tabs: Tab[];
   forbidden: boolean;
+  /** Developer metadata located on the spreadsheet itself (location.spreadsheet: true). */
+  metadata: DeveloperMetadata[];
 }
 
 const isFormula = (v: unknown): v is FormulaCell => typeof v === 'object' && v !== null && typeof (v as FormulaCell).formula === 'string';
 
 function newTab(sheetId: number, title: string, rowCount = 1000, columnCount = 26): Tab {
-  return { sheetId, title, rowCount, columnCount, frozenRowCount: 0, frozenColumnCount: 0, hidden: false, rows: [], rules: [], hiddenRows: [], metadata: [] };
+  return { sheetId, title, rowCount, columnCount, frozenRowCount: 0, frozenColumnCount: 0, hidden: false, rows: [], rules: [], hiddenRows: [], metadata: [], protectedRanges: [], filterViews: [] };
 }
 
 function cellAt(tab: Tab, r: number, c: number): Cell | undefined {
@@ -1455,8 +1481,9 @@ function sheetProperties(tab: Tab, index: number): Record<string, unknown> {
   return p;
 }
 
-function metadataJson(m: DeveloperMetadata, tab: Tab): Record<string, unknown> {
-  return { metadataId: m.metadataId, metadataKey: m.metadataKey, ...(m.metadataValue === undefined ? {} : { metadataValue: m.metadataValue }), location: { locationType: 'SHEET', sheetId: tab.sheetId }, visibility: m.visibility };
+function metadataJson(m: DeveloperMetadata, tab: Tab | undefined): Record<string, unknown> {
+  const location = tab ? { locationType: 'SHEET', sheetId: tab.sheetId } : { locationType: 'SPREADSHEET', spreadsheet: true };
+  return { metadataId: m.metadataId, metadataKey: m.metadataKey, ...(m.metadataValue === undefined ? {} : { metadataValue: m.metadataValue }), location, visibility: m.visibility };
 }
 
 function spreadsheetJson(book: Book): Record<string, unknown> {
@@ -1469,7 +1496,13 @@ function spreadsheetJson(book: Book): Record<string, unknown> {
       timeZone: book.timeZone,
       defaultFormat: { backgroundColor: { red: 1, green: 1, blue: 1 }, verticalAlignment: 'BOTTOM', wrapStrategy: 'OVERFLOW_CELL', textFormat: { fontFamily: 'arial,sans,sans-serif', fontSize: 10 } },
     },
-    sheets: book.tabs.map((t, i) => ({ properties: sheetProperties(t, i), ...(t.metadata.length > 0 ? { developerMetadata: t.metadata.map((m) => metadataJson(m, t)) } : {}) })),
+    sheets: book.tabs.map((t, i) => ({
+      properties: sheetProperties(t, i),
+      ...(t.metadata.length > 0 ? { developerMetadata: t.metadata.map((m) => metadataJson(m, t)) } : {}),
+      ...(t.protectedRanges.length > 0 ? { protectedRanges: t.protectedRanges.map((r) => ({ ...r, requestingUserCanEdit: true })) } : {}),
+      ...(t.filterViews.length > 0 ? { filterViews: t.filterViews.map((f) => ({ ...f })) } : {}),
+    })),
+    ...(book.metadata.length > 0 ? { developerMetadata: book.metadata.map((m) => metadataJson(m, undefined)) } : {}),
     spreadsheetUrl: `https://docs.google.com/spreadsheets/d/${book.id}/edit`,
   };
 }
@@ -1493,13 +1526,15 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
   const MAX_COLUMNS = limits.maxColumns;
   const MAX_CELLS = limits.maxCells;
   const owned = new WeakSet<Tab>();
-  const draft: Book = { ...book, tabs: book.tabs.map((t) => ({ ...t })) };
+  const draft: Book = { ...book, tabs: book.tabs.map((t) => ({ ...t })), metadata: book.metadata.slice() };
   const own = (t: Tab): Tab => {
     if (!owned.has(t)) {
       t.rows = t.rows.map((row) => row?.slice());
       t.rules = t.rules.slice();
       t.hiddenRows = t.hiddenRows.slice();
       t.metadata = t.metadata.slice();
+      t.protectedRanges = t.protectedRanges.slice();
+      t.filterViews = t.filterViews.slice();
       owned.add(t);
     }
     return t;
@@ -1759,23 +1794,25 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
       case 'createDeveloperMetadata': {
         const m = obj(body.developerMetadata);
         const location = obj(m.location);
-        if (location.sheetId === undefined) throw fail('The fake models developer metadata located on a sheet only (location.sheetId).');
-        const tab = own(tabById(location.sheetId));
+        const onSpreadsheet = location.spreadsheet === true;
+        if (location.sheetId === undefined && !onSpreadsheet) throw fail('The fake models developer metadata located on a sheet (location.sheetId) or on the spreadsheet (location.spreadsheet) only.');
+        const tab = onSpreadsheet ? undefined : own(tabById(location.sheetId));
         if (typeof m.metadataKey !== 'string' || m.metadataKey === '') throw fail('metadataKey is required.');
         if (m.visibility !== 'DOCUMENT' && m.visibility !== 'PROJECT') throw fail('visibility must be DOCUMENT or PROJECT.');
-        const all = draft.tabs.flatMap((t) => t.metadata);
+        const all = [...draft.metadata, ...draft.tabs.flatMap((t) => t.metadata)];
         let id = int(m.metadataId);
         if (id !== undefined && (id < 1 || all.some((x) => x.metadataId === id))) throw fail(`Developer metadata with id ${id} already exists or is invalid.`);
         while (id === undefined || all.some((x) => x.metadataId === id)) id = randomInt(1, 2 ** 31 - 1);
         const created: DeveloperMetadata = { metadataId: id, metadataKey: m.metadataKey, ...(typeof m.metadataValue === 'string' ? { metadataValue: m.metadataValue } : {}), visibility: m.visibility };
-        tab.metadata.push(created);
+        if (tab) tab.metadata.push(created);
+        else draft.metadata.push(created);
         reply = { createDeveloperMetadata: { developerMetadata: metadataJson(created, tab) } };
         break;
       }
       case 'updateDeveloperMetadata':
       case 'deleteDeveloperMetadata': {
         const filters = kind === 'updateDeveloperMetadata' ? (Array.isArray(body.dataFilters) ? body.dataFilters.map(obj) : []) : [obj(body.dataFilter)];
-        const matches = (m: DeveloperMetadata, t: Tab) =>
+        const matches = (m: DeveloperMetadata, t: Tab | undefined) =>
           filters.some((f) => {
             const lookup = obj(f.developerMetadataLookup);
             if (Object.keys(lookup).length === 0) return false;
@@ -1784,12 +1821,19 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
               (lookup.metadataId === undefined || int(lookup.metadataId) === m.metadataId) &&
               (lookup.metadataKey === undefined || lookup.metadataKey === m.metadataKey) &&
               (lookup.metadataValue === undefined || lookup.metadataValue === m.metadataValue) &&
-              (where.sheetId === undefined || int(where.sheetId) === t.sheetId)
+              (where.sheetId === undefined || int(where.sheetId) === t?.sheetId) &&
+              (where.spreadsheet === undefined || (where.spreadsheet === true) === (t === undefined))
             );
           });
-        const hits = draft.tabs.flatMap((t) => t.metadata.filter((m) => matches(m, t)).map((m) => ({ m, t })));
+        const hits: Array<{ m: DeveloperMetadata; t: Tab | undefined }> = [
+          ...draft.metadata.filter((m) => matches(m, undefined)).map((m) => ({ m, t: undefined })),
+          ...draft.tabs.flatMap((t) => t.metadata.filter((m) => matches(m, t)).map((m) => ({ m, t }))),
+        ];
         if (kind === 'deleteDeveloperMetadata') {
-          for (const { m, t } of hits) own(t).metadata = t.metadata.filter((x) => x.metadataId !== m.metadataId);
+          for (const { m, t } of hits) {
+            if (t) own(t).metadata = t.metadata.filter((x) => x.metadataId !== m.metadataId);
+            else draft.metadata = draft.metadata.filter((x) => x.metadataId !== m.metadataId);
+          }
           reply = { deleteDeveloperMetadata: { deletedDeveloperMetadata: hits.map(({ m, t }) => metadataJson(m, t)) } };
           break;
         }
@@ -1805,11 +1849,66 @@ function runBatchUpdate(book: Book, requests: unknown[], limits: FakeLimits): { 
             else delete u.metadataValue;
           }
           if (maskTouches(mask, 'visibility') && (next.visibility === 'DOCUMENT' || next.visibility === 'PROJECT')) u.visibility = next.visibility;
-          const owner = own(t);
-          owner.metadata = owner.metadata.map((x) => (x.metadataId === m.metadataId ? u : x));
+          if (t) {
+            const owner = own(t);
+            owner.metadata = owner.metadata.map((x) => (x.metadataId === m.metadataId ? u : x));
+          } else draft.metadata = draft.metadata.map((x) => (x.metadataId === m.metadataId ? u : x));
           return metadataJson(u, t);
         });
         reply = { updateDeveloperMetadata: { developerMetadata: updated } };
+        break;
+      }
+      case 'addProtectedRange': {
+        const pr = obj(body.protectedRange);
+        if (pr.namedRangeId !== undefined) throw fail('The fake models protected ranges over a grid range only.');
+        const range = obj(pr.range);
+        const tab = own(tabById(range.sheetId));
+        const warningOnly = pr.warningOnly === true;
+        // Google: "Editors are not supported with warning_only protection."
+        if (warningOnly && pr.editors !== undefined) throw fail('Editors are not supported with warning_only protection.');
+        const all = draft.tabs.flatMap((t) => t.protectedRanges);
+        let id = int(pr.protectedRangeId);
+        if (id !== undefined && all.some((x) => x.protectedRangeId === id)) throw fail(`A protected range with id ${id} already exists.`);
+        while (id === undefined || all.some((x) => x.protectedRangeId === id)) id = randomInt(1, 2 ** 31 - 1);
+        const bounds = Object.fromEntries(['startRowIndex', 'endRowIndex', 'startColumnIndex', 'endColumnIndex'].flatMap((k) => (int(range[k]) !== undefined ? [[k, int(range[k])]] : [])));
+        const created: ProtectedRange = { protectedRangeId: id, range: { sheetId: tab.sheetId, ...bounds }, ...(typeof pr.description === 'string' ? { description: pr.description } : {}), warningOnly };
+        tab.protectedRanges.push(created);
+        reply = { addProtectedRange: { protectedRange: { ...created, requestingUserCanEdit: true } } };
+        break;
+      }
+      case 'deleteProtectedRange': {
+        const id = int(body.protectedRangeId);
+        const tab = draft.tabs.find((t) => t.protectedRanges.some((r) => r.protectedRangeId === id));
+        if (!tab) throw fail(`No protected range with id: ${String(id)}`);
+        own(tab).protectedRanges = tab.protectedRanges.filter((r) => r.protectedRangeId !== id);
+        break;
+      }
+      case 'addFilterView': {
+        const f = obj(body.filter);
+        const range = obj(f.range);
+        const tab = own(tabById(range.sheetId));
+        const all = draft.tabs.flatMap((t) => t.filterViews);
+        let id = int(f.filterViewId);
+        if (id !== undefined && all.some((x) => x.filterViewId === id)) throw fail(`A filter view with id ${id} already exists.`);
+        while (id === undefined || all.some((x) => x.filterViewId === id)) id = randomInt(1, 2 ** 31 - 1);
+        const bounds = Object.fromEntries(['startRowIndex', 'endRowIndex', 'startColumnIndex', 'endColumnIndex'].flatMap((k) => (int(range[k]) !== undefined ? [[k, int(range[k])]] : [])));
+        // A filter view's sort and criteria are the viewer's: the sheet's rows stay where they are.
+        const created: FilterView = {
+          filterViewId: id,
+          range: { sheetId: tab.sheetId, ...bounds },
+          ...(typeof f.title === 'string' ? { title: f.title } : {}),
+          ...(Array.isArray(f.sortSpecs) ? { sortSpecs: f.sortSpecs } : {}),
+          ...(Array.isArray(f.filterSpecs) ? { filterSpecs: f.filterSpecs } : {}),
+        };
+        tab.filterViews.push(created);
+        reply = { addFilterView: { filter: created } };
+        break;
+      }
+      case 'deleteFilterView': {
+        const id = int(body.filterId);
+        const tab = draft.tabs.find((t) => t.filterViews.some((f) => f.filterViewId === id));
+        if (!tab) throw fail(`No filter view with id: ${String(id)}`);
+        own(tab).filterViews = tab.filterViews.filter((f) => f.filterViewId !== id);
         break;
       }
       case 'sortRange': {
@@ -2060,7 +2159,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
       let id = randomBytes(22).toString('base64url');
       while (books.has(id)) id = randomBytes(22).toString('base64url');
       const p = obj(body.properties);
-      const b: Book = { id, title: typeof p.title === 'string' ? p.title : 'Untitled spreadsheet', timeZone: typeof p.timeZone === 'string' ? p.timeZone : 'Etc/GMT', locale: 'en_US', tabs: [], forbidden: false };
+      const b: Book = { id, title: typeof p.title === 'string' ? p.title : 'Untitled spreadsheet', timeZone: typeof p.timeZone === 'string' ? p.timeZone : 'Etc/GMT', locale: 'en_US', tabs: [], forbidden: false, metadata: [] };
       const sheetsIn = Array.isArray(body.sheets) ? body.sheets : [];
       if (sheetsIn.length === 0) b.tabs.push(newTab(0, 'Sheet1'));
       else {
@@ -2084,6 +2183,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
         b.title = draft.title;
         b.timeZone = draft.timeZone;
         b.locale = draft.locale;
+        b.metadata = draft.metadata;
         const out: Json = { spreadsheetId: b.id, replies };
         if (body.includeSpreadsheetInResponse === true) out.updatedSpreadsheet = spreadsheetJson(b);
         return json(200, out);
@@ -2372,7 +2472,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
     writes,
     createSpreadsheet(id, opts = {}) {
       if (books.has(id)) throw new Error(`fake-sheets: spreadsheet ${id} exists`);
-      const b: Book = { id, title: opts.title ?? 'Untitled spreadsheet', timeZone: opts.timeZone ?? 'Etc/GMT', locale: 'en_US', tabs: [], forbidden: false };
+      const b: Book = { id, title: opts.title ?? 'Untitled spreadsheet', timeZone: opts.timeZone ?? 'Etc/GMT', locale: 'en_US', tabs: [], forbidden: false, metadata: [] };
       if (opts.defaultSheet) b.tabs.push(newTab(0, 'Sheet1'));
       books.set(id, b);
     },
@@ -2450,7 +2550,7 @@ export async function startFakeSheets(options: FakeSheetsOptions = {}): Promise<
         formats.push(out);
       }
       const filter = t.basicFilter ? { basicFilter: { ...t.basicFilter, filteredRows: [...t.basicFilter.filteredRows] } } : {};
-      return { sheetId: t.sheetId, index, rowCount: t.rowCount, columnCount: t.columnCount, frozenRowCount: t.frozenRowCount, frozenColumnCount: t.frozenColumnCount, values, formats, hiddenRows: [...t.hiddenRows], developerMetadata: t.metadata.map((m) => ({ ...m })), ...filter };
+      return { sheetId: t.sheetId, index, rowCount: t.rowCount, columnCount: t.columnCount, frozenRowCount: t.frozenRowCount, frozenColumnCount: t.frozenColumnCount, values, formats, hiddenRows: [...t.hiddenRows], developerMetadata: t.metadata.map((m) => ({ ...m })), protectedRanges: t.protectedRanges.map((r) => ({ ...r, range: { ...r.range } })), filterViews: t.filterViews.map((f) => ({ ...f, range: { ...f.range } })), ...filter };
     },
     tabs(id) {
       return book(id).tabs.map((t) => t.title);

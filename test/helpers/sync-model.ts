@@ -24,6 +24,8 @@ import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
 import { createSheetsAuth } from '../../src/sinks/sheets/auth.js';
 import { DATE_TIME_PATTERN, fitCell, toSheetRow } from '../../src/sinks/sheets/cells.js';
 import { createSheetsTarget } from '../../src/sinks/sheets/sheets-target.js';
+import { sheetsBehaviour } from '../../src/sinks/sheets/sheets-options.js';
+import { loadSettings } from '../../src/config/settings.js';
 import { generateWebhook, type SimulatedKind } from '../../src/simulate/generate.js';
 import { createStore, type Store } from '../../src/store/create-store.js';
 import type { FakeSheets } from '../fakes/fake-sheets.js';
@@ -91,6 +93,8 @@ export function openWorld(fake: FakeSheets, seed: number, slack: number, csvPart
       SHEETS_SPREADSHEET_ID: sheetId,
       SHEETS_ACCESS_TOKEN: SHEETS_TOKEN,
       SHEETS_API_ROOT_URL: fake.url,
+      // One tab per view here (month tabs have tests of their own); everything else as the product runs.
+      SHEETS_PARTITION: 'none',
       LOG_LEVEL: 'warn',
     },
     seed,
@@ -122,6 +126,8 @@ export function makeTarget(w: World, name: SyncTargetName, o: { rootUrl?: string
     limiter: { minIntervalMs: 0, sleep: noSleep },
     retry: { baseMs: 1, capMs: 2, sleep: noSleep },
     growSlackRows: w.slack,
+    // The same behaviour as `ember-sync sync` (status tab, protected tabs, conflicts) from the same settings.
+    ...sheetsBehaviour(loadSettings(w.env)),
   });
 }
 
@@ -542,7 +548,7 @@ export async function checkExact(w: World, target: SyncTargetName): Promise<void
     assert.deepEqual(tempFiles(w), [], 'no temp file left once a sync succeeded');
     return;
   }
-  assert.deepEqual([...w.fake.tabs(w.sheetId)].sort(), [...VIEW_NAMES].sort(), 'one tab per view, no other');
+  assert.deepEqual([...w.fake.tabs(w.sheetId)].sort(), [...VIEW_NAMES, 'ember-sync'].sort(), 'one tab per view and the status tab, no other');
   for (const view of VIEW_NAMES) {
     const tab = w.fake.tab(w.sheetId, view)!;
     const { header, rows } = sheetRows(w.store, view);

@@ -311,3 +311,26 @@ test('regression: a write that a taken-over run had in flight lands late over a 
 
 /** Where empathy_score sits in contents: after the 15 fixed columns, the first metric's score. */
 const VIEW_SCORE_COLUMN = 15;
+
+test('a target that takes some views (SHEETS_VIEWS) is handed only those; the others keep their cursors, so a view chosen later gets its whole history; pending counts the chosen views', async (t) => {
+  const store = openStore(t);
+  const dir = tempDir(t);
+  await ingest(store, Array.from({ length: 12 }, (_, i) => generateWebhook(i, { seed: 4, idPrefix: 'sv-' })));
+  const csv = createCsvTarget({ dir, delimiter: ',', bom: false });
+  const some: SyncTarget = { name: 'csv', views: ['red_flags', 'contents'], deliver: (views, control) => csv.deliver(views, control) };
+  const handed: string[][] = [];
+  const spy: SyncTarget = { ...some, deliver: (views, control) => (handed.push(views.map((v) => v.view)), some.deliver(views, control)) };
+  const r = await runSync({ store, target: spy, logger: silent });
+  assert.equal(r.status, 'ok');
+  assert.deepEqual(handed, [['red_flags', 'contents']]);
+  assert.deepEqual(r.status === 'ok' ? r.views.map((v) => v.view) : [], ['red_flags', 'contents']);
+  assert.equal(store.sync.cursor('csv', 'scores').deliveredSeq, 0, 'a view not taken keeps its cursor');
+  const status = collectStatus(store, ['csv'], { viewsOf: () => ['red_flags', 'contents'] });
+  assert.equal(status.targets.csv?.rows_pending, 0, 'nothing pending among the views it takes');
+  assert.ok((collectStatus(store, ['csv']).targets.csv?.rows_pending ?? 0) > 0, 'the other views are pending for a target that takes all');
+
+  await ingest(store, Array.from({ length: 3 }, (_, i) => generateWebhook(100 + i, { seed: 4, idPrefix: 'sv-' })));
+  // Every view chosen now: scores arrives whole, from its first row.
+  assert.equal((await runSync({ store, target: csv, logger: silent })).status, 'ok');
+  await assertFilesAreExports(store, dir);
+});

@@ -1,3 +1,4 @@
+import { viewsSyncedTo } from '../../config/settings.js';
 import type { Command } from 'commander';
 import { peekWebhookToken, tokenFingerprint, webhookUrlFor } from '../../config/secrets.js';
 import { scheduleStatus } from '../../doctor/next-sync.js';
@@ -7,12 +8,13 @@ import { createCliContext } from '../context.js';
 type TargetStatus = Status['targets'][string];
 type StatusOutput = Status & { webhook_url: string | null; webhook_url_note?: string };
 
-/** "in 40 s", "3 min ago": how far a time is from now, roughly. */
-function relative(iso: string, now: number): string {
-  const s = Math.round((Date.parse(iso) - now) / 1000);
+/** "in 40 s", "3 min ago": how far a time is from now, roughly; a time known to be `past` (a heartbeat a hair ahead of this clock) is never "in". */
+function relative(iso: string, now: number, past = false): string {
+  const raw = Math.round((Date.parse(iso) - now) / 1000);
+  const s = past ? Math.min(raw, 0) : raw;
   const a = Math.abs(s);
   const span = a < 90 ? `${a} s` : a < 5400 ? `${Math.round(a / 60)} min` : a < 172_800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86_400)} days`;
-  return s >= 0 ? `in ${span}` : `${span} ago`;
+  return s > 0 || (s === 0 && !past) ? `in ${span}` : `${span} ago`;
 }
 
 /** When the pending rows go out, in words that do not read like a failure. */
@@ -31,7 +33,7 @@ function targetLines(name: string, t: TargetStatus, s: StatusOutput, now: number
       lines.push(`target ${name}: never synced yet`);
       break;
     case 'running':
-      lines.push(`target ${name}: syncing now (started ${t.state_since}, pid ${t.lock?.pid} on ${t.lock?.host}, heartbeat ${t.lock ? relative(t.lock.heartbeat_at, now) : '?'}); ${lastLine}; ${totals}`);
+      lines.push(`target ${name}: syncing now (started ${t.state_since}, pid ${t.lock?.pid} on ${t.lock?.host}, heartbeat ${t.lock ? relative(t.lock.heartbeat_at, now, true) : '?'}); ${lastLine}; ${totals}`);
       break;
     case 'crashed':
       lines.push(`target ${name}: CRASHED: the run started at ${t.state_since} never finished and no process holds its lock (the process died or was killed); what it had not confirmed stays pending and goes out with the next sync. Before it: ${lastLine}; ${totals}`);
@@ -100,7 +102,7 @@ export function registerStatus(program: Command): void {
         const status: StatusOutput = {
           webhook_url: known ? webhookUrlFor(base, token) : null,
           ...(token !== undefined && !known ? { webhook_url_note: 'the running server uses another webhook token (WEBHOOK_TOKEN in its environment): run status with the same environment to see its URL' } : {}),
-          ...collectStatus(store, ctx.settings.syncTargets, { now, schedule: scheduleStatus(ctx.settings.syncSchedule, ctx.settings.syncTimezone) }),
+          ...collectStatus(store, ctx.settings.syncTargets, { now, schedule: scheduleStatus(ctx.settings.syncSchedule, ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t) }),
         };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status, now.getTime()));
       } finally {

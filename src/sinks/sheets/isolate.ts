@@ -1,4 +1,3 @@
-import type { ViewName } from '../../model/views.js';
 
 /**
  * Sends the parts of several views in one request. When it is refused for its
@@ -8,11 +7,12 @@ import type { ViewName } from '../../model/views.js';
  * failure (quota, server, permission, a stopped sync) is thrown: it is not
  * about one view.
  */
-export async function sendIsolating<T extends { view: ViewName }>(
+/** Parts are keyed by `view`: a tab's title (or any name one failure is reported under). */
+export async function sendIsolating<T extends { view: string }>(
   parts: readonly T[],
-  send: (parts: readonly T[], views: readonly ViewName[]) => Promise<void>,
+  send: (parts: readonly T[], views: readonly string[]) => Promise<void>,
   isRefusal: (err: unknown) => boolean,
-  refuse: (view: ViewName, err: unknown) => void,
+  refuse: (view: string, err: unknown) => void,
 ): Promise<void> {
   const views = [...new Set(parts.map((p) => p.view))];
   if (views.length === 0) return;
@@ -40,6 +40,6 @@ export async function sendIsolating<T extends { view: ViewName }>(
 }
 
 /** How a request is named in errors: for one view, the tab (`one` ends with "tab"); for several, `many`. */
-export function whatFor(views: readonly ViewName[], many: string, one: string): string {
+export function whatFor(views: readonly string[], many: string, one: string): string {
   return views.length === 1 ? `${one} "${views[0]}"` : many;
 }

@@ -1,10 +1,10 @@
 import type { sheets_v4 } from '@googleapis/sheets';
 import type { Cell } from '../../model/cells.js';
-import { columnKinds, type ColumnKind, type ViewName } from '../../model/views.js';
+import { columnKinds, type ColumnKind } from '../../model/views.js';
 import { a1 } from './a1.js';
 import { fitCell, toSheetRow, type SheetCell } from './cells.js';
 import { sameList } from '../../lib/text.js';
-import { plannedRows, type ViewPlan } from './plan-views.js';
+import { plannedRows, titleOf, type TabTitle, type ViewPlan } from './plan-views.js';
 
 /** A row to write at its 0-based sheet row. */
 export interface PlacedRow {
@@ -14,7 +14,8 @@ export interface PlacedRow {
 
 /** What one view writes in this sync: maybe its header row, then rows at their places. */
 export interface ValueJob {
-  view: ViewName;
+  /** The tab's title. */
+  view: TabTitle;
   header: string[];
   writeHeader: boolean;
   /** How each column is written (times and days as serial numbers). */
@@ -44,7 +45,8 @@ function* blanks(from: number, to: number, width: number): Generator<PlacedRow[]
 
 /** One range of a values.batchUpdate. */
 export interface ValueEntry {
-  view: ViewName;
+  /** The tab's title. */
+  view: TabTitle;
   range: string;
   values: SheetCell[][];
   /** 0-based row of values[0]. */
@@ -77,7 +79,7 @@ export function toValueRanges(entries: readonly ValueEntry[]): sheets_v4.Schema$
  */
 export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJob {
   const { d } = plan;
-  const base = { view: d.view, header: d.header, kinds: columnKinds(d.view, d.header), zone };
+  const base = { view: titleOf(d), header: d.header, kinds: columnKinds(d.view, d.header), zone };
   const width = Math.max(d.header.length, 1);
   const headerChanged = plan.mode === 'create' || plan.mode === 'adopt' || !sameList(plan.state.header, d.header);
   switch (plan.mode) {
@@ -107,6 +109,20 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
           if (page.length > 0) yield page;
         },
       };
+    case 'rebuild': {
+      // Every row again from the database, over whatever the tab holds now (sorted, edited), and the rows
+      // below it cleared down to `clearThrough`.
+      const { total, clearThrough } = plan;
+      return {
+        ...base,
+        writeHeader: true,
+        empty: '',
+        pages: function* () {
+          yield* placed(d.kind === 'keyed' ? d.rows.pages() : d.rows.pages({ fromSeq: 0, toSeq: d.toSeq }), 1);
+          yield* blanks(total + 1, clearThrough, Math.max(width, plan.state.header.length, plan.tab.columnCount));
+        },
+      };
+    }
     case 'rewrite': {
       const total = plan.total;
       const below = Math.min(plan.oursThrough, plan.tab.rowCount - 1);
@@ -142,7 +158,7 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
  * Rows are read and converted lazily, one request at a time. `skip(view)` is
  * asked between requests: a view that failed meanwhile is not read further.
  */
-export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (view: ViewName) => boolean = () => false): Generator<ValueEntry[], void, undefined> {
+export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (view: TabTitle) => boolean = () => false): Generator<ValueEntry[], void, undefined> {
   let entries: ValueEntry[] = [];
   let pending = 0;
   const push = (e: Omit<ValueEntry, 'bytes'>, bytes: number) => {

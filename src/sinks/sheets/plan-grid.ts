@@ -1,7 +1,7 @@
 import type { sheets_v4 } from '@googleapis/sheets';
 import { columnKinds, type ViewName } from '../../model/views.js';
 import { DATE_PATTERN, DATE_TIME_PATTERN, MAX_SPREADSHEET_CELLS } from './cells.js';
-import { endRow, MARKER_KEY, markerValue, sheetIdOf, type Tab, type ViewPlan } from './plan-views.js';
+import { endRow, MARKER_KEY, markerValue, PROTECTION_DESCRIPTION, sheetIdOf, titleOf, type Tab, type TabTitle, type ViewPlan } from './plan-views.js';
 
 /** Rows [fromRow, toRow) of one column get the date-time format (or, `date`, the date format of a day column). */
 export interface FormatSpan {
@@ -20,7 +20,8 @@ export interface FormatSpan {
  * from an older read would).
  */
 export interface GridGoal {
-  view: ViewName;
+  /** The tab's title. */
+  view: TabTitle;
   sheetId: number;
   /** The tab as read before the change; undefined: the tab is added. */
   before: Tab | undefined;
@@ -33,6 +34,10 @@ export interface GridGoal {
   growth: number;
   /** The value of the tab's marker to set before its rows are all written (see TabMarker). */
   marker?: string;
+  /** Where a new tab goes among the tabs (absent: at the end). */
+  index?: number;
+  /** The tab gets ember-sync's warning-only protected range (a synced tab that has none yet). */
+  protect?: boolean;
 }
 
 function spans(view: ViewName, header: readonly string[], fromRow: number, toRow: number, fromColumn = 0): FormatSpan[] {
@@ -50,12 +55,23 @@ function spans(view: ViewName, header: readonly string[], fromRow: number, toRow
  * to it); a tab that must grow gets `slack` spare rows so that most syncs need
  * no structural request.
  */
-export function gridGoal(plan: ViewPlan, slack: number, marker?: string): GridGoal | undefined {
+export function gridGoal(plan: ViewPlan, slack: number, marker?: string, extras: TabExtras = {}): GridGoal | undefined {
   const goal = shapeGoal(plan, slack);
-  if (marker === undefined) return goal;
-  const base = goal ?? { view: plan.d.view, sheetId: sheetIdOf(plan), before: 'tab' in plan ? plan.tab : undefined, rowCount: 0, columnCount: 0, adopt: false, formats: [], growth: 0 };
+  // A tab we sync that has no protected range yet (made before they existed) gets one, once.
+  const protect = extras.protect === true && !('tab' in plan && plan.tab.protectedWarning === true);
+  const index = plan.mode === 'create' && extras.index !== undefined ? { index: extras.index } : {};
+  if (marker === undefined && !protect) return goal ? { ...goal, ...index } : undefined;
+  const base = goal ?? { view: titleOf(plan.d), sheetId: sheetIdOf(plan), before: 'tab' in plan ? plan.tab : undefined, rowCount: 0, columnCount: 0, adopt: false, formats: [], growth: 0 };
   if (!goal && 'tab' in plan) Object.assign(base, { rowCount: plan.tab.rowCount, columnCount: plan.tab.columnCount });
-  return { ...base, marker };
+  return { ...base, ...index, ...(marker !== undefined ? { marker } : {}), ...(protect ? { protect } : {}) };
+}
+
+/** What a tab's goal carries besides its grid. */
+export interface TabExtras {
+  /** Give the tab ember-sync's warning-only protected range if it has none. */
+  protect?: boolean;
+  /** A new tab's place among the tabs. */
+  index?: number;
 }
 
 function shapeGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
@@ -63,13 +79,13 @@ function shapeGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
   const columns = Math.max(d.header.length, 1);
   if (plan.mode === 'create') {
     const rows = Math.max(2, plan.total + 1);
-    return { view: d.view, sheetId: sheetIdOf(plan), before: undefined, rowCount: rows, columnCount: columns, adopt: false, formats: spans(d.view, d.header, 1, rows), growth: rows * columns };
+    return { view: titleOf(d), sheetId: sheetIdOf(plan), before: undefined, rowCount: rows, columnCount: columns, adopt: false, formats: spans(d.view, d.header, 1, rows), growth: rows * columns };
   }
   if (plan.mode === 'adopt') {
     const { tab } = plan;
     const rows = Math.max(2, plan.total + 1, tab.rowCount);
     const cols = Math.max(columns, tab.columnCount);
-    return { view: d.view, sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: true, formats: spans(d.view, d.header, 1, rows), growth: rows * cols - tab.rowCount * tab.columnCount };
+    return { view: titleOf(d), sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: true, formats: spans(d.view, d.header, 1, rows), growth: rows * cols - tab.rowCount * tab.columnCount };
   }
   const { tab, state } = plan;
   const need = endRow(plan);
@@ -77,10 +93,11 @@ function shapeGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
   const cols = Math.max(tab.columnCount, columns);
   // Rows we have not formatted yet get the time format (new rows, and rows someone else added); so do new
   // time columns, over every row.
-  const formattedTo = Math.min(state.formattedRows ?? tab.rowCount, tab.rowCount);
+  // A rebuild formats every row again (an analyst's inserted rows came without our formats).
+  const formattedTo = plan.mode === 'rebuild' ? 1 : Math.min(state.formattedRows ?? tab.rowCount, tab.rowCount);
   const formats = [...spans(d.view, d.header.slice(0, state.header.length), formattedTo, rows), ...spans(d.view, d.header, 1, rows, state.header.length)];
   if (rows === tab.rowCount && cols === tab.columnCount && formats.length === 0) return undefined;
-  return { view: d.view, sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: false, formats, growth: rows * cols - tab.rowCount * tab.columnCount };
+  return { view: titleOf(d), sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: false, formats, growth: rows * cols - tab.rowCount * tab.columnCount };
 }
 
 function formatRequest(sheetId: number, s: FormatSpan): sheets_v4.Schema$Request {
@@ -105,7 +122,8 @@ export function goalRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Sc
   const formats = goal.formats.map((s) => formatRequest(goal.sheetId, s));
   if (!goal.before) {
     if (now?.sheetId === goal.sheetId) return [];
-    return [{ addSheet: { properties: { sheetId: goal.sheetId, title: goal.view, gridProperties: { rowCount: goal.rowCount, columnCount: goal.columnCount, frozenRowCount: 1 } } } }, ...formats, ...markerRequests(goal, undefined)];
+    const properties = { sheetId: goal.sheetId, title: goal.view, ...(goal.index !== undefined ? { index: goal.index } : {}), gridProperties: { rowCount: goal.rowCount, columnCount: goal.columnCount, frozenRowCount: 1 } };
+    return [{ addSheet: { properties } }, ...formats, ...markerRequests(goal, undefined), ...protectRequests(goal, undefined)];
   }
   const current = now?.sheetId === goal.sheetId ? now : goal.before;
   const requests: sheets_v4.Schema$Request[] = [];
@@ -115,7 +133,17 @@ export function goalRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Sc
   grow('ROWS', goal.rowCount - current.rowCount);
   grow('COLUMNS', goal.columnCount - current.columnCount);
   if (goal.adopt) requests.push({ updateSheetProperties: { properties: { sheetId: goal.sheetId, gridProperties: { frozenRowCount: 1 } }, fields: 'gridProperties.frozenRowCount' } });
-  return [...requests, ...formats, ...markerRequests(goal, current)];
+  return [...requests, ...formats, ...markerRequests(goal, current), ...protectRequests(goal, current)];
+}
+
+/**
+ * A warning-only protected range over the whole tab: Sheets asks whoever edits
+ * or sorts it to confirm (the service account, an editor, is not asked). Once
+ * per tab: a retry finds it there.
+ */
+export function protectRequests(goal: Pick<GridGoal, 'sheetId' | 'protect'>, now: Tab | undefined): sheets_v4.Schema$Request[] {
+  if (!goal.protect || now?.protectedWarning) return [];
+  return [{ addProtectedRange: { protectedRange: { range: { sheetId: goal.sheetId }, description: PROTECTION_DESCRIPTION, warningOnly: true } } }];
 }
 
 /** The marker set to the goal's value: created, or the tab's own updated (a retry after a lost answer finds it set: nothing). */
@@ -129,7 +157,7 @@ function markerRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Schema$
   return [{ createDeveloperMetadata: { developerMetadata: { metadataKey: MARKER_KEY, metadataValue: goal.marker, location: { sheetId: goal.sheetId }, visibility: 'DOCUMENT' } } }];
 }
 
-export function budgetProblem(view: ViewName, growth: number, total: number, limit: number): string {
+export function budgetProblem(view: TabTitle, growth: number, total: number, limit: number): string {
   return `tab "${view}" needs ${growth.toLocaleString('en')} more cells: the spreadsheet would hold ${total.toLocaleString('en')} cells, over Google's limit of ${limit.toLocaleString('en')}; nothing was written to it. Use a new spreadsheet (or delete old tabs) and keep the CSV target for the full history.`;
 }
 
@@ -143,12 +171,13 @@ export function fitBudget(
   cells: number,
   slack: number,
   limit = MAX_SPREADSHEET_CELLS,
-  markers: ReadonlyMap<ViewName, string> = new Map(),
-): { goals: GridGoal[]; refused: Array<{ view: ViewName; error: string }> } {
-  const gridGoalOf = (plan: ViewPlan, rows: number) => gridGoal(plan, rows, markers.get(plan.d.view));
+  markers: ReadonlyMap<TabTitle, string> = new Map(),
+  extras: (title: TabTitle) => TabExtras = () => ({}),
+): { goals: GridGoal[]; refused: Array<{ view: TabTitle; error: string }> } {
+  const gridGoalOf = (plan: ViewPlan, rows: number) => gridGoal(plan, rows, markers.get(titleOf(plan.d)), extras(titleOf(plan.d)));
   const wanted = plans.map((plan) => ({ plan, goal: gridGoalOf(plan, slack) }));
   const goals: GridGoal[] = [];
-  const refused: Array<{ view: ViewName; error: string }> = [];
+  const refused: Array<{ view: TabTitle; error: string }> = [];
   let used = cells;
   for (const { plan, goal } of wanted) {
     if (!goal) continue;
@@ -158,7 +187,7 @@ export function fitBudget(
       used += fits.growth;
     } else {
       const tight = gridGoalOf(plan, 0) ?? goal;
-      refused.push({ view: plan.d.view, error: budgetProblem(plan.d.view, tight.growth, used + tight.growth, limit) });
+      refused.push({ view: titleOf(plan.d), error: budgetProblem(titleOf(plan.d), tight.growth, used + tight.growth, limit) });
     }
   }
   return { goals, refused };

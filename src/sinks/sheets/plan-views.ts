@@ -1,8 +1,8 @@
 import type { sheets_v4 } from '@googleapis/sheets';
 import type { Cell } from '../../model/cells.js';
 import { MAX_VIEW_COLUMNS } from '../../model/columns.js';
-import type { KeyedDelivery, LogDelivery, ViewDelivery, ViewOutcome } from '../../model/sync.js';
-import { VIEW_DEFS, type KeyedViewName, type ViewName } from '../../model/views.js';
+import type { DeliveryReceipt, KeyedDelivery, LogDelivery, ViewDelivery } from '../../model/sync.js';
+import { VIEW_DEFS, type KeyedViewName } from '../../model/views.js';
 import { a1, quoteSheet } from './a1.js';
 import type { Anchor } from './anchors.js';
 import type { SheetCell } from './cells.js';
@@ -85,8 +85,29 @@ export interface Tab {
   sheetId: number;
   rowCount: number;
   columnCount: number;
+  /** Its place among the tabs (0: first). */
+  index?: number;
   marker?: TabMarker;
+  /** It carries a warning-only protected range (set by ember-sync on the tabs it syncs). */
+  protectedWarning?: boolean;
 }
+
+/**
+ * A tab's title. The pipeline works tab by tab: with SHEETS_PARTITION=none a
+ * tab is named as its view; with `month`, a view has a tab per month
+ * (`<view> <yyyy-mm>`), each planned, checked and written on its own.
+ */
+export type TabTitle = string;
+
+/** A delivery aimed at one tab: a view's rows (or one month of them) and the tab's title (the view's name when absent). */
+export type TabOf<D extends ViewDelivery> = D & { tab?: TabTitle };
+export type TabDelivery = TabOf<LogDelivery> | TabOf<KeyedDelivery>;
+
+/** The title of the tab a delivery goes to. */
+export const titleOf = (d: TabOf<ViewDelivery>): TabTitle => d.tab ?? d.view;
+
+/** What a sync did with one tab (`view`: its title). */
+export type TabOutcome = { view: TabTitle; ok: true; receipt: DeliveryReceipt } | { view: TabTitle; ok: false; error: string };
 
 /** The marker of a tab, from its developer metadata (undefined when absent or unreadable). */
 function markerOf(meta: readonly sheets_v4.Schema$DeveloperMetadata[] | undefined): TabMarker | undefined {
@@ -111,6 +132,20 @@ export interface SpreadsheetTabs {
   cells: number;
   /** The spreadsheet's own time zone (File → Settings), when the metadata says. */
   timeZone?: string;
+  /** Month tabs up to this month (`yyyy-mm`) were dropped per SHEETS_KEEP_MONTHS (see keep-months.ts). */
+  droppedThrough?: { month: string; id: number };
+}
+
+/** The description of the warning-only protected range on each synced tab (how ember-sync recognises its own). */
+export const PROTECTION_DESCRIPTION = 'ember-sync writes this tab: edits, sorts and new rows here are overwritten by the next sync (SHEETS_ON_CONFLICT). Use a filter view, or copy the data to a tab of your own.';
+
+/** The spreadsheet-level developer metadata that records the month tabs dropped (survives a sync that dies before its cursor commit). */
+export const DROPPED_KEY = 'ember-sync-dropped-through';
+
+function droppedThroughOf(meta: readonly sheets_v4.Schema$DeveloperMetadata[] | undefined): { month: string; id: number } | undefined {
+  const m = meta?.find((x) => x.metadataKey === DROPPED_KEY);
+  if (!m || typeof m.metadataId !== 'number' || typeof m.metadataValue !== 'string' || !/^\d{4}-\d{2}$/.test(m.metadataValue)) return undefined;
+  return { month: m.metadataValue, id: m.metadataId };
 }
 
 /**
@@ -126,6 +161,10 @@ export interface SpreadsheetTabs {
  *   more (a new epoch, another REPORT_TIMEZONE, a sync that died rewriting
  *   it, a state from before keyed views) — write the whole view from row 1 and
  *   clear the rows below it that were ours (down to `oursThrough`);
+ * - rebuild: a tab we track that the read-back found sorted or edited by hand
+ *   (or that a sync left half rebuilt), with SHEETS_ON_CONFLICT=rebuild —
+ *   write every row again from row 1, over whatever is there, and clear the
+ *   rows below down to `clearThrough` (`why`: what was found, for the status);
  * - create: no tab of that name — add it and write the whole view;
  * - adopt: a tab of that name we have no record of (made by hand, or by a first
  *   sync that died before its cursor commit) — write the whole view there if it
@@ -133,15 +172,16 @@ export interface SpreadsheetTabs {
  *   empty or under our header).
  */
 export type ViewPlan =
-  | { mode: 'append'; d: LogDelivery; state: SheetViewState; tab: Tab; retime: boolean }
-  | { mode: 'update'; d: KeyedDelivery; state: SheetViewState; tab: Tab; known: number; updates: number[] }
-  | { mode: 'rewrite'; d: KeyedDelivery; state: SheetViewState; tab: Tab; total: number; oursThrough: number }
-  | { mode: 'create'; d: ViewDelivery; sheetId: number; total: number }
-  | { mode: 'adopt'; d: ViewDelivery; tab: Tab; total: number };
+  | { mode: 'append'; d: TabOf<LogDelivery>; state: SheetViewState; tab: Tab; retime: boolean }
+  | { mode: 'update'; d: TabOf<KeyedDelivery>; state: SheetViewState; tab: Tab; known: number; updates: number[] }
+  | { mode: 'rewrite'; d: TabOf<KeyedDelivery>; state: SheetViewState; tab: Tab; total: number; oursThrough: number }
+  | { mode: 'rebuild'; d: TabDelivery; state: SheetViewState; tab: Tab; total: number; clearThrough: number; why: string }
+  | { mode: 'create'; d: TabDelivery; sheetId: number; total: number }
+  | { mode: 'adopt'; d: TabDelivery; tab: Tab; total: number };
 
 /** A range to read back before writing: rows firstRow.. of one view (the header, anchors, keys, the rows ahead), or a whole tab. */
 export interface ReadCheck {
-  view: ViewName;
+  view: TabTitle;
   kind: 'rows' | 'whole';
   /** 0-based row of the range's first row. */
   firstRow: number;
@@ -185,15 +225,19 @@ export function parseTabs(meta: sheets_v4.Schema$Spreadsheet): SpreadsheetTabs {
     cells += rowCount * columnCount;
     if (!p?.title || p.sheetId === undefined || p.sheetId === null) continue;
     const marker = markerOf(s.developerMetadata);
-    tabs.set(p.title, marker ? { sheetId: p.sheetId, rowCount, columnCount, marker } : { sheetId: p.sheetId, rowCount, columnCount });
+    const tab: Tab = { sheetId: p.sheetId, rowCount, columnCount, index: p.index ?? tabs.size };
+    if (marker) tab.marker = marker;
+    if ((s.protectedRanges ?? []).some((r) => r.warningOnly === true && r.description === PROTECTION_DESCRIPTION)) tab.protectedWarning = true;
+    tabs.set(p.title, tab);
   }
-  return timeZone ? { tabs, cells, timeZone } : { tabs, cells };
+  const through = droppedThroughOf(meta.developerMetadata);
+  return { tabs, cells, ...(timeZone ? { timeZone } : {}), ...(through ? { droppedThrough: through } : {}) };
 }
 
 /** Refused before anything is sent: Sheets cannot hold a tab this wide (the columns stay in SQLite and the CSV export). */
-export function widthProblem(d: ViewDelivery): string | undefined {
+export function widthProblem(d: TabOf<ViewDelivery>): string | undefined {
   if (d.header.length <= MAX_VIEW_COLUMNS) return undefined;
-  return `tab "${d.view}" would need ${d.header.length.toLocaleString('en')} columns, over Google Sheets' limit of ${MAX_VIEW_COLUMNS.toLocaleString('en')} columns per tab; nothing was written to it. Its rows stay in SQLite and the CSV export.`;
+  return `tab "${titleOf(d)}" would need ${d.header.length.toLocaleString('en')} columns, over Google Sheets' limit of ${MAX_VIEW_COLUMNS.toLocaleString('en')} columns per tab; nothing was written to it. Its rows stay in SQLite and the CSV export.`;
 }
 
 /**
@@ -211,7 +255,7 @@ export function sameTitle(a: string, b: string): boolean {
  * the view's tab next to it would be refused by Google. Either way the view
  * stops, saying what to do.
  */
-function caseClash(view: ViewName, sheet: SpreadsheetTabs, state: SheetViewState | undefined): string | undefined {
+function caseClash(view: TabTitle, sheet: SpreadsheetTabs, state: SheetViewState | undefined): string | undefined {
   const found = [...sheet.tabs].find(([title]) => sameTitle(title, view));
   if (!found) return undefined;
   const [title, tab] = found;
@@ -246,21 +290,22 @@ function updatedPositions(d: KeyedDelivery, known: number): number[] {
  * cannot hold are refused. `randomSheetId` picks ids for new tabs (set by us,
  * so that a retried addSheet can be recognised). `zone` is REPORT_TIMEZONE.
  */
-export function planViews(deliveries: readonly ViewDelivery[], sheet: SpreadsheetTabs, randomSheetId: () => number, zone = 'UTC'): { plans: ViewPlan[]; done: ViewOutcome[] } {
+export function planViews(deliveries: readonly TabDelivery[], sheet: SpreadsheetTabs, randomSheetId: () => number, zone = 'UTC'): { plans: ViewPlan[]; done: TabOutcome[] } {
   const plans: ViewPlan[] = [];
-  const done: ViewOutcome[] = [];
+  const done: TabOutcome[] = [];
   const usedIds = new Set([...sheet.tabs.values()].map((t) => t.sheetId));
   for (const d of deliveries) {
     const problem = widthProblem(d);
+    const title = titleOf(d);
     if (problem) {
-      done.push({ view: d.view, ok: false, error: problem });
+      done.push({ view: title, ok: false, error: problem });
       continue;
     }
     const state = d.cursor.state as SheetViewState | undefined;
-    const tab = sheet.tabs.get(d.view);
-    const clash = tab ? undefined : caseClash(d.view, sheet, state);
+    const tab = sheet.tabs.get(title);
+    const clash = tab ? undefined : caseClash(title, sheet, state);
     if (clash) {
-      done.push({ view: d.view, ok: false, error: clash });
+      done.push({ view: title, ok: false, error: clash });
       continue;
     }
     if (tab && state && tab.sheetId === state.sheetId) {
@@ -276,11 +321,11 @@ export function planViews(deliveries: readonly ViewDelivery[], sheet: Spreadshee
         // Positions hold within one epoch only; a cursor that disagrees with the rows we track is not built on either.
         if (retime || state.epoch !== d.epoch || known !== state.nextRow - 1 || known > d.rows.total) {
           plans.push({ mode: 'rewrite', d, state, tab, total: d.rows.total, oursThrough: Math.max(state.nextRow - 1, died?.rows ?? 0) });
-        } else if (idle) done.push({ view: d.view, ok: true, receipt: { rows: 0, totalRows: known, state } });
+        } else if (idle) done.push({ view: title, ok: true, receipt: { rows: 0, totalRows: known, state } });
         else plans.push({ mode: 'update', d, state, tab, known, updates: updatedPositions(d, known) });
         continue;
       }
-      if (idle) done.push({ view: d.view, ok: true, receipt: { rows: 0, totalRows: d.cursor.deliveredRows, state } });
+      if (idle) done.push({ view: title, ok: true, receipt: { rows: 0, totalRows: d.cursor.deliveredRows, state } });
       else plans.push({ mode: 'append', d, state, tab, retime });
       continue;
     }
@@ -368,7 +413,8 @@ function mergeSpans(spans: readonly Span[], rowCount: number): Span[] {
 /** What one plan reads back, before the budget: its spans (or its whole tab). */
 function planSpans(plan: ViewPlan): { whole: true } | { whole: false; spans: Span[] } | undefined {
   if (plan.mode === 'adopt') return { whole: true };
-  if (plan.mode === 'create') return undefined;
+  // A rebuild is planned after the read-back found the tab changed by hand: every row is written again.
+  if (plan.mode === 'create' || plan.mode === 'rebuild') return undefined;
   const { state, tab, d } = plan;
   const full = Math.min(Math.max(state.header.length, d.header.length, 1), tab.columnCount);
   const spans: Span[] = [{ from: 0, to: 0, width: full }];
@@ -448,7 +494,7 @@ export function readBackChecks(plans: readonly ViewPlan[], budget = MAX_READ_RAN
   const fitted = fitReadBudget(lists, fixed, budget);
   const checks: ReadCheck[] = [];
   wanted.forEach(({ plan, read }, i) => {
-    const { view } = plan.d;
+    const view = titleOf(plan.d);
     if (!read) return;
     if (read.whole) {
       checks.push({ view, kind: 'whole', firstRow: 0, range: quoteSheet(view), width: Infinity });

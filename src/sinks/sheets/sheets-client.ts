@@ -50,7 +50,7 @@ export function refusedForContent(err: unknown): boolean {
 
 /** The requests one delivery makes, bound to its AbortSignal. Each method is one try; wrap them in `retrying`. */
 export interface SheetsSession {
-  /** The spreadsheet's time zone, and its tabs' titles, ids, grid sizes and developer metadata (ember-sync's markers). */
+  /** The spreadsheet's time zone and developer metadata, and its tabs' titles, ids, places, grid sizes, developer metadata (ember-sync's markers) and protected ranges. */
   readTabs(): Promise<sheets_v4.Schema$Spreadsheet>;
   /** Values of the ranges as written (UNFORMATTED_VALUE, times as serial numbers), one list of rows per range. */
   readRanges(ranges: readonly string[]): Promise<unknown[][][]>;
@@ -127,7 +127,7 @@ export function createSheetsClient(o: SheetsClientOptions): SheetsClient {
       return {
         stoppedError,
         async readTabs() {
-          return send('read', 0, () => api.spreadsheets.get({ spreadsheetId: id, includeGridData: false, fields: 'properties.timeZone,sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),developerMetadata(metadataId,metadataKey,metadataValue))' }, { retry: false }));
+          return send('read', 0, () => api.spreadsheets.get({ spreadsheetId: id, includeGridData: false, fields: 'properties.timeZone,developerMetadata(metadataId,metadataKey,metadataValue),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)),developerMetadata(metadataId,metadataKey,metadataValue),protectedRanges(protectedRangeId,description,warningOnly))' }, { retry: false }));
         },
         async readRanges(ranges) {
           const got = await send('read', 0, () =>

@@ -1,9 +1,9 @@
 import type { Cell } from '../../model/cells.js';
 import type { KeyedDelivery } from '../../model/sync.js';
-import { columnKinds, type ColumnKind, type ViewName } from '../../model/views.js';
+import { columnKinds, type ColumnKind } from '../../model/views.js';
 import { matchesAnchor } from './anchors.js';
 import { fitCell, isEmptyRow, sameRow, toSheetRow, type SheetCell } from './cells.js';
-import { keyColumns, plannedRows, type ReadCheck, type SheetViewState, type ViewPlan } from './plan-views.js';
+import { keyColumns, plannedRows, titleOf, type ReadCheck, type SheetViewState, type TabTitle, type ViewPlan } from './plan-views.js';
 
 /** What the read-back found for one view. */
 export interface ReadBack {
@@ -14,9 +14,9 @@ export interface ReadBack {
 }
 
 /** Pure: the answers of a batched read-back (one list of rows per check, in order), by view. A row read twice keeps its widest reading. */
-export function collectReadBack(checks: readonly ReadCheck[], values: readonly unknown[][][]): Map<ViewName, ReadBack> {
-  const seen = new Map<ViewName, ReadBack>();
-  const widths = new Map<ViewName, Map<number, number>>();
+export function collectReadBack(checks: readonly ReadCheck[], values: readonly unknown[][][]): Map<TabTitle, ReadBack> {
+  const seen = new Map<TabTitle, ReadBack>();
+  const widths = new Map<TabTitle, Map<number, number>>();
   checks.forEach((c, i) => {
     const rows = values[i] ?? [];
     const entry = seen.get(c.view) ?? { rows: new Map<number, unknown[]>() };
@@ -44,7 +44,7 @@ function readHeader(row: readonly unknown[] | undefined): unknown[] {
   return cells;
 }
 
-const foreignTab = (view: ViewName) => `the tab "${view}" already holds data that ember-sync did not write; rename or delete that tab and the next sync recreates it`;
+const foreignTab = (view: TabTitle) => `the tab "${view}" already holds data that ember-sync did not write; rename or delete that tab and the next sync recreates it`;
 
 function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack | undefined, zone: string): string | undefined {
   const { d } = plan;
@@ -55,7 +55,7 @@ function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack
   const whole = seen?.whole ?? [];
   const header = readHeader(whole[0]);
   const ours = d.header.map((h) => fitCell(h));
-  const foreign = foreignTab(d.view);
+  const foreign = foreignTab(titleOf(d));
   if (header.length > ours.length || !sameRow(ours.slice(0, header.length), header)) return foreign;
   if (d.kind === 'keyed') {
     // A keyed view's rows may have changed since a first sync died, and another epoch may even have
@@ -81,7 +81,7 @@ function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack
 }
 
 /** The header must be ours: our confirmed columns, then nothing or the new column names a crashed sync already wrote. */
-function headerProblem(view: ViewName, header: readonly string[], state: SheetViewState, rowAt: (row: number) => unknown[]): string | undefined {
+function headerProblem(view: TabTitle, header: readonly string[], state: SheetViewState, rowAt: (row: number) => unknown[]): string | undefined {
   const read = rowAt(0).map((v) => (v === undefined || v === null ? '' : String(v)));
   const ours = state.header.map((h) => fitCell(h));
   const beyond = read.slice(ours.length);
@@ -93,10 +93,10 @@ function headerProblem(view: ViewName, header: readonly string[], state: SheetVi
   return undefined;
 }
 
-const movedProblem = (view: ViewName, row: number) =>
+const movedProblem = (view: TabTitle, row: number) =>
   `the rows of tab "${view}" were moved (sorted, or rows inserted or deleted above): row ${row + 1} no longer holds the row ember-sync wrote there; ember-sync will not write over them — undo the change, or delete the tab to have it rebuilt`;
 
-const foreignRow = (view: ViewName, row: number) => `row ${row + 1} of tab "${view}" holds data that ember-sync did not write there; it will not be overwritten — clear it or move it below the synced rows`;
+const foreignRow = (view: TabTitle, row: number) => `row ${row + 1} of tab "${view}" holds data that ember-sync did not write there; it will not be overwritten — clear it or move it below the synced rows`;
 
 /** The last row at or past `from` that was read non-empty (-1: none). */
 function lastFilled(seen: ReadBack | undefined, from: number): number {
@@ -108,7 +108,7 @@ function lastFilled(seen: ReadBack | undefined, from: number): number {
 function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBack | undefined, zone: string): string | undefined {
   const { d, state } = plan;
   const rowAt = (row: number): unknown[] => seen?.rows.get(row) ?? [];
-  const header = headerProblem(d.view, d.header, state, rowAt);
+  const header = headerProblem(titleOf(d), d.header, state, rowAt);
   if (header) return header;
   // Rows we wrote must still be where we wrote them. Every one of them was written within our confirmed columns.
   // (Not when every row is written again from row 1: rows moved within ours are put back in order.)
@@ -118,9 +118,9 @@ function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBa
     // Nothing to check: the rows ahead are.
   } else if (state.anchors) {
     const off = [...state.anchors].sort((a, b) => a.row - b.row).find((a) => !matchesAnchor(written(a.row), a.hash));
-    if (off) return movedProblem(d.view, off.row);
+    if (off) return movedProblem(titleOf(d), off.row);
   } else if (state.last && state.nextRow > 1 && !sameRow(state.last, written(state.nextRow - 1))) {
-    return movedProblem(d.view, state.nextRow - 1);
+    return movedProblem(titleOf(d), state.nextRow - 1);
   }
   // The rows ahead: empty, or exactly what we are about to write (a crash after the write, before the cursor
   // commit) — in REPORT_TIMEZONE, or in the zone the tab was in if REPORT_TIMEZONE changed since.
@@ -133,7 +133,7 @@ function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBa
     for (const cells of page) {
       if (row > filled) return undefined;
       const there = rowAt(row);
-      if (!isEmptyRow(there) && !zones.some((z) => sameRow(toSheetRow(cells, kinds, z), there))) return foreignRow(d.view, row);
+      if (!isEmptyRow(there) && !zones.some((z) => sameRow(toSheetRow(cells, kinds, z), there))) return foreignRow(titleOf(d), row);
       row++;
     }
   }
@@ -160,7 +160,7 @@ function holdsKey(read: readonly unknown[], key: readonly SheetCell[], keys: rea
 function keyedProblem(plan: Extract<ViewPlan, { mode: 'update' | 'rewrite' }>, seen: ReadBack | undefined, zone: string): string | undefined {
   const { d, state } = plan;
   const rowAt = (row: number): unknown[] => seen?.rows.get(row) ?? [];
-  const header = headerProblem(d.view, d.header, state, rowAt);
+  const header = headerProblem(titleOf(d), d.header, state, rowAt);
   if (header) return header;
   const keys = keyColumns(d.view);
   const kinds = columnKinds(d.view, d.header);
@@ -174,12 +174,12 @@ function keyedProblem(plan: Extract<ViewPlan, { mode: 'update' | 'rewrite' }>, s
   const updated = new Set(plan.updates);
   const width = state.header.length;
   const off = [...(state.anchors ?? [])].sort((a, b) => a.row - b.row).find((a) => !updated.has(a.row) && !matchesAnchor(rowAt(a.row).slice(0, width), a.hash));
-  if (off) return movedProblem(d.view, off.row);
+  if (off) return movedProblem(titleOf(d), off.row);
   for (const r of plannedRows(plan)) {
     if (r.position > plan.known) break;
     const key = keyOf(r.cells, keys, kinds, zone);
     if (!holdsKey(rowAt(r.position), key, keys)) {
-      return `the rows of tab "${d.view}" were moved (sorted, or rows inserted or deleted): row ${r.position + 1} no longer holds ${describe(key)} where ember-sync wrote it; ember-sync will not write over them — undo the change (sort the rows back, or put them back where they were), or delete the tab to have it rebuilt`;
+      return `the rows of tab "${titleOf(d)}" were moved (sorted, or rows inserted or deleted): row ${r.position + 1} no longer holds ${describe(key)} where ember-sync wrote it; ember-sync will not write over them — undo the change (sort the rows back, or put them back where they were), or delete the tab to have it rebuilt`;
     }
   }
   return areaProblem(d, plan.known + 1, seen, (from) => plannedRows(plan, from), keys, kinds, zone);
@@ -219,8 +219,8 @@ function areaProblem(
   if (filled < 0) return undefined;
   const problem = (row: number) =>
     rewrite
-      ? `rows ${row + 1} to ${filled + 1} of tab "${d.view}" hold data past the rows ember-sync had confirmed (left by a sync that died before it finished, before the view was derived again; or typed there): ember-sync rewrites the tab but will not write over them — clear those rows, or delete the tab to have it rebuilt`
-      : foreignRow(d.view, row);
+      ? `rows ${row + 1} to ${filled + 1} of tab "${titleOf(d)}" hold data past the rows ember-sync had confirmed (left by a sync that died before it finished, before the view was derived again; or typed there): ember-sync rewrites the tab but will not write over them — clear those rows, or delete the tab to have it rebuilt`
+      : foreignRow(titleOf(d), row);
   let next = from;
   for (const r of rows(from)) {
     if (r.position > filled) return undefined;

@@ -16,7 +16,7 @@ const refusal = (status = 400) => new SheetsTargetError(`refused (${status})`, s
 /** A server that refuses any request holding a part of `bad` with `err`. */
 function server(bad: ViewName | undefined, err: () => Error = () => refusal()) {
   const sent: number[][] = [];
-  const refused: Array<[ViewName, string]> = [];
+  const refused: Array<[string, string]> = [];
   return {
     sent,
     refused,
@@ -24,7 +24,7 @@ function server(bad: ViewName | undefined, err: () => Error = () => refusal()) {
       sent.push(ps.map((p) => p.n));
       if (ps.some((p) => p.view === bad)) throw err();
     },
-    refuse: (view: ViewName, e: unknown) => refused.push([view, (e as Error).message]),
+    refuse: (view: string, e: unknown) => refused.push([view, (e as Error).message]),
   };
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Cell } from '../../../src/model/cells.js';
-import type { LogViewName, ViewName } from '../../../src/model/views.js';
+import type { LogViewName } from '../../../src/model/views.js';
 import { toSheetRow, type SheetCell } from '../../../src/sinks/sheets/cells.js';
 import { timeColumns } from '../../../src/model/views.js';
 import { packValues, requestBytes, toValueRanges, valueJob, type ValueEntry } from '../../../src/sinks/sheets/pack-values.js';
@@ -14,8 +14,8 @@ const bodyBytes = (entries: readonly ValueEntry[]) => Buffer.byteLength(JSON.str
 const fresh = (view: LogViewName, rows: Cell[][], header = HEADER): ViewPlan => planViews([makeDelivery({ view, header, rows })], { tabs: new Map(), cells: 0 }, () => 1).plans[0]!;
 
 /** The rows each view gets, by 0-based sheet row, rebuilt from the requests. */
-function rebuild(batches: ValueEntry[][]): Map<ViewName, Map<number, SheetCell[]>> {
-  const out = new Map<ViewName, Map<number, SheetCell[]>>();
+function rebuild(batches: ValueEntry[][]): Map<string, Map<number, SheetCell[]>> {
+  const out = new Map<string, Map<number, SheetCell[]>>();
   for (const e of batches.flat()) {
     const rows = out.get(e.view) ?? new Map<number, SheetCell[]>();
     e.values.forEach((v, i) => rows.set(e.firstRow + i, v));
@@ -86,7 +86,7 @@ test('property: every request stays within the limit, its size is never under-co
 test('a view that failed meanwhile is not read any further', () => {
   const big = makeDelivery({ view: 'scores', header: HEADER, rows: someRows(200), pageSize: 10 });
   const plan = planViews([big], { tabs: new Map(), cells: 0 }, () => 1).plans[0]!;
-  const failed = new Set<ViewName>();
+  const failed = new Set<string>();
   const batches: ValueEntry[][] = [];
   for (const batch of packValues([valueJob(plan), valueJob(fresh('red_flags', someRows(3)))], 1500, (v) => failed.has(v))) {
     batches.push(batch);

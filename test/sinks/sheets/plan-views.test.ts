@@ -2,25 +2,27 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MAX_VIEW_COLUMNS } from '../../../src/model/columns.js';
-import { parseTabs, planViews, readBackChecks, type SpreadsheetTabs, type Tab } from '../../../src/sinks/sheets/plan-views.js';
+import { parseTabs, PROTECTION_DESCRIPTION, DROPPED_KEY, planViews, readBackChecks, type SpreadsheetTabs, type Tab } from '../../../src/sinks/sheets/plan-views.js';
 import { HEADER, makeDelivery, someRows } from './make-delivery.js';
 
 const sheetOf = (tabs: Record<string, Tab>): SpreadsheetTabs => ({ tabs: new Map(Object.entries(tabs)), cells: Object.values(tabs).reduce((n, t) => n + t.rowCount * t.columnCount, 0) });
 /** Ids to hand out, in order (collisions included, to check they are skipped). */
 const ids = (...list: number[]) => () => list.shift() ?? assert.fail('ran out of sheet ids');
 
-test('parseTabs: tabs by title, and the cells of every tab', () => {
+test('parseTabs: tabs by title with their place, our protection and the record of dropped months, and the cells of every tab', () => {
   const sheet = parseTabs({
+    developerMetadata: [{ metadataId: 5, metadataKey: DROPPED_KEY, metadataValue: '2026-03' }],
     sheets: [
-      { properties: { sheetId: 0, title: 'Sheet1', gridProperties: { rowCount: 1000, columnCount: 26 } } },
-      { properties: { sheetId: 42, title: 'scores', gridProperties: { rowCount: 10, columnCount: 8 } } },
+      { properties: { sheetId: 0, title: 'Sheet1', index: 0, gridProperties: { rowCount: 1000, columnCount: 26 } }, protectedRanges: [{ description: 'mine', warningOnly: true }] },
+      { properties: { sheetId: 42, title: 'scores', index: 1, gridProperties: { rowCount: 10, columnCount: 8 } }, protectedRanges: [{ description: PROTECTION_DESCRIPTION, warningOnly: true }] },
     ],
   });
   assert.deepEqual([...sheet.tabs], [
-    ['Sheet1', { sheetId: 0, rowCount: 1000, columnCount: 26 }],
-    ['scores', { sheetId: 42, rowCount: 10, columnCount: 8 }],
+    ['Sheet1', { sheetId: 0, rowCount: 1000, columnCount: 26, index: 0 }],
+    ['scores', { sheetId: 42, rowCount: 10, columnCount: 8, index: 1, protectedWarning: true }],
   ]);
   assert.equal(sheet.cells, 26_080);
+  assert.deepEqual(sheet.droppedThrough, { month: '2026-03', id: 5 });
   assert.deepEqual(parseTabs({}), { tabs: new Map(), cells: 0 });
 });
 

@@ -1,0 +1,138 @@
+import type { sheets_v4 } from '@googleapis/sheets';
+import type { RunFacts } from '../../model/sync.js';
+import type { ViewName } from '../../model/views.js';
+import { a1 } from './a1.js';
+import { DATE_TIME_PATTERN, fitCell, toSerial, type SheetCell } from './cells.js';
+import { PROTECTION_DESCRIPTION, type Tab } from './plan-views.js';
+import type { ValueEntry } from './pack-values.js';
+
+/** The title of the status tab. */
+export const STATUS_TITLE = 'ember-sync';
+/** Its grid: every rewrite covers all of it, so nothing of an older status is left. */
+export const STATUS_ROWS = 40;
+export const STATUS_COLUMNS = 4;
+/** Share of the cell budget from which the status warns. */
+export const CELL_WARNING_SHARE = 0.8;
+
+/** One view's line. */
+export interface ViewStatus {
+  view: ViewName;
+  /** Rows still to write after this sync. */
+  pending: number;
+  /** Rows written by this sync. */
+  written: number;
+  /** The tabs this sync wrote to. */
+  tabs: string[];
+  /** undefined: delivered (or nothing to do). */
+  error?: string;
+  /** Not in SHEETS_VIEWS. */
+  skipped?: boolean;
+}
+
+export interface SyncStatus {
+  run: RunFacts | undefined;
+  /** When the sync ran (ISO), when `run` is absent. */
+  now: string;
+  zone: string;
+  views: ViewStatus[];
+  cellsUsed: number;
+  cellBudget: number;
+  rebuilt: Array<{ tab: string; why: string }>;
+  dropped: string[];
+  /** Problems that are not one view's (the keep-months policy, the status itself). */
+  notes: string[];
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
+
+/** The sync's result in a few words. */
+export function resultOf(s: SyncStatus): string {
+  const synced = s.views.filter((v) => !v.skipped);
+  const failed = synced.filter((v) => v.error !== undefined);
+  if (failed.length === 0) return `ok: ${plural(synced.reduce((n, v) => n + v.written, 0), 'row')} written`;
+  if (failed.length === synced.length) return `failed: no view was delivered`;
+  return `partly failed: ${failed.length} of ${synced.length} views not delivered (${failed.map((v) => v.view).join(', ')})`;
+}
+
+/**
+ * Pure: the status tab's cells, STATUS_ROWS × STATUS_COLUMNS (empty cells as
+ * "" so a rewrite clears what an older status left). Row 2 holds the time
+ * of the sync as a date-time cell of REPORT_TIMEZONE's wall clock.
+ */
+export function statusCells(s: SyncStatus): SheetCell[][] {
+  const rows: SheetCell[][] = [];
+  const line = (...cells: SheetCell[]) => {
+    rows.push(cells);
+  };
+  const at = s.run?.startedAt ?? s.now;
+  line('ember-sync: Google Sheets sync', 'rewritten by every sync; do not edit');
+  line('Last sync', toSerial(at, s.zone) ?? at, `${s.zone} (REPORT_TIMEZONE)`);
+  line('Result', resultOf(s));
+  const errors = s.views.filter((v) => v.error !== undefined);
+  line('Last error', errors.length > 0 ? `${errors[0]!.view}: ${errors[0]!.error}` : 'none');
+  line('Quarantined payloads', s.run ? s.run.quarantined : '', s.run && s.run.quarantined > 0 ? 'webhooks that failed validation: see `ember-sync status`, fix and run `ember-sync replay`' : '');
+  line('Events not projected', s.run ? s.run.parked : '', s.run && s.run.parked > 0 ? 'see `ember-sync status` and the log; `ember-sync rebuild` derives them again' : '');
+  const share = s.cellsUsed / s.cellBudget;
+  const warn =
+    share >= CELL_WARNING_SHARE
+      ? `WARNING: ${Math.round(share * 100)}% of the budget used; old month tabs are dropped per SHEETS_KEEP_MONTHS (auto drops from 90%); delete tabs of your own or start a new spreadsheet`
+      : `${(share * 100).toFixed(1)}% used`;
+  line('Cells used', s.cellsUsed, `of ${s.cellBudget.toLocaleString('en')}`, warn);
+  line('Tabs rebuilt', s.rebuilt.length > 0 ? s.rebuilt.map((r) => `${r.tab}: ${r.why}`).join('\n') : 'none');
+  line('Tabs dropped', s.dropped.length > 0 ? `${s.dropped.join(', ')} (SHEETS_KEEP_MONTHS)` : 'none');
+  for (const note of s.notes) line('Note', note);
+  line();
+  line('View', 'Rows pending', 'Tabs written', 'State');
+  for (const v of s.views) {
+    if (v.skipped) line(v.view, '', '', 'not synced to Sheets (not in SHEETS_VIEWS)');
+    else line(v.view, v.pending, v.tabs.join(', '), v.error === undefined ? 'ok' : `error: ${v.error}`);
+  }
+  const out = rows.slice(0, STATUS_ROWS).map((r) =>
+    Array.from({ length: STATUS_COLUMNS }, (_, i): SheetCell => {
+      const v = r[i];
+      return v === undefined || v === null ? '' : typeof v === 'string' ? fitCell(v) : v;
+    }),
+  );
+  while (out.length < STATUS_ROWS) out.push(new Array<SheetCell>(STATUS_COLUMNS).fill(''));
+  return out;
+}
+
+/** The status as one range of a values.batchUpdate. */
+export function statusEntry(s: SyncStatus): ValueEntry {
+  const values = statusCells(s);
+  const range = a1(STATUS_TITLE, 0, 0, STATUS_ROWS - 1, STATUS_COLUMNS - 1);
+  return { view: STATUS_TITLE, range, values, firstRow: 0, isHeader: true, bytes: Buffer.byteLength(JSON.stringify({ range, majorDimension: 'ROWS', values })) + 1 };
+}
+
+/**
+ * The structural requests the status tab needs: added (first among the tabs,
+ * warning-protected, its time cell formatted) when missing, grown back when
+ * someone cut its grid. `now`: the tab as the metadata shows it.
+ */
+export function statusTabRequests(sheetId: number, now: Tab | undefined): sheets_v4.Schema$Request[] {
+  const format: sheets_v4.Schema$Request = {
+    repeatCell: {
+      range: { sheetId, startRowIndex: 1, endRowIndex: 2, startColumnIndex: 1, endColumnIndex: 2 },
+      cell: { userEnteredFormat: { numberFormat: { type: 'DATE_TIME', pattern: DATE_TIME_PATTERN } } },
+      fields: 'userEnteredFormat.numberFormat',
+    },
+  };
+  if (!now) {
+    return [
+      { addSheet: { properties: { sheetId, title: STATUS_TITLE, index: 0, gridProperties: { rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS, frozenRowCount: 1 } } } },
+      format,
+      { addProtectedRange: { protectedRange: { range: { sheetId }, description: PROTECTION_DESCRIPTION, warningOnly: true } } },
+    ];
+  }
+  const requests: sheets_v4.Schema$Request[] = [];
+  if (now.rowCount < STATUS_ROWS) requests.push({ appendDimension: { sheetId: now.sheetId, dimension: 'ROWS', length: STATUS_ROWS - now.rowCount } });
+  if (now.columnCount < STATUS_COLUMNS) requests.push({ appendDimension: { sheetId: now.sheetId, dimension: 'COLUMNS', length: STATUS_COLUMNS - now.columnCount } });
+  if (requests.length > 0) requests.push({ ...format, repeatCell: { ...format.repeatCell, range: { ...format.repeatCell!.range, sheetId: now.sheetId } } });
+  return requests;
+}
+
+/** Cells the status tab adds to the spreadsheet. */
+export function statusGrowth(now: Tab | undefined): number {
+  const cells = STATUS_ROWS * STATUS_COLUMNS;
+  return now ? Math.max(0, Math.max(now.rowCount, STATUS_ROWS) * Math.max(now.columnCount, STATUS_COLUMNS) - now.rowCount * now.columnCount) : cells;
+}
