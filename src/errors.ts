@@ -38,6 +38,10 @@ export const ERROR_CODES = {
   not_found: 404,
   method_not_allowed: 405,
   bad_request: 400,
+  /** The console: a cross-site form, a missing or wrong CSRF token. */
+  forbidden: 403,
+  /** The console's sign-in, answered at a steady pace: more than a few waiting. */
+  too_many_requests: 429,
   /** Answered by Node's HTTP parser handler (http/client-error.ts), before routing. */
   headers_too_large: 431,
   request_timeout: 408,
@@ -118,6 +122,20 @@ export class MethodNotAllowedError extends EmberError {
 export class BadRequestError extends EmberError {
   constructor(message: string) {
     super(...make('bad_request', message));
+  }
+}
+export class ForbiddenError extends EmberError {
+  constructor(message: string) {
+    super(...make('forbidden', message));
+  }
+}
+export class TooManyRequestsError extends EmberError {
+  constructor(
+    message: string,
+    /** Seconds, for the Retry-After header. */
+    readonly retryAfter: number,
+  ) {
+    super(...make('too_many_requests', message));
   }
 }
 

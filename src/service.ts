@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tokenFingerprint, webhookUrlFor, type Secrets } from './config/secrets.js';
-import type { Settings } from './config/settings.js';
+import { viewsSyncedTo, type Settings } from './config/settings.js';
 import { createApp } from './http/create-app.js';
 import { createReceiver } from './ingest/receive.js';
 import { createValidator } from './ingest/validate.js';
@@ -15,11 +15,13 @@ import { exportDefaults } from './views/export-options.js';
 import { createWebhookWriter, type WebhookWriter } from './store/group-commit.js';
 import { createProjector } from './jobs/projector.js';
 import { collectStatus, pendingRows } from './store/status.js';
+import { scheduleStatus } from './doctor/next-sync.js';
 import { createScheduler } from './jobs/scheduler.js';
 import { runSync } from './jobs/sync.js';
 import { createTargets } from './sinks/create-targets.js';
 import { answerClientErrors } from './http/client-error.js';
 import { registerExportRoutes } from './http/routes/export.js';
+import { consoleSessionKey, createConsole } from './http/routes/console.js';
 import { createBurstLog } from './lib/burst-log.js';
 import { ensureSettingDir } from './config/setting-dir.js';
 
@@ -89,7 +91,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     write: (op) => writer.submit(op),
     verifySignature: settings.signingSecrets.length > 0 ? createSignatureCheck(settings.signingSecrets) : undefined,
   });
+  const operatorConsole = createConsole({
+    store,
+    logger,
+    metrics,
+    adminTokenMatches,
+    sessionKey: consoleSessionKey(secrets.adminToken),
+    publicUrl: settings.publicUrl,
+    webhookUrl: () => webhookUrl,
+    targets,
+    validator,
+    exportDefaults: exportDefaults(settings),
+    signal: stopping.signal,
+  });
   const app = createApp({
+    console: operatorConsole,
     logger,
     metrics,
     receive,
@@ -110,10 +126,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         return false;
       }
     },
-    status: () => ({ webhook_url: webhookUrl, ...collectStatus(store, settings.syncTargets) }),
+    status: () => ({ webhook_url: webhookUrl, ...collectStatus(store, settings.syncTargets, { schedule: scheduleStatus(settings.syncSchedule, settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(settings, t) }) }),
     beforeScrape: () => {
       metrics.projectorLag.set(store.projection.lag());
-      for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, pendingRows(store, t));
+      for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, pendingRows(store, t, viewsSyncedTo(settings, t)));
     },
     isClosing: () => closing !== undefined,
     secrets: [secrets.webhookToken, secrets.adminToken],
@@ -165,6 +181,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         clearTimeout(force);
         stopping.abort(new Error('the server is shutting down; the rows stay pending for the next sync'));
         await scheduler.stop();
+        await operatorConsole.idle();
         await writer.close();
         projector.stop();
         projectorFailures.flush();

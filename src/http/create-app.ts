@@ -7,6 +7,7 @@ import { errorMiddleware } from './error-middleware.js';
 import { createBurstLog } from '../lib/burst-log.js';
 import { createPathRedactor, requestLog } from './request-log.js';
 import { registerApiRoutes } from './routes/api.js';
+import type { Console } from './routes/console.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   ping: () => Promise<boolean>;
   status: () => unknown;
   beforeScrape?: () => void;
+  /** The operator console at `/` (routes/console.ts), when the server has one. */
+  console?: Console;
   /** Extra routes that need more than these deps (the CSV export registers itself here). */
   extend?: (router: Router) => void;
   /** True once shutdown began: answers then close their connection. */
@@ -40,6 +43,7 @@ export function createApp(deps: AppDeps): Koa {
   registerHealthRoutes(router, { ping: deps.ping });
   registerMetricsRoutes(router, { metrics: deps.metrics, ...(deps.beforeScrape ? { beforeScrape: deps.beforeScrape } : {}) });
   registerApiRoutes(router, { adminTokenMatches: deps.adminTokenMatches, status: deps.status });
+  deps.console?.register(router);
   deps.extend?.(router);
 
   // During shutdown keep-alive clients must move on, or server.close() waits for them.

@@ -1,7 +1,7 @@
 import type { EmberError } from '../errors.js';
 import { parseJsonObject } from '../lib/json-object.js';
 import type { WebhookType } from '../model/webhooks.js';
-import type { WriteOp, WriteResult } from '../model/writes.js';
+import type { NewQuarantined, WriteOp, WriteResult } from '../model/writes.js';
 import type { Validator } from './validate.js';
 import type { SignatureHeaders } from './verify-signature.js';
 
@@ -18,10 +18,13 @@ export interface Received {
   seq: number | undefined;
 }
 
+/** A quarantined payload carries the type whose schema it failed, when it has one (the hourly counts are by type). */
+export type ReceiveWriteOp = Exclude<WriteOp, { kind: 'quarantine' }> | { kind: 'quarantine'; item: NewQuarantined & { type: WebhookType | undefined } };
+
 export interface ReceiverDeps {
   validator: Validator;
   /** Resolves once the write is committed to disk (group commit). */
-  write: (op: WriteOp) => Promise<WriteResult>;
+  write: (op: ReceiveWriteOp) => Promise<WriteResult>;
   /** Present when WEBHOOK_SIGNING_SECRET is set. */
   verifySignature?: ((body: Buffer, headers: SignatureHeaders) => void) | undefined;
   now?: () => Date;
@@ -50,6 +53,7 @@ export function createReceiver(deps: ReceiverDeps) {
           body: input.body,
           reason: outcome.error.code,
           errors: outcome.error.details ?? [],
+          type: outcome.type,
         },
       });
       throw outcome.error satisfies EmberError;

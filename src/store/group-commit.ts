@@ -1,7 +1,9 @@
 import { StoreUnavailableError } from '../errors.js';
-import type { WriteOp, WriteResult } from '../model/writes.js';
+import type { WebhookType } from '../model/webhooks.js';
+import type { NewQuarantined, WriteOp, WriteResult } from '../model/writes.js';
 import type { Store } from './create-store.js';
 import type { Db } from './open-db.js';
+import { createHourTally, createWebhookHours } from './webhook-hours.js';
 
 interface Pending<Op, Res> {
   op: Op;
@@ -16,6 +18,10 @@ export interface GroupCommitOptions<Res, Op = unknown> {
   onCommit?: (results: Res[]) => void;
   /** Which operations count for `failingSince` (a health probe alone says little about a webhook-sized write). */
   counts?: (op: Op) => boolean;
+  /** Runs inside each batch's transaction after its operations (throwing rolls the batch back). */
+  beforeCommit?: () => void;
+  /** Runs when a batch's transaction was rolled back. */
+  onRollback?: () => void;
 }
 
 /**
@@ -35,7 +41,11 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
   let lastSuccessAt = 0;
   const counts = options.counts ?? (() => true);
 
-  const runBatch = db.transaction((batch: Pending<Op, Res>[]) => batch.map((p) => apply(p.op)));
+  const runBatch = db.transaction((batch: Pending<Op, Res>[]) => {
+    const results = batch.map((p) => apply(p.op));
+    options.beforeCommit?.();
+    return results;
+  });
 
   function flush(): void {
     scheduled = undefined;
@@ -46,6 +56,7 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
       try {
         results = runBatch.immediate(batch);
       } catch (err) {
+        options.onRollback?.();
         if (counted) lastFailureAt = Date.now();
         const e = new StoreUnavailableError(err);
         for (const p of batch) p.reject(e);
@@ -88,17 +99,34 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
   };
 }
 
-/** The server's webhook writer: events and quarantine entries, group-committed on the store's connection. */
-export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult, WriteOp> = {}) {
-  return createGroupCommit<WriteOp, WriteResult>(
+/** A write of the receiver: a quarantined payload may say which type's schema it failed (for the hourly counts). */
+export type WebhookWriteOp = Exclude<WriteOp, { kind: 'quarantine' }> | { kind: 'quarantine'; item: NewQuarantined & { type?: WebhookType | undefined } };
+
+/**
+ * The server's webhook writer: events and quarantine entries, group-committed
+ * on the store's connection, each counted in webhook_hours in the same
+ * transaction (so the console's chart agrees with what was committed).
+ */
+export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult, WebhookWriteOp> = {}) {
+  const tally = createHourTally(createWebhookHours(store.db));
+  return createGroupCommit<WebhookWriteOp, WriteResult>(
     store.db,
     (op): WriteResult => {
-      if (op.kind === 'event') return { kind: 'event', ...store.events.append(op.event) };
-      if (op.kind === 'quarantine') return { kind: 'quarantine', ...store.events.quarantine(op.item) };
+      if (op.kind === 'event') {
+        const appended = store.events.append(op.event);
+        tally.add(op.event.receivedAt, op.event.type, appended.duplicate ? 'duplicate' : 'accepted');
+        return { kind: 'event', ...appended };
+      }
+      if (op.kind === 'quarantine') {
+        const held = store.events.quarantine(op.item);
+        tally.add(op.item.receivedAt, op.item.type ?? 'unknown', 'quarantined');
+        return { kind: 'quarantine', ...held };
+      }
       store.probe();
       return { kind: 'probe' };
     },
-    { counts: (op) => op.kind !== 'probe', ...options },
+    // The tally's hooks come last: a caller's options cannot unhook the counts.
+    { counts: (op) => op.kind !== 'probe', ...options, beforeCommit: () => tally.flush(), onRollback: () => tally.clear() },
   );
 }
 export type WebhookWriter = ReturnType<typeof createWebhookWriter>;

@@ -355,6 +355,46 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE projector_state SET keyed_seq = 0;
     `,
   },
+  {
+    version: 6,
+    name: 'webhooks per hour and console sessions',
+    sql: `
+      -- Webhooks per hour (yyyy-mm-ddThh of received_at, UTC) by type and outcome, for the
+      -- console's 48-hour chart: counted in the same transaction as the commit that stores,
+      -- deduplicates or quarantines them, so the counts survive restarts and a chart reads a few
+      -- hundred rows whatever the size of the log. type 'unknown': not an EmberQA type.
+      CREATE TABLE webhook_hours (
+        hour TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('red_flag', 'low_score', 'completion', 'workflow', 'unknown')),
+        outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'duplicate', 'quarantined')),
+        n INTEGER NOT NULL,
+        PRIMARY KEY (hour, type, outcome)
+      ) WITHOUT ROWID;
+
+      -- What the log still tells of the past (one scan, once): accepted events, and each
+      -- quarantine attempt (the first at received_at, later ones at last_received_at; their
+      -- type was not kept). Duplicates were never stored, so they start from zero.
+      INSERT INTO webhook_hours (hour, type, outcome, n)
+        SELECT substr(received_at, 1, 13), type, 'accepted', count(*) FROM events WHERE outcome = 'accepted' GROUP BY 1, 2;
+      INSERT INTO webhook_hours (hour, type, outcome, n)
+        SELECT substr(received_at, 1, 13), 'unknown', 'quarantined', count(*) FROM quarantine WHERE true GROUP BY 1
+        ON CONFLICT (hour, type, outcome) DO UPDATE SET n = n + excluded.n;
+      INSERT INTO webhook_hours (hour, type, outcome, n)
+        SELECT substr(last_received_at, 1, 13), 'unknown', 'quarantined', sum(attempts - 1) FROM quarantine WHERE attempts > 1 GROUP BY 1
+        ON CONFLICT (hour, type, outcome) DO UPDATE SET n = n + excluded.n;
+
+      -- Operator console sign-ins. key is an HMAC of the session id under a key derived from
+      -- ADMIN_TOKEN: the id itself is never stored, and a new ADMIN_TOKEN ends every session.
+      CREATE TABLE console_sessions (
+        key TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        -- One message for the next page (what the last action did), shown once.
+        flash TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+    `,
+  },
 ];
 
 /** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */

@@ -1,0 +1,98 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'koa';
+import type { ConsoleSessions } from '../../store/console-sessions.js';
+
+export interface ConsoleAuthOptions {
+  sessions: ConsoleSessions;
+  /** Derived from ADMIN_TOKEN: a new admin token ends every session and changes every CSRF token. */
+  sessionKey: Buffer;
+  /** PUBLIC_URL: its origin is where the console's forms come from, and https makes the cookie Secure. */
+  publicUrl: string;
+  /** How long a sign-in lasts. */
+  ttlMs?: number;
+  now?: () => Date;
+}
+
+export interface ConsoleSession {
+  /** The database key of the session (an HMAC of the cookie's id). */
+  key: string;
+  /** The token every console form carries (derived from the session id). */
+  csrf: string;
+}
+
+const TWELVE_HOURS = 12 * 3600 * 1000;
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function sameSecret(a: string, b: string | undefined): boolean {
+  if (b === undefined) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Console sign-in: a random session id in a cookie that is HttpOnly,
+ * SameSite=Strict and (with an https PUBLIC_URL) Secure under the `__Host-`
+ * prefix; the database keeps only an HMAC of it. POSTs are accepted only from
+ * the console's own origin (Sec-Fetch-Site / Origin) and with the session's
+ * CSRF token, so a page on another site can neither ride the cookie nor
+ * sign the browser in to a session of its choosing.
+ */
+export function createConsoleAuth(o: ConsoleAuthOptions) {
+  const now = o.now ?? (() => new Date());
+  const ttlMs = o.ttlMs ?? TWELVE_HOURS;
+  const publicOrigin = new URL(o.publicUrl).origin;
+  const secure = publicOrigin.startsWith('https:');
+  // The __Host- prefix makes browsers refuse the cookie unless it is Secure, for path / and this host only.
+  const name = secure ? '__Host-ember_console' : 'ember_console';
+  const mac = (label: string, id: string) => createHmac('sha256', o.sessionKey).update(`${label}:${id}`).digest('base64url');
+  const sessionOf = (id: string): ConsoleSession => ({ key: mac('session', id), csrf: mac('csrf', id) });
+  const attributes = (maxAgeSeconds: number) => `Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+
+  return {
+    cookieName: name,
+    /** Starts a session and sets its cookie. */
+    signIn(ctx: Context): ConsoleSession {
+      const id = randomBytes(32).toString('base64url');
+      const session = sessionOf(id);
+      const at = now();
+      o.sessions.create(session.key, new Date(at.getTime() + ttlMs), at);
+      ctx.append('Set-Cookie', `${name}=${id}; ${attributes(Math.floor(ttlMs / 1000))}`);
+      return session;
+    },
+    /** The request's live session, if its cookie names one. */
+    current(ctx: Context): ConsoleSession | undefined {
+      const id = cookieValue(ctx.get('cookie') || undefined, name);
+      if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+      const session = sessionOf(id);
+      return o.sessions.find(session.key, now()) ? session : undefined;
+    },
+    /** Ends the session (if any) and clears the cookie. */
+    signOut(ctx: Context, session: ConsoleSession | undefined): void {
+      if (session) o.sessions.delete(session.key);
+      ctx.append('Set-Cookie', `${name}=; ${attributes(0)}`);
+    },
+    csrfMatches: (session: ConsoleSession, presented: string | undefined): boolean => sameSecret(session.csrf, presented),
+    /**
+     * True unless the browser says the request comes from another origin.
+     * Browsers send Sec-Fetch-Site and Origin on POSTs; a client that sends
+     * neither (curl) still needs the session cookie and the CSRF token.
+     */
+    sameOrigin(ctx: Context): boolean {
+      const site = ctx.get('sec-fetch-site');
+      if (site !== '' && site !== 'same-origin' && site !== 'none') return false;
+      const origin = ctx.get('origin');
+      if (origin === '') return true;
+      // Direct access (http://127.0.0.1:3000) or through the proxy that PUBLIC_URL names.
+      return origin === publicOrigin || origin === `${ctx.protocol}://${ctx.host}`;
+    },
+  };
+}
+export type ConsoleAuth = ReturnType<typeof createConsoleAuth>;
