@@ -309,11 +309,16 @@ test('GET /metrics exposes webhook counters and latency; /api/status needs the a
   await s.post(vendorBytes('red-flag'));
   await s.post(vendorBytes('red-flag'));
   await s.post('{"alert_type":"x"}');
+  s.store.projection.catchUp();
   const text = await (await fetch(s.listenUrl + '/metrics')).text();
   assert.match(text, /ember_sync_webhooks_total\{type="red_flag",outcome="accepted"\} 1/);
   assert.match(text, /ember_sync_webhooks_total\{type="red_flag",outcome="duplicate"\} 1/);
   assert.match(text, /ember_sync_webhooks_total\{type="unknown",outcome="quarantined"\} 1/);
   assert.match(text, /ember_sync_ingest_duration_seconds_bucket/);
+  // The red flag's rows (red_flags, scores, contents, content_scores, daily views), pending for the csv target.
+  const pending = Number(/ember_sync_rows_pending\{target="csv"\} (\d+)/.exec(text)?.[1]);
+  assert.ok(pending > 0, 'the pending gauge is there');
+  assert.equal(pending, (await (await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.adminToken}` } })).json() as { targets: { csv: { rows_pending: number } } }).targets.csv.rows_pending);
   assert.equal((await fetch(s.listenUrl + '/api/status')).status, 401);
   assert.equal((await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.webhookToken}` } })).status, 401);
   const st = await fetch(s.listenUrl + '/api/status', { headers: { authorization: `Bearer ${s.adminToken}` } });
