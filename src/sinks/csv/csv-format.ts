@@ -103,6 +103,34 @@ function timeField(value: string, local: (iso: string) => string | undefined, co
 const localFormatterFor = perZone(localDateTimeFormatter);
 
 /**
+ * One dialect's record writer, prepared once (delimiter check, quoting class,
+ * local-time formatter): what renderCsv does for a page, for callers that
+ * write row by row and cut the text where they like (write-view-csv.ts keeps
+ * its strings small). The rules are renderCsv's.
+ */
+export function recordRenderer(dialect: CsvDialect, timeColumns?: readonly boolean[]): (row: readonly Cell[]) => string {
+  const { delimiter, guard } = dialect;
+  const specials = specialsFor(delimiter);
+  const problem = dialectProblem(dialect);
+  if (problem !== undefined) throw new RangeError(problem);
+  const comma = dialect.decimal === ',';
+  // Undefined unless some column is a time to convert: the common row never looks at timeColumns.
+  const local = dialect.timeFormat === 'local' && timeColumns?.includes(true) ? localFormatterFor(dialect.timeZone) : undefined;
+  return (row) => {
+    let out = '';
+    for (let i = 0; i < row.length; i++) {
+      if (i > 0) out += delimiter;
+      const cell = row[i];
+      if (typeof cell === 'string') {
+        out += local !== undefined && timeColumns![i] === true ? timeField(cell, local, comma, specials, guard) : textField(cell, specials, guard);
+      } else if (typeof cell === 'number') out += comma ? commaNumber(cell) : String(cell);
+      else if (typeof cell === 'boolean') out += cell ? 'true' : 'false';
+    }
+    return out + RECORD_END;
+  };
+}
+
+/**
  * Rows to CSV text: RFC 4180 with CRLF records, a field quoted when it holds
  * the delimiter, a quote, CR or LF (quotes doubled), numbers as numbers (never
  * guarded: -1 is a number, not a formula; with a comma decimal, `8,6`),
@@ -115,24 +143,8 @@ const localFormatterFor = perZone(localDateTimeFormatter);
  * row.
  */
 export function renderCsv(rows: readonly (readonly Cell[])[], dialect: CsvDialect, timeColumns?: readonly boolean[]): string {
-  const { delimiter, guard } = dialect;
-  const specials = specialsFor(delimiter);
-  const problem = dialectProblem(dialect);
-  if (problem !== undefined) throw new RangeError(problem);
-  const comma = dialect.decimal === ',';
-  // Undefined unless some column is a time to convert: the common page never looks at timeColumns.
-  const local = dialect.timeFormat === 'local' && timeColumns?.includes(true) ? localFormatterFor(dialect.timeZone) : undefined;
+  const record = recordRenderer(dialect, timeColumns);
   let out = '';
-  for (const row of rows) {
-    for (let i = 0; i < row.length; i++) {
-      if (i > 0) out += delimiter;
-      const cell = row[i];
-      if (typeof cell === 'string') {
-        out += local !== undefined && timeColumns![i] === true ? timeField(cell, local, comma, specials, guard) : textField(cell, specials, guard);
-      } else if (typeof cell === 'number') out += comma ? commaNumber(cell) : String(cell);
-      else if (typeof cell === 'boolean') out += cell ? 'true' : 'false';
-    }
-    out += RECORD_END;
-  }
+  for (const row of rows) out += record(row);
   return out;
 }

@@ -2,7 +2,15 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Cell } from '../../model/cells.js';
-import { BOM, renderCsv, type CsvDialect } from './csv-format.js';
+import { BOM, recordRenderer, renderCsv, type CsvDialect } from './csv-format.js';
+
+/**
+ * Text is handed to `out` in strings of about this many UTF-16 units: below
+ * V8's large-object size even as two-byte text, so they die young instead of
+ * piling up in the large-object space between full collections, and one write
+ * still carries hundreds of records.
+ */
+const CHUNK_CHARS = 32 * 1024;
 
 export interface WriteViewCsvOptions {
   /** The rows, a page at a time, aligned to the header. */
@@ -28,6 +36,8 @@ export interface WriteViewCsvOptions {
  * has finished, when it is ended).
  */
 export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
+  // First: a dialect that cannot be written fails before any listener is attached.
+  const record = recordRenderer(o.dialect, o.timeColumns);
   let failure: unknown;
   const onError = (err: unknown) => (failure ??= err);
   o.out.on('error', onError);
@@ -35,16 +45,27 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
   let gone: () => void = () => {};
   const outGone = new Promise<void>((resolve) => (gone = resolve));
   o.out.once('close', gone);
-  const write = async (text: string) => {
+  const drained = () => Promise.race([once(o.out, 'drain'), outGone]);
+  // A promise only when `out` asks to wait: most writes go on without a turn of the event loop.
+  const write = (text: string): Promise<unknown> | undefined => {
     if (o.out.destroyed || failure) throw failure ?? new Error('the output was closed before the export finished');
-    if (!o.out.write(text)) await Promise.race([once(o.out, 'drain'), outGone]);
+    return o.out.write(text) ? undefined : drained();
   };
   let rows = 0;
   try {
     if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
     for (const page of o.pages) {
       o.signal?.throwIfAborted();
-      await write(renderCsv(page, o.dialect, o.timeColumns));
+      let text = '';
+      for (const row of page) {
+        text += record(row);
+        if (text.length >= CHUNK_CHARS) {
+          const wait = write(text);
+          text = '';
+          if (wait) await wait;
+        }
+      }
+      if (text !== '') await write(text);
       rows += page.length;
       o.onProgress?.(rows);
     }
