@@ -20,7 +20,7 @@
  * Targets: export ratio ≥ 0.5; peak RSS ≤ 100 MB; the 1,000-webhook sync < 2 s.
  *
  * BENCH_EVENTS (default 1,000,000), BENCH_MONTHS (default BENCH_EVENTS / 166,667),
- * BENCH_ROUNDS (export rounds, default 3).
+ * BENCH_ROUNDS (export rounds, default 3), BENCH_BUILD_ONLY=1 (build the database and stop).
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -185,6 +185,8 @@ async function main() {
     build(temp);
     renameSync(temp, dbPath);
   }
+  // Build now, measure later (on an idle machine).
+  if (process.env['BENCH_BUILD_ONLY'] === '1') return;
   const env = { ...process.env, DATA_DIR: dataDir, DB_PATH: dbPath, CSV_DIR: csvDir, CSV_PARTITION: 'month', SYNC_TARGETS: 'csv', LOG_LEVEL: 'warn' };
 
   const count = (sql: string) => Number(execFileSync('sqlite3', ['-readonly', dbPath, sql]).toString().trim());
