@@ -517,8 +517,18 @@ function sortRowsOf(tab: Tab, book: Book, r0: number, r1: number, specs: Array<{
     }
     return a.i - b.i;
   });
-  keyed.forEach((k, j) => {
-    tab.rows[r0 + j] = k.row;
+  // A sort moves whole cells, their formats included (Google moves a cell's format with its value): formats
+  // that came from ranges (repeatCell) are pinned on each cell of the block before the rows move.
+  const moved = keyed.map((k, j) =>
+    Array.from({ length: Math.max(tab.columnCount, k.row?.length ?? 0) }, (_, c): Cell | undefined => {
+      const cell = k.row?.[c];
+      const f = effectiveFormat(tab, r0 + k.i, c);
+      if (f === undefined && (cell === undefined || !('f' in cell)) && ruleFormat(tab, r0 + j, c) === undefined) return cell;
+      return { ...(cell?.v !== undefined ? { v: cell.v } : {}), f };
+    }),
+  );
+  moved.forEach((row, j) => {
+    tab.rows[r0 + j] = row;
   });
 }
 

@@ -49,6 +49,8 @@ export function keepWindowThrough(keep: KeepMonths, currentMonth: string): strin
 export interface DropPlan {
   /** Tabs to delete, oldest month first. */
   drop: MonthTab[];
+  /** The months dropped (with a tab or only planned by this sync), oldest first: this sync writes none of them. */
+  months: string[];
   /** The record of drops after this sync (every month up to it is gone for good). */
   through: string | undefined;
 }
@@ -57,25 +59,29 @@ export interface DropPlan {
  * Pure: which month tabs to delete. `N`: every month tab older than the N
  * newest months. `auto`: whole months, oldest first, while the spreadsheet
  * would hold more than `threshold` cells after this sync (`cells` now, plus
- * `growth`) — counting every tab, the analysts' own too. Never the current
- * month (nor a later one), never a month this sync writes to (`busy`), never
- * a daily view's tab (it has no month), never a tab ember-sync did not make.
- * A month is dropped whole, all views together, so that the months an
- * analyst finds are the same in every view.
+ * `growth`) — counting every tab, the analysts' own too. A month this sync
+ * was about to write (`planned`: the cells its tabs would add, by month; a
+ * first sync of a long history creates them all) is dropped like the others:
+ * its rows are then not written, and what it would have added is saved.
+ * Never the current month (nor a later one), never a daily view's tab (it has
+ * no month), never a tab ember-sync did not make. A month is dropped whole,
+ * all views together, so that the months an analyst finds are the same in
+ * every view.
  */
 export function planDrops(o: {
   keep: KeepMonths;
   tabs: readonly MonthTab[];
   currentMonth: string;
-  busy: ReadonlySet<string>;
+  planned?: ReadonlyMap<string, number>;
   cells: number;
   growth: number;
   threshold: number;
   droppedThrough: string | undefined;
 }): DropPlan {
   const { keep, currentMonth } = o;
-  if (keep === 'all') return { drop: [], through: o.droppedThrough };
-  const months = [...new Set(o.tabs.map((t) => t.month))].filter((m) => m < currentMonth).sort();
+  if (keep === 'all') return { drop: [], months: [], through: o.droppedThrough };
+  const planned = o.planned ?? new Map<string, number>();
+  const months = [...new Set([...o.tabs.map((t) => t.month), ...planned.keys()])].filter((m) => m < currentMonth).sort();
   const dropMonths: string[] = [];
   if (typeof keep === 'number') {
     const through = keepWindowThrough(keep, currentMonth)!;
@@ -83,15 +89,15 @@ export function planDrops(o: {
   } else {
     let total = o.cells + o.growth;
     for (const m of months) {
-      if (total <= o.threshold || o.busy.has(m)) break;
+      if (total <= o.threshold) break;
       dropMonths.push(m);
-      total -= o.tabs.filter((t) => t.month === m).reduce((n, t) => n + t.cells, 0);
+      total -= o.tabs.filter((t) => t.month === m).reduce((n, t) => n + t.cells, 0) + (planned.get(m) ?? 0);
     }
   }
   const dropped = new Set(dropMonths);
   const last = dropMonths.at(-1);
   const through = last === undefined ? o.droppedThrough : o.droppedThrough !== undefined && o.droppedThrough > last ? o.droppedThrough : last;
-  return { drop: o.tabs.filter((t) => dropped.has(t.month)), through };
+  return { drop: o.tabs.filter((t) => dropped.has(t.month)), months: dropMonths, through };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Cell } from '../../model/cells.js';
 import { isMonthKey, monthOfDay, splitByMonth, type Partition } from '../../model/partition.js';
-import type { KeyedDelivery, LogDelivery, RowSlice, RowSource, ViewDelivery, ViewOutcome } from '../../model/sync.js';
+import type { KeyedDelivery, KeyedRows, LogDelivery, RowSlice, RowSource, ViewDelivery, ViewOutcome } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
 import { dayFormatter } from '../../model/time.js';
 import type { SheetViewState, TabDelivery, TabOutcome, TabTitle } from './plan-views.js';
@@ -148,11 +148,25 @@ function splitLog(d: LogDelivery, state: MonthViewState, droppedThrough: string 
   return { units, split };
 }
 
-function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: string | undefined): { units: TabDelivery[]; split: ViewSplit } {
+/** The rows of a month that holds none (any more). */
+const NO_ROWS: KeyedRows = { total: 0, pages: () => [], changed: () => [], countChanged: () => 0 };
+
+function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: string | undefined, exists: (title: TabTitle) => boolean): { units: TabDelivery[]; split: ViewSplit } {
   const months = d.rows.months!;
   const split: ViewSplit = { d, monthly: true, state, units: new Map(), skipped: [] };
   const units: TabDelivery[] = [];
   const changed = months.changedSince(d.cursor.deliveredSeq);
+  const listed = new Set(months.list.map((m) => m.month));
+  // A month whose tab holds rows of another epoch but that has no row in this one (REPORT_TIMEZONE changed: its
+  // contents now belong to a neighbouring month): its tab is emptied down to the header, or its rows would be
+  // shown twice, there and in the month they moved to.
+  for (const [month, tabState] of Object.entries(state.months)) {
+    if (listed.has(month) || tabState.nextRow <= 1 || tabState.epoch?.startsWith(`${d.epoch}#`) || (droppedThrough !== undefined && month <= droppedThrough)) continue;
+    const tab = monthTitle(d.view, month);
+    if (!exists(tab)) continue;
+    split.units.set(tab, month);
+    units.push({ ...d, tab, epoch: `${d.epoch}#0`, rows: NO_ROWS, pending: 0, cursor: { ...d.cursor, deliveredRows: tabState.nextRow - 1, state: tabState } });
+  }
   for (const m of months.list) {
     const tabState = state.months[m.month];
     // The month's positions belong to its last renumbering: a new one (or a new epoch) means the tab is written whole.
@@ -178,11 +192,13 @@ function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: str
  * views), one unit: the view's tab. With `month`, one unit per month that has
  * rows to write, each aimed at its `<view> <yyyy-mm>` tab; months up to
  * `droppedThrough` are skipped (dropped tabs are not brought back).
- * `currentMonth` is the month of the sync in REPORT_TIMEZONE.
+ * `currentMonth` is the month of the sync in REPORT_TIMEZONE. `exists`: is
+ * there a tab of that title (a keyed month left without rows empties its tab
+ * only when the tab is there).
  */
 export function splitViews(
   deliveries: readonly ViewDelivery[],
-  o: { partition: Partition; droppedThrough?: string | undefined; currentMonth: string },
+  o: { partition: Partition; droppedThrough?: string | undefined; currentMonth: string; exists?: (title: TabTitle) => boolean },
 ): { units: TabDelivery[]; splits: ViewSplit[] } {
   const units: TabDelivery[] = [];
   const splits: ViewSplit[] = [];
@@ -199,7 +215,7 @@ export function splitViews(
     }
     const state = monthStateOf(d, d.zone);
     const through = later(state.droppedThrough, o.droppedThrough);
-    const part = d.kind === 'log' ? splitLog(d, state, through, o.currentMonth) : splitKeyed(d, state, through);
+    const part = d.kind === 'log' ? splitLog(d, state, through, o.currentMonth) : splitKeyed(d, state, through, o.exists ?? (() => true));
     units.push(...part.units);
     splits.push(part.split);
   }

@@ -38,6 +38,11 @@ export interface GridGoal {
   index?: number;
   /** The tab gets ember-sync's warning-only protected range (a synced tab that has none yet). */
   protect?: boolean;
+  /**
+   * A rebuild clears every cell from this column on (0-based), all rows: a column an analyst inserted pushed
+   * ours to the right, and what it pushed out of the view's columns must not stay behind.
+   */
+  clearFromColumn?: number;
 }
 
 function spans(view: ViewName, header: readonly string[], fromRow: number, toRow: number, fromColumn = 0): FormatSpan[] {
@@ -96,8 +101,9 @@ function shapeGoal(plan: ViewPlan, slack: number): GridGoal | undefined {
   // A rebuild formats every row again (an analyst's inserted rows came without our formats).
   const formattedTo = plan.mode === 'rebuild' ? 1 : Math.min(state.formattedRows ?? tab.rowCount, tab.rowCount);
   const formats = [...spans(d.view, d.header.slice(0, state.header.length), formattedTo, rows), ...spans(d.view, d.header, 1, rows, state.header.length)];
-  if (rows === tab.rowCount && cols === tab.columnCount && formats.length === 0) return undefined;
-  return { view: titleOf(d), sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: false, formats, growth: rows * cols - tab.rowCount * tab.columnCount };
+  const clear = plan.mode === 'rebuild' && tab.columnCount > columns ? { clearFromColumn: columns } : {};
+  if (rows === tab.rowCount && cols === tab.columnCount && formats.length === 0 && !('clearFromColumn' in clear)) return undefined;
+  return { view: titleOf(d), sheetId: tab.sheetId, before: tab, rowCount: rows, columnCount: cols, adopt: false, formats, growth: rows * cols - tab.rowCount * tab.columnCount, ...clear };
 }
 
 function formatRequest(sheetId: number, s: FormatSpan): sheets_v4.Schema$Request {
@@ -133,6 +139,10 @@ export function goalRequests(goal: GridGoal, now: Tab | undefined): sheets_v4.Sc
   grow('ROWS', goal.rowCount - current.rowCount);
   grow('COLUMNS', goal.columnCount - current.columnCount);
   if (goal.adopt) requests.push({ updateSheetProperties: { properties: { sheetId: goal.sheetId, gridProperties: { frozenRowCount: 1 } }, fields: 'gridProperties.frozenRowCount' } });
+  // The values right of the view's columns, every row (idempotent: a retry clears them again).
+  if (goal.clearFromColumn !== undefined && goal.clearFromColumn < Math.max(current.columnCount, goal.columnCount)) {
+    requests.push({ repeatCell: { range: { sheetId: goal.sheetId, startColumnIndex: goal.clearFromColumn }, cell: {}, fields: 'userEnteredValue' } });
+  }
   return [...requests, ...formats, ...markerRequests(goal, current), ...protectRequests(goal, current)];
 }
 

@@ -11,14 +11,15 @@ import { isEmptyRow, MAX_SPREADSHEET_CELLS, type SheetCell } from './cells.js';
 import { sendIsolating, whatFor } from './isolate.js';
 import { AUTO_DROP_SHARE, dropRequests, keepWindowThrough, monthTabs, planDrops, type KeepMonths } from './keep-months.js';
 import type { LimiterOptions } from './limiter.js';
-import { joinOutcome, later, parseMonthTitle, splitViews, type ViewSplit } from './month-tabs.js';
+import { isMonthViewState, joinOutcome, later, splitViews, type ViewSplit } from './month-tabs.js';
 import { packValues, requestBytes, toValueRanges, valueJob } from './pack-values.js';
 import { fitBudget, goalRequests, protectRequests, type TabExtras } from './plan-grid.js';
-import { endRow, markerValue, parseTabs, planViews, readBackChecks, sheetIdOf, titleOf, type ReadCheck, type SheetViewState, type SpreadsheetTabs, type TabDelivery, type TabOutcome, type TabTitle, type ViewPlan } from './plan-views.js';
+import { endRow, markerValue, MAX_READ_RANGES, parseTabs, planViews, readBackChecks, sheetIdOf, titleOf, type ReadCheck, type SheetViewState, type SpreadsheetTabs, type TabDelivery, type TabOutcome, type TabTitle, type ViewPlan } from './plan-views.js';
 import type { RetryOptions } from './retry.js';
 import { abortReason, errorMessage as message } from '../../lib/text.js';
 import { createSheetsClient, refusedForContent, type SheetsSession, type SheetsStats } from './sheets-client.js';
-import { statusEntry, statusGrowth, statusTabRequests, STATUS_TITLE, type SyncStatus, type ViewStatus } from './status-tab.js';
+import { findStatusTab, statusEntry, statusGrowth, statusLabelsMoved, statusTabRequests, STATUS_LABELS, STATUS_TITLE, type SyncStatus, type ViewStatus } from './status-tab.js';
+import { a1 } from './a1.js';
 import { placeNewTabs } from './tab-order.js';
 import { adoptedRows, collectReadBack, verifyView, type ReadBack } from './verify-views.js';
 import { zoneNotice } from './zones.js';
@@ -261,11 +262,15 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
 
     // 2. Each view's tabs: the view's own, or one per month with rows to write.
     const startedAt = control.run?.startedAt ?? clock().toISOString();
-    const currentMonth = monthOfDay(dayIn(startedAt, zone) ?? startedAt.slice(0, 10));
+    // The current month: of REPORT_TIMEZONE, or earlier in the zone a view's month tabs began in (an append-only
+    // view keeps filling the months of that zone after REPORT_TIMEZONE changed): never dropped, its rows written.
+    const zones = new Set([zone, ...synced.flatMap((d) => (isMonthViewState(d.cursor.state) ? [d.cursor.state.zone] : []))]);
+    const currentMonth = [...zones].map((z) => monthOfDay(dayIn(startedAt, z) ?? startedAt.slice(0, 10))).sort()[0]!;
     const windowThrough = partition === 'month' ? keepWindowThrough(keep, currentMonth) : undefined;
     const knownThrough = later(sheet.droppedThrough?.month, windowThrough);
-    const { units, splits } = splitViews(synced, { partition, droppedThrough: knownThrough, currentMonth });
-    const tabs = await deliverTabs(s, sheet, units, control, { currentMonth, knownThrough, splits, skipped, startedAt, notices: [...notices] });
+    const { units, splits } = splitViews(synced, { partition, droppedThrough: knownThrough, currentMonth, exists: (title) => sheet.tabs.has(title) });
+    const unitPending = new Map(units.map((u) => [titleOf(u), u.pending]));
+    const tabs = await deliverTabs(s, sheet, units, control, { currentMonth, knownThrough, splits, skipped, startedAt, notices: [...notices], unitPending });
     const views = splits.map((split) => joinOutcome(split, tabs.outcomes, tabs.droppedThrough));
     for (const d of tabs.dropped) notices.push(`tab "${d}" was dropped (SHEETS_KEEP_MONTHS=${String(keep)}); its rows stay in SQLite and the CSV export`);
     for (const r of tabs.rebuilt) notices.push(`tab "${r.tab}" was rebuilt from the database: ${r.why}`);
@@ -281,11 +286,18 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         const r = outcomes.get(t);
         return r && !r.ok ? [r.error] : [];
       });
+      // Rows written: each tab's receipt, or (not written yet: the status rides with the last request) what it has to
+      // write. A tab of a month dropped by this sync wrote nothing; months dropped before have no tab here.
+      const rowsOf = (t: TabTitle) => {
+        const r = outcomes.get(t);
+        return r?.ok ? r.receipt.rows : (ctx.unitPending.get(t) ?? 0);
+      };
+      const written = titles.reduce((n, t) => n + rowsOf(t), 0);
       return {
         view: split.d.view,
         pending: errors.length > 0 ? split.d.pending : 0,
-        written: errors.length > 0 ? 0 : split.d.pending,
-        tabs: split.d.pending > 0 ? titles : [],
+        written: errors.length > 0 ? 0 : written,
+        tabs: split.d.pending > 0 ? titles.filter((t) => rowsOf(t) > 0 || outcomes.get(t)?.ok === false) : [],
         ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
     });
@@ -312,13 +324,16 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     let cellsUsed = sheet.cells;
     const result = (): TabsResult => ({ outcomes: out.outcomes, dropped, droppedThrough, rebuilt: rebuilt(), notes });
     const statusTab = o.statusTab === true;
-    let statusReady = statusTab && sheet.tabs.has(STATUS_TITLE);
+    // The status tab as it is (renamed in another case by an analyst, it is still the one: Google would refuse a second).
+    const statusFound = statusTab ? findStatusTab(sheet.tabs) : undefined;
+    const statusTitle = statusFound?.title ?? STATUS_TITLE;
+    let statusReady = statusTab && statusFound !== undefined;
     let statusSent: string | undefined;
     const status = () => statusOf(ctx, out.outcomes, { cellsUsed, rebuilt: rebuilt(), dropped, notes });
     /** The status alone, in a request of its own: only when no values request could carry it, or it changed after. */
     const sendStatus = async () => {
       if (!statusReady || control.signal?.aborted) return;
-      const entry = statusEntry(status());
+      const entry = statusEntry(status(), statusTitle);
       const text = JSON.stringify(entry.values);
       if (text === statusSent) return;
       try {
@@ -336,11 +351,17 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     for (const p of plans) if (p.mode === 'rebuild') rebuilding.set(titleOf(p.d), p.why);
 
     // Read back what we are about to build on, in one request; a tab changed by hand is rebuilt or stops its view.
-    const checks = readBackChecks(plans);
+    const checks = readBackChecks(plans, statusReady ? MAX_READ_RANGES - 1 : MAX_READ_RANGES);
+    // When rows are read back anyway, the status tab's labels too (no request more): a status tab sorted or edited by
+    // hand gets its formats put back (its time cell's format went wherever the sort moved the row).
+    // (Never past its grid: a range past it is refused, and the whole read-back would be sent again tab by tab.)
+    if (statusReady && statusFound && checks.length > 0) {
+      checks.push({ view: STATUS_TITLE, kind: 'rows', firstRow: 0, range: a1(statusTitle, 0, 0, Math.min(STATUS_LABELS.length, statusFound.tab.rowCount) - 1, 0), width: 1 });
+    }
     let seen = new Map<TabTitle, ReadBack>();
     if (checks.length > 0) {
       try {
-        seen = await readBack(s, checks, (tab, err) => out.fail(tab, err));
+        seen = await readBack(s, checks, (tab, err) => (tab === STATUS_TITLE ? undefined : out.fail(tab, err)));
       } catch (err) {
         out.failAll(titles(plans), err);
         await sendStatus();
@@ -371,25 +392,42 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       markers.set(titleOf(plan.d), markerValue({ rewrite, zone, rows }));
     }
     const extras = (): TabExtras => ({ protect: o.protectTabs === true });
-    const live0 = undecided(plans);
-    const wanted = fitBudget(live0, 0, slack, Infinity, markers, extras).goals;
-    const statusGrow = statusTab ? statusGrowth(sheet.tabs.get(STATUS_TITLE)) : 0;
+    const wanted = fitBudget(undecided(plans), 0, slack, Infinity, markers, extras).goals;
+    const statusGrow = statusTab ? statusGrowth(statusFound?.tab) : 0;
+    const statusMoved = statusLabelsMoved(seen.get(STATUS_TITLE)?.rows);
     const growth = wanted.reduce((n, g) => n + g.growth, 0) + statusGrow;
-    const busy = new Set(live0.flatMap((p) => {
-      const m = parseMonthTitle(titleOf(p.d));
-      return m ? [m.month] : [];
-    }));
-    const drops = partition === 'month' ? planDrops({ keep, tabs: monthTabs(sheet.tabs), currentMonth: ctx.currentMonth, busy, cells: sheet.cells, growth, threshold: budget * AUTO_DROP_SHARE, droppedThrough }) : { drop: [], through: droppedThrough };
+    // The month of each month tab this sync writes, and the cells its tabs would add by month: `auto` may drop a
+    // month this sync was about to write (a first sync of a long history), which then writes nothing there.
+    const unitMonth = new Map<TabTitle, string>();
+    for (const split of ctx.splits) if (split.monthly) for (const [title, month] of split.units) unitMonth.set(title, month);
+    const monthGrowth = new Map<string, number>();
+    for (const p of undecided(plans)) {
+      const m = unitMonth.get(titleOf(p.d));
+      if (m !== undefined) monthGrowth.set(m, monthGrowth.get(m) ?? 0);
+    }
+    for (const g of wanted) {
+      const m = unitMonth.get(g.view);
+      if (m !== undefined) monthGrowth.set(m, (monthGrowth.get(m) ?? 0) + g.growth);
+    }
+    const drops =
+      partition === 'month'
+        ? planDrops({ keep, tabs: monthTabs(sheet.tabs), currentMonth: ctx.currentMonth, planned: monthGrowth, cells: sheet.cells, growth, threshold: budget * AUTO_DROP_SHARE, droppedThrough })
+        : { drop: [], months: [], through: droppedThrough };
+    const droppedMonths = new Set(drops.months);
+    /** Plans of months this sync drops: not written (decided once the drop went through). */
+    const unwritten = undecided(plans).filter((p) => droppedMonths.has(unitMonth.get(titleOf(p.d)) ?? ''));
+    for (const p of unwritten) rebuilding.delete(titleOf(p.d));
+    const live0 = undecided(plans).filter((p) => !unwritten.includes(p));
     const freed = drops.drop.reduce((n, t) => n + t.cells, 0);
     const { goals, refused } = fitBudget(live0, sheet.cells - freed + statusGrow, slack, budget, markers, extras);
     for (const r of refused) out.fail(r.view, `${r.error} ${keepHint(keep, partition, drops.drop.length)}`);
-    placeNewTabs(goals, sheet, drops.drop.map((t) => t.title), statusTab && !sheet.tabs.has(STATUS_TITLE));
+    placeNewTabs(goals, sheet, drops.drop.map((t) => t.title), statusTab && !statusFound);
     const parts: Shape[] = [];
     if (drops.drop.length > 0 || (drops.through !== undefined && drops.through !== sheet.droppedThrough?.month)) {
       parts.push({ view: DROP_PART, requests: (now) => dropRequests(drops.drop, drops.through, now) });
     }
-    const statusId = sheet.tabs.get(STATUS_TITLE)?.sheetId ?? randomSheetId();
-    if (statusTab) parts.push({ view: STATUS_TITLE, requests: (now) => statusTabRequests(statusId, now.tabs.get(STATUS_TITLE)) });
+    const statusId = statusFound?.tab.sheetId ?? randomSheetId();
+    if (statusTab) parts.push({ view: STATUS_TITLE, requests: (now) => statusTabRequests(statusId, findStatusTab(now.tabs)?.tab, statusMoved) });
     parts.push(...goals.map((g): Shape => ({ view: g.view, requests: (now) => goalRequests(g, now.tabs.get(g.view)) })));
     if (o.protectTabs === true) {
       // Tabs synced before protection existed, not written in this sync: protected once, in the same request.
@@ -424,7 +462,15 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       dropped = drops.drop.map((t) => t.title);
       droppedThrough = drops.through;
       cellsUsed -= freed;
-    }
+      // Their month is gone for good: nothing to write there (joinOutcome forgets the month).
+      for (const p of unwritten) out.set({ view: titleOf(p.d), ok: true, receipt: { rows: 0, totalRows: 0, state: null } });
+      const untabbed = drops.months.filter((m) => !drops.drop.some((t) => t.month === m));
+      if (untabbed.length > 0) {
+        notes.push(
+          `month${untabbed.length === 1 ? '' : 's'} ${untabbed.join(', ')} not written to Sheets: with ${untabbed.length === 1 ? 'it' : 'them'} the spreadsheet would pass ${Math.round(budget * AUTO_DROP_SHARE).toLocaleString('en')} cells (SHEETS_KEEP_MONTHS=${String(keep)}); the rows stay in SQLite and the CSV export`,
+        );
+      }
+    } else for (const p of unwritten) out.fail(titleOf(p.d), 'its month was to be dropped (SHEETS_KEEP_MONTHS) and the drop failed; the next sync tries again');
     if (statusTab && !statusRefused) {
       statusReady = true;
       cellsUsed += statusGrow;
@@ -442,7 +488,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         const entries = batch.filter((e) => !out.decided(e.view));
         let statusText: string | undefined;
         if (last && statusReady && !control.signal?.aborted) {
-          const entry = statusEntry(status());
+          const entry = statusEntry(status(), statusTitle);
           statusText = JSON.stringify(entry.values);
           entries.push(entry);
         }
@@ -519,6 +565,8 @@ interface TabsContext {
   startedAt: string;
   /** What the operator should know before the tabs (the spreadsheet's time zone): shown in the status tab too. */
   notices: string[];
+  /** Rows each tab has to write (its unit's pending). */
+  unitPending: ReadonlyMap<TabTitle, number>;
   run?: RunFacts;
 }
 

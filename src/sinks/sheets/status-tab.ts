@@ -3,7 +3,7 @@ import type { RunFacts } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
 import { a1 } from './a1.js';
 import { DATE_TIME_PATTERN, fitCell, toSerial, type SheetCell } from './cells.js';
-import { PROTECTION_DESCRIPTION, type Tab } from './plan-views.js';
+import { PROTECTION_DESCRIPTION, sameTitle, type Tab, type TabTitle } from './plan-views.js';
 import type { ValueEntry } from './pack-values.js';
 
 /** The title of the status tab. */
@@ -13,6 +13,32 @@ export const STATUS_ROWS = 40;
 export const STATUS_COLUMNS = 4;
 /** Share of the cell budget from which the status warns. */
 export const CELL_WARNING_SHARE = 0.8;
+
+/**
+ * The status tab among the tabs: named exactly STATUS_TITLE, or in another case (an analyst renamed it
+ * "Ember-Sync": Google refuses to add "ember-sync" next to it, so that tab is the status tab).
+ */
+export function findStatusTab(tabs: ReadonlyMap<TabTitle, Tab>): { title: TabTitle; tab: Tab } | undefined {
+  const exact = tabs.get(STATUS_TITLE);
+  if (exact) return { title: STATUS_TITLE, tab: exact };
+  for (const [title, tab] of tabs) if (sameTitle(title, STATUS_TITLE)) return { title, tab };
+  return undefined;
+}
+
+/** The labels of the status tab's first rows (column A), always the same: read back to see the tab sorted or edited. */
+export const STATUS_LABELS = ['ember-sync: Google Sheets sync', 'Last sync', 'Result', 'Last error', 'Quarantined payloads', 'Events not projected', 'Cells used', 'Tabs rebuilt', 'Tabs dropped'] as const;
+
+/**
+ * Pure: were the status tab's rows moved (sorted, rows inserted or deleted) or its labels edited? Its
+ * formats moved with the rows then (Sheets moves a cell's format with it): the time cell is no longer
+ * where the time is written. `rows`: column A of its first rows as read (0-based row → cells).
+ */
+export function statusLabelsMoved(rows: ReadonlyMap<number, readonly unknown[]> | undefined): boolean {
+  if (!rows) return false;
+  // A tab that holds nothing yet (just added, never written) has nothing out of place.
+  if (![...rows.values()].some((r) => r[0] !== undefined && r[0] !== null && r[0] !== '')) return false;
+  return STATUS_LABELS.some((label, i) => rows.get(i)?.[0] !== label);
+}
 
 /** One view's line. */
 export interface ViewStatus {
@@ -65,21 +91,22 @@ export function statusCells(s: SyncStatus): SheetCell[][] {
     rows.push(cells);
   };
   const at = s.run?.startedAt ?? s.now;
-  line('ember-sync: Google Sheets sync', 'rewritten by every sync; do not edit');
-  line('Last sync', toSerial(at, s.zone) ?? at, `${s.zone} (REPORT_TIMEZONE)`);
-  line('Result', resultOf(s));
+  const [title, lastSync, result, lastError, quarantined, parked, cells, rebuilt, dropped] = STATUS_LABELS;
+  line(title, 'rewritten by every sync; do not edit');
+  line(lastSync, toSerial(at, s.zone) ?? at, `${s.zone} (REPORT_TIMEZONE)`);
+  line(result, resultOf(s));
   const errors = s.views.filter((v) => v.error !== undefined);
-  line('Last error', errors.length > 0 ? `${errors[0]!.view}: ${errors[0]!.error}` : 'none');
-  line('Quarantined payloads', s.run ? s.run.quarantined : '', s.run && s.run.quarantined > 0 ? 'webhooks that failed validation: see `ember-sync status`, fix and run `ember-sync replay`' : '');
-  line('Events not projected', s.run ? s.run.parked : '', s.run && s.run.parked > 0 ? 'see `ember-sync status` and the log; `ember-sync rebuild` derives them again' : '');
+  line(lastError, errors.length > 0 ? `${errors[0]!.view}: ${errors[0]!.error}` : 'none');
+  line(quarantined, s.run ? s.run.quarantined : '', s.run && s.run.quarantined > 0 ? 'webhooks that failed validation: see `ember-sync status`, fix and run `ember-sync replay`' : '');
+  line(parked, s.run ? s.run.parked : '', s.run && s.run.parked > 0 ? 'see `ember-sync status` and the log; `ember-sync rebuild` derives them again' : '');
   const share = s.cellsUsed / s.cellBudget;
   const warn =
     share >= CELL_WARNING_SHARE
       ? `WARNING: ${Math.round(share * 100)}% of the budget used; old month tabs are dropped per SHEETS_KEEP_MONTHS (auto drops from 90%); delete tabs of your own or start a new spreadsheet`
       : `${(share * 100).toFixed(1)}% used`;
-  line('Cells used', s.cellsUsed, `of ${s.cellBudget.toLocaleString('en')}`, warn);
-  line('Tabs rebuilt', s.rebuilt.length > 0 ? s.rebuilt.map((r) => `${r.tab}: ${r.why}`).join('\n') : 'none');
-  line('Tabs dropped', s.dropped.length > 0 ? `${s.dropped.join(', ')} (SHEETS_KEEP_MONTHS)` : 'none');
+  line(cells, s.cellsUsed, `of ${s.cellBudget.toLocaleString('en')}`, warn);
+  line(rebuilt, s.rebuilt.length > 0 ? s.rebuilt.map((r) => `${r.tab}: ${r.why}`).join('\n') : 'none');
+  line(dropped, s.dropped.length > 0 ? `${s.dropped.join(', ')} (SHEETS_KEEP_MONTHS)` : 'none');
   for (const note of s.notes) line('Note', note);
   line();
   line('View', 'Rows pending', 'Tabs written', 'State');
@@ -97,19 +124,20 @@ export function statusCells(s: SyncStatus): SheetCell[][] {
   return out;
 }
 
-/** The status as one range of a values.batchUpdate. */
-export function statusEntry(s: SyncStatus): ValueEntry {
+/** The status as one range of a values.batchUpdate (`title`: the status tab's, see findStatusTab). */
+export function statusEntry(s: SyncStatus, title: TabTitle = STATUS_TITLE): ValueEntry {
   const values = statusCells(s);
-  const range = a1(STATUS_TITLE, 0, 0, STATUS_ROWS - 1, STATUS_COLUMNS - 1);
+  const range = a1(title, 0, 0, STATUS_ROWS - 1, STATUS_COLUMNS - 1);
   return { view: STATUS_TITLE, range, values, firstRow: 0, isHeader: true, bytes: Buffer.byteLength(JSON.stringify({ range, majorDimension: 'ROWS', values })) + 1 };
 }
 
 /**
  * The structural requests the status tab needs: added (first among the tabs,
  * warning-protected, its time cell formatted) when missing, grown back when
- * someone cut its grid. `now`: the tab as the metadata shows it.
+ * someone cut its grid, its formats put back when its rows were moved
+ * (`reformat`: see statusLabelsMoved). `now`: the tab as the metadata shows it.
  */
-export function statusTabRequests(sheetId: number, now: Tab | undefined): sheets_v4.Schema$Request[] {
+export function statusTabRequests(sheetId: number, now: Tab | undefined, reformat = false): sheets_v4.Schema$Request[] {
   const format: sheets_v4.Schema$Request = {
     repeatCell: {
       range: { sheetId, startRowIndex: 1, endRowIndex: 2, startColumnIndex: 1, endColumnIndex: 2 },
@@ -127,7 +155,11 @@ export function statusTabRequests(sheetId: number, now: Tab | undefined): sheets
   const requests: sheets_v4.Schema$Request[] = [];
   if (now.rowCount < STATUS_ROWS) requests.push({ appendDimension: { sheetId: now.sheetId, dimension: 'ROWS', length: STATUS_ROWS - now.rowCount } });
   if (now.columnCount < STATUS_COLUMNS) requests.push({ appendDimension: { sheetId: now.sheetId, dimension: 'COLUMNS', length: STATUS_COLUMNS - now.columnCount } });
+  // Formats that a sort moved elsewhere are cleared first (a date-time format on a count would show it as a date).
+  if (reformat) requests.push({ repeatCell: { range: { sheetId: now.sheetId }, cell: { userEnteredFormat: {} }, fields: 'userEnteredFormat.numberFormat' } });
   if (requests.length > 0) requests.push({ ...format, repeatCell: { ...format.repeatCell, range: { ...format.repeatCell!.range, sheetId: now.sheetId } } });
+  // Its warning-only protection, removed by hand: put back once, as on the synced tabs.
+  if (!now.protectedWarning) requests.push({ addProtectedRange: { protectedRange: { range: { sheetId: now.sheetId }, description: PROTECTION_DESCRIPTION, warningOnly: true } } });
   return requests;
 }
 

@@ -46,6 +46,9 @@ function readHeader(row: readonly unknown[] | undefined): unknown[] {
 
 const foreignTab = (view: TabTitle) => `the tab "${view}" already holds data that ember-sync did not write; rename or delete that tab and the next sync recreates it`;
 
+const earlierTab = (view: TabTitle) =>
+  `the tab "${view}" holds rows ember-sync wrote earlier that it no longer tracks (SHEETS_PARTITION was switched to none and back, or the sync state was reset), not the rows it writes there now; nothing was written to it. Rename the tab to keep those rows (or delete it) and the next sync recreates it`;
+
 function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack | undefined, zone: string): string | undefined {
   const { d } = plan;
   // A tab we have no record of: empty (made by hand, or by a sync that died before
@@ -55,7 +58,9 @@ function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack
   const whole = seen?.whole ?? [];
   const header = readHeader(whole[0]);
   const ours = d.header.map((h) => fitCell(h));
-  const foreign = foreignTab(titleOf(d));
+  // A tab with ember-sync's marker was ember-sync's, written by a sync this state knows nothing of (the view's
+  // state was reset: SHEETS_PARTITION switched to none and back): its rows are not "someone else's".
+  const foreign = plan.tab.marker ? earlierTab(titleOf(d)) : foreignTab(titleOf(d));
   if (header.length > ours.length || !sameRow(ours.slice(0, header.length), header)) return foreign;
   if (d.kind === 'keyed') {
     // A keyed view's rows may have changed since a first sync died, and another epoch may even have

@@ -98,34 +98,41 @@ test('property: a view succeeds only when all its month tabs did; its state keep
 
 const tabsArb = fc.uniqueArray(fc.record({ view: fc.constantFrom('red_flags', 'scores', 'contents'), month: monthArb, cells: fc.integer({ min: 1, max: 1000 }) }), { selector: (t) => `${t.view} ${t.month}` });
 
-test('property: auto drops whole months, oldest first, only as many as needed, never the current or a busy month; N keeps the last N months', () => {
+test('property: auto drops whole months, oldest first, only as many as needed (the months this sync was about to write too), never the current month; N keeps the last N months', () => {
   fc.assert(
-    fc.property(tabsArb, fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 0, max: 5000 }), fc.subarray(MONTHS), fc.integer({ min: 1, max: 8 }), (raw, threshold, growth, busyList, n) => {
-      const tabs: MonthTab[] = raw.map((t, i) => ({ title: `${t.view} ${t.month}`, month: t.month, sheetId: i + 1, cells: t.cells })).sort((a, b) => a.month.localeCompare(b.month));
-      const current = '2026-10';
-      const busy = new Set(busyList);
-      const cells = tabs.reduce((s, t) => s + t.cells, 0) + 500;
-      const plan = planDrops({ keep: 'auto', tabs, currentMonth: current, busy, cells, growth, threshold, droppedThrough: undefined });
-      const droppedMonths = [...new Set(plan.drop.map((t) => t.month))].sort();
-      const older = [...new Set(tabs.map((t) => t.month))].filter((m) => m < current).sort();
-      // A prefix of the older months, every tab of each, none busy, none current or later.
-      assert.deepEqual(droppedMonths, older.slice(0, droppedMonths.length));
-      for (const m of droppedMonths) {
-        assert.ok(!busy.has(m) && m < current);
-        assert.deepEqual(plan.drop.filter((t) => t.month === m).length, tabs.filter((t) => t.month === m).length);
-      }
-      const after = cells + growth - plan.drop.reduce((s, t) => s + t.cells, 0);
-      // Only as many as needed: without its last month the drop would not have been enough.
-      if (droppedMonths.length > 0) assert.ok(after + tabs.filter((t) => t.month === droppedMonths.at(-1)).reduce((s, t) => s + t.cells, 0) > threshold);
-      // Enough, unless the next month could not be dropped.
-      const next = older[droppedMonths.length];
-      if (after > threshold) assert.ok(next === undefined || busy.has(next));
-      assert.equal(plan.through, droppedMonths.at(-1));
+    fc.property(
+      tabsArb,
+      fc.integer({ min: 0, max: 20_000 }),
+      fc.integer({ min: 0, max: 5000 }),
+      fc.array(fc.tuple(monthArb, fc.integer({ min: 0, max: 3000 })), { maxLength: 6 }),
+      fc.integer({ min: 1, max: 8 }),
+      (raw, threshold, other, plannedList, n) => {
+        const tabs: MonthTab[] = raw.map((t, i) => ({ title: `${t.view} ${t.month}`, month: t.month, sheetId: i + 1, cells: t.cells })).sort((a, b) => a.month.localeCompare(b.month));
+        const current = '2026-10';
+        // Cells this sync adds to the tabs of a month (new month tabs of a long history, rows appended); `other`: the rest.
+        const planned = new Map<string, number>();
+        for (const [m, c] of plannedList) planned.set(m, (planned.get(m) ?? 0) + c);
+        const growth = other + [...planned.values()].reduce((s, c) => s + c, 0);
+        const cells = tabs.reduce((s, t) => s + t.cells, 0) + 500;
+        const plan = planDrops({ keep: 'auto', tabs, currentMonth: current, planned, cells, growth, threshold, droppedThrough: undefined });
+        const older = [...new Set([...tabs.map((t) => t.month), ...planned.keys()])].filter((m) => m < current).sort();
+        // A prefix of the older months, every tab of each, none current or later.
+        assert.deepEqual(plan.months, older.slice(0, plan.months.length));
+        assert.deepEqual([...new Set(plan.drop.map((t) => t.month))].sort(), plan.months.filter((m) => tabs.some((t) => t.month === m)));
+        for (const m of plan.months) assert.deepEqual(plan.drop.filter((t) => t.month === m).length, tabs.filter((t) => t.month === m).length);
+        const monthCells = (m: string) => tabs.filter((t) => t.month === m).reduce((s, t) => s + t.cells, 0) + (planned.get(m) ?? 0);
+        const after = cells + growth - plan.months.reduce((s, m) => s + monthCells(m), 0);
+        // Only as many as needed: without its last month the drop would not have been enough.
+        if (plan.months.length > 0) assert.ok(after + monthCells(plan.months.at(-1)!) > threshold);
+        // Enough, unless no older month is left.
+        if (after > threshold) assert.equal(plan.months.length, older.length);
+        assert.equal(plan.through, plan.months.at(-1));
 
-      const keepN = planDrops({ keep: n, tabs, currentMonth: current, busy: new Set(), cells, growth, threshold, droppedThrough: undefined });
-      for (const t of tabs) assert.equal(keepN.drop.includes(t), t.month <= monthsBefore(current, n), `${t.title} with ${n} months kept`);
-      assert.deepEqual(planDrops({ keep: 'all', tabs, currentMonth: current, busy, cells, growth, threshold: 0, droppedThrough: '2026-01' }), { drop: [], through: '2026-01' });
-    }),
+        const keepN = planDrops({ keep: n, tabs, currentMonth: current, cells, growth, threshold, droppedThrough: undefined });
+        for (const t of tabs) assert.equal(keepN.drop.includes(t), t.month <= monthsBefore(current, n), `${t.title} with ${n} months kept`);
+        assert.deepEqual(planDrops({ keep: 'all', tabs, currentMonth: current, planned, cells, growth, threshold: 0, droppedThrough: '2026-01' }), { drop: [], months: [], through: '2026-01' });
+      },
+    ),
   );
 });
 

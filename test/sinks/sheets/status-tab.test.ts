@@ -56,9 +56,17 @@ test('the status tab is added first, protected, its time cell formatted; a cut g
   const add = statusTabRequests(7, undefined);
   assert.deepEqual(add[0], { addSheet: { properties: { sheetId: 7, title: 'ember-sync', index: 0, gridProperties: { rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS, frozenRowCount: 1 } } } });
   assert.ok(add.some((r) => r.addProtectedRange?.protectedRange?.warningOnly === true));
-  assert.deepEqual(statusTabRequests(7, { sheetId: 7, rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS }), []);
-  const grow = statusTabRequests(7, { sheetId: 7, rowCount: 10, columnCount: STATUS_COLUMNS });
+  assert.deepEqual(statusTabRequests(7, { sheetId: 7, rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS, protectedWarning: true }), []);
+  const grow = statusTabRequests(7, { sheetId: 7, rowCount: 10, columnCount: STATUS_COLUMNS, protectedWarning: true });
   assert.deepEqual(grow[0], { appendDimension: { sheetId: 7, dimension: 'ROWS', length: STATUS_ROWS - 10 } });
+  // Its protection removed by hand: put back, alone.
+  const unprotected = statusTabRequests(7, { sheetId: 7, rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS });
+  assert.deepEqual(unprotected.map((r) => Object.keys(r)[0]), ['addProtectedRange']);
+  assert.equal(unprotected[0]!.addProtectedRange!.protectedRange!.warningOnly, true);
+  // Sorted by hand: every number format cleared, then the time cell's set again.
+  const reformat = statusTabRequests(7, { sheetId: 7, rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS, protectedWarning: true }, true);
+  assert.deepEqual(reformat[0], { repeatCell: { range: { sheetId: 7 }, cell: { userEnteredFormat: {} }, fields: 'userEnteredFormat.numberFormat' } });
+  assert.equal(reformat[1]!.repeatCell!.cell!.userEnteredFormat!.numberFormat!.type, 'DATE_TIME');
 });
 
 test('the settings map to the target options the product runs with', async () => {
