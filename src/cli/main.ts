@@ -32,6 +32,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+// `ember-sync status | head`: the reader went away and got what it wanted: end quietly, not with an EPIPE stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 try {
   const program = buildProgram();
   if (process.argv.length <= 2) {

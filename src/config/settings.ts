@@ -83,6 +83,12 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new SettingError(name, `must be true or false (got ${JSON.stringify(raw)})`);
 }
 
+/** A URL as it may be shown in an error: a password or token in it (user:pw@, ?token=) is not repeated on the terminal or in a log. */
+function shownUrl(raw: string): string {
+  const cut = raw.replace(/\/\/[^/@]*@/, '//[credentials]@').replace(/[?#].*$/, (rest) => (rest.length > 1 ? `${rest[0]}[…]` : rest));
+  return JSON.stringify(cut.length > 200 ? `${cut.slice(0, 200)}…` : cut);
+}
+
 function url(env: Env, name: string): string | undefined {
   const raw = get(env, name);
   if (raw === undefined) return undefined;
@@ -90,14 +96,14 @@ function url(env: Env, name: string): string | undefined {
   try {
     parsed = new URL(raw);
   } catch {
-    throw new SettingError(name, `must be an absolute http(s) URL (got ${JSON.stringify(raw)})`);
+    throw new SettingError(name, `must be an absolute http(s) URL (got ${shownUrl(raw)})`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new SettingError(name, `must be an http or https URL (got ${JSON.stringify(raw)})`);
+    throw new SettingError(name, `must be an http or https URL (got ${shownUrl(raw)})`);
   }
   // Paths are appended to it: a query, a fragment or credentials would end up in the middle of every URL.
   if (parsed.search !== '' || parsed.hash !== '' || raw.includes('#') || raw.includes('?') || parsed.username !== '' || parsed.password !== '') {
-    throw new SettingError(name, `must be a plain base URL without query, fragment or credentials (got ${JSON.stringify(raw)})`);
+    throw new SettingError(name, `must be a plain base URL without query, fragment or credentials (got ${shownUrl(raw)})`);
   }
   return raw.replace(/\/+$/, '');
 }

@@ -1,10 +1,11 @@
 import type { Settings } from '../config/settings.js';
-import type { Store } from '../store/create-store.js';
+import type { Db } from '../store/open-db.js';
+import { recentTargets } from '../store/status.js';
 import { fail, oneLine, pass, type CheckResult } from './check.js';
 import { checkCsvDir } from './csv-dir.js';
 import { checkDatabase } from './database.js';
 import { checkDisk } from './disk.js';
-import { checkPublicUrl } from './public-url.js';
+import { checkPublicUrl, reachableFromEmberQa } from './public-url.js';
 import { checkSchedule } from './schedule.js';
 import { checkSecrets } from './secrets.js';
 import { checkSheets } from './sheets.js';
@@ -21,8 +22,12 @@ const SETTING_NAMES = [
 export interface DoctorDeps {
   settings: Settings;
   env: NodeJS.ProcessEnv;
-  /** Opens the existing database (the command made sure there is one). */
-  openStore: () => Store;
+  /**
+   * Opens the existing database read-only (the command made sure there is one):
+   * doctor must not migrate it, switch its journal to WAL or write its meta, or it
+   * would change the file it reports on (and pass its own checks).
+   */
+  openDb: () => Db;
   /** Each result as soon as it is known (slow checks come last). */
   onResult?: (r: CheckResult) => void;
   now?: () => Date;
@@ -46,32 +51,50 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
   const set = SETTING_NAMES.filter((n) => (d.env[n] ?? '').trim() !== '');
   add(pass('settings', `valid; targets ${settings.syncTargets.join(', ')}; ${set.length ? `set here: ${set.join(', ')}` : 'all defaults'}`));
 
-  let store: Store | undefined;
+  let db: Db | undefined;
   try {
-    store = d.openStore();
+    db = d.openDb();
   } catch (err) {
     add(fail('database', `cannot open ${settings.dbPath}: ${oneLine(err)}`, 'stop the server, keep the file aside and restore the latest `ember-sync backup` (README: Restore a backup)'));
   }
+  // What the server recorded (app_meta); a database from before a key existed has none.
+  const meta = (key: 'public_url' | 'webhook_token_sha256' | 'report_timezone'): string | undefined => {
+    try {
+      return db?.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck().get(key) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  };
   try {
-    if (store) add(...checkDatabase(store.db, settings.dbPath));
+    if (db) add(...checkDatabase(db, settings.dbPath));
+    // A target the server syncs that this shell does not set would go unchecked: say so rather than pass without it.
+    let missing: string[] = [];
+    try {
+      missing = db ? recentTargets({ db }, d.now?.() ?? new Date()).filter((t) => !settings.syncTargets.includes(t)) : [];
+    } catch {
+      // A database without sync_runs has no runs to tell of.
+    }
+    if (missing.length) {
+      add(fail('targets', `the server synced ${missing.join(', ')} in the last 7 days, but this shell's settings have no ${missing.join(', ')} target, so ${missing.length === 1 ? 'it is' : 'they are'} not checked here`, "run doctor with the server's environment (the variables of its systemd unit, container or .env file)"));
+    }
     add(...checkDisk([{ label: 'DATA_DIR', path: settings.dataDir }, { label: 'DB_PATH', path: settings.dbPath }, ...(settings.syncTargets.includes('csv') ? [{ label: 'CSV_DIR', path: settings.csvDir }] : [])]));
-    add(...checkSecrets(settings, store?.meta.get('webhook_token_sha256')));
+    add(...checkSecrets(settings, meta('webhook_token_sha256')));
     add(checkSchedule(settings.syncSchedule, settings.syncTimezone, d.now?.() ?? new Date()));
 
     // The base the running server announced is the one pasted into EmberQA; this shell may lack its PUBLIC_URL.
-    const announced = store?.meta.get('public_url');
+    const announced = meta('public_url');
     const base = announced ?? settings.publicUrl;
     const note = announced !== undefined && announced !== settings.publicUrl ? ` (the URL the server announced; PUBLIC_URL here would give ${settings.publicUrl})` : '';
-    add(await checkPublicUrl(base, note, Math.min(d.timeoutMs ?? 5000, 5000)));
+    add(reachableFromEmberQa(await checkPublicUrl(base, note, Math.min(d.timeoutMs ?? 5000, 5000)), base));
 
     // The zone the views are derived in is the server's (recorded in the database), not this shell's.
-    const reportTimezone = store?.reportTimezone() ?? settings.reportTimezone;
+    const reportTimezone = meta('report_timezone') ?? settings.reportTimezone;
     for (const target of settings.syncTargets) {
       if (target === 'csv') add(checkCsvDir(settings.csvDir));
       else add(...(await checkSheets({ settings, reportTimezone, ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}) })));
     }
   } finally {
-    store?.close();
+    if (db?.open) db.close();
   }
   return results;
 }

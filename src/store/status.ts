@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { SyncTargetName } from '../model/sync.js';
+import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { VIEW_NAMES, type ViewName } from '../model/views.js';
 import type { Store } from './create-store.js';
 import { LOCK_STALE_MS, type SyncRunRow } from './sync-state.js';
@@ -13,6 +13,64 @@ export function pendingRows(store: Store, target: string, views: readonly ViewNa
     const { rows, keyed } = store.views.snapshot(view, registry);
     return n + (keyed ? keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows) : rows.count({ fromSeq: cursor.deliveredSeq, toSeq }));
   }, 0);
+}
+
+/**
+ * Pending rows when the target is at most `maxEvents` projected events behind
+ * in every view, else `{ behind }` (how many events the furthest view is
+ * behind) without counting: counting rows costs time in proportion to what
+ * is pending (5.5 million pending rows of 1 million webhooks take ~1-2 s of the
+ * server's only thread), and the console reads this on every page load.
+ */
+export function pendingRowsBounded(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES, maxEvents = 50_000): { rows: number } | { behind: number } {
+  const { toSeq } = store.projection.snapshot();
+  const oldest = views.reduce((min, view) => Math.min(min, store.sync.cursor(target, view).deliveredSeq), toSeq);
+  const behind = toSeq - oldest;
+  return behind > maxEvents ? { behind } : { rows: pendingRows(store, target, views) };
+}
+
+/** How far back a sync run of a target counts as "the server syncs it" (recentTargets). */
+export const RECENT_TARGET_MS = 7 * 86_400_000;
+
+/**
+ * Targets that ran a sync recently according to the database, whatever this
+ * shell's settings say: `status` or `doctor` run from a shell without the
+ * server's environment (its systemd unit sets SHEETS_SPREADSHEET_ID) would
+ * otherwise not mention a target that is failing.
+ */
+export function recentTargets(store: { db: Store['db'] }, now = new Date()): SyncTargetName[] {
+  const since = new Date(now.getTime() - RECENT_TARGET_MS).toISOString();
+  const names = store.db.prepare<[string], string>('SELECT DISTINCT target FROM sync_runs WHERE started_at >= ?').pluck().all(since);
+  return SYNC_TARGET_NAMES.filter((t) => names.includes(t));
+}
+
+/** What to do when EmberQA cannot reach the webhook URL. */
+export const PUBLIC_URL_FIX = 'set PUBLIC_URL to the address EmberQA reaches this server at (your https proxy, e.g. https://hooks.example.com) and restart ember-sync serve';
+
+/**
+ * Why EmberQA (a hosted service) cannot reach a URL's host, or undefined when
+ * it may: the default PUBLIC_URL is http://HOST:PORT, which is 127.0.0.1 or
+ * 0.0.0.0 on a fresh install, and pasting that into EmberQA never works.
+ */
+export function unreachableHost(url: string): { kind: 'unspecified' | 'loopback' | 'private'; problem: string } | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return undefined;
+  }
+  if (host === '0.0.0.0' || host === '::') return { kind: 'unspecified', problem: `${host} is where the server listens (every interface), not an address EmberQA can reach` };
+  if (host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1') return { kind: 'loopback', problem: `${host} is this machine only: EmberQA cannot reach it` };
+  if (/^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.)/.test(host) || /^f[cd][0-9a-f]{2}:/.test(host) || /^fe80:/.test(host)) {
+    return { kind: 'private', problem: `${host} is a private address: EmberQA reaches only a public one` };
+  }
+  return undefined;
+}
+
+/** unreachableHost as one sentence with what to do (console and status), or undefined. */
+export function webhookUrlWarning(url: string): string | undefined {
+  const u = unreachableHost(url);
+  return u ? `${u.problem}. ${PUBLIC_URL_FIX[0]!.toUpperCase()}${PUBLIC_URL_FIX.slice(1)}` : undefined;
 }
 
 /** The target's notices kept with a run (runs from before notices existed have none). */

@@ -108,8 +108,10 @@ test('the operator console in chromium: sign in, counts and chart, replay, sync 
     await page.getByLabel('Admin token').fill(s.adminToken);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForSelector('h1:text-is("Console")');
-    const [cookie] = await context.cookies();
+    const cookie = (await context.cookies()).find((c) => c.name === 'ember_console');
     assert.equal(cookie?.name, 'ember_console');
+    const known = (await context.cookies()).find((c) => c.name === 'ember_console_known');
+    assert.equal(known?.httpOnly, true, 'the known-browser mark (sign-in goes first next time) is HttpOnly too');
     assert.equal(cookie?.httpOnly, true);
     assert.equal(cookie?.sameSite, 'Strict');
     assert.equal(await page.evaluate('document.cookie'), '', 'the page script cannot read the session cookie');
@@ -253,11 +255,12 @@ test('the operator console in chromium: sign in, counts and chart, replay, sync 
 
   await t.test('sign out ends the session: its cookie no longer opens the console', async () => {
     await page.goto(`${origin}/`);
-    const [cookie] = await context.cookies();
+    const cookie = (await context.cookies()).find((c) => c.name === 'ember_console');
     assert.ok(cookie);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForSelector('h1:text-is("Sign in to the console")');
-    assert.deepEqual(await context.cookies(), []);
+    // Only the known-browser mark stays: it opens nothing, it only puts this browser first in the sign-in queue.
+    assert.deepEqual((await context.cookies()).map((c) => c.name), ['ember_console_known']);
     const replayed = await fetch(`${origin}/`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
     assert.match(await replayed.text(), /<h1>Sign in to the console<\/h1>/, 'the old cookie is dead on the server too');
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { checkDatabase } from '../../src/doctor/database.js';
 import { assessDisk, MIN_FREE_BYTES } from '../../src/doctor/disk.js';
-import { checkPublicUrl } from '../../src/doctor/public-url.js';
+import { checkPublicUrl, reachableFromEmberQa } from '../../src/doctor/public-url.js';
 import { checkSchedule } from '../../src/doctor/schedule.js';
 import { createStore } from '../../src/store/create-store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -62,12 +62,38 @@ async function serve(t: TestContext, answer: (res: import('node:http').ServerRes
 test('public URL: something else answering, a redirect, and an ember-sync that cannot commit each fail with what to do', async (t) => {
   const other = await serve(t, (res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nginx</h1>'));
   const redirect = await serve(t, (res) => res.writeHead(301, { location: 'https://hooks.example.com/healthz' }).end());
-  const full = await serve(t, (res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unavailable"}'));
-  const ok = await serve(t, (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+  const full = await serve(t, (res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unavailable","error":{"code":"store_unavailable","message":"…"}}'));
+  const ok = await serve(t, (res) => (res.req.url === '/webhooks/emberqa/doctor-probe' ? res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' }).end('{"error":{"code":"method_not_allowed","message":"GET is not allowed on this path; allowed: POST"}}') : res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')));
   const [a, b, c, d] = await Promise.all([checkPublicUrl(other, ''), checkPublicUrl(redirect, ''), checkPublicUrl(full, ''), checkPublicUrl(ok, ' (note)')]);
   assert.match(a.detail, /answered 404, not ember-sync's health check.*To fix: check that the proxy forwards/);
   assert.match(b.detail, /redirects \(301\) to https:\/\/hooks\.example\.com\/healthz.*To fix: set PUBLIC_URL to the final address/);
   assert.match(c.detail, /reached ember-sync, but it cannot commit webhooks now \(503\).*To fix: see the server log/);
   assert.deepEqual([a.ok, b.ok, c.ok, d.ok], [false, false, false, true]);
-  assert.equal(d.detail, `${ok}/healthz answers as ember-sync (200) (note)`);
+  assert.equal(d.detail, `${ok}/healthz answers as ember-sync (200), and so does ${ok}/webhooks/emberqa/doctor-probe (note)`);
+});
+
+test('public URL: another service answering {"status":"ok"} at /healthz, or a proxy that forwards /healthz but not the webhook path, fails', async (t) => {
+  const healthOnly = await serve(t, (res) => (res.req.url === '/healthz' ? res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}') : res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>404</h1>')));
+  const everywhere = await serve(t, (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+  const down = await serve(t, (res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"down"}'));
+  const [a, b, c] = await Promise.all([checkPublicUrl(healthOnly, ''), checkPublicUrl(everywhere, ''), checkPublicUrl(down, '')]);
+  assert.deepEqual([a.ok, b.ok, c.ok], [false, false, false]);
+  assert.match(a.detail, /webhooks\/emberqa\/doctor-probe answered 404, not as ember-sync.*To fix: forward every path under PUBLIC_URL/);
+  assert.match(b.detail, /webhooks\/emberqa\/doctor-probe answered 200, not as ember-sync/);
+  assert.doesNotMatch(c.detail, /reached ember-sync/, 'a 503 of another service is not ember-sync');
+});
+
+test('public URL: answering from this host is not enough when the address is loopback or every-interface (EmberQA is hosted); a private one passes with a note', () => {
+  const probe = (base: string) => ({ name: 'public URL', ok: true, detail: `${base}/healthz answers as ember-sync (200), and so does ${base}/webhooks/emberqa/doctor-probe` });
+  for (const base of ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://0.0.0.0:3000', 'http://[::1]:3000']) {
+    const r = reachableFromEmberQa(probe(base), base);
+    assert.equal(r.ok, false, base);
+    assert.match(r.detail, /answers as ember-sync from this host, but .* EmberQA can(not)? reach.*To fix: set PUBLIC_URL to the address EmberQA reaches this server at/, base);
+  }
+  const lan = reachableFromEmberQa(probe('http://10.0.0.5:3000'), 'http://10.0.0.5:3000');
+  assert.equal(lan.ok, true);
+  assert.match(lan.detail, /note: 10\.0\.0\.5 is a private address/);
+  assert.deepEqual(reachableFromEmberQa(probe('https://hooks.example.com'), 'https://hooks.example.com'), probe('https://hooks.example.com'));
+  const failed = { name: 'public URL', ok: false, detail: 'GET http://127.0.0.1:1/healthz failed: ECONNREFUSED. To fix: start ember-sync serve' };
+  assert.deepEqual(reachableFromEmberQa(failed, 'http://127.0.0.1:1'), failed, 'a failure stays the failure it was');
 });

@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { generateWebhook } from '../../src/simulate/generate.js';
+import Database from 'better-sqlite3';
 import { createStore } from '../../src/store/create-store.js';
 import { startFakeSheets, type FakeSheets } from '../fakes/fake-sheets.js';
 import { runCli, startServeChild, type CliResult } from '../helpers/cli.js';
@@ -60,7 +61,7 @@ async function dataDirWithDb(t: TestContext, reportTimezone = 'UTC'): Promise<st
   return dir;
 }
 
-test('doctor: every check passes against a running server and a shared sheet; nothing in the sheet changes and no secret is printed', async (t) => {
+test('doctor: every check passes against a running server and a shared sheet (but a loopback URL, which EmberQA cannot reach); nothing in the sheet changes and no secret is printed', async (t) => {
   const fake = await startFakeSheets();
   t.after(() => fake.close());
   const SHEET = 'doctor-sheet-all-good-01';
@@ -83,23 +84,24 @@ test('doctor: every check passes against a running server and a shared sheet; no
 
   // From a shell without the server's PORT: doctor probes the URL the server announced.
   const r = await runCli(['doctor'], env);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
+  // The one failure a loopback test server must have: EmberQA (hosted) can never reach 127.0.0.1.
+  assert.equal(r.code, 1, r.stdout + r.stderr);
   const { ok, failed } = parse(r);
-  assert.deepEqual([...failed.keys()], [], r.stdout);
+  assert.deepEqual([...failed.keys()], ['public URL'], r.stdout);
+  assert.match(failed.get('public URL')!, new RegExp(`^${server.listenUrl}/healthz answers as ember-sync from this host \\(the URL the server announced; [^)]*\\), but 127\\.0\\.0\\.1 is this machine only: EmberQA cannot reach it\\. To fix: set PUBLIC_URL`));
   for (const name of [
     'settings', 'database integrity', 'database journal', 'database durability', 'free disk (DATA_DIR)', 'webhook token', 'admin token',
-    'database file permissions', 'Google key file permissions', 'schedule', 'public URL', 'csv target',
+    'database file permissions', 'Google key file permissions', 'schedule', 'csv target',
     'Sheets credentials', 'Sheets token', 'Sheets spreadsheet', 'Sheets write access', 'Sheets time zone', 'Sheets cells',
   ]) {
     assert.ok(ok.has(name), `a passing line for ${name}:\n${r.stdout}`);
   }
-  assert.match(ok.get('public URL')!, new RegExp(`${server.listenUrl}/healthz answers as ember-sync`));
   assert.match(ok.get('Sheets credentials')!, new RegExp(EMAIL.replace(/\./g, '\\.')));
   assert.match(ok.get('database durability')!, /synchronous=FULL/);
   assert.match(ok.get('schedule')!, /next sync at \d{4}-01-01T/);
   assert.match(ok.get('Sheets time zone')!, /America\/New_York/);
   assert.match(ok.get('Sheets cells')!, /^26,000 of 10,000,000 cells used/);
-  assert.match(r.stdout, /^all 18 checks passed$/m);
+  assert.match(r.stdout, /^1 of 18 checks failed$/m);
 
   // The write check reached the API as a write, yet the sheet holds exactly what it held.
   assert.ok(fake.requests.some((q) => q.kind === 'values.batchUpdate' && q.status === 200), 'a write request was sent');
@@ -227,4 +229,42 @@ test('doctor: loose secret files, an unusable CSV_DIR and a damaged database fai
   assert.equal(badSetting.code, 2);
   assert.match(badSetting.stderr, /^ember-sync: invalid setting SYNC_TIMEZONE: unknown timezone "Mars\/Olympus"/);
   assert.equal(badSetting.stderr.trim().split('\n').length, 1, 'one line');
+});
+
+test('doctor changes nothing in the database it checks: a rollback-journal file stays one (and fails the journal check), no migration runs, nothing is written', async (t) => {
+  const port = await closedPort();
+  const dataDir = await dataDirWithDb(t);
+  const dbPath = join(dataDir, 'ember-sync.db');
+  // A copy restored with another tool: no WAL. ember-sync's own open would switch it to WAL (and so pass).
+  const raw = new Database(dbPath);
+  raw.pragma('journal_mode = DELETE');
+  const version = raw.pragma('user_version', { simple: true });
+  // An older schema version: the server that runs it has not been restarted after an upgrade.
+  raw.pragma(`user_version = ${Number(version) - 1}`);
+  const metaBefore = raw.prepare('SELECT key, value, updated_at FROM app_meta ORDER BY key').all();
+  raw.close();
+  const before = readFileSync(dbPath);
+
+  const r = await runCli(['doctor'], { DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, SYNC_SCHEDULE: QUIET_SCHEDULE });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const lines = parse(r);
+  assert.match(lines.failed.get('database journal') ?? '', /journal_mode is delete, not wal.*To fix: put DB_PATH on a local disk/, r.stdout);
+  assert.ok(Buffer.compare(readFileSync(dbPath), before) === 0, 'the database file is byte for byte as before');
+  const after = new Database(dbPath, { readonly: true });
+  t.after(() => after.close());
+  assert.equal(after.pragma('journal_mode', { simple: true }), 'delete');
+  assert.equal(after.pragma('user_version', { simple: true }), Number(version) - 1, 'no migration ran');
+  assert.deepEqual(after.prepare('SELECT key, value, updated_at FROM app_meta ORDER BY key').all(), metaBefore);
+});
+
+test("doctor from a shell without the server's sheets settings says the sheets target goes unchecked instead of passing without it", async (t) => {
+  const port = await closedPort();
+  const dataDir = await dataDirWithDb(t);
+  const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
+  const at = new Date(Date.now() - 600_000);
+  store.sync.finishRun(store.sync.startRun('sheets', at), 'sheets', { ok: true, rows: 3, error: null, details: {} }, at);
+  store.close();
+  const r = await runCli(['doctor'], { DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, SYNC_SCHEDULE: QUIET_SCHEDULE });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(parse(r).failed.get('targets') ?? '', /the server synced sheets in the last 7 days, but this shell's settings have no sheets target, so it is not checked here\. To fix: run doctor with the server's environment/, r.stdout);
 });

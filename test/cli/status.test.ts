@@ -3,8 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateWebhook } from '../../src/simulate/generate.js';
+import { tokenFingerprint } from '../../src/config/secrets.js';
 import { createStore } from '../../src/store/create-store.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 import { ingest } from '../helpers/ingest.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -125,4 +126,73 @@ test('status --json keeps every field it had (GET /api/status reads the same) an
   assert.equal(json.webhook_url, null);
   const text = await runCli(['status'], { DATA_DIR: dataDir });
   assert.match(text.stdout, /^webhook URL for EmberQA: \(no token yet: start ember-sync serve once\)$/m);
+});
+
+test("status run without the server's environment still shows a target the server synced in the last 7 days (a failing sheets target is not hidden)", async (t) => {
+  const dataDir = tempDir(t);
+  const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
+  t.after(() => store.close());
+  writeFileSync(join(dataDir, 'webhook-token'), `${TOKEN}\n`, { mode: 0o600 });
+  // The server (SHEETS_SPREADSHEET_ID in its unit file) ran a sheets sync an hour ago, and it failed.
+  const hourAgo = new Date(Date.now() - 3600_000);
+  store.sync.finishRun(store.sync.startRun('sheets', hourAgo), 'sheets', { ok: false, rows: 0, error: 'The caller does not have permission', details: {} }, hourAgo);
+  // A csv run long ago only (the target was dropped since): not brought back.
+  const old = new Date(Date.now() - 30 * 86_400_000);
+  const env = { DATA_DIR: dataDir, SYNC_TARGETS: 'sheets', SHEETS_SPREADSHEET_ID: '1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEFG', SHEETS_ACCESS_TOKEN: 'ya29.test-token' };
+  store.sync.finishRun(store.sync.startRun('csv', old), 'csv', { ok: true, rows: 0, error: null, details: {} }, old);
+
+  // This shell sets nothing: its only target would be csv.
+  const s = await status({ DATA_DIR: dataDir });
+  assert.match(s.text, /^target sheets: last finished run \S+: FAILED: The caller does not have permission;/m);
+  assert.match(s.text, /^ {2}\(sheets is not a target in this shell's settings, but the server synced it in the last 7 days/m);
+  assert.equal(s.json.targets['sheets']?.state, 'failed');
+  assert.deepEqual((s.json as unknown as { targets_not_set_here?: string[] }).targets_not_set_here, ['sheets']);
+  // With the server's environment: no note; csv (last run 30 days ago, not a target there) is not brought back.
+  const same = await status(env);
+  assert.doesNotMatch(same.text, /not a target in this shell's settings/);
+  assert.deepEqual(Object.keys(same.json.targets), ['sheets']);
+  assert.equal((same.json as unknown as { targets_not_set_here?: string[] }).targets_not_set_here, undefined);
+});
+
+test('status without a token file, when the server runs with WEBHOOK_TOKEN from its environment, says so instead of "no token yet"', async (t) => {
+  const dataDir = tempDir(t);
+  const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
+  t.after(() => store.close());
+  // What serve records when its token came from WEBHOOK_TOKEN: the fingerprint, no file.
+  store.meta.set('webhook_token_sha256', tokenFingerprint('from-the-unit-file-0123456789'));
+  const s = await status({ DATA_DIR: dataDir });
+  assert.equal(s.json.webhook_url, null);
+  assert.match(s.text, /^webhook URL for EmberQA: the server's webhook token comes from its environment \(WEBHOOK_TOKEN\), which this shell does not have: run status with the same environment to see its URL$/m);
+  assert.doesNotMatch(s.text, /no token yet/);
+  // With that environment, the URL.
+  const same = await status({ DATA_DIR: dataDir, WEBHOOK_TOKEN: 'from-the-unit-file-0123456789' });
+  assert.match(same.json.webhook_url ?? '', /\/webhooks\/emberqa\/from-the-unit-file-0123456789$/);
+});
+
+test('status and doctor piped into a reader that leaves at once (`| head`) end quietly: no EPIPE stack trace', async (t) => {
+  const dataDir = tempDir(t);
+  createStore({ dbPath: join(dataDir, 'ember-sync.db') }).close();
+  writeFileSync(join(dataDir, 'webhook-token'), `${TOKEN}\n`, { mode: 0o600 });
+  for (const args of [['status'], ['status', '--json'], ['doctor']]) {
+    const child = spawnCli(args, { DATA_DIR: dataDir, PUBLIC_URL: 'http://127.0.0.1:1', SYNC_SCHEDULE: '0 0 1 1 *' });
+    // The reading end is closed before the command writes its first line (it takes a moment to start).
+    child.stdout!.destroy();
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr += c));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled 'error' event|\n\s+at /, `${args.join(' ')}: ${stderr}`);
+    assert.ok(code === 0 || code === 1, `${args.join(' ')} exit ${code}`);
+  }
+});
+
+test('status warns under the URL when EmberQA cannot reach it (PUBLIC_URL unset: 127.0.0.1), in text and JSON', async (t) => {
+  const dataDir = tempDir(t);
+  createStore({ dbPath: join(dataDir, 'ember-sync.db') }).close();
+  writeFileSync(join(dataDir, 'webhook-token'), `${TOKEN}\n`, { mode: 0o600 });
+  const s = await status({ DATA_DIR: dataDir });
+  assert.match(s.text, /^ {2}http:\/\/127\.0\.0\.1:3000\/webhooks\/emberqa\/status-webhook-token-0123456789\n {2}WARNING: 127\.0\.0\.1 is this machine only: EmberQA cannot reach it\. Set PUBLIC_URL/m);
+  assert.match((s.json as unknown as { webhook_url_warning?: string }).webhook_url_warning ?? '', /127\.0\.0\.1 is this machine only/);
+  const pub = await status({ DATA_DIR: dataDir, PUBLIC_URL: 'https://hooks.example.com' });
+  assert.doesNotMatch(pub.text, /WARNING/);
+  assert.equal((pub.json as unknown as { webhook_url_warning?: string }).webhook_url_warning, undefined);
 });

@@ -249,6 +249,10 @@ test('PUBLIC_URL and the API URLs: not an absolute http(s) URL is refused', () =
   // Found by the attack review: paths are appended to it, so a query, a fragment or credentials would break every URL.
   for (const v of ['http://x/p?q=1', 'http://x/p#f', 'https://user:pw@hooks.example.com', 'http://x/?']) rejects({ PUBLIC_URL: v }, 'PUBLIC_URL', /without query, fragment or credentials/);
   assert.equal(load({ PUBLIC_URL: 'https://hooks.example.com/ember/' }).publicUrl, 'https://hooks.example.com/ember', 'a path prefix is fine');
+  // The refusal does not repeat a secret it holds (the line goes to a terminal or a journal).
+  for (const v of ['https://admin:s3cret-pw@hooks.example.com', 'https://hooks.example.com/?token=s3cret-pw', 'https://hooks.example.com/#s3cret-pw', 'https://:s3cret-pw@x']) {
+    assert.throws(() => load({ PUBLIC_URL: v }), (err: Error) => !err.message.includes('s3cret-pw') && /PUBLIC_URL/.test(err.message), v);
+  }
 });
 
 test('WEBHOOK_TOKEN / ADMIN_TOKEN: too short, too long or not URL-safe is refused', () => {

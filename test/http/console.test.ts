@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
+import { get, request } from 'node:http';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { vendorJson } from '../helpers/fixtures.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { createPace } from '../../src/http/console/pace.js';
+import type { Context } from 'koa';
+import { clientOf, createPace } from '../../src/http/console/pace.js';
+import { createConsoleAuth } from '../../src/http/console/session.js';
+import { consoleSessionKey } from '../../src/http/routes/console.js';
+import { createConsoleSessions } from '../../src/store/console-sessions.js';
+import { hourlyWindow } from '../../src/http/console/hourly.js';
+import { consolePage as consolePageHtml } from '../../src/http/console/pages.js';
+import { VIEW_NAMES } from '../../src/model/views.js';
+import { pendingRows, pendingRowsBounded } from '../../src/store/status.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 
 /**
@@ -69,6 +77,8 @@ test('GET / without a session is the sign-in page: labelled field, security head
   assert.equal(res.headers.get('cache-control'), 'no-store');
   const html = await res.text();
   assert.match(html, /<label for="token">Admin token<\/label>\s*<input id="token" name="token" type="password"/);
+  // The hint (where the token is kept) is read out with the field.
+  assert.match(html, /<input id="token"[^>]* aria-describedby="token-hint">[\s\S]*<p class="hint" id="token-hint">/);
   for (const [, url] of html.matchAll(/(?:src|href|action)="([^"]*)"/g)) assert.doesNotMatch(url!, /^(https?:)?\/\//, `no asset from another host: ${url}`);
   assert.equal(res.headers.get('set-cookie'), null);
 });
@@ -106,18 +116,112 @@ test('sign-in answers come at one pace whatever the input: a flood waits its tur
   assert.equal(new Set(wrong.map((a) => a.body)).size, 1);
 });
 
-test('the pace: one answer per interval in arrival order, a bounded queue, then refusals', async () => {
+/** A pace on a fake clock: sleeping moves the clock, so the order and times of the turns can be read off. */
+function fakePace(options: { maxWaiting: number; perClient?: number; maxKnownWaiting?: number }) {
   let clock = 1000;
-  const slept: number[] = [];
-  const pace = createPace({ intervalMs: 250, maxWaiting: 3, now: () => clock, sleep: async (ms) => void slept.push(ms) });
-  const turns = [pace.turn(), pace.turn(), pace.turn(), pace.turn()];
+  const served: Array<{ who: string; at: number }> = [];
+  // The clock moves when the sleep ends (on a later turn of the event loop), after the served attempt has been recorded.
+  const sleep = (ms: number) => new Promise<void>((resolve) => setImmediate(() => { clock += ms; resolve(); }));
+  const pace = createPace({ intervalMs: 250, ...options, now: () => clock, sleep });
+  const ask = (who: string, options: { client?: string; known?: boolean } = {}) =>
+    pace.turn(options).then((ok) => {
+      if (ok) served.push({ who, at: clock });
+      return ok;
+    });
+  return { pace, ask, served, start: 1000 };
+}
+
+test('the pace: one answer per interval for the whole server, a bounded queue, then refusals', async () => {
+  const { pace, ask, served, start } = fakePace({ maxWaiting: 3, perClient: 3 });
+  const turns = [ask('a'), ask('b'), ask('c'), ask('d')];
+  assert.equal(pace.waiting(), 3);
+  assert.ok(pace.retryAfterSeconds() >= 1);
   assert.deepEqual(await Promise.all(turns), [true, true, true, false], 'the fourth waiting attempt is refused');
-  assert.deepEqual(slept, [0, 250, 500], 'each waits for its own slot');
-  assert.equal(pace.retryAfterSeconds(), 1);
+  assert.deepEqual(served, [{ who: 'a', at: start }, { who: 'b', at: start + 250 }, { who: 'c', at: start + 500 }], 'one per interval, in arrival order');
   // Later attempts get slots after those already given, however quickly they come.
-  clock += 100;
-  assert.equal(await pace.turn(), true);
-  assert.deepEqual(slept.at(-1), 650);
+  assert.equal(await ask('e'), true);
+  assert.equal(served.at(-1)?.at, start + 750);
+});
+
+test('the pace is fair: one address cannot fill the queue, and a browser that signed in before goes first', async () => {
+  const { ask, served } = fakePace({ maxWaiting: 8, perClient: 2, maxKnownWaiting: 2 });
+  // A flood from one address: two wait, the rest are refused at once.
+  const flood = Array.from({ length: 10 }, (_, i) => ask(`flood${i}`, { client: '203.0.113.9' }));
+  const operator = ask('operator', { client: '198.51.100.7' });
+  const known = ask('known', { client: '203.0.113.9', known: true });
+  const results = await Promise.all([...flood, operator, known]);
+  assert.equal(results.filter((ok) => !ok).length, 8, 'eight of the flood are refused');
+  assert.equal(await operator, true, 'the operator from another address gets a turn');
+  assert.equal(await known, true, 'a known browser gets a turn even from the flooding address');
+  // The known browser first, then the addresses take turns.
+  assert.deepEqual(served.map((s) => s.who), ['known', 'flood0', 'operator', 'flood1']);
+});
+
+test('clientOf: IPv4 (also IPv4-mapped) by address, IPv6 by its /64', () => {
+  assert.equal(clientOf('203.0.113.9'), '203.0.113.9');
+  assert.equal(clientOf('::ffff:203.0.113.9'), '203.0.113.9');
+  assert.equal(clientOf('2001:db8:0:1::1'), clientOf('2001:db8:0:1:ffff:1:2:3'));
+  assert.notEqual(clientOf('2001:db8:0:1::1'), clientOf('2001:db8:0:2::1'));
+  assert.equal(clientOf('::1'), '0:0:0:0::/64');
+  assert.equal(clientOf(undefined), '');
+});
+
+test('a flood of guesses from one address cannot lock the operator out: another address and a known browser still sign in', async (t) => {
+  const s = await startTestService(t);
+  // The known-browser mark comes with a sign-in.
+  const first = await signInRequest(s, s.adminToken);
+  const known = first.headers.getSetCookie().find((c) => c.startsWith('ember_console_known='));
+  assert.match(known ?? '', /^ember_console_known=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; Path=\/; Max-Age=34560000; HttpOnly; SameSite=Strict$/);
+  const mark = known!.split(';')[0]!;
+  // A sustained flood from 127.0.0.1: twelve loops guessing as fast as they are answered (a 429 comes at once).
+  let flooding = true;
+  const statuses: number[] = [];
+  const loop = async () => {
+    while (flooding) {
+      const r = await signInRequest(s, `guess-${statuses.length}`);
+      await r.text();
+      statuses.push(r.status);
+    }
+  };
+  const loops = Array.from({ length: 12 }, loop);
+  try {
+    while (statuses.filter((x) => x === 429).length < 20) await new Promise((resolve) => setTimeout(resolve, 10));
+    const port = new URL(s.listenUrl).port;
+    const fromOther = await new Promise<number | undefined>((resolve, reject) => {
+      const body = new URLSearchParams({ token: s.adminToken }).toString();
+      const req = request(`http://127.0.0.1:${port}/console/sign-in`, { method: 'POST', localAddress: '127.0.0.2', headers: { ...FORM, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(fromOther, 303, 'the operator at another address signs in during the flood');
+    const knownAgain = await signInRequest(s, s.adminToken, { cookie: mark });
+    assert.equal(knownAgain.status, 303, 'a browser that signed in before signs in during the flood, from the flooding address');
+  } finally {
+    flooding = false;
+    await Promise.all(loops);
+  }
+  assert.ok(statuses.filter((x) => x === 401).length <= statuses.length / 4, 'the flood is mostly refused at once, not answered');
+});
+
+test('the known-browser mark: only a sign-in makes one; a forged one, or one from before a new ADMIN_TOKEN, gives no priority', () => {
+  const db = new Database(':memory:');
+  migrate(db, MIGRATIONS);
+  const sessions = createConsoleSessions(db);
+  const auth = createConsoleAuth({ sessions, sessionKey: consoleSessionKey('a'.repeat(43)), publicUrl: 'http://127.0.0.1:3000' });
+  const set: string[] = [];
+  const ctx = (cookie: string) => ({ get: (name: string) => (name === 'cookie' ? cookie : ''), append: (_: string, value: string) => void set.push(value) }) as unknown as Context;
+  auth.signIn(ctx(''));
+  const mark = set.find((c) => c.startsWith('ember_console_known='))!.split(';')[0]!;
+  assert.equal(auth.knownBrowser(ctx(mark)), true);
+  assert.equal(auth.knownBrowser(ctx(`other=1; ${mark}`)), true);
+  assert.equal(auth.knownBrowser(ctx('')), false);
+  assert.equal(auth.knownBrowser(ctx(`ember_console_known=${'A'.repeat(22)}.${'A'.repeat(43)}`)), false, 'forged');
+  assert.equal(auth.knownBrowser(ctx(mark.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))), false, 'tampered');
+  const rotated = createConsoleAuth({ sessions, sessionKey: consoleSessionKey('b'.repeat(43)), publicUrl: 'http://127.0.0.1:3000' });
+  assert.equal(rotated.knownBrowser(ctx(mark)), false, 'a new ADMIN_TOKEN voids the marks');
 });
 
 test('the right token signs in: a session cookie that is HttpOnly and SameSite=Strict (not Secure over http)', async (t) => {
@@ -125,7 +229,7 @@ test('the right token signs in: a session cookie that is HttpOnly and SameSite=S
   const res = await signInRequest(s, s.adminToken);
   assert.equal(res.status, 303);
   assert.equal(res.headers.get('location'), '../');
-  const cookie = res.headers.get('set-cookie') ?? '';
+  const cookie = res.headers.getSetCookie()[0] ?? '';
   assert.match(cookie, /^ember_console=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; HttpOnly; SameSite=Strict$/);
   const page = await consolePage(s, cookie.split(';')[0]!);
   assert.match(page, /<h1>Console<\/h1>/);
@@ -141,7 +245,9 @@ test('with an https PUBLIC_URL the cookie is Secure, under the __Host- prefix', 
   const s = await startTestService(t, { PUBLIC_URL: 'https://hooks.example.com' });
   const res = await signInRequest(s, s.adminToken, { origin: 'https://hooks.example.com', 'sec-fetch-site': 'same-origin' });
   assert.equal(res.status, 303);
-  assert.match(res.headers.get('set-cookie') ?? '', /^__Host-ember_console=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; HttpOnly; SameSite=Strict; Secure$/);
+  const [session, known] = res.headers.getSetCookie();
+  assert.match(session ?? '', /^__Host-ember_console=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; HttpOnly; SameSite=Strict; Secure$/);
+  assert.match(known ?? '', /^__Host-ember_console_known=[A-Za-z0-9_.-]{66}; Path=\/; Max-Age=34560000; HttpOnly; SameSite=Strict; Secure$/);
 });
 
 test('POSTs from another origin are refused before anything is read, signed in or not', async (t) => {
@@ -309,6 +415,14 @@ test('CSV downloads per view and date range: the last day included, bad ranges r
     assert.equal((await go(query)).status, status, query);
   }
   assert.equal((await fetch(`${s.listenUrl}/console/download?view=scores`, { redirect: 'manual' })).status, 401);
+  // Every day the date field accepts leads to a download, the first and the last there is included.
+  for (const query of ['view=red_flags&from=0000-01-01&to=9999-12-31', 'view=red_flags&to=9999-12-31', 'view=red_flags&from=9999-12-31&to=9999-12-31']) {
+    const hop = await go(query);
+    assert.equal(hop.status, 303, query);
+    const file = await fetch(new URL(hop.headers.get('location')!, `${s.listenUrl}/console/download`), { headers: { cookie } });
+    assert.equal(file.status, 200, `${query} -> ${hop.headers.get('location')}`);
+    await file.text();
+  }
 
   const today = new Date().toISOString().slice(0, 10);
   const csv = await fetch(`${s.listenUrl}/console/api/export/red_flags.csv?since=${today}`, { headers: { cookie } });
@@ -335,4 +449,106 @@ test('the console files are served by ember-sync itself, with validators', async
   }
   assert.equal((await fetch(`${s.listenUrl}/console/assets/..%2Fpackage.json`)).status, 404);
   assert.equal((await fetch(`${s.listenUrl}/console/state`, { headers: { accept: 'application/json' } })).status, 401);
+});
+
+test('pending rows on the page are bounded: a target far behind is not counted row by row on each page load', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  for (let i = 0; i < 5; i++) assert.equal((await s.post(redFlag(`behind-${i}`))).status, 200);
+  while (s.store.projection.lag() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  const exact = pendingRows(s.store, 'csv');
+  assert.ok(exact >= 5);
+  assert.deepEqual(pendingRowsBounded(s.store, 'csv', VIEW_NAMES, 100), { rows: exact }, 'close enough: counted');
+  assert.deepEqual(pendingRowsBounded(s.store, 'csv', VIEW_NAMES, 4), { behind: 5 }, 'too far behind: not counted');
+  // The page with the server's bound (50,000 webhooks) counts these few exactly.
+  const { cookie } = await signIn(s);
+  const page = await consolePage(s, cookie);
+  assert.match(page, new RegExp(`<dd data-pending>${exact}</dd>`));
+  // And a card of a target far behind says so instead of a number.
+  const card = consolePageHtml({
+    home: './', csrf: 'x', flash: undefined, webhookUrl: 'http://h/webhooks/emberqa/t', hourly: hourlyWindow([], new Date()), quarantine: { held: 0, items: [], paged: false, olderThan: undefined },
+    projector: { lag: 0, parked: 0 }, views: VIEW_NAMES, today: '2026-11-30', weekAgo: '2026-11-24',
+    targets: [{ name: 'csv', activity: { running: false }, note: undefined, lastRun: undefined, lastSuccessAt: null, pending: undefined, behind: 1_000_000, viewErrors: [] }],
+  });
+  assert.match(card, /<dd data-pending>rows of more than 1,000,000 webhooks \(not counted here: <code>ember-sync status<\/code> counts them\)<\/dd>/);
+});
+
+test("an action's address opened with GET (Enter in the address bar after a refusal) leads back to the console, not to a JSON 405", async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  for (const path of ['/console/sign-in', '/console/sign-out', '/console/sync/csv', '/console/quarantine/replay', '/console/quarantine/7/replay']) {
+    const res = await fetch(`${s.listenUrl}${path}`, { redirect: 'manual', headers: { accept: 'text/html' } });
+    assert.equal(res.status, 303, path);
+    assert.equal(new URL(res.headers.get('location')!, `${s.listenUrl}${path}`).href, `${s.listenUrl}/`, path);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  }
+  assert.equal(runCount(s), 0, 'a GET starts nothing');
+});
+
+/** A sign-in POST with any Host header (fetch cannot set one): what a browser at that address sends. */
+function signInAs(s: TestService, token: string, headers: Record<string, string>): Promise<{ status: number | undefined; cookies: string[]; body: string }> {
+  return new Promise((resolve, reject) => {
+    const body = new URLSearchParams({ token }).toString();
+    const req = request(`${s.listenUrl}/console/sign-in`, { method: 'POST', headers: { ...FORM, 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => void (text += c));
+      res.on('end', () => resolve({ status: res.statusCode, cookies: res.headers['set-cookie'] ?? [], body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('with an https PUBLIC_URL, signing in from a plain-http page (not loopback) says to use PUBLIC_URL instead of looping back to the form', async (t) => {
+  const s = await startTestService(t, { PUBLIC_URL: 'https://hooks.example.com' });
+  const lan = await signInAs(s, s.adminToken, { origin: 'http://192.0.2.2:3000', host: '192.0.2.2:3000', 'sec-fetch-site': 'same-origin' });
+  assert.equal(lan.status, 400);
+  assert.deepEqual(lan.cookies, [], 'no cookie the browser would drop');
+  assert.match(lan.body, /plain http, and the console&#39;s session cookie is Secure.*Open the console at https:\/\/hooks\.example\.com\/ instead/);
+  // Loopback addresses keep Secure cookies over http; the proxy's https origin is the normal case.
+  for (const origin of ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://[::1]:3000', 'https://hooks.example.com']) {
+    const res = await signInAs(s, s.adminToken, { origin, host: new URL(origin).host, 'sec-fetch-site': 'same-origin' });
+    assert.equal(res.status, 303, origin);
+  }
+});
+
+test('a sync run that never finished and whose process is gone shows as crashed on the card, as status says', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  const { cookie } = await signIn(s);
+  assert.doesNotMatch(await consolePage(s, cookie), /data-crashed/, 'nothing crashed yet');
+  // A run that started (by a process killed since): no finish, no lock holder.
+  s.store.sync.startRun('csv', new Date('2026-11-30T10:00:00.000Z'));
+  const page = await consolePage(s, cookie);
+  assert.match(page, /<p class="notice error" data-crashed>The run started at <time datetime="2026-11-30T10:00:00.000Z">2026-11-30 10:00:00 UTC<\/time> never finished, and no process holds its lock: it crashed/);
+  // While a live process holds the lock, the same unfinished run is a running one, not a crash.
+  const ticket = s.store.sync.tryLock('csv', 'other-process');
+  assert.ok(ticket);
+  try {
+    assert.doesNotMatch(await consolePage(s, cookie), /data-crashed/);
+  } finally {
+    s.store.sync.unlock(ticket);
+  }
+});
+
+test('/console/state (the page poll) answers JSON whatever the Accept header, signed in or not', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  for (const accept of [undefined, '*/*', 'text/html', 'application/json']) {
+    const res = await fetch(`${s.listenUrl}/console/state`, { headers: accept ? { accept } : {} });
+    assert.equal(res.status, 401, String(accept));
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/, String(accept));
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unauthorized');
+  }
+  const { cookie } = await signIn(s);
+  const ok = await fetch(`${s.listenUrl}/console/state`, { headers: { cookie, accept: 'text/html' } });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { targets: { csv: { running: false } } });
+});
+
+test('the console warns when the webhook URL is one EmberQA cannot reach (the default 127.0.0.1), and not behind a public PUBLIC_URL', async (t) => {
+  const local = await startTestService(t);
+  const page = await consolePage(local, (await signIn(local)).cookie);
+  assert.match(page, /<p class="notice error" id="webhook-url-warning"><strong>EmberQA cannot use this URL yet\.<\/strong> 127\.0\.0\.1 is this machine only: EmberQA cannot reach it\. Set PUBLIC_URL/);
+  const proxied = await startTestService(t, { PUBLIC_URL: 'https://hooks.example.com' });
+  const signin = await signInRequest(proxied, proxied.adminToken, { origin: 'https://hooks.example.com', 'sec-fetch-site': 'same-origin' });
+  const cookie = signin.headers.getSetCookie()[0]!.split(';')[0]!;
+  assert.doesNotMatch(await consolePage(proxied, cookie), /webhook-url-warning/);
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
@@ -157,4 +159,28 @@ test('regression: an export while another process holds the write lock: served w
   assert.equal(busy.status, 503);
   assert.equal(((await busy.json()) as { error: { code: string } }).error.code, 'store_unavailable');
   other.exec('ROLLBACK');
+});
+
+test('regression: a big export to a fast reader does not hold the server: a health check is answered before the export ends', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  // Six score rows per webhook: ~90,000 rows, a few hundred ms of rendering.
+  await ingest(s.store, Array.from({ length: 15_000 }, (_, i) => generateWebhook(i, { seed: 3, idPrefix: 'big-' })));
+  s.store.projection.catchUp(5_000);
+  // The reader runs in another process (in this one it would share the server's event loop, which is the point):
+  // once the export's first bytes are there it asks for /healthz, and says which answer ended first.
+  const client = `
+    const order = [];
+    const res = await fetch(process.argv[1] + '/api/export/scores.csv', { headers: { authorization: 'Bearer ' + process.argv[2] } });
+    const reader = res.body.getReader();
+    let bytes = (await reader.read()).value.byteLength;
+    const health = fetch(process.argv[1] + '/healthz').then((r) => order.push('healthz ' + r.status));
+    for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.byteLength;
+    order.push(bytes > 1000000 ? 'export big' : 'export small');
+    await health;
+    console.log(JSON.stringify(order));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', client, s.listenUrl, s.adminToken], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await once(child, 'close');
+  assert.deepEqual(JSON.parse(out), ['healthz 200', 'export big']);
 });

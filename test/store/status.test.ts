@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createStore } from '../../src/store/create-store.js';
-import { collectStatus, targetRunState } from '../../src/store/status.js';
+import { collectStatus, targetRunState, webhookUrlWarning } from '../../src/store/status.js';
 import { LOCK_STALE_MS } from '../../src/store/sync-state.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -46,4 +46,14 @@ test('targetRunState tells never, locked, running, crashed, ok and failed apart 
   assert.equal(status.targets['csv']!.last_success_at, finished.toISOString());
   assert.equal(status.targets['sheets']!.state, 'never');
   assert.equal(status.schedule, null, 'no schedule given: none reported');
+});
+
+test('webhookUrlWarning: loopback, every-interface and private hosts cannot be reached by EmberQA; public ones can', () => {
+  for (const url of ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://[::1]:3000', 'http://0.0.0.0:3000', 'http://[::]:3000', 'http://10.1.2.3:3000', 'http://192.168.1.20', 'http://172.20.0.5:3000', 'http://[fd00::2]:3000']) {
+    assert.match(webhookUrlWarning(`${url}/webhooks/emberqa/t`) ?? '', /EmberQA (cannot|reaches only)|not an address EmberQA can reach/, url);
+    assert.match(webhookUrlWarning(url) ?? '', /PUBLIC_URL/, url);
+  }
+  for (const url of ['https://hooks.example.com', 'https://hooks.example.com/qa', 'http://203.0.113.7:3000', 'http://172.32.0.1', 'https://[2001:db8::1]']) {
+    assert.equal(webhookUrlWarning(url), undefined, url);
+  }
 });

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { formatCheck } from '../../doctor/check.js';
-import { createStore } from '../../store/create-store.js';
+import { openDb } from '../../store/open-db.js';
 import { createCliContext, openStoreOrExplain } from '../context.js';
 import { EXIT } from '../exit.js';
+
 
 export function registerDoctor(program: Command): void {
   program
@@ -19,8 +20,9 @@ export function registerDoctor(program: Command): void {
       const results = await runDoctor({
         settings,
         env: process.env,
+        // Read-only: doctor reports on the file as it is (no migration, no WAL switch, no meta written).
         // A database that exists but cannot be opened is a failed check, not a usage error.
-        openStore: () => createStore({ dbPath: settings.dbPath, maxDynamicColumns: settings.maxDynamicColumns }),
+        openDb: () => openDb(settings.dbPath, { readonly: true }),
         onResult: (r) => process.stdout.write(`${formatCheck(r)}\n`),
       });
       const failed = results.filter((r) => !r.ok).length;

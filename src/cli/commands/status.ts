@@ -2,11 +2,11 @@ import { viewsSyncedTo } from '../../config/settings.js';
 import type { Command } from 'commander';
 import { peekWebhookToken, tokenFingerprint, webhookUrlFor } from '../../config/secrets.js';
 import { scheduleStatus } from '../../doctor/next-sync.js';
-import { collectStatus, type Status } from '../../store/status.js';
+import { collectStatus, recentTargets, webhookUrlWarning, type Status } from '../../store/status.js';
 import { createCliContext } from '../context.js';
 
 type TargetStatus = Status['targets'][string];
-type StatusOutput = Status & { webhook_url: string | null; webhook_url_note?: string };
+type StatusOutput = Status & { webhook_url: string | null; webhook_url_note?: string; webhook_url_warning?: string; targets_not_set_here?: string[] };
 
 /** "in 40 s", "3 min ago": how far a time is from now, roughly; a time known to be `past` (a heartbeat a hair ahead of this clock) is never "in". */
 function relative(iso: string, now: number, past = false): string {
@@ -65,7 +65,7 @@ function targetLines(name: string, t: TargetStatus, s: StatusOutput, now: number
 function human(s: StatusOutput, now: number): string {
   // The URL as `serve` prints it at start on a terminal: the part the operator pastes.
   const url = s.webhook_url
-    ? ['Paste this URL into EmberQA (Settings → Alerts → Create New Alert → Webhook):', `  ${s.webhook_url}`]
+    ? ['Paste this URL into EmberQA (Settings → Alerts → Create New Alert → Webhook):', `  ${s.webhook_url}`, ...(s.webhook_url_warning ? [`  WARNING: ${s.webhook_url_warning}`] : [])]
     : [`webhook URL for EmberQA: ${s.webhook_url_note ?? '(no token yet: start ember-sync serve once)'}`];
   const lines = [
     ...url,
@@ -79,9 +79,16 @@ function human(s: StatusOutput, now: number): string {
   if (s.schedule) {
     lines.push(`schedule: SYNC_SCHEDULE "${s.schedule.expression}" in ${s.schedule.timezone}; ${s.schedule.next_run_at ? `next sync at ${s.schedule.next_run_at} (${relative(s.schedule.next_run_at, now)}) while ember-sync serve runs` : 'it never fires again'}`);
   }
-  for (const [name, t] of Object.entries(s.targets)) lines.push(...targetLines(name, t, s, now));
+  for (const [name, t] of Object.entries(s.targets)) {
+    const lines2 = targetLines(name, t, s, now);
+    if (s.targets_not_set_here?.includes(name)) {
+      lines2.splice(1, 0, `  (${name} is not a target in this shell's settings, but the server synced it in the last 7 days: these numbers are from the database; run status with the server's environment for its settings)`);
+    }
+    lines.push(...lines2);
+  }
   return lines.join('\n') + '\n';
 }
+
 
 export function registerStatus(program: Command): void {
   program
@@ -99,10 +106,18 @@ export function registerStatus(program: Command): void {
         const serverToken = store.meta.get('webhook_token_sha256');
         const known = token !== undefined && (serverToken === undefined || serverToken === tokenFingerprint(token));
         const now = new Date();
+        // A target the server syncs but this shell's environment does not set (SHEETS_SPREADSHEET_ID in a unit file) is still shown.
+        const notSetHere = recentTargets(store, now).filter((t) => !ctx.settings.syncTargets.includes(t));
+        const targets = [...ctx.settings.syncTargets, ...notSetHere];
+        const warning = webhookUrlWarning(base);
         const status: StatusOutput = {
           webhook_url: known ? webhookUrlFor(base, token) : null,
+          ...(known && warning ? { webhook_url_warning: warning } : {}),
           ...(token !== undefined && !known ? { webhook_url_note: 'the running server uses another webhook token (WEBHOOK_TOKEN in its environment): run status with the same environment to see its URL' } : {}),
-          ...collectStatus(store, ctx.settings.syncTargets, { now, schedule: scheduleStatus(ctx.settings.syncSchedule, ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t) }),
+          // No token file, but the server recorded one: it comes from the server's environment, not "no token yet".
+          ...(token === undefined && serverToken !== undefined ? { webhook_url_note: "the server's webhook token comes from its environment (WEBHOOK_TOKEN), which this shell does not have: run status with the same environment to see its URL" } : {}),
+          ...(notSetHere.length ? { targets_not_set_here: notSetHere } : {}),
+          ...collectStatus(store, targets, { now, schedule: scheduleStatus(ctx.settings.syncSchedule, ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t) }),
         };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status, now.getTime()));
       } finally {

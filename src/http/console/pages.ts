@@ -14,13 +14,17 @@ import type { SyncActivity } from './sync-now.js';
 
 export interface TargetView {
   name: string;
+  /** Start of the latest run when it never finished and no process holds the lock (it died). */
+  crashedSince?: string | undefined;
   activity: SyncActivity;
   /** Why the last click started nothing, if it did not. */
   note: string | undefined;
   lastRun: { startedAt: string; finishedAt: string | null; ok: boolean; rows: number; error: string | null; notices: string[] } | undefined;
   lastSuccessAt: string | null;
-  /** undefined when the database could not count them now. */
+  /** undefined when the database could not count them now, or when the target is too far `behind` to count on a page load. */
   pending: number | undefined;
+  /** Webhooks (events) the target is behind, when too many to count its pending rows one by one. */
+  behind?: number | undefined;
   viewErrors: Array<{ view: string; error: string; at: string }>;
 }
 
@@ -30,6 +34,8 @@ export interface ConsoleView {
   csrf: string;
   flash: string | undefined;
   webhookUrl: string;
+  /** Why EmberQA cannot reach webhookUrl (a loopback, unspecified or private host), if it cannot. */
+  webhookUrlWarning?: string | undefined;
   hourly: Hourly;
   quarantine: { held: number; items: HeldPayload[]; paged: boolean; olderThan: number | undefined };
   projector: { lag: number; parked: number };
@@ -76,7 +82,7 @@ export function signInPage(home: string, problem?: string): string {
 ${problem ? html`<p class="notice error" role="alert">${problem}</p>` : ''}
 <form class="card signin" method="post" action="${home}console/sign-in">
   <label for="token">Admin token</label>
-  <input id="token" name="token" type="password" autocomplete="current-password" required spellcheck="false" autocapitalize="off">
+  <input id="token" name="token" type="password" autocomplete="current-password" required spellcheck="false" autocapitalize="off" aria-describedby="token-hint">
   <p class="hint" id="token-hint">The <code>ADMIN_TOKEN</code> setting, or the file <code>admin-token</code> in <code>DATA_DIR</code>.</p>
   <button type="submit">Sign in</button>
 </form>`,
@@ -108,6 +114,7 @@ function webhookSection(v: ConsoleView): Html {
   <button type="button" id="copy-url" hidden>Copy</button>
 </div>
 <p id="copy-status" class="hint" role="status" aria-live="polite"></p>
+${v.webhookUrlWarning ? html`<p class="notice error" id="webhook-url-warning"><strong>EmberQA cannot use this URL yet.</strong> ${v.webhookUrlWarning}</p>` : ''}
 </section>`;
 }
 
@@ -204,12 +211,13 @@ function targetCard(t: TargetView, csrf: string, home: string): Html {
     ? html`<span class="badge running">Syncing now</span> (${t.activity.holder}${t.activity.since ? html`, since ${when(t.activity.since)}` : ''})`
     : html`<span class="badge idle">Idle</span>`}</p>
   ${t.note ? html`<p class="notice error">${t.note}</p>` : ''}
+  ${t.crashedSince && !t.activity.running ? html`<p class="notice error" data-crashed>The run started at ${when(t.crashedSince)} never finished, and no process holds its lock: it crashed (the process died or was killed). What it had not confirmed is still pending and goes out with the next sync.</p>` : ''}
   <dl class="facts">
     <div><dt>last run</dt><dd data-last-run="${run ? (run.ok ? 'ok' : 'failed') : 'none'}">${run
       ? html`${when(run.finishedAt ?? run.startedAt)}: <strong>${run.ok ? 'ok' : 'failed'}</strong>, ${count(run.rows)} rows delivered`
       : 'never'}</dd></div>
     <div><dt>last success</dt><dd data-last-success>${when(t.lastSuccessAt)}</dd></div>
-    <div><dt>pending rows</dt><dd data-pending>${t.pending === undefined ? 'unknown (the database is busy; reload)' : count(t.pending)}</dd></div>
+    <div><dt>pending rows</dt><dd data-pending>${t.pending !== undefined ? count(t.pending) : t.behind !== undefined ? html`rows of more than ${count(t.behind)} webhooks (not counted here: <code>ember-sync status</code> counts them)` : 'unknown (the database is busy; reload)'}</dd></div>
     <div><dt>last error</dt><dd data-last-error>${errors.length ? html`<ul class="errors">${errors.map((e) => html`<li>${e}</li>`)}</ul>` : 'none'}</dd></div>
   </dl>
   ${run && run.notices.length ? html`<ul class="notices">${run.notices.map((n) => html`<li>${n}</li>`)}</ul>` : ''}

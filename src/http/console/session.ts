@@ -21,6 +21,8 @@ export interface ConsoleSession {
 }
 
 const TWELVE_HOURS = 12 * 3600 * 1000;
+/** Browsers keep a cookie at most 400 days (RFC 6265bis); the known-browser mark lasts that long. */
+const KNOWN_MAX_AGE_S = 400 * 86_400;
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
@@ -54,6 +56,8 @@ export function createConsoleAuth(o: ConsoleAuthOptions) {
   const name = secure ? '__Host-ember_console' : 'ember_console';
   const mac = (label: string, id: string) => createHmac('sha256', o.sessionKey).update(`${label}:${id}`).digest('base64url');
   const sessionOf = (id: string): ConsoleSession => ({ key: mac('session', id), csrf: mac('csrf', id) });
+  // A browser that signed in before: its sign-in attempts go first (pace.ts), so a flood of guesses cannot lock the operator out.
+  const knownName = secure ? '__Host-ember_console_known' : 'ember_console_known';
   const attributes = (maxAgeSeconds: number) => `Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
 
   return {
@@ -65,6 +69,9 @@ export function createConsoleAuth(o: ConsoleAuthOptions) {
       const at = now();
       o.sessions.create(session.key, new Date(at.getTime() + ttlMs), at);
       ctx.append('Set-Cookie', `${name}=${id}; ${attributes(Math.floor(ttlMs / 1000))}`);
+      // Only the admin token gets this mark (an HMAC keyed by it): it opens nothing, it only goes first in the sign-in queue.
+      const mark = randomBytes(16).toString('base64url');
+      ctx.append('Set-Cookie', `${knownName}=${mark}.${mac('known', mark)}; ${attributes(KNOWN_MAX_AGE_S)}`);
       return session;
     },
     /** The request's live session, if its cookie names one. */
@@ -74,12 +81,35 @@ export function createConsoleAuth(o: ConsoleAuthOptions) {
       const session = sessionOf(id);
       return o.sessions.find(session.key, now()) ? session : undefined;
     },
+    /** True when the request carries the mark of a browser that signed in before with this admin token. */
+    knownBrowser(ctx: Context): boolean {
+      const value = cookieValue(ctx.get('cookie') || undefined, knownName);
+      const m = value === undefined ? null : /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(value);
+      return m !== null && sameSecret(mac('known', m[1]!), m[2]);
+    },
     /** Ends the session (if any) and clears the cookie. */
     signOut(ctx: Context, session: ConsoleSession | undefined): void {
       if (session) o.sessions.delete(session.key);
       ctx.append('Set-Cookie', `${name}=; ${attributes(0)}`);
     },
     csrfMatches: (session: ConsoleSession, presented: string | undefined): boolean => sameSecret(session.csrf, presented),
+    /**
+     * With an https PUBLIC_URL the cookie is Secure: a browser on a plain-http page keeps it only on a
+     * loopback address (which browsers count as secure). Elsewhere the sign-in would "work" and the
+     * next page would ask again, with no word why: the address to use instead, or undefined when fine.
+     */
+    insecureOrigin(ctx: Context): string | undefined {
+      if (!secure) return undefined;
+      let origin: URL;
+      try {
+        origin = new URL(ctx.get('origin'));
+      } catch {
+        return undefined;
+      }
+      const host = origin.hostname.replace(/^\[|\]$/g, '');
+      const loopback = host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+      return origin.protocol === 'http:' && !loopback ? `${o.publicUrl.replace(/\/+$/, '')}/` : undefined;
+    },
     /**
      * True unless the browser says the request comes from another origin.
      * Browsers send Sec-Fetch-Site and Origin on POSTs; a client that sends

@@ -13,14 +13,14 @@ import { VIEW_NAMES } from '../../model/views.js';
 import { createConsoleSessions } from '../../store/console-sessions.js';
 import type { Store } from '../../store/create-store.js';
 import { createQuarantineList } from '../../store/quarantine-list.js';
-import { pendingRows } from '../../store/status.js';
+import { pendingRowsBounded, targetRunState, webhookUrlWarning } from '../../store/status.js';
 import { createWebhookHours } from '../../store/webhook-hours.js';
 import type { ExportDefaults } from '../../views/export-options.js';
 import { loadConsoleAssets } from '../console/assets.js';
 import { ForbiddenError, TooManyRequestsError } from '../../errors.js';
 import { readForm } from '../console/form.js';
 import { hourlyWindow, windowStart } from '../console/hourly.js';
-import { createPace, type PaceOptions } from '../console/pace.js';
+import { clientOf, createPace, type PaceOptions } from '../console/pace.js';
 import { consolePage, errorPage, signInPage, type ConsoleView, type TargetView } from '../console/pages.js';
 import { createConsoleAuth, type ConsoleSession } from '../console/session.js';
 import { createSyncNow } from '../console/sync-now.js';
@@ -121,13 +121,13 @@ export function createConsole(deps: ConsoleDeps) {
   const refusals = createBurstLog((fields, message) => deps.logger.warn(fields, message));
 
   /** Security headers on every answer, and refusals as pages (same status, code and message as the JSON error model). */
-  const page = (handler: (ctx: RouterContext) => Promise<void> | void) => async (ctx: RouterContext, _next: Next) => {
+  const page = (handler: (ctx: RouterContext) => Promise<void> | void, options: { json?: boolean } = {}) => async (ctx: RouterContext, _next: Next) => {
     securityHeaders(ctx);
     try {
       await handler(ctx);
     } catch (err) {
       if (err instanceof TooManyRequestsError) ctx.set('Retry-After', String(err.retryAfter));
-      if (!(err instanceof EmberError) || err.status >= 500 || !ctx.accepts('html')) throw err;
+      if (!(err instanceof EmberError) || err.status >= 500 || options.json || !ctx.accepts('html')) throw err;
       ctx.status = err.status;
       ctx.type = 'text/html; charset=utf-8';
       ctx.body = errorPage(homeFrom(ctx.path), err.status, err.code, err.message);
@@ -159,15 +159,15 @@ export function createConsole(deps: ConsoleDeps) {
     });
 
   /** A GET that needs a signed-in operator. */
-  const signedIn = (handler: (ctx: RouterContext, session: ConsoleSession) => Promise<void> | void) =>
+  const signedIn = (handler: (ctx: RouterContext, session: ConsoleSession) => Promise<void> | void, options: { json?: boolean } = {}) =>
     page(async (ctx) => {
       const session = auth.current(ctx);
       if (!session) {
-        if (ctx.accepts('html')) return answerSignIn(ctx, 401, 'Sign in first.');
+        if (!options.json && ctx.accepts('html')) return answerSignIn(ctx, 401, 'Sign in first.');
         throw new UnauthorizedError('not signed in to the console: sign in at /');
       }
       await handler(ctx, session);
-    });
+    }, options);
 
   function targetView(target: SyncTarget): TargetView {
     const name = target.name;
@@ -180,18 +180,26 @@ export function createConsole(deps: ConsoleDeps) {
       // Runs from before notices were kept have none.
     }
     let pending: number | undefined;
+    let behind: number | undefined;
     try {
-      pending = pendingRows(deps.store, name, target.views);
+      // Bounded: a target far behind is not counted row by row on every page load (status counts exactly).
+      const p = pendingRowsBounded(deps.store, name, target.views);
+      if ('rows' in p) pending = p.rows;
+      else behind = p.behind;
     } catch (err) {
       deps.logger.warn({ target: name, error: errorMessage(err) }, 'console: could not count pending rows');
     }
+    // A run that started and never finished, with no live lock holder: the process died (status says CRASHED too).
+    const state = targetRunState(deps.store, name, now());
     return {
       name,
+      crashedSince: state.state === 'crashed' ? (state.since ?? undefined) : undefined,
       activity: syncNow.activity(name),
       note: syncNow.note(name),
       lastRun: last ? { startedAt: last.started_at, finishedAt: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error, notices } : undefined,
       lastSuccessAt: deps.store.sync.lastSuccess(name)?.finished_at ?? null,
       pending,
+      behind,
       viewErrors: deps.store.sync.viewErrors(name).map((e) => ({ view: e.view, error: e.last_error, at: e.last_error_at })),
     };
   }
@@ -212,6 +220,7 @@ export function createConsole(deps: ConsoleDeps) {
       csrf: session.csrf,
       flash: sessions.takeFlash(session.key),
       webhookUrl: deps.webhookUrl(),
+      webhookUrlWarning: webhookUrlWarning(deps.webhookUrl()),
       hourly: hourlyWindow(hours.since(windowStart(at)), at),
       quarantine: { held: quarantine.held(), items, paged: before !== undefined, olderThan: more ? items.at(-1)?.id : undefined },
       projector: { lag: deps.store.projection.lag(), parked: deps.store.projection.parkedCount() },
@@ -243,8 +252,12 @@ export function createConsole(deps: ConsoleDeps) {
       '/console/sign-in',
       page(async (ctx) => {
         if (!auth.sameOrigin(ctx)) throw new ForbiddenError('cross-site sign-in refused');
+        // Says nothing about the token (it is not read): only that this page's address cannot keep the Secure cookie.
+        const useInstead = auth.insecureOrigin(ctx);
+        if (useInstead) return answerSignIn(ctx, 400, `This address is plain http, and the console's session cookie is Secure (PUBLIC_URL is https): the browser would drop it and ask again. Open the console at ${useInstead} instead.`);
         // Every attempt waits for its turn before anything of it is read: the pace is the same whatever it holds.
-        if (!(await pace.turn())) throw new TooManyRequestsError('too many sign-in attempts at once: wait a few seconds and try again', pace.retryAfterSeconds());
+        // Fair queues: a browser that signed in before goes first, others one client address after another.
+        if (!(await pace.turn({ client: clientOf(ctx.req.socket.remoteAddress), known: auth.knownBrowser(ctx) }))) throw new TooManyRequestsError('too many sign-in attempts at once: wait a few seconds and try again', pace.retryAfterSeconds());
         const form = await readForm(ctx);
         if (!deps.adminTokenMatches(form.get('token'))) {
           refusals.report('console_sign_in_refused', { event: 'console_sign_in_refused' }, 'console: sign-in refused (wrong admin token)');
@@ -330,7 +343,8 @@ export function createConsole(deps: ConsoleDeps) {
           if (raw === '') continue;
           const day = parseDay(raw);
           if (!day) throw new BadRequestError(`${field} must be a day (yyyy-mm-dd), got ${JSON.stringify(raw.slice(0, 40))}`);
-          // The last day is included: the export's until is exclusive.
+          // The last day is included: the export's until is exclusive. 9999-12-31 has no next day the export reads: no bound.
+          if (field === 'to' && day === '9999-12-31') continue;
           params.set(bound, field === 'to' ? nextDay(day) : day);
         }
         const from = params.get('since');
@@ -353,8 +367,20 @@ export function createConsole(deps: ConsoleDeps) {
       '/console/state',
       signedIn((ctx) => {
         ctx.body = { targets: Object.fromEntries(syncNow.names().map((name) => [name, syncNow.activity(name)])) };
-      }),
+      }, { json: true }),
     );
+
+    // The address bar shows an action's path after its answer (a refused sign-in, a 403 page): going there
+    // again (Enter in the address bar, a bookmark) leads back to the console instead of a bare JSON 405.
+    for (const path of ['/console/sign-in', '/console/sign-out', '/console/sync/:target', '/console/quarantine/replay', '/console/quarantine/:id/replay']) {
+      router.get(
+        path,
+        page((ctx) => {
+          ctx.status = 303;
+          ctx.set('Location', homeFrom(ctx.path));
+        }),
+      );
+    }
 
     router.get('/console/assets/:file', (ctx) => {
       const a = assets.get(ctx.params['file'] ?? '');

@@ -12,6 +12,15 @@ import { BOM, recordRenderer, renderCsv, type CsvDialect } from './csv-format.js
  */
 const CHUNK_CHARS = 32 * 1024;
 
+/**
+ * The longest stretch an export keeps the event loop. Backpressure alone is
+ * not enough: a fast reader (curl on loopback) takes every write at once, so
+ * `write` never asks to wait and a big export inside the server would hold
+ * the only thread for seconds, webhooks waiting meanwhile.
+ */
+const YIELD_EVERY_MS = 10;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export interface WriteViewCsvOptions {
   /** The rows, a page at a time, aligned to the header. */
   pages: Iterable<Cell[][]>;
@@ -52,6 +61,7 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
     return o.out.write(text) ? undefined : drained();
   };
   let rows = 0;
+  let since = performance.now();
   try {
     if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
     for (const page of o.pages) {
@@ -68,6 +78,10 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
       if (text !== '') await write(text);
       rows += page.length;
       o.onProgress?.(rows);
+      if (performance.now() - since >= YIELD_EVERY_MS) {
+        await nextTurn();
+        since = performance.now();
+      }
     }
     if (o.end ?? true) {
       o.out.end();
