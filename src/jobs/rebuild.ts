@@ -78,7 +78,9 @@ export async function rebuildViews(o: RebuildOptions): Promise<{ events: number 
           await yieldToLoop();
         }
       });
-      return { events: done };
+      // The log is derived to its end (the last batch found nothing left): every event in it, whether this process or
+      // the server's projector (which helps) derived it.
+      return { events: Math.max(done, store.events.counts().events) };
     } finally {
       clearInterval(beat);
     }

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { backupDatabase } from '../../src/jobs/backup.js';
+import { BackupTargetError, backupDatabase, backupTargetProblem } from '../../src/jobs/backup.js';
 import { generateWebhooks } from '../../src/simulate/calls.js';
+import { generateWebhook } from '../../src/simulate/generate.js';
 import { createStore } from '../../src/store/create-store.js';
 import { runCli } from '../helpers/cli.js';
 import { exported } from '../helpers/export.js';
+import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -77,4 +80,90 @@ test('backup replaces an older copy atomically; a folder that does not exist is 
   const none = await runCli(['backup', '--out', out], { DATA_DIR: join(dir, 'nowhere') });
   assert.equal(none.code, 2);
   assert.match(none.stderr, /no database at/);
+});
+
+test('backup refuses --out that is the database or its -wal/-shm/-journal under any spelling (symlinked folder, symlink, hard link) and a folder; the live database stays intact', async (t) => {
+  const dir = tempDir(t);
+  const dbPath = join(dir, 'ember-sync.db');
+  const store = createStore({ dbPath });
+  t.after(() => store.close());
+  await ingest(store, [generateWebhook(0, { seed: 9, idPrefix: 'wal-' })]);
+  symlinkSync(dir, join(dir, 'via-link'));
+  symlinkSync(dbPath, join(dir, 'db-link.db'));
+  linkSync(dbPath, join(dir, 'hard.db'));
+  const refused: Array<[string, RegExp]> = [
+    [`${dbPath}-wal`, /database's wal file/],
+    [`${dbPath}-shm`, /database's shm file/],
+    [`${dbPath}-journal`, /database's journal file/],
+    [join(dir, 'via-link', 'ember-sync.db-wal'), /database's wal file/],
+    [join(dir, 'via-link', 'ember-sync.db'), /database itself/],
+    [join(dir, 'db-link.db'), /database itself/],
+    [join(dir, 'hard.db'), /database itself/],
+    [join(dir, 'x', '..', 'ember-sync.db'), /database itself/],
+    [dir, /is a folder; give a file name/],
+  ];
+  for (const [out, why] of refused) {
+    assert.match((await backupTargetProblem(dbPath, out)) ?? 'accepted', why, out);
+    await assert.rejects(backupDatabase(store, out), (err: Error) => err instanceof BackupTargetError && why.test(err.message), out);
+  }
+  assert.equal(await backupTargetProblem(dbPath, join(dir, 'copy.db')), undefined);
+  // The database still answers, with its webhook.
+  assert.equal(store.db.prepare('SELECT count(*) FROM events').pluck().get(), 1);
+  assert.equal(statSync(`${dbPath}-wal`).isFile(), true);
+  const cli = await runCli(['backup', '--out', join(dir, 'via-link', 'ember-sync.db-wal')], { DATA_DIR: dir });
+  assert.equal(cli.code, 2, cli.stderr);
+  assert.match(cli.stderr, /^ember-sync: --out is the database's wal file/m);
+});
+
+test('a backup that cannot be written names the path', async (t) => {
+  const dir = tempDir(t);
+  const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
+  t.after(() => store.close());
+  writeFileSync(join(dir, 'a-file'), 'x');
+  const out = join(dir, 'a-file', 'copy.db');
+  await assert.rejects(backupDatabase(store, out), (err: Error) => err.message.startsWith(`no backup written to ${out}: `));
+});
+
+test('the copy is owner-only from its first byte (not 0644 until the end), and copies a killed backup left beside --out are removed', async (t) => {
+  const dir = tempDir(t);
+  const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
+  t.after(() => store.close());
+  await ingest(store, Array.from({ length: 200 }, (_, i) => generateWebhook(i, { seed: 4, idPrefix: 'mode-' })));
+  const outDir = join(dir, 'backups');
+  mkdirSync(outDir);
+  // What a backup killed with -9 leaves: its temp copy and journal, named after a process that is gone.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  const leftovers = [`.copy.db.tmp-${dead}-0badc0de`, `.copy.db.tmp-${dead}-0badc0de-journal`];
+  for (const n of leftovers) writeFileSync(join(outDir, n), 'old copy');
+  writeFileSync(join(outDir, `.other.db.tmp-${dead}-0badc0de`), 'not this backup');
+  const modes: number[] = [];
+  await backupDatabase(store, join(outDir, 'copy.db'), () => {
+    for (const n of readdirSync(outDir)) if (n.startsWith('.copy.db.tmp-')) modes.push(statSync(join(outDir, n)).mode & 0o777);
+  });
+  assert.ok(modes.length > 0, 'the temp copy was seen while it was written');
+  assert.deepEqual([...new Set(modes)], [0o600]);
+  assert.deepEqual(readdirSync(outDir).sort(), [`.other.db.tmp-${dead}-0badc0de`, 'copy.db']);
+});
+
+test("restore over a crashed database whose -wal and -shm were left in place: the old WAL is set aside, not replayed onto the copy", async (t) => {
+  const dir = tempDir(t);
+  const live = createStore({ dbPath: join(dir, 'ember-sync.db') });
+  await ingest(live, Array.from({ length: 50 }, (_, i) => generateWebhook(i, { seed: 8, idPrefix: 'rs-' })));
+  const backup = join(dir, 'backup.db');
+  await backupDatabase(live, backup);
+  // More webhooks after the backup: they live in the -wal (no checkpoint yet) when the "crash" happens.
+  await ingest(live, Array.from({ length: 30 }, (_, i) => generateWebhook(100 + i, { seed: 8, idPrefix: 'rs-' })));
+  const crashed = join(dir, 'crashed');
+  mkdirSync(crashed);
+  for (const f of ['ember-sync.db', 'ember-sync.db-wal', 'ember-sync.db-shm']) copyFileSync(join(dir, f), join(crashed, f));
+  live.close();
+  assert.ok(statSync(join(crashed, 'ember-sync.db-wal')).size > 0, 'the crashed database left a WAL with commits in it');
+  // The README's restore, done carelessly: only the main file replaced.
+  copyFileSync(backup, join(crashed, 'ember-sync.db'));
+  const restored = createStore({ dbPath: join(crashed, 'ember-sync.db') });
+  t.after(() => restored.close());
+  assert.equal(restored.db.pragma('quick_check', { simple: true }), 'ok');
+  assert.equal(restored.events.counts().events, 50, 'the copy as it was backed up');
+  const aside = readdirSync(crashed).filter((f) => f.includes('.set-aside-'));
+  assert.equal(aside.filter((f) => f.startsWith('ember-sync.db-wal.set-aside-')).length, 1, 'the old WAL kept aside, not deleted');
 });

@@ -88,6 +88,10 @@ test('ember-sync rebuild: prints what it did; exit 1 with one line while a sync 
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^rebuilt the views from 304 events in \d+\.\d s\n$/);
   assert.match(ok.stderr, /rebuild: 304\/304 events \(100%\)/, 'progress lines in a pipe');
+  // One batch passes every tenth at once: one line, and each line's share is the true one (not 10%… 90% of 304/304).
+  const lines = [...ok.stderr.matchAll(/^rebuild: (\d+)\/(\d+) events \((\d+)%\)$/gm)];
+  assert.equal(lines.length, 1, ok.stderr);
+  for (const [, done, total, pct] of lines) assert.equal(Number(pct), Math.floor((Number(done) * 100) / Number(total)));
   const reopened = createStore({ dbPath: join(dir, 'ember-sync.db') });
   t.after(() => reopened.close());
   assert.deepEqual(await allExports(reopened), before);
@@ -95,4 +99,16 @@ test('ember-sync rebuild: prints what it did; exit 1 with one line while a sync 
   const nowhere = await runCli(['rebuild'], { DATA_DIR: join(dir, 'elsewhere') });
   assert.equal(nowhere.code, 2);
   assert.match(nowhere.stderr, /no database at .*elsewhere/);
+});
+
+test('rebuild reports every event of the log as derived when the server projector did part of the work', async (t) => {
+  const store = await seeded(tempDir(t));
+  t.after(() => store.close());
+  const before = await allExports(store);
+  let helped = 0;
+  // The server's projector (another connection in real life) derives the rest after the rebuild's first batch.
+  const { events } = await rebuildViews({ store, chunk: 40, onProgress: () => void (helped ||= store.projection.projectBatch(10_000)) });
+  assert.ok(helped > 0, 'the other projector derived events');
+  assert.equal(events, store.events.counts().events, 'the printed count is the log, not only what this process derived');
+  assert.deepEqual(await allExports(store), before);
 });

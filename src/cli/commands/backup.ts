@@ -11,8 +11,10 @@ export function registerBackup(program: Command): void {
     .action(async (flags: { out: string }) => {
       const ctx = createCliContext();
       const out = resolve(flags.out);
-      if (out === ctx.settings.dbPath) throw new UsageError('--out is the database itself; give another file');
-      const [{ backupDatabase }, { createProgress }] = await Promise.all([import('../../jobs/backup.js'), import('../progress.js')]);
+      const [{ backupDatabase, backupTargetProblem }, { createProgress }] = await Promise.all([import('../../jobs/backup.js'), import('../progress.js')]);
+      // Before any work: a folder, or the database or one of its -wal/-shm/-journal files under any spelling.
+      const problem = await backupTargetProblem(ctx.settings.dbPath, out);
+      if (problem) throw new UsageError(problem);
       const store = ctx.openStore();
       const progress = createProgress('backup', process.stderr.isTTY === true, 'pages');
       try {

@@ -20,10 +20,10 @@ export function registerRebuild(program: Command): void {
       let nextTenth = 1;
       const report = (done: number, total: number) => {
         if (tty) return progress.update(done, total);
-        while (total > 0 && done >= (nextTenth * total) / 10) {
-          process.stderr.write(`rebuild: ${done}/${total} events (${nextTenth * 10}%)\n`);
-          nextTenth++;
-        }
+        // One line when one or more tenths were passed, with the true share (a batch can pass several at once).
+        if (total <= 0 || done < (nextTenth * total) / 10) return;
+        process.stderr.write(`rebuild: ${done}/${total} events (${Math.floor((done * 100) / total)}%)\n`);
+        while (done >= (nextTenth * total) / 10) nextTenth++;
       };
       const started = Date.now();
       try {

@@ -7,7 +7,7 @@ import { abortReason, sameList } from '../../lib/text.js';
 import { csvDialectKey } from './csv-dialect.js';
 import type { CsvDialect } from './csv-format.js';
 import { isSplit, layoutKey, readState, rowsIn, stampOf, type CsvFileEntry, type CsvViewState } from './csv-state.js';
-import { createFileBatch, ensureDir, removeOtherLayout, removeStaleTemps } from './file-batch.js';
+import { checkViewFolder, createFileBatch, ensureDir, removeOtherLayout, removeStaleTemps, writeProblem } from './file-batch.js';
 import { writeKeyedFiles } from './keyed-files.js';
 import { writeLogFiles } from './log-files.js';
 
@@ -56,6 +56,7 @@ export function createCsvTarget(options: CsvTargetOptions): SyncTarget {
 
     // The folder was checked when the target was made; recreated alone if removed.
     await ensureDir(dir);
+    if (split) await checkViewFolder(dir, d.view);
     // Only the lock holder may clear temp files: a run that was taken over would delete the new holder's.
     signal?.throwIfAborted();
     fence?.();
@@ -69,12 +70,12 @@ export function createCsvTarget(options: CsvTargetOptions): SyncTarget {
       const files: Record<string, CsvFileEntry> = {};
       for (const rel of Object.keys(merged).sort()) files[rel] = merged[rel]!;
       // The new layout is in place: what the other one left goes (a crash before leaves both, the next sync ends it).
-      if (splitByMonth(d.view)) await removeOtherLayout(dir, d.view, split, files, control);
+      if (splitByMonth(d.view)) await removeOtherLayout(dir, d.view, split, files, new Set(Object.keys(prev?.files ?? {})), control);
       const state: CsvViewState = { v: 2, header: d.header, dialect: dialectKey, layout, ...(epoch === undefined ? {} : { epoch }), files };
       return { rows: rendered, totalRows: rowsIn(files), state };
     } catch (err) {
       await batch.discard();
-      throw err;
+      throw writeProblem(err);
     }
   }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DeliveryControl } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
@@ -15,6 +15,16 @@ export interface StagedFile {
   checkpoints?: number[];
   /** Made durable and closed already (see seal). */
   sealed?: boolean;
+}
+
+/** A folder ember-sync may not write in (chmod, a read-only mount) named as such, not as the temp file it failed to open. */
+export function writeProblem(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if ((e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS') && typeof e.path === 'string') {
+    const where = /\.tmp-\d+-[0-9a-f]{8}$/.test(e.path) ? dirname(e.path) : e.path;
+    return new Error(`cannot write in ${where} (${e.code}: ${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'}): let the user running ember-sync write there`);
+  }
+  return err;
 }
 
 /** Ignores one error code (EEXIST of a mkdir, ENOENT of a readdir…). */
@@ -107,7 +117,11 @@ export function createFileBatch(dir: string) {
         signal?.throwIfAborted();
         fence?.();
         const path = pathOf(rel);
-        await rename(f.temp, path);
+        await rename(f.temp, path).catch((err: NodeJS.ErrnoException) => {
+          // Someone made a folder where the file goes: say so (it is left as it is; its temp goes with the batch).
+          if (err.code === 'EISDIR' || err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new Error(`${path} is a folder, not a file ember-sync can replace: move it away (nothing was written over it)`);
+          throw err;
+        });
         staged.delete(rel);
         folders.add(dirname(path));
         entries[rel] = {
@@ -125,7 +139,27 @@ export function createFileBatch(dir: string) {
 }
 export type FileBatch = ReturnType<typeof createFileBatch>;
 
-const MONTH_FILE = (view: string) => new RegExp(`^${view}-\\d{4}-\\d{2}\\.csv$`);
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const MONTH_FILE = (view: string) => new RegExp(`^${escape(view)}-\\d{4}-\\d{2}\\.csv$`);
+/** Exactly the temp names tempFor makes (`<file>.tmp-<pid>-<8 hex>`): an analyst's `scores-2026-11.csv.tmp-old` is not one. */
+const TEMP_SUFFIX = '\\.tmp-\\d+-[0-9a-f]{8}$';
+const WHOLE_TEMP = (view: string) => new RegExp(`^${escape(view)}\\.csv${TEMP_SUFFIX}`);
+const MONTH_TEMP = (view: string) => new RegExp(`^${escape(view)}-\\d{4}-\\d{2}\\.csv${TEMP_SUFFIX}`);
+
+/**
+ * The view's month folder, checked before anything is written into it: a
+ * file (or a symlink to one) where the folder goes fails the view with a
+ * line that says what to do, not an ENOTDIR on a temp path. A symlink to a
+ * folder is fine (the months live where it points).
+ */
+export async function checkViewFolder(dir: string, view: ViewName): Promise<void> {
+  const folder = join(dir, view);
+  const st = await stat(folder).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (st && !st.isDirectory()) throw new Error(`${folder} is not a folder: the month files of ${view} go there; move it away (nothing was written)`);
+}
 
 /**
  * Temp files a crashed or stopped run left for this view. One sync per target
@@ -133,40 +167,60 @@ const MONTH_FILE = (view: string) => new RegExp(`^${view}-\\d{4}-\\d{2}\\.csv$`)
  * here is a dead run's (a run that was taken over would delete the new holder's).
  */
 export async function removeStaleTemps(dir: string, view: ViewName): Promise<void> {
-  const inDir = (await namesIn(dir)).filter((n) => n.startsWith(`${view}.csv.tmp-`)).map((n) => join(dir, n));
+  const whole = WHOLE_TEMP(view);
+  const month = MONTH_TEMP(view);
+  const inDir = (await namesIn(dir)).filter((n) => whole.test(n)).map((n) => join(dir, n));
   const folder = join(dir, view);
-  const inFolder = (await namesIn(folder)).filter((n) => n.startsWith(`${view}-`) && n.includes('.csv.tmp-')).map((n) => join(folder, n));
+  const inFolder = (await namesIn(folder)).filter((n) => month.test(n)).map((n) => join(folder, n));
   await Promise.all([...inDir, ...inFolder].map((p) => rm(p, { force: true })));
 }
 
 /**
  * Removes what the view's current layout does not hold: with months, the
- * whole file and month files of months without rows; kept whole, the month
- * folder's files (and the folder, when nothing else is in it). Called once
- * the new layout is in place and durable, so a reader always finds one
- * complete layout, and a crash before it leaves both (the next sync ends
- * the job). Only the lock holder may delete.
+ * whole file and the month files of months without rows; kept whole, the
+ * month files (and the month folder, when nothing else is in it). Only files
+ * ember-sync wrote go: a month file is removed only when the last confirmed
+ * state lists it (`known`, in whatever layout it was): a file an analyst put
+ * in the folder — even one named like a month file (`scores-2024-01.csv`
+ * brought over from an old server) — is never touched, nor is a symlinked
+ * folder. Called once the new layout is in place and durable, so a reader
+ * always finds one complete layout, and a crash before it leaves both (the
+ * state still lists the old files: the next sync ends the job). Only the
+ * lock holder may delete.
  */
-export async function removeOtherLayout(dir: string, view: ViewName, split: boolean, keep: Record<string, CsvFileEntry>, { signal, fence }: DeliveryControl): Promise<void> {
+export async function removeOtherLayout(
+  dir: string,
+  view: ViewName,
+  split: boolean,
+  keep: Record<string, CsvFileEntry>,
+  known: ReadonlySet<string>,
+  { signal, fence }: DeliveryControl,
+): Promise<void> {
   const folder = join(dir, view);
   const isMonthFile = MONTH_FILE(view);
+  const isTemp = MONTH_TEMP(view);
   const names = await namesIn(folder);
-  const doomed = names.filter((n) => (isMonthFile.test(n) && !(`${view}/${n}` in keep)) || (!split && n.startsWith(`${view}-`) && n.includes('.csv.tmp-'))).map((n) => join(folder, n));
-  const exists = (path: string) => stat(path).then(() => true, () => false);
+  const doomed = names
+    .filter((n) => (isMonthFile.test(n) && known.has(`${view}/${n}`) && !(`${view}/${n}` in keep)) || (!split && isTemp.test(n)))
+    .map((n) => join(folder, n));
   const whole = join(dir, `${view}.csv`);
-  if (split && (await exists(whole))) doomed.push(whole);
-  // Kept whole: an empty month folder goes too (one that holds someone else's files stays).
-  const emptyFolder = !split && names.length === 0 && (await exists(folder));
+  // Only a file: a folder or a symlink someone made under that name is theirs (and rm would fail on a folder, every sync).
+  if (split && (await lstat(whole).then((st) => st.isFile(), () => false))) doomed.push(whole);
+  // Kept whole: the month folder goes once nothing is left in it (one that holds someone else's files stays, and a
+  // symlink someone made stays: removing it is not ours to do).
+  const left = names.filter((n) => !doomed.includes(join(folder, n)));
+  const folderStat = !split && left.length === 0 ? await lstat(folder).catch(() => undefined) : undefined;
+  const emptyFolder = folderStat?.isDirectory() === true;
   if (doomed.length === 0 && !emptyFolder) return;
   signal?.throwIfAborted();
   fence?.();
   for (const path of doomed) await rm(path, { force: true });
-  if (!split) {
+  if (emptyFolder) {
     await rmdir(folder).catch((err: NodeJS.ErrnoException) => {
-      // Someone keeps other files there (ENOTEMPTY, EEXIST on some systems): the folder stays.
-      if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      // Someone put a file there meanwhile (ENOTEMPTY, EEXIST on some systems): the folder stays.
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST' && err.code !== 'ENOTDIR') throw err;
     });
   }
   await fsyncPath(dir);
-  if (split) await fsyncPath(folder).catch(unless('ENOENT'));
+  if (names.length > 0 && (split || !emptyFolder)) await fsyncPath(folder).catch(unless('ENOENT'));
 }

@@ -17,6 +17,11 @@ export interface HashedFile {
   writable(): Writable;
   /** Appends bytes (hashed), resolving once they are written: the caller may reuse its buffer then. Not mixed with a writable still writing. */
   append(data: Uint8Array): Promise<void>;
+  /**
+   * Closes the handle for now (no fsync): the next append opens the file again. A rewrite of a view with
+   * hundreds of months keeps a file per month being written; they cannot all hold a descriptor (EMFILE).
+   */
+  park(): Promise<void>;
   /** fsync then close: the content is durable. */
   commit(): Promise<void>;
   /** Close without syncing (after a failure); harmless after commit. */
@@ -27,13 +32,28 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Prom
   for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done, position + done)).bytesWritten;
 }
 
-function hashedFile(fh: FileHandle, hash: Hash, start: number): HashedFile {
+function hashedFile(first: FileHandle, hash: Hash, start: number, path: string): HashedFile {
+  let fh: FileHandle | undefined = first;
+  let reopening: Promise<FileHandle> | undefined;
   let bytes = start;
   let closed = false;
+  /** The open handle, the file opened again (writes go at explicit offsets) when it was parked. */
+  const handle = async (): Promise<FileHandle> => {
+    if (closed) throw new Error(`${path} is closed`);
+    if (fh) return fh;
+    reopening ??= open(path, 'r+').then((h) => {
+      fh = h;
+      reopening = undefined;
+      return h;
+    });
+    return reopening;
+  };
   const closeOnce = async () => {
     if (closed) return;
     closed = true;
-    await fh.close();
+    const h = fh ?? (await reopening?.catch(() => undefined));
+    fh = undefined;
+    await h?.close();
   };
   return {
     digest: () => hash.copy().digest('hex'),
@@ -46,17 +66,25 @@ function hashedFile(fh: FileHandle, hash: Hash, start: number): HashedFile {
           hash.update(chunk);
           const at = bytes;
           bytes += chunk.length;
-          writeAll(fh, chunk, at).then(() => callback(), callback);
+          handle()
+            .then((h) => writeAll(h, chunk, at))
+            .then(() => callback(), callback);
         },
       }),
     async append(data: Uint8Array) {
       hash.update(data);
       const at = bytes;
       bytes += data.length;
-      await writeAll(fh, data, at);
+      await writeAll(await handle(), data, at);
+    },
+    async park() {
+      if (closed || !fh) return;
+      const h = fh;
+      fh = undefined;
+      await h.close();
     },
     async commit() {
-      await fh.sync();
+      await (await handle()).sync();
       await closeOnce();
     },
     close: closeOnce,
@@ -65,7 +93,7 @@ function hashedFile(fh: FileHandle, hash: Hash, start: number): HashedFile {
 
 /** Creates `path` (it must not exist) for writing, hashing every byte written. */
 export async function createHashedFile(path: string): Promise<HashedFile> {
-  return hashedFile(await open(path, 'wx'), createHash(ALGORITHM), 0);
+  return hashedFile(await open(path, 'wx'), createHash(ALGORITHM), 0, path);
 }
 
 /** The hash of the first `length` bytes of `path`; undefined when it is missing or shorter. */
@@ -115,7 +143,7 @@ async function copyAndHash(source: string, path: string, length: number, expecte
     await fh.close();
     throw err;
   }
-  return hashedFile(fh, hash, length);
+  return hashedFile(fh, hash, length, path);
 }
 
 /** copyAndHash that must match the hash recorded for the confirmed part (an append-only file). */

@@ -14,6 +14,8 @@ import { copyHashed, createHashedFile } from './hashed-file.js';
 
 /** Per file: many month files may be open at once (a full rewrite), each gathering this much before a write. */
 const WRITE_CHUNK = 256 << 10;
+/** Month files written at once that keep a descriptor (a full rewrite of centuries of months must not hit EMFILE). */
+const MAX_OPEN = 64;
 
 export interface LogFilesInput {
   d: LogDelivery;
@@ -95,6 +97,19 @@ export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
   let folder: Promise<void> | undefined;
   const folderReady = () => (folder ??= split ? ensureDir(join(o.dir, d.view)) : Promise.resolve());
   let rendered = 0;
+  /** Writers holding a descriptor, least recently written first: past MAX_OPEN the oldest is parked (see HashedFile.park). */
+  const live = new Map<string, Writer>();
+  const using = async (rel: string, w: Writer): Promise<Writer> => {
+    live.delete(rel);
+    live.set(rel, w);
+    while (live.size > MAX_OPEN) {
+      const [oldest, parked] = live.entries().next().value as [string, Writer];
+      live.delete(oldest);
+      await parked.sink.end();
+      await parked.staged.out.park();
+    }
+    return w;
+  };
 
   /** A new file with the header, staged. */
   const fresh = async (rel: string): Promise<Writer> => {
@@ -117,13 +132,14 @@ export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
         if (!wanted(rel)) continue;
         let w = writers.get(rel);
         if (!w) writers.set(rel, (w = await fresh(rel)));
+        await using(rel, w);
         await w.sink.write(render(rows));
         w.staged.rows += rows.length;
         rendered += rows.length;
       }
     }
     // A file kept whole exists even when the view has no rows (a header for the analyst).
-    for (const rel of always) if (!writers.has(rel)) writers.set(rel, await fresh(rel));
+    for (const rel of always) if (!writers.has(rel)) writers.set(rel, await using(rel, await fresh(rel)));
     for (const w of writers.values()) await w.sink.end();
   };
 
@@ -172,6 +188,7 @@ export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
     for (const [rel, rows] of byFile(page, fileOf)) {
       const w = await open(rel);
       if (!w) continue;
+      await using(rel, w);
       await w.sink.write(render(rows));
       w.staged.rows += rows.length;
       rendered += rows.length;
@@ -180,7 +197,9 @@ export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
   // Files without new rows that something touched (or removed): their confirmed part put back, or found changed.
   for (const rel of rels) {
     const st = stats.get(rel);
-    if (!writers.has(rel) && (!st || stampOf(st) !== prev[rel]!.stamp)) await open(rel);
+    if (writers.has(rel) || (st && stampOf(st) === prev[rel]!.stamp)) continue;
+    const w = await open(rel);
+    if (w) await using(rel, w);
   }
   for (const w of writers.values()) await w.sink.end();
   // Built on an old file: if anything wrote to it while it was read (its change time moved), what was copied may
