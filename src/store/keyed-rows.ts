@@ -34,17 +34,26 @@ function selectList(view: KeyedViewName, position = 'rid'): string {
 
 /** The keyed views split by month (model/partition.ts) and the month statements over their tables. */
 const MONTH_VIEWS = new Set<KeyedViewName>(['contents', 'content_scores']);
+/**
+ * Reads of what changed since a cursor go through the changed_seq index: they
+ * cost what changed. Without statistics SQLite prefers the rid range or the
+ * month index for them, which reads every row the target holds (a full scan of
+ * millions of metric rows per sync), so the index is named.
+ */
+const byChange = (table: string) => `${table} INDEXED BY ${table}_changed`;
+
 function monthStatements(db: Db, view: KeyedViewName) {
   const { table } = VIEW_DEFS[view];
+  const changedRows = byChange(table);
   // The row's place in its month stands where rid stands in the other reads.
   const select = selectList(view, 'part_pos');
   return {
     list: db.prepare<[string], { month: string; total: number; resetSeq: number }>('SELECT part AS month, total, reset_seq AS resetSeq FROM keyed_parts WHERE view = ? ORDER BY part'),
     // Through the changed_seq index: costs the rows changed, whatever the history.
-    changedMonths: db.prepare<[number], string>(`SELECT DISTINCT part FROM ${table} WHERE changed_seq > ?`).pluck(),
+    changedMonths: db.prepare<[number], string>(`SELECT DISTINCT part FROM ${changedRows} WHERE changed_seq > ?`).pluck(),
     page: db.prepare<[string, number, number, number], unknown[]>(`SELECT ${select} FROM ${table} WHERE part = ? AND part_pos > ? AND part_pos <= ? ORDER BY part_pos LIMIT ?`).raw(),
-    changed: db.prepare<[number, string, number], unknown[]>(`SELECT ${select} FROM ${table} WHERE changed_seq > ? AND part = ? AND part_pos <= ? ORDER BY part_pos`).raw(),
-    countChanged: db.prepare<[number, string, number], number>(`SELECT count(*) FROM ${table} WHERE changed_seq > ? AND part = ? AND part_pos <= ?`).pluck(),
+    changed: db.prepare<[number, string, number], unknown[]>(`SELECT ${select} FROM ${changedRows} WHERE changed_seq > ? AND part = ? AND part_pos <= ? ORDER BY part_pos`).raw(),
+    countChanged: db.prepare<[number, string, number], number>(`SELECT count(*) FROM ${changedRows} WHERE changed_seq > ? AND part = ? AND part_pos <= ?`).pluck(),
   };
 }
 
@@ -81,8 +90,8 @@ export function createKeyedRows(db: Db) {
           page: db.prepare<[Record<string, unknown>], unknown[]>(`SELECT ${select} FROM ${table} WHERE rid > @after AND rid <= @total AND ${windowSql(view)} ORDER BY rid LIMIT @limit`).raw(),
           count: db.prepare<[Record<string, unknown>], number>(`SELECT count(*) FROM ${table} WHERE rid <= @total AND ${windowSql(view)}`).pluck(),
           total: db.prepare<[], number>(`SELECT coalesce(max(rid), 0) FROM ${table}`).pluck(),
-          changedRids: db.prepare<[number, number], number>(`SELECT rid FROM ${table} WHERE changed_seq > ? AND rid <= ? ORDER BY rid`).pluck(),
-          countChanged: db.prepare<[number, number], number>(`SELECT count(*) FROM ${table} WHERE changed_seq > ? AND rid <= ?`).pluck(),
+          changedRids: db.prepare<[number, number], number>(`SELECT rid FROM ${byChange(table)} WHERE changed_seq > ? AND rid <= ? ORDER BY rid`).pluck(),
+          countChanged: db.prepare<[number, number], number>(`SELECT count(*) FROM ${byChange(table)} WHERE changed_seq > ? AND rid <= ?`).pluck(),
           byRids: db.prepare<[string], unknown[]>(`SELECT ${select} FROM ${table} WHERE rid IN (SELECT value FROM json_each(?)) ORDER BY rid`).raw(),
         },
       ];
