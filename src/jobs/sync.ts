@@ -63,7 +63,8 @@ function repairing(rows: KeyedRowSource, from: number | undefined): KeyedRowSour
     ...(months
       ? {
           months: {
-            list: months.list,
+            // A month renumbered since the silent run started: its late write may hold the old places, so it is written whole.
+            list: months.list.map((m) => (m.resetSeq > from ? { ...m, resetSeq: Number.MAX_SAFE_INTEGER } : m)),
             changedSince: (since: number) => months.changedSince(Math.min(since, from)),
             rows: (month: string) => wrap(months.rows(month)),
           },

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
-import { runSync } from '../../src/jobs/sync.js';
+import { deliveriesFor, runSync } from '../../src/jobs/sync.js';
 import type { SyncTarget } from '../../src/model/sync.js';
 import { VIEW_NAMES } from '../../src/model/views.js';
 import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
@@ -333,4 +333,26 @@ test('a target that takes some views (SHEETS_VIEWS) is handed only those; the ot
   // Every view chosen now: scores arrives whole, from its first row.
   assert.equal((await runSync({ store, target: csv, logger: silent })).status, 'ok');
   await assertFilesAreExports(store, dir);
+});
+
+test('a repair after a takeover writes whole the months renumbered since the silent run started (their late write may hold old places)', async (t) => {
+  const store = openStore(t);
+  const call = (id: string, i: number) => ({ ...generateWebhook(i, { kind: 'completion', idPrefix: `rp-${id}-` }), content_id: id });
+  await ingest(store, [call('a', 1), call('b', 2)], (i) => ['2026-10-20T10:00:00.000Z', '2026-11-20T10:00:00.000Z'][i]!);
+  assert.equal((await runSync({ store, target: createCsvTarget({ dir: tempDir(t), delimiter: ',', bom: false, partition: 'month' }), logger: silent })).status, 'ok');
+  const from = store.projection.cursor();
+  // A live run was taken over at `from`; then a clock going back moves call b to October (both months renumbered).
+  store.db.prepare("UPDATE sync_state SET repair_from_seq = ?, repair_runs = 2 WHERE target = 'csv' AND view = 'contents'").run(from);
+  await ingest(store, [call('b', 3)], () => '2026-10-25T10:00:00.000Z');
+  await ingest(store, [call('c', 4)], () => '2026-09-10T10:00:00.000Z');
+  store.projection.catchUp();
+  const d = deliveriesFor(store, 'csv').find((x) => x.view === 'contents')!;
+  assert.equal(d.kind, 'keyed');
+  const list = d.kind === 'keyed' ? d.rows.months!.list : [];
+  const byMonth = Object.fromEntries(list.map((m) => [m.month, m.resetSeq]));
+  assert.equal(byMonth['2026-10'], Number.MAX_SAFE_INTEGER, 'renumbered after the repair point: written whole');
+  assert.equal(byMonth['2026-11'], Number.MAX_SAFE_INTEGER);
+  assert.equal(byMonth['2026-09'], 0, 'a month only added to keeps its places');
+  const plain = deliveriesFor(store, 'sheets').find((x) => x.view === 'contents')!;
+  assert.ok(plain.kind === 'keyed' && plain.rows.months!.list.every((m) => m.resetSeq < Number.MAX_SAFE_INTEGER), 'a target without a repair sees the real reset points');
 });
