@@ -167,6 +167,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   try {
     store.meta.set('public_url', publicBase);
     store.meta.set('webhook_token_sha256', tokenFingerprint(secrets.webhookToken));
+    // `status` from a shell without the server's environment tells when the server syncs next.
+    store.meta.set('sync_schedule', settings.syncSchedule);
+    store.meta.set('sync_timezone', settings.syncTimezone);
   } catch (err) {
     // Only `status` from another shell reads it; webhooks must not wait for it.
     logger.warn({ error: (err as Error).message }, 'could not record the public URL for status');

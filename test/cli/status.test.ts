@@ -8,6 +8,7 @@ import { createStore } from '../../src/store/create-store.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { ingest } from '../helpers/ingest.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { startTestService } from '../helpers/service.js';
 
 /** `ember-sync status` as a real child process: the URL, and each target's run state in words that say what happens next. */
 
@@ -195,4 +196,14 @@ test('status warns under the URL when EmberQA cannot reach it (PUBLIC_URL unset:
   const pub = await status({ DATA_DIR: dataDir, PUBLIC_URL: 'https://hooks.example.com' });
   assert.doesNotMatch(pub.text, /WARNING/);
   assert.equal((pub.json as unknown as { webhook_url_warning?: string }).webhook_url_warning, undefined);
+});
+
+test("status tells the schedule the server recorded at start, not this shell's", async (t) => {
+  const svc = await startTestService(t, { SYNC_SCHEDULE: '7 */2 * * *', SYNC_TIMEZONE: 'Asia/Tokyo' });
+  // A shell without the server's environment (another SYNC_SCHEDULE, or none).
+  const s = await status({ DATA_DIR: svc.dataDir, SYNC_SCHEDULE: '* * * * *' });
+  assert.equal(s.json.schedule?.expression, '7 */2 * * *');
+  assert.equal(s.json.schedule?.timezone, 'Asia/Tokyo');
+  assert.equal(new Date(Date.parse(s.json.schedule!.next_run_at!)).getUTCMinutes(), 7);
+  assert.match(s.text, /^schedule: SYNC_SCHEDULE "7 \*\/2 \* \* \*" in Asia\/Tokyo; next sync at /m);
 });

@@ -117,7 +117,8 @@ export function registerStatus(program: Command): void {
           // No token file, but the server recorded one: it comes from the server's environment, not "no token yet".
           ...(token === undefined && serverToken !== undefined ? { webhook_url_note: "the server's webhook token comes from its environment (WEBHOOK_TOKEN), which this shell does not have: run status with the same environment to see its URL" } : {}),
           ...(notSetHere.length ? { targets_not_set_here: notSetHere } : {}),
-          ...collectStatus(store, targets, { now, schedule: scheduleStatus(ctx.settings.syncSchedule, ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t) }),
+          // The schedule the server runs on, as it recorded it at start (this shell's may differ or be unset).
+          ...collectStatus(store, targets, { now, schedule: scheduleStatus(store.meta.get('sync_schedule') ?? ctx.settings.syncSchedule, store.meta.get('sync_timezone') ?? ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t) }),
         };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status, now.getTime()));
       } finally {
