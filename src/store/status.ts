@@ -1,8 +1,7 @@
-import { hostname } from 'node:os';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { VIEW_NAMES, type ViewName } from '../model/views.js';
 import type { Store } from './create-store.js';
-import { LOCK_STALE_MS, type SyncRunRow } from './sync-state.js';
+import type { SyncRunRow } from './sync-state.js';
 
 /** Rows of every view that a target has not confirmed yet: new rows, and changed rows of keyed views (projected rows; see projector.lag for the rest). */
 export function pendingRows(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES): number {
@@ -99,22 +98,10 @@ export interface LockInfo {
   heartbeat_at: string;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** A lock whose holder still beats (the same rule as a takeover: a silent holder, or a dead pid on this host, has lost it). */
 function liveLock(store: Store, target: string, now: Date): LockInfo | undefined {
-  const held = store.sync.lockHolder(target);
-  if (!held) return undefined;
-  if (now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS) return undefined;
-  if (held.host === hostname() && held.pid !== process.pid && !pidAlive(held.pid)) return undefined;
-  return { pid: held.pid, host: held.host, heartbeat_at: held.heartbeat_at };
+  const held = store.sync.liveHolder(target, now);
+  return held && { pid: held.pid, host: held.host, heartbeat_at: held.heartbeat_at };
 }
 
 export interface TargetRunState {

@@ -193,6 +193,13 @@ export function createSyncState(db: Db) {
       }
     },
     lockHolder: (target: string) => getLock.get(target),
+    /** The lock's holder while it has not lost it by the takeover rules (a heartbeat within LOCK_STALE_MS; on this host, a live pid). */
+    liveHolder(target: string, now = new Date()) {
+      const held = getLock.get(target);
+      if (!held || now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS) return undefined;
+      if (held.host === host && held.pid !== process.pid && !pidAlive(held.pid)) return undefined;
+      return held;
+    },
     /** The seq from which a keyed view's rows are delivered again after a takeover (see REPAIR_RUNS), if any. */
     repairFrom: (target: string, view: ViewName): number | undefined => getRepair.get(target, view) ?? undefined,
   };

@@ -3,24 +3,14 @@ import { join } from 'node:path';
 import type { Cell } from '../../model/cells.js';
 import type { KeyedDelivery, KeyedRows, PositionedRow } from '../../model/sync.js';
 import { timeColumns } from '../../model/views.js';
-import { renderCsv, type CsvDialect } from './csv-format.js';
+import { renderCsv } from './csv-format.js';
 import { monthFile, stampOf, wholeFile, type CsvFileEntry } from './csv-state.js';
-import { ensureDir, type FileBatch, type StagedFile } from './file-batch.js';
+import { ensureDir, type StagedFile } from './file-batch.js';
 import { createHashedFile } from './hashed-file.js';
 import { SpliceMismatch, spliceKeyedFile, writeKeyedFile } from './keyed-file.js';
-import type { FilesOutcome } from './log-files.js';
+import type { FilesInput, FilesOutcome } from './log-files.js';
 
-export interface KeyedFilesInput {
-  d: KeyedDelivery;
-  dialect: CsvDialect;
-  /** One file per month (d.rows.months), or the whole view in one file. */
-  split: boolean;
-  /** The files as of the confirmed cursor, in this layout, header, dialect and epoch; undefined: write every file whole. */
-  prev: Record<string, CsvFileEntry> | undefined;
-  batch: FileBatch;
-  dir: string;
-  signal?: AbortSignal | undefined;
-}
+export type KeyedFilesInput = FilesInput<KeyedDelivery>;
 
 /** One file of a keyed view: its rows (positions within the file) and whether any may have changed. */
 interface KeyedUnit {

@@ -17,17 +17,19 @@ const WRITE_CHUNK = 256 << 10;
 /** Month files written at once that keep a descriptor (a full rewrite of centuries of months must not hit EMFILE). */
 const MAX_OPEN = 64;
 
-export interface LogFilesInput {
-  d: LogDelivery;
+/** What writing one view's files needs (an append-only or a keyed delivery). */
+export interface FilesInput<D> {
+  d: D;
   dialect: CsvDialect;
-  /** One file per month of received_at (in d.zone), or the whole view in one file. */
+  /** One file per month (received_at in d.zone, or the keyed rows' months), or the whole view in one file. */
   split: boolean;
-  /** The files as of the confirmed cursor, in this layout, header and dialect; undefined: write every file whole. */
+  /** The files as of the confirmed cursor, in this layout, header, dialect (and epoch); undefined: write every file whole. */
   prev: Record<string, CsvFileEntry> | undefined;
   batch: FileBatch;
   dir: string;
   signal?: AbortSignal | undefined;
 }
+export type LogFilesInput = FilesInput<LogDelivery>;
 
 export interface FilesOutcome {
   /** Files left as they were (not read, not rewritten). */
