@@ -17,6 +17,7 @@ import { createProjector } from './jobs/projector.js';
 import { collectStatus, pendingRows } from './store/status.js';
 import { scheduleStatus } from './doctor/next-sync.js';
 import { createScheduler } from './jobs/scheduler.js';
+import { createRetentionJob, type RetentionJob } from './jobs/retention-job.js';
 import { runSync } from './jobs/sync.js';
 import { createTargets } from './sinks/create-targets.js';
 import { answerClientErrors } from './http/client-error.js';
@@ -43,6 +44,8 @@ export interface RunningService {
   listenUrl: string;
   /** What to paste into EmberQA. */
   webhookUrl: string;
+  /** The RETENTION_DAYS job (undefined when unset). */
+  retention: RetentionJob | undefined;
   close(): Promise<void>;
 }
 
@@ -130,7 +133,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         return false;
       }
     },
-    status: () => ({ webhook_url: webhookUrl, ...collectStatus(store, settings.syncTargets, { schedule: scheduleStatus(settings.syncSchedule, settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(settings, t) }) }),
+    status: () => ({ webhook_url: webhookUrl, ...collectStatus(store, settings.syncTargets, { schedule: scheduleStatus(settings.syncSchedule, settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(settings, t), retentionDays: settings.retentionDays ?? null }) }),
     beforeScrape: () => {
       metrics.projectorLag.set(store.projection.lag());
       // Counting a target's pending rows reads as many rows as are pending (a target weeks behind at 1M webhooks:
@@ -158,6 +161,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // Catch up on events a crash left unprojected, then follow new commits.
   projector.start();
   scheduler.start();
+  // RETENTION_DAYS: daily, apart from the syncs (deleting must not depend on them).
+  const retention = settings.retentionDays === undefined ? undefined : createRetentionJob({ store, days: settings.retentionDays, logger });
+  retention?.start();
 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -170,6 +176,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     // `status` from a shell without the server's environment tells when the server syncs next.
     store.meta.set('sync_schedule', settings.syncSchedule);
     store.meta.set('sync_timezone', settings.syncTimezone);
+    store.meta.set('retention_days', settings.retentionDays === undefined ? 'unset' : String(settings.retentionDays));
   } catch (err) {
     // Only `status` from another shell reads it; webhooks must not wait for it.
     logger.warn({ error: (err as Error).message }, 'could not record the public URL for status');
@@ -181,6 +188,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     server,
     listenUrl,
     webhookUrl,
+    retention,
     close() {
       closing ??= (async () => {
         // Stop accepting, let in-flight requests finish (their commits included), then close the database.
@@ -192,6 +200,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         clearTimeout(force);
         stopping.abort(new Error('the server is shutting down; the rows stay pending for the next sync'));
         await scheduler.stop();
+        await retention?.stop();
         await operatorConsole.idle();
         await writer.close();
         projector.stop();

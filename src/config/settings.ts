@@ -56,6 +56,8 @@ export interface Settings {
   logLevel: LogLevel;
   /** Dynamic columns per wide view at most; keys past it get no column. */
   maxDynamicColumns: number;
+  /** RETENTION_DAYS: keep today and this many days before it (undefined: keep everything). */
+  retentionDays: number | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -221,6 +223,17 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     throw new SettingError('CSV_DECIMAL', `a decimal comma needs CSV_DELIMITER ; | or tab (CSV_DELIMITER is ${JSON.stringify(csvDelimiter)})`);
   }
 
+  const csvPartition = oneOf(env, 'CSV_PARTITION', PARTITIONS, 'month');
+  const sheetsPartition = oneOf(env, 'SHEETS_PARTITION', PARTITIONS, 'month');
+  const retentionDays = get(env, 'RETENTION_DAYS') === undefined ? undefined : integer(env, 'RETENTION_DAYS', 0, 1, 36_500);
+  // Old rows leave a target month by month: one file or tab per view would keep them for ever.
+  if (retentionDays !== undefined && syncTargets.includes('csv') && csvPartition === 'none') {
+    throw new SettingError('RETENTION_DAYS', 'needs CSV_PARTITION=month (one file per view cannot lose its old rows; month files are deleted whole)');
+  }
+  if (retentionDays !== undefined && syncTargets.includes('sheets') && sheetsPartition === 'none') {
+    throw new SettingError('RETENTION_DAYS', 'needs SHEETS_PARTITION=month (one tab per view cannot lose its old rows; month tabs are deleted whole)');
+  }
+
   const logLevel = (get(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new SettingError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`);
 
@@ -246,10 +259,10 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     csvTimeFormat: oneOf(env, 'CSV_TIME_FORMAT', CSV_TIME_FORMATS, 'iso'),
     csvDecimal,
     csvFormulaGuard: boolean(env, 'CSV_FORMULA_GUARD', true),
-    csvPartition: oneOf(env, 'CSV_PARTITION', PARTITIONS, 'month'),
+    csvPartition,
     sheetsSpreadsheetId,
     sheetsViews: sheetsViews(env),
-    sheetsPartition: oneOf(env, 'SHEETS_PARTITION', PARTITIONS, 'month'),
+    sheetsPartition,
     sheetsKeepMonths: keepMonths(env),
     sheetsOnConflict: oneOf(env, 'SHEETS_ON_CONFLICT', ['rebuild', 'stop'] as const, 'rebuild'),
     googleApplicationCredentials: googleApplicationCredentials === undefined ? undefined : resolve(cwd, googleApplicationCredentials),
@@ -259,5 +272,6 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     logLevel: logLevel as LogLevel,
     // The widest view has 10 fixed columns; Google Sheets stops at 18,278.
     maxDynamicColumns: integer(env, 'MAX_DYNAMIC_COLUMNS', DEFAULT_MAX_DYNAMIC_COLUMNS, 0, MAX_VIEW_COLUMNS - 10),
+    retentionDays,
   };
 }

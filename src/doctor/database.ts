@@ -43,3 +43,31 @@ export function checkDatabase(db: Db, path: string): CheckResult[] {
   );
   return out;
 }
+
+/**
+ * RETENTION_DAYS as this database can do it: the deletions need nothing, but
+ * giving the space back needs incremental auto_vacuum, which SQLite can only
+ * switch on with a full VACUUM in a database created before ember-sync had
+ * retention. A last run that failed is a failure too. Reads only.
+ */
+export function checkRetention(db: Db, days: number | undefined): CheckResult {
+  if (days === undefined) return pass('retention', 'RETENTION_DAYS unset: every webhook is kept');
+  let state: { kept_from_day: string | null; last_result: string | null } | undefined;
+  try {
+    state = db.prepare<[], { kept_from_day: string | null; last_result: string | null }>('SELECT kept_from_day, last_result FROM retention_state WHERE id = 1').get();
+  } catch {
+    return pass('retention', `RETENTION_DAYS=${days}: the server prepares the database for it at its next start`);
+  }
+  if (state?.last_result?.startsWith('failed')) {
+    return fail('retention', `the last retention run ${state.last_result}`, 'look at the server log (`retention failed`); the server tries again every hour');
+  }
+  const where = state?.kept_from_day ? `oldest kept day ${state.kept_from_day}` : 'no run yet (the server runs it a minute after it starts, then daily)';
+  if (Number(db.pragma('auto_vacuum', { simple: true })) !== 2) {
+    return fail(
+      'retention',
+      `RETENTION_DAYS=${days} deletes old data (${where}), but this database was created before ember-sync had retention: freed space is reused, the file never shrinks`,
+      'once: `ember-sync backup --out data/compact.db --compact`, stop the server, put that copy at DB_PATH (README: Restore a backup), start it',
+    );
+  }
+  return pass('retention', `RETENTION_DAYS=${days}: ${where}; freed space goes back to the disk`);
+}

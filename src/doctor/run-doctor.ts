@@ -3,7 +3,7 @@ import type { Db } from '../store/open-db.js';
 import { recentTargets } from '../store/status.js';
 import { fail, oneLine, pass, type CheckResult } from './check.js';
 import { checkCsvDir } from './csv-dir.js';
-import { checkDatabase } from './database.js';
+import { checkDatabase, checkRetention } from './database.js';
 import { checkDisk } from './disk.js';
 import { checkPublicUrl, reachableFromEmberQa } from './public-url.js';
 import { checkSchedule } from './schedule.js';
@@ -66,7 +66,7 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
     }
   };
   try {
-    if (db) add(...checkDatabase(db, settings.dbPath));
+    if (db) add(...checkDatabase(db, settings.dbPath), checkRetention(db, settings.retentionDays));
     // A target the server syncs that this shell does not set would go unchecked: say so rather than pass without it.
     let missing: string[] = [];
     try {

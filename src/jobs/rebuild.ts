@@ -1,7 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { SYNC_TARGET_NAMES } from '../model/sync.js';
 import type { Store } from '../store/create-store.js';
-import type { LockTicket } from '../store/sync-state.js';
+import { SyncLocksBusyError, withAllSyncLocks } from './hold-sync-locks.js';
 import { errorMessage } from '../lib/text.js';
 
 /** The rebuild could not start: a sync kept its target's lock for the whole wait. */
@@ -22,8 +21,6 @@ export interface RebuildOptions {
   heartbeatMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Derives every view again from the raw log (the rows come out the same:
  * projection is deterministic, and the column registry is kept). Safe beside
@@ -36,37 +33,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function rebuildViews(o: RebuildOptions): Promise<{ events: number }> {
   const { store } = o;
-  const owner = store.sync.newOwner();
-  const tickets: LockTicket[] = [];
-  const deadline = Date.now() + (o.waitForLockMs ?? 0);
   try {
-    for (const target of SYNC_TARGET_NAMES) {
-      let said = false;
-      for (;;) {
-        const ticket = store.sync.tryLock(target, owner);
-        if (ticket) {
-          tickets.push(ticket);
-          break;
-        }
-        const holder = store.sync.lockHolder(target);
-        const who = holder ? `pid ${holder.pid} on ${holder.host}` : 'another process';
-        if (Date.now() >= deadline) throw new RebuildBusyError(`a ${target} sync (${who}) is still running; nothing was rebuilt. Try again when it is done, or give --wait more seconds`);
-        if (!said) o.onWait?.(target, who);
-        said = true;
-        await sleep(250);
-      }
-    }
-    const beat = setInterval(() => {
-      for (const t of tickets) {
-        try {
-          store.sync.heartbeat(t);
-        } catch {
-          /* a busy database: the next beat tries again (the lock is stale only after minutes) */
-        }
-      }
-    }, o.heartbeatMs ?? 15_000);
-    beat.unref();
-    try {
+    return await withAllSyncLocks(store, o, async () => {
       const total = store.events.counts().lastSeq;
       store.projection.startRebuild();
       let done = 0;
@@ -81,13 +49,9 @@ export async function rebuildViews(o: RebuildOptions): Promise<{ events: number 
       // The log is derived to its end (the last batch found nothing left): every event in it, whether this process or
       // the server's projector (which helps) derived it.
       return { events: Math.max(done, store.events.counts().events) };
-    } finally {
-      clearInterval(beat);
-    }
+    });
   } catch (err) {
-    if (err instanceof RebuildBusyError) throw err;
+    if (err instanceof SyncLocksBusyError) throw new RebuildBusyError(`${err.message}; nothing was rebuilt. Try again when it is done, or give --wait more seconds`);
     throw new Error(`rebuild failed: ${errorMessage(err)} (run it again: it starts over from the raw log)`);
-  } finally {
-    for (const t of tickets) store.sync.unlock(t);
   }
 }

@@ -3,6 +3,7 @@ import type { Metrics } from '../metrics/create-metrics.js';
 import type { ColumnRegistry } from '../model/columns.js';
 import type { KeyedRowSource, KeyedRows, SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
 import { isKeyedView, VIEW_NAMES, type LogViewName, type ViewName } from '../model/views.js';
+import { monthOfDay } from '../model/partition.js';
 import type { Store } from '../store/create-store.js';
 import { LockLostError, type LockTicket } from '../store/sync-state.js';
 import { errorMessage as message } from '../lib/text.js';
@@ -82,14 +83,17 @@ export function deliveriesFor(store: Store, target: string, snapshot: { toSeq: n
   const { toSeq, registry } = snapshot;
   const epoch = store.keyedEpoch();
   const zone = store.reportTimezone();
+  // RETENTION_DAYS: the months before the oldest kept day's month are gone from the store; targets delete theirs.
+  const keptFromDay = store.retention.state().keptFromDay;
+  const retained = keptFromDay === null ? {} : { retainFrom: monthOfDay(keptFromDay) };
   return views.map((view): ViewDelivery => {
     const cursor = store.sync.cursor(target, view);
     const { header, rows, keyed } = store.views.snapshot(view, registry);
     if (isKeyedView(view) && keyed) {
       const rows = repairing(keyed, store.sync.repairFrom(target, view));
-      return { kind: 'keyed', view, header, cursor, toSeq, zone, epoch, pending: rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows };
+      return { kind: 'keyed', view, header, cursor, toSeq, zone, ...retained, epoch, pending: rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows };
     }
-    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
+    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, ...retained, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
   });
 }
 

@@ -102,6 +102,14 @@ interface DeliveryBase {
   pending: number;
   /** REPORT_TIMEZONE the rows were derived in: the months of a view split by month are months of this zone. */
   zone: string;
+  /**
+   * RETENTION_DAYS: the first month (`yyyy-mm` in `zone`) whose rows the store
+   * still keeps; every month before it was deleted whole from the store. A
+   * target deletes what it holds of those months for the views split by month
+   * (model/partition.ts): month files, month tabs. The daily views are kept.
+   * Absent: retention deleted nothing (RETENTION_DAYS unset, or not run yet).
+   */
+  retainFrom?: string;
 }
 
 /** An append-only view: deliver the rows of events with cursor.deliveredSeq < seq <= toSeq. */

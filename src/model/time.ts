@@ -262,3 +262,30 @@ export function daySerial(day: string): number | undefined {
 
 /** `yyyy-mm-dd` to `yyyy-mm` (the month a day belongs to). */
 export const monthOf = (day: string): string => day.slice(0, 7);
+
+/** The calendar day `n` days after `day` (`yyyy-mm-dd`; n may be negative): calendar arithmetic, no zone involved. */
+export function addDays(day: string, n: number): string {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const t = new Date(Date.UTC(2000, m - 1, d + n));
+  t.setUTCFullYear(y + t.getUTCFullYear() - 2000);
+  return t.toISOString().slice(0, 10);
+}
+
+/**
+ * The first instant (ms) of calendar day `day` in `zone`: midnight, or the
+ * first minute that exists when a DST change skips midnight. Found by
+ * bisection on what the time zone library says the day is, so no offset is
+ * computed here (offsets stay within ±14 h of UTC, searched ±26 h).
+ */
+export function dayStart(day: string, zone: string): number {
+  const utcMidnight = Date.parse(`${day}T00:00:00.000Z`);
+  let lo = utcMidnight - 26 * HOUR_MS; // still the day before, in every zone
+  let hi = utcMidnight + 26 * HOUR_MS; // already `day` or later
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    // wallClock asks Intl at this very instant (the formatters' hourly caches could miss a change at :30).
+    if ((dayText(wallClock(mid, zone)) ?? '') >= day) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}

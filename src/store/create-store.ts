@@ -3,11 +3,12 @@ import { createEventLog } from './event-log.js';
 import { migrate } from './migrations.js';
 import { openDb, type Db } from './open-db.js';
 import { createProjection } from './projection.js';
+import { createRetentionStore } from './retention.js';
 import { createSyncState } from './sync-state.js';
 import { createViewRows } from './view-rows.js';
 
 /** What the running server records for other processes: its public URL, and a fingerprint (never the value) of its webhook token. */
-export type MetaKey = 'public_url' | 'webhook_token_sha256' | 'report_timezone' | 'sync_schedule' | 'sync_timezone';
+export type MetaKey = 'public_url' | 'webhook_token_sha256' | 'report_timezone' | 'sync_schedule' | 'sync_timezone' | 'retention_days';
 
 /**
  * The keyed views' derivation: positions of rows in targets are valid only
@@ -47,6 +48,8 @@ export function createStore(options: StoreOptions) {
   // Every process derives days in the zone the database records, whatever its own environment says:
   // only the server (adoptReportTimezone) changes it, so a CLI command never re-groups the rows.
   const zone = () => getMeta.get('report_timezone') ?? DEFAULT_ZONE;
+  // Derivations that kept closed daily rows (RETENTION_DAYS, see keyed-projection wipe): each is a new epoch.
+  const keyedGeneration = db.prepare<[], number>('SELECT keyed_generation FROM retention_state WHERE id = 1').pluck();
   const projection = createProjection(db, { ...(options.maxDynamicColumns === undefined ? {} : { maxDynamicColumns: options.maxDynamicColumns }), reportTimezone: zone });
   const store = {
     db,
@@ -56,7 +59,10 @@ export function createStore(options: StoreOptions) {
     views: createViewRows(db, () => projection.columns()),
     reportTimezone: zone,
     /** See KEYED_EPOCH_VERSION. */
-    keyedEpoch: () => `${KEYED_EPOCH_VERSION}:${zoneKey(zone())}`,
+    keyedEpoch: () => {
+      const generation = keyedGeneration.get()!;
+      return `${KEYED_EPOCH_VERSION}:${zoneKey(zone())}${generation > 0 ? `:g${generation}` : ''}`;
+    },
     /**
      * Makes `zone` the zone of the keyed views. When it differs from the one
      * the rows were derived in, the keyed views' rows are dropped and the
@@ -81,6 +87,8 @@ export function createStore(options: StoreOptions) {
         .immediate();
     },
     sync: createSyncState(db),
+    /** RETENTION_DAYS: what was deleted, and the steps that delete (jobs/retention.ts runs them). */
+    retention: createRetentionStore(db),
     /** What the server announced (public_url): status run from another shell shows the server's URL, not its own guess. */
     meta: {
       get: (key: MetaKey): string | undefined => getMeta.get(key),

@@ -25,7 +25,9 @@ export interface QuarantinedRow {
 /** The raw log: append-only events (deduplicated on webhook_id) and the quarantine. Prepared statements only. */
 export function createEventLog(db: Db) {
   const insertEvent = db.prepare<[string, string, string, string, Buffer], { seq: number }>(
-    `INSERT INTO events (webhook_id, type, received_at, outcome, body) VALUES (?, ?, ?, ?, ?)
+    // seq above every seq ever used, also those RETENTION_DAYS deleted (migration 7).
+    `INSERT INTO events (seq, webhook_id, type, received_at, outcome, body)
+     VALUES (max(coalesce((SELECT max(seq) FROM events), 0), (SELECT seq_floor FROM retention_state WHERE id = 1)) + 1, ?, ?, ?, ?, ?)
      ON CONFLICT (webhook_id) DO NOTHING RETURNING seq`,
   );
   const seqOf = db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE webhook_id = ?');

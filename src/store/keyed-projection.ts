@@ -175,10 +175,20 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   const insertColumn = db.prepare<[string, number, string, string, string, number]>('INSERT INTO view_columns (view, position, name, kind, key, added_seq) VALUES (?, ?, ?, ?, ?, ?)');
   const insertOverflow = db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO column_overflow (view, kind, key, first_seq) VALUES (?, ?, ?, ?)');
   const clearOverflow = db.prepare<[string, string, string]>('DELETE FROM column_overflow WHERE view = ? AND kind = ? AND key = ?');
+  // RETENTION_DAYS (migration 7): days before the oldest kept day are closed.
+  const keptFromDay = db.prepare<[], string | null>('SELECT kept_from_day FROM retention_state WHERE id = 1').pluck();
 
   /** One batch: call `apply` per event in seq order inside the batch's transaction, then `flush` before it commits. */
   function batch(registry: ColumnRegistry, maxColumns: number) {
     const dayIn = dayFormatter(zone());
+    /**
+     * A closed day's daily rows stay as they are: RETENTION_DAYS deleted the
+     * calls and webhooks they were summed from, so a change can no longer be
+     * applied to them as a delta (nor their min/max read again), and a late
+     * webhook for a deleted call would count it a second time.
+     */
+    const closedBefore = keptFromDay.get() ?? undefined;
+    const open = (day: string): boolean => closedBefore === undefined || day >= closedBefore;
     const monthOf = (iso: string): string => monthOfDay(dayOf(iso));
     const days = new Map<string, string>();
     const dayOf = (iso: string): string => {
@@ -236,11 +246,13 @@ export function createKeyedProjection(db: Db, zone: () => string) {
 
     /** The content is in group (day, agent) after this event: the group's row exists from this event on (its position follows event order). */
     function enterAgents(day: string, agent: string, seq: number): void {
+      if (!open(day)) return;
       const k = groupKey(day, agent);
       if (!agentGroups.has(k) && !findDailyAgent.get(day, agent)) insertDailyAgent.run(nextDailyAgentRid++, day, agent, seq);
       agentGroups.set(k, seq);
     }
     function enterMetric(day: string, agent: string, metric: string, seq: number): void {
+      if (!open(day)) return;
       const k = groupKey(day, agent, metric);
       if (!metricGroups.has(k) && !findDailyMetric.get(day, agent, metric)) insertDailyMetric.run(nextDailyMetricRid++, day, agent, metric, seq);
       metricGroups.set(k, seq);
@@ -286,7 +298,9 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         return d;
       };
       const addContent = (s: ContentState, sign: 1 | -1) => {
-        const d = agentDelta(dayOf(s.scored_at), agentKey(s.agent_name));
+        const day = dayOf(s.scored_at);
+        if (!open(day)) return;
+        const d = agentDelta(day, agentKey(s.agent_name));
         d.contents += sign;
         d.completed += s.completed ? sign : 0;
         d.red_flags += s.red_flag ? sign : 0;
@@ -298,7 +312,9 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         }
       };
       const addMetric = (s: ContentState, metric: string, score: Cell, sign: 1 | -1) => {
-        const d = metricDelta(dayOf(s.scored_at), agentKey(s.agent_name), metric);
+        const day = dayOf(s.scored_at);
+        if (!open(day)) return;
+        const d = metricDelta(day, agentKey(s.agent_name), metric);
         d.contents += sign;
         const v = numeric(score);
         if (v === undefined) return;
@@ -394,7 +410,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         if (before) {
           const oldDay = dayOf(before.scored_at);
           const oldAgent = agentKey(before.agent_name);
-          if (oldDay !== day || oldAgent !== agent) {
+          if ((oldDay !== day || oldAgent !== agent) && open(oldDay)) {
             leave(agentGroups, groupKey(oldDay, oldAgent), seq);
             for (const m of c.metrics.keys()) leave(metricGroups, groupKey(oldDay, oldAgent, m), seq);
           }
@@ -479,9 +495,30 @@ export function createKeyedProjection(db: Db, zone: () => string) {
 
   return {
     batch,
-    /** Drops every keyed row (rebuild); positions start again from 1. */
-    wipe(): void {
-      for (const t of KEYED_TABLES) db.prepare(`DELETE FROM ${t}`).run();
+    /**
+     * Drops the keyed rows to derive them again (rebuild, a new zone);
+     * positions start again from 1. The daily rows of closed days
+     * (RETENTION_DAYS) are kept, renumbered 1..n in their order, and the new
+     * derivation's rows come after them: the raw log no longer holds what
+     * they were summed from. Returns true when it kept some (positions then
+     * differ from the last derivation: a new keyed generation, see create-store).
+     */
+    wipe(): boolean {
+      const closed = keptFromDay.get();
+      if (closed === null || closed === undefined) {
+        for (const t of KEYED_TABLES) db.prepare(`DELETE FROM ${t}`).run();
+        return false;
+      }
+      for (const t of ['content_rows', 'content_score_rows', 'keyed_parts']) db.prepare(`DELETE FROM ${t}`).run();
+      let kept = 0;
+      for (const t of ['daily_agent_rows', 'daily_metric_rows']) {
+        db.prepare(`DELETE FROM ${t} WHERE day >= ?`).run(closed);
+        // Dense again, in two steps (a rid taken by a row not yet moved would clash).
+        db.prepare(`UPDATE ${t} SET rid = -r.pos FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS pos FROM ${t}) AS r WHERE ${t}.rid = r.rid`).run();
+        db.prepare(`UPDATE ${t} SET rid = -rid`).run();
+        kept += db.prepare<[], number>(`SELECT count(*) FROM ${t}`).pluck().get()!;
+      }
+      return kept > 0;
     },
   };
 }

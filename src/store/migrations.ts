@@ -395,6 +395,55 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
     `,
   },
+  {
+    version: 7,
+    name: 'retention (RETENTION_DAYS)',
+    sql: `
+      -- RETENTION_DAYS deletes old events: seq_floor is the highest seq it deleted, and new events
+      -- get a seq above it (SQLite would otherwise reuse max(seq) + 1 after the newest ones went,
+      -- and a target's cursor past that number would skip the new rows). kept_from_day is the
+      -- oldest day kept (REPORT_TIMEZONE): the daily rows of the days before it are closed (kept as
+      -- they are, never moved again, kept through rebuilds). keyed_generation counts derivations of
+      -- the keyed views that kept closed rows (their positions differ from a first derivation).
+      CREATE TABLE retention_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq_floor INTEGER NOT NULL DEFAULT 0,
+        kept_from_day TEXT,
+        cutoff TEXT,
+        keyed_generation INTEGER NOT NULL DEFAULT 0,
+        last_run_at TEXT,
+        last_result TEXT,
+        -- Events logged before this migration are entered in event_ages by the first retention runs
+        -- (aged_seq is how far they got, up to ages_until_seq), a few at a time.
+        aged_seq INTEGER NOT NULL DEFAULT 0,
+        ages_until_seq INTEGER NOT NULL DEFAULT 0
+      );
+      INSERT INTO retention_state (id, ages_until_seq) SELECT 1, coalesce(max(seq), 0) FROM events;
+
+      -- Events by age, for the deletions (replayed and retried events keep their received_at under
+      -- a newer seq: seq order is not age order). A table kept by triggers rather than an index
+      -- on events: CREATE INDEX would read the whole log at this migration, with the server not
+      -- yet listening (minutes at millions of webhooks); this table is filled for the old events
+      -- in short steps later (store/retention.ts), and by the triggers for every new one.
+      CREATE TABLE event_ages (
+        received_at TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (received_at, seq)
+      ) WITHOUT ROWID;
+      CREATE TRIGGER events_age_insert AFTER INSERT ON events BEGIN
+        INSERT OR IGNORE INTO event_ages (received_at, seq) VALUES (new.received_at, new.seq);
+      END;
+      CREATE TRIGGER events_age_delete AFTER DELETE ON events BEGIN
+        DELETE FROM event_ages WHERE received_at = old.received_at AND seq = old.seq;
+      END;
+      CREATE TRIGGER events_age_update AFTER UPDATE OF seq, received_at ON events BEGIN
+        DELETE FROM event_ages WHERE received_at = old.received_at AND seq = old.seq;
+        INSERT OR IGNORE INTO event_ages (received_at, seq) VALUES (new.received_at, new.seq);
+      END;
+      -- The quarantine is small (one row per distinct bad payload): an index costs nothing here.
+      CREATE INDEX quarantine_last_received ON quarantine (last_received_at);
+    `,
+  },
 ];
 
 /** Applies what is missing, each migration in its own IMMEDIATE transaction (safe with two processes starting at once). */

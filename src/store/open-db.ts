@@ -61,6 +61,9 @@ export function openDb(path: string, options: OpenDbOptions & { onSetAside?: (mo
   // Raw webhooks quote customers: a new database is owner-only, like the token files. SQLite gives the
   // -wal and -shm files the database file's mode, so this comes before WAL is switched on.
   if (created && !options.readonly) chmodSync(path, 0o600);
+  // RETENTION_DAYS gives space back to the file system step by step (PRAGMA incremental_vacuum): the mode
+  // can only be chosen before the first table exists; an older database needs one VACUUM (backup --compact).
+  if (created && !options.readonly) db.pragma('auto_vacuum = INCREMENTAL');
   if (!options.readonly) db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

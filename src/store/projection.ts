@@ -83,6 +83,8 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   const overflowCounts = db.prepare<[], { view: ColumnViewName; n: number }>('SELECT view, count(*) AS n FROM column_overflow GROUP BY view');
   const insertRow = Object.fromEntries(LOG_VIEWS.map((v) => [v, db.prepare<unknown[]>(insertSql(v))])) as Record<LogViewName, Statement<unknown[]>>;
   const lastSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
+  // The highest seq RETENTION_DAYS deleted: never given again (migration 7).
+  const seqFloor = db.prepare<[], number>('SELECT seq_floor FROM retention_state WHERE id = 1').pluck();
   const park = db.prepare<[number, string, string]>('INSERT INTO parked_events (seq, error, parked_at) VALUES (?, ?, ?) ON CONFLICT (seq) DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at');
   const parked = db.prepare<[number], ParkedEvent>(
     'SELECT p.seq, e.webhook_id, e.type, p.error, p.parked_at FROM parked_events p JOIN events e ON e.seq = p.seq ORDER BY p.seq LIMIT ?',
@@ -231,7 +233,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
         return 'still';
       }
     }
-    const to = (lastSeq.get()!.seq ?? 0) + 1;
+    const to = Math.max(lastSeq.get()!.seq ?? 0, seqFloor.get()!) + 1;
     // quarantine.released_seq points at the event: both move in this transaction.
     db.pragma('defer_foreign_keys = ON');
     unpark.run(seq);
@@ -240,15 +242,20 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     return 'moved';
   });
 
+  // Closed daily rows kept through a new derivation: targets must write the keyed views whole (a new epoch).
+  const nextGeneration = db.prepare('UPDATE retention_state SET keyed_generation = keyed_generation + 1 WHERE id = 1');
+  const wipeKeyedRows = () => {
+    if (keyed.wipe()) nextGeneration.run();
+  };
   const wipe = db.transaction(() => {
     for (const v of LOG_VIEWS) db.prepare(`DELETE FROM ${VIEW_DEFS[v].table}`).run();
-    keyed.wipe();
+    wipeKeyedRows();
     db.prepare('DELETE FROM parked_events').run();
     setCursor.run(0);
     setKeyedCursor.run(0);
   });
   const wipeKeyed = db.transaction(() => {
-    keyed.wipe();
+    wipeKeyedRows();
     setKeyedCursor.run(0);
   });
 

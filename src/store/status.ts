@@ -1,5 +1,6 @@
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { VIEW_NAMES, type ViewName } from '../model/views.js';
+import { dayIn } from '../model/time.js';
 import type { Store } from './create-store.js';
 import type { SyncRunRow } from './sync-state.js';
 
@@ -131,6 +132,26 @@ export interface StatusOptions {
   now?: Date;
   /** The views each target takes (SHEETS_VIEWS); all when absent. Pending rows count those only. */
   viewsOf?: (target: SyncTargetName) => readonly ViewName[];
+  /** RETENTION_DAYS the server runs with (null: keeps everything; undefined: not known). */
+  retentionDays?: number | null;
+}
+
+/**
+ * What RETENTION_DAYS keeps: the oldest kept day is the boundary of the last
+ * run (the days before it are deleted, their daily rows kept), or the day of
+ * the oldest webhook when nothing was ever deleted.
+ */
+function retentionStatus(store: Store, days: number | null | undefined) {
+  const s = store.retention.state();
+  const oldestEvent = store.retention.oldestEvent();
+  const oldestDay = oldestEvent === null ? null : (dayIn(oldestEvent, store.reportTimezone()) ?? null);
+  return {
+    days: days ?? null,
+    oldest_kept_day: s.keptFromDay ?? oldestDay,
+    oldest_event_at: oldestEvent,
+    last_run_at: s.lastRunAt,
+    last_result: s.lastResult,
+  };
 }
 
 /** Counts and state for `ember-sync status` and GET /api/status. Fields are only ever added (scripts read them). */
@@ -153,6 +174,8 @@ export function collectStatus(store: Store, targets: readonly SyncTargetName[], 
     columns_over_cap: store.projection.overflow(),
     /** SYNC_SCHEDULE, SYNC_TIMEZONE and the next scheduled sync (while the server runs); null when not known. */
     schedule: options.schedule ?? null,
+    /** RETENTION_DAYS and what it deleted last. */
+    retention: retentionStatus(store, options.retentionDays),
     targets: Object.fromEntries(
       targets.map((target) => {
         const last = store.sync.lastRun(target);

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { checkDatabase } from '../../src/doctor/database.js';
+import { checkDatabase, checkRetention } from '../../src/doctor/database.js';
 import { assessDisk, MIN_FREE_BYTES } from '../../src/doctor/disk.js';
 import { checkPublicUrl, reachableFromEmberQa } from '../../src/doctor/public-url.js';
 import { checkSchedule } from '../../src/doctor/schedule.js';
@@ -30,6 +30,34 @@ test('database checks: a store opened by ember-sync passes; a file in rollback-j
   assert.match(journal!.detail, /journal_mode is delete, not wal.*To fix: put DB_PATH on a local disk/);
   assert.equal(durability!.ok, false);
   assert.match(durability!.detail, /synchronous=NORMAL: a power cut can lose acknowledged webhooks\. To fix: /);
+});
+
+test('retention check: unset passes; set on a new database passes with the oldest kept day; on a database without incremental vacuum, or after a failed run, fails with what to do', (t) => {
+  const dir = tempDir(t);
+  const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
+  t.after(() => store.close());
+  assert.deepEqual(checkRetention(store.db, undefined), { name: 'retention', ok: true, detail: 'RETENTION_DAYS unset: every webhook is kept' });
+  assert.match(checkRetention(store.db, 30).detail, /^RETENTION_DAYS=30: no run yet .*; freed space goes back to the disk$/);
+  store.retention.close('2026-10-31', '2026-10-31T00:00:00.000Z');
+  assert.equal(checkRetention(store.db, 30).ok, true);
+  assert.match(checkRetention(store.db, 30).detail, /oldest kept day 2026-10-31/);
+  store.retention.fail('failed at 2026-11-30T10:00:00.000Z: disk I/O error');
+  const failed = checkRetention(store.db, 30);
+  assert.equal(failed.ok, false);
+  assert.match(failed.detail, /the last retention run failed at .*disk I\/O error\. To fix: look at the server log/);
+
+  // A database an older ember-sync created (auto_vacuum off), migrated since.
+  const oldPath = join(dir, 'old.db');
+  new Database(oldPath).close();
+  const old = createStore({ dbPath: oldPath });
+  t.after(() => old.close());
+  const check = checkRetention(old.db, 7);
+  assert.equal(check.ok, false);
+  assert.match(check.detail, /the file never shrinks\. To fix: once: `ember-sync backup --out data\/compact\.db --compact`/);
+  // Not migrated yet (doctor opens read-only): no retention table.
+  const bare = new Database(join(dir, 'bare.db'));
+  t.after(() => bare.close());
+  assert.match(checkRetention(bare, 7).detail, /prepares the database for it at its next start/);
 });
 
 test('free disk: below 1 GB fails with what to do; above passes with the room left', () => {

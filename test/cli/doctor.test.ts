@@ -90,7 +90,7 @@ test('doctor: every check passes against a running server and a shared sheet (bu
   assert.deepEqual([...failed.keys()], ['public URL'], r.stdout);
   assert.match(failed.get('public URL')!, new RegExp(`^${server.listenUrl}/healthz answers as ember-sync from this host \\(the URL the server announced; [^)]*\\), but 127\\.0\\.0\\.1 is this machine only: EmberQA cannot reach it\\. To fix: set PUBLIC_URL`));
   for (const name of [
-    'settings', 'database integrity', 'database journal', 'database durability', 'free disk (DATA_DIR)', 'webhook token', 'admin token',
+    'settings', 'database integrity', 'database journal', 'database durability', 'retention', 'free disk (DATA_DIR)', 'webhook token', 'admin token',
     'database file permissions', 'Google key file permissions', 'schedule', 'csv target',
     'Sheets credentials', 'Sheets token', 'Sheets spreadsheet', 'Sheets write access', 'Sheets time zone', 'Sheets cells',
   ]) {
@@ -101,7 +101,7 @@ test('doctor: every check passes against a running server and a shared sheet (bu
   assert.match(ok.get('schedule')!, /next sync at \d{4}-01-01T/);
   assert.match(ok.get('Sheets time zone')!, /America\/New_York/);
   assert.match(ok.get('Sheets cells')!, /^26,000 of 10,000,000 cells used/);
-  assert.match(r.stdout, /^1 of 18 checks failed$/m);
+  assert.match(r.stdout, /^1 of 19 checks failed$/m);
 
   // The write check reached the API as a write, yet the sheet holds exactly what it held.
   assert.ok(fake.requests.some((q) => q.kind === 'values.batchUpdate' && q.status === 200), 'a write request was sent');
@@ -178,7 +178,7 @@ test('doctor: each Sheets failure is one ✘ line saying what to do, and exit 1'
   // The views' zone is the one the database records, not this shell's (which sets none).
   assert.match(v.failed.get('Sheets time zone') ?? '', /time zone is America\/Chicago but REPORT_TIMEZONE is America\/New_York.*To fix: set File → Settings → Time zone to America\/New_York/);
   assert.match(v.failed.get('Sheets cells') ?? '', /^9,500,000 of Google's 10,000,000 cells per spreadsheet are used \(95\.0%\).*To fix: delete tabs/);
-  assert.match(viewer.stdout, /^4 of 18 checks failed$/m);
+  assert.match(viewer.stdout, /^4 of 19 checks failed$/m);
   assert.deepEqual(fake.tab(SHARED, 'Sheet1'), before, 'doctor changed nothing in the sheet');
 });
 

@@ -30,6 +30,7 @@ interface StatusJson {
   report_timezone: string;
   columns_over_cap: Record<string, number>;
   schedule: { expression: string; timezone: string; next_run_at: string | null } | null;
+  retention: { days: number | null; oldest_kept_day: string | null; oldest_event_at: string | null; last_run_at: string | null; last_result: string | null };
   targets: Record<string, TargetJson>;
 }
 
@@ -121,12 +122,33 @@ test('status --json keeps every field it had (GET /api/status reads the same) an
   const dataDir = tempDir(t);
   createStore({ dbPath: join(dataDir, 'ember-sync.db') }).close();
   const { json } = await status({ DATA_DIR: dataDir });
-  assert.deepEqual(Object.keys(json).sort(), ['columns_over_cap', 'events', 'projector', 'quarantine', 'report_timezone', 'schedule', 'targets', 'webhook_url']);
+  assert.deepEqual(Object.keys(json).sort(), ['columns_over_cap', 'events', 'projector', 'quarantine', 'report_timezone', 'retention', 'schedule', 'targets', 'webhook_url']);
   assert.deepEqual(Object.keys(json.targets['csv']!).sort(), ['last_run', 'last_success_at', 'lock', 'rows_delivered', 'rows_pending', 'state', 'state_since', 'view_errors']);
   // No token anywhere yet: no URL, and the text says how to get one.
   assert.equal(json.webhook_url, null);
   const text = await runCli(['status'], { DATA_DIR: dataDir });
   assert.match(text.stdout, /^webhook URL for EmberQA: \(no token yet: start ember-sync serve once\)$/m);
+});
+
+test('status shows RETENTION_DAYS as the server runs it, the oldest kept day and what the last run deleted', async (t) => {
+  const dataDir = tempDir(t);
+  const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
+  t.after(() => store.close());
+  const none = await status({ DATA_DIR: dataDir });
+  assert.match(none.text, /^retention: keeps everything \(RETENTION_DAYS unset\); nothing stored yet$/m);
+  assert.deepEqual(none.json.retention, { days: null, oldest_kept_day: null, oldest_event_at: null, last_run_at: null, last_result: null });
+  // This shell's setting when the server recorded none…
+  assert.equal((await status({ DATA_DIR: dataDir, RETENTION_DAYS: '45' })).json.retention.days, 45);
+  // …the server's once it recorded it at start (its unit file sets it; this shell does not).
+  store.meta.set('retention_days', '30');
+  store.retention.close('2026-10-31', '2026-10-31T00:00:00.000Z');
+  store.retention.finish('2026-11-30T10:00:00.000Z', 'deleted 4 webhooks, 1 quarantined payload, 2 calls (2 metric rows) before 2026-10-31; 1.2 MB given back');
+  const s = await status({ DATA_DIR: dataDir });
+  assert.equal(s.json.retention.days, 30);
+  assert.equal(s.json.retention.oldest_kept_day, '2026-10-31');
+  assert.match(s.text, /^retention: RETENTION_DAYS=30 \(.*daily summaries stay\); oldest kept day 2026-10-31; last run 2026-11-30T10:00:00.000Z: deleted 4 webhooks, .*1\.2 MB given back$/m);
+  store.meta.set('retention_days', 'unset');
+  assert.equal((await status({ DATA_DIR: dataDir, RETENTION_DAYS: '45' })).json.retention.days, null, 'the server keeps everything, whatever this shell says');
 });
 
 test("status run without the server's environment still shows a target the server synced in the last 7 days (a failing sheets target is not hidden)", async (t) => {

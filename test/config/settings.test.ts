@@ -63,6 +63,7 @@ test('defaults as documented in the README', () => {
     googleOauthTokenUrl: undefined,
     logLevel: 'info',
     maxDynamicColumns: 500,
+    retentionDays: undefined,
   };
   assert.deepEqual(s, expected);
 });
@@ -235,6 +236,19 @@ test('partitions, SHEETS_VIEWS, SHEETS_KEEP_MONTHS and SHEETS_ON_CONFLICT', () =
   ];
   for (const [env, re] of bad) assert.throws(() => load(env), re, JSON.stringify(env));
   for (const v of ['maybe', 'raw', 'y']) rejects({ CSV_FORMULA_GUARD: v }, 'CSV_FORMULA_GUARD');
+});
+
+test('RETENTION_DAYS: unset keeps everything; 1..36500 days; refused with a target that has one file or tab per view', () => {
+  assert.equal(load({}).retentionDays, undefined);
+  assert.equal(load({ RETENTION_DAYS: '' }).retentionDays, undefined, 'empty is unset');
+  assert.equal(load({ RETENTION_DAYS: '90' }).retentionDays, 90);
+  assert.equal(load({ RETENTION_DAYS: ' 1 ' }).retentionDays, 1);
+  for (const v of ['0', '-1', '3.5', '90d', '36501', 'forever']) rejects({ RETENTION_DAYS: v }, 'RETENTION_DAYS');
+  assert.throws(() => load({ RETENTION_DAYS: '30', CSV_PARTITION: 'none' }), /RETENTION_DAYS.*CSV_PARTITION=month/);
+  // Only a target that is on matters.
+  assert.equal(load({ RETENTION_DAYS: '30', CSV_PARTITION: 'none', SYNC_TARGETS: 'sheets', SHEETS_SPREADSHEET_ID: 'abcdefghijklmnop' }).retentionDays, 30);
+  assert.throws(() => load({ RETENTION_DAYS: '30', SHEETS_PARTITION: 'none', SHEETS_SPREADSHEET_ID: 'abcdefghijklmnop' }), /RETENTION_DAYS.*SHEETS_PARTITION=month/);
+  assert.equal(load({ RETENTION_DAYS: '30', SHEETS_PARTITION: 'none' }).retentionDays, 30, 'no sheets target');
 });
 
 test('LOG_LEVEL: a pino level is accepted (any case), anything else refused', () => {

@@ -167,3 +167,34 @@ test("restore over a crashed database whose -wal and -shm were left in place: th
   const aside = readdirSync(crashed).filter((f) => f.includes('.set-aside-'));
   assert.equal(aside.filter((f) => f.startsWith('ember-sync.db-wal.set-aside-')).length, 1, 'the old WAL kept aside, not deleted');
 });
+
+test('backup --compact converts a database from before incremental vacuum: the restored copy gives freed space back (RETENTION_DAYS)', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'ember-sync.db');
+  // A database as an older ember-sync created it: auto_vacuum off (the file existed before the store opened it).
+  const old = new Database(path);
+  old.pragma('journal_mode = WAL');
+  old.close();
+  const store = createStore({ dbPath: path });
+  t.after(() => store.close());
+  assert.equal(store.retention.autoVacuum(), 0);
+  await ingest(store, [...generateWebhooks(50, { seed: 3, idPrefix: "cmp-" })]);
+  const plain = join(dir, 'plain.db');
+  await backupDatabase(store, plain);
+  const compact = join(dir, 'compact.db');
+  const r = await backupDatabase(store, compact, undefined, { compact: true });
+  assert.equal(r.events, 50);
+  const read = (p: string) => {
+    const db = new Database(p, { readonly: true });
+    try {
+      return { autoVacuum: db.pragma('auto_vacuum', { simple: true }), check: db.pragma('quick_check', { simple: true }), events: db.prepare('SELECT count(*) FROM events').pluck().get() };
+    } finally {
+      db.close();
+    }
+  };
+  assert.deepEqual(read(plain), { autoVacuum: 0, check: 'ok', events: 50 }, 'a plain backup copies the file as it is');
+  assert.deepEqual(read(compact), { autoVacuum: 2, check: 'ok', events: 50 });
+  const cli = await runCli(['backup', '--out', join(dir, 'cli.db'), '--compact'], { DATA_DIR: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(read(join(dir, 'cli.db')).autoVacuum, 2);
+});

@@ -8,7 +8,8 @@ export function registerBackup(program: Command): void {
     .command('backup')
     .description('a consistent copy of the database while the server runs (restore: stop the server, put the copy at DB_PATH)')
     .requiredOption('--out <file>', 'where the copy goes (replaced atomically when it exists)')
-    .action(async (flags: { out: string }) => {
+    .option('--compact', 'also vacuum the copy and make it give freed space back to the disk (RETENTION_DAYS); restore it once to convert an older database')
+    .action(async (flags: { out: string; compact?: boolean }) => {
       const ctx = createCliContext();
       const out = resolve(flags.out);
       const [{ backupDatabase, backupTargetProblem }, { createProgress }] = await Promise.all([import('../../jobs/backup.js'), import('../progress.js')]);
@@ -18,7 +19,7 @@ export function registerBackup(program: Command): void {
       const store = ctx.openStore();
       const progress = createProgress('backup', process.stderr.isTTY === true, 'pages');
       try {
-        const { events, bytes } = await backupDatabase(store, out, (done, total) => progress.update(done, total));
+        const { events, bytes } = await backupDatabase(store, out, (done, total) => progress.update(done, total), { compact: flags.compact === true });
         progress.stop();
         process.stdout.write(`backed up ${events} events (${(bytes / 1024 / 1024).toFixed(1)} MB) to ${out}\n`);
       } finally {

@@ -62,6 +62,15 @@ function targetLines(name: string, t: TargetStatus, s: StatusOutput, now: number
   return lines;
 }
 
+/** RETENTION_DAYS in one line: what is kept, from which day, and what the last run did. */
+function retentionLine(s: StatusOutput): string {
+  const r = s.retention;
+  const oldest = r.oldest_kept_day ? `oldest kept day ${r.oldest_kept_day}` : 'nothing stored yet';
+  const last = r.last_result ? `; last run ${r.last_run_at ?? '(none completed)'}: ${r.last_result}` : '';
+  if (r.days === null) return `retention: keeps everything (RETENTION_DAYS unset); ${oldest}${last}`;
+  return `retention: RETENTION_DAYS=${r.days} (webhooks, quarantined payloads and calls older than that are deleted daily; daily summaries stay); ${oldest}${last}`;
+}
+
 function human(s: StatusOutput, now: number): string {
   // The URL as `serve` prints it at start on a terminal: the part the operator pastes.
   const url = s.webhook_url
@@ -76,6 +85,7 @@ function human(s: StatusOutput, now: number): string {
   ];
   for (const p of s.projector.parked_events) lines.push(`  parked event ${p.seq} (${p.webhook_id}): ${p.error}`);
   for (const [view, n] of Object.entries(s.columns_over_cap)) lines.push(`columns: ${n} keys of ${view} got no column (MAX_DYNAMIC_COLUMNS); their values are in the scores / workflow_fields / content_scores views`);
+  lines.push(retentionLine(s));
   if (s.schedule) {
     lines.push(`schedule: SYNC_SCHEDULE "${s.schedule.expression}" in ${s.schedule.timezone}; ${s.schedule.next_run_at ? `next sync at ${s.schedule.next_run_at} (${relative(s.schedule.next_run_at, now)}) while ember-sync serve runs` : 'it never fires again'}`);
   }
@@ -89,6 +99,12 @@ function human(s: StatusOutput, now: number): string {
   return lines.join('\n') + '\n';
 }
 
+
+/** RETENTION_DAYS as the server recorded it at start ('unset': it keeps everything), else this shell's. */
+function serverRetention(recorded: string | undefined, here: number | undefined): number | null {
+  if (recorded === undefined) return here ?? null;
+  return recorded === 'unset' ? null : Number(recorded);
+}
 
 export function registerStatus(program: Command): void {
   program
@@ -118,7 +134,7 @@ export function registerStatus(program: Command): void {
           ...(token === undefined && serverToken !== undefined ? { webhook_url_note: "the server's webhook token comes from its environment (WEBHOOK_TOKEN), which this shell does not have: run status with the same environment to see its URL" } : {}),
           ...(notSetHere.length ? { targets_not_set_here: notSetHere } : {}),
           // The schedule the server runs on, as it recorded it at start (this shell's may differ or be unset).
-          ...collectStatus(store, targets, { now, schedule: scheduleStatus(store.meta.get('sync_schedule') ?? ctx.settings.syncSchedule, store.meta.get('sync_timezone') ?? ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t) }),
+          ...collectStatus(store, targets, { now, schedule: scheduleStatus(store.meta.get('sync_schedule') ?? ctx.settings.syncSchedule, store.meta.get('sync_timezone') ?? ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t), retentionDays: serverRetention(store.meta.get('retention_days'), ctx.settings.retentionDays) }),
         };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status, now.getTime()));
       } finally {

@@ -1,6 +1,6 @@
 import type { BigIntStats } from 'node:fs';
 import type { Partition } from '../../model/partition.js';
-import { splitByMonth } from '../../model/partition.js';
+import { isMonthKey, splitByMonth } from '../../model/partition.js';
 import { zoneKey } from '../../model/time.js';
 import type { ViewName } from '../../model/views.js';
 
@@ -51,6 +51,25 @@ export const wholeFile = (view: ViewName): string => `${view}.csv`;
 /** The file of one month of a split view: `<view>/<view>-<yyyy-mm>.csv`. */
 export const monthFile = (view: ViewName, month: string): string => `${view}/${view}-${month}.csv`;
 
+/** The month of a path monthFile made for this view; undefined for any other path (the whole file, another view's). */
+export function monthOfFile(view: ViewName, rel: string): string | undefined {
+  const prefix = `${view}/${view}-`;
+  if (!rel.startsWith(prefix) || !rel.endsWith('.csv')) return undefined;
+  const month = rel.slice(prefix.length, -'.csv'.length);
+  return isMonthKey(month) ? month : undefined;
+}
+
+/**
+ * Whether a file holds a month RETENTION_DAYS deleted from the store (before
+ * `retainFrom`): such a file is removed and never written again. `yyyy-mm`
+ * keys compare as text.
+ */
+export const isExpired = (view: ViewName, rel: string, retainFrom: string | undefined): boolean => {
+  if (retainFrom === undefined) return false;
+  const month = monthOfFile(view, rel);
+  return month !== undefined && month < retainFrom;
+};
+
 const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 const isText = (s: unknown): s is string => typeof s === 'string';
 
@@ -81,9 +100,11 @@ interface LegacyState {
 /**
  * The state as stored, or undefined (another format, a hand edit of the
  * database, files that do not add up to the cursor's rows): anything
- * undefined means the view is written whole.
+ * undefined means the view is written whole. Under RETENTION_DAYS the files
+ * of removed months may or may not be counted in the cursor's rows (whoever
+ * deleted the months may have taken their rows off it): either adds up.
  */
-export function readState(v: unknown, view: ViewName, deliveredRows: number): CsvViewState | undefined {
+export function readState(v: unknown, view: ViewName, deliveredRows: number, retainFrom?: string): CsvViewState | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const s = v as Record<string, unknown>;
   const header = s['header'];
@@ -108,7 +129,9 @@ export function readState(v: unknown, view: ViewName, deliveredRows: number): Cs
     state = { v: 2, header, dialect: s['dialect'], layout: layoutKey(false, 'UTC'), ...(epoch === undefined ? {} : { epoch }), files: { [wholeFile(view)]: entry } };
   }
   const rows = Object.values(state.files).reduce((n, e) => n + e.rows, 0);
-  return rows === deliveredRows ? state : undefined;
+  if (rows === deliveredRows) return state;
+  const kept = Object.entries(state.files).reduce((n, [rel, e]) => n + (isExpired(view, rel, retainFrom) ? 0 : e.rows), 0);
+  return retainFrom !== undefined && kept === deliveredRows ? state : undefined;
 }
 
 /** Rows held over all of a view's files (the receipt's totalRows). */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { DeliveryControl } from '../../model/sync.js';
 import type { ViewName } from '../../model/views.js';
 import { stampOf, type CsvFileEntry } from './csv-state.js';
@@ -186,7 +186,10 @@ export async function removeStaleTemps(dir: string, view: ViewName): Promise<voi
  * folder. Called once the new layout is in place and durable, so a reader
  * always finds one complete layout, and a crash before it leaves both (the
  * state still lists the old files: the next sync ends the job). Only the
- * lock holder may delete.
+ * lock holder may delete. The same call removes the month files of months
+ * RETENTION_DAYS deleted (the caller leaves them out of `keep`): a file gone
+ * already (a crash after the unlink, before the cursor commit) is simply not
+ * found. Returns the files removed (relative to `dir`), temp files left out.
  */
 export async function removeOtherLayout(
   dir: string,
@@ -195,7 +198,7 @@ export async function removeOtherLayout(
   keep: Record<string, CsvFileEntry>,
   known: ReadonlySet<string>,
   { signal, fence }: DeliveryControl,
-): Promise<void> {
+): Promise<string[]> {
   const folder = join(dir, view);
   const isMonthFile = MONTH_FILE(view);
   const isTemp = MONTH_TEMP(view);
@@ -211,10 +214,15 @@ export async function removeOtherLayout(
   const left = names.filter((n) => !doomed.includes(join(folder, n)));
   const folderStat = !split && left.length === 0 ? await lstat(folder).catch(() => undefined) : undefined;
   const emptyFolder = folderStat?.isDirectory() === true;
-  if (doomed.length === 0 && !emptyFolder) return;
+  if (doomed.length === 0 && !emptyFolder) return [];
   signal?.throwIfAborted();
   fence?.();
-  for (const path of doomed) await rm(path, { force: true });
+  const removed: string[] = [];
+  for (const path of doomed) {
+    await rm(path, { force: true });
+    if (path === whole) removed.push(`${view}.csv`);
+    else if (!isTemp.test(basename(path))) removed.push(`${view}/${basename(path)}`);
+  }
   if (emptyFolder) {
     await rmdir(folder).catch((err: NodeJS.ErrnoException) => {
       // Someone put a file there meanwhile (ENOTEMPTY, EEXIST on some systems): the folder stays.
@@ -223,4 +231,5 @@ export async function removeOtherLayout(
   }
   await fsyncPath(dir);
   if (names.length > 0 && (split || !emptyFolder)) await fsyncPath(folder).catch(unless('ENOENT'));
+  return removed;
 }

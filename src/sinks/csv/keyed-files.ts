@@ -22,7 +22,7 @@ interface KeyedUnit {
   changed: boolean;
 }
 
-function unitsOf(d: KeyedDelivery, split: boolean, prev: Record<string, CsvFileEntry> | undefined): KeyedUnit[] {
+function unitsOf(d: KeyedDelivery, split: boolean, prev: Record<string, CsvFileEntry> | undefined, retainFrom: string | undefined): KeyedUnit[] {
   if (!split) {
     const rel = wholeFile(d.view);
     return [{ rel, rows: d.rows, resetSeq: 0, changed: d.pending > 0 || d.rows.total !== prev?.[rel]?.rows }];
@@ -30,9 +30,10 @@ function unitsOf(d: KeyedDelivery, split: boolean, prev: Record<string, CsvFileE
   const months = d.rows.months;
   if (!months) throw new Error(`${d.view} is not split by month by the store`);
   const changed = months.changedSince(d.cursor.deliveredSeq);
-  // A month without rows (they all moved to another month) gets no file: removed with the layout's leftovers.
+  // A month without rows (they all moved to another month) gets no file: removed with the layout's leftovers. So does
+  // a month before retainFrom (RETENTION_DAYS deleted it; rows the store still lists for it must not bring it back).
   return months.list
-    .filter((m) => m.total > 0)
+    .filter((m) => m.total > 0 && (retainFrom === undefined || m.month >= retainFrom))
     .map((m) => {
       const rel = monthFile(d.view, m.month);
       const rows = months.rows(m.month);
@@ -70,7 +71,7 @@ export async function writeKeyedFiles(o: KeyedFilesInput): Promise<FilesOutcome>
   let rendered = 0;
   if (split) await ensureDir(join(o.dir, d.view));
 
-  for (const unit of unitsOf(d, split, prev)) {
+  for (const unit of unitsOf(d, split, prev, o.retainFrom)) {
     signal?.throwIfAborted();
     const { rel, rows } = unit;
     const path = batch.pathOf(rel);

@@ -25,6 +25,12 @@ export interface FilesInput<D> {
   split: boolean;
   /** The files as of the confirmed cursor, in this layout, header, dialect (and epoch); undefined: write every file whole. */
   prev: Record<string, CsvFileEntry> | undefined;
+  /**
+   * Split views under RETENTION_DAYS: the first month still kept. Rows of an
+   * earlier month get no file (the store deleted that month; a row the store
+   * still hands out must not bring its file back). `prev` holds no such month.
+   */
+  retainFrom?: string | undefined;
   batch: FileBatch;
   dir: string;
   signal?: AbortSignal | undefined;
@@ -38,8 +44,8 @@ export interface FilesOutcome {
   rendered: number;
 }
 
-/** Which file a row goes to: its month's (of received_at in the zone), or the one file. */
-function router(d: LogDelivery, split: boolean): (row: Cell[]) => string {
+/** Which file a row goes to: its month's (of received_at in the zone), or the one file; none for a month before retainFrom. */
+function router(d: LogDelivery, split: boolean, retainFrom: string | undefined): (row: Cell[]) => string | undefined {
   if (!split) {
     const rel = wholeFile(d.view);
     return () => rel;
@@ -49,23 +55,27 @@ function router(d: LogDelivery, split: boolean): (row: Cell[]) => string {
   const dayOf = dayFormatter(d.zone);
   // The rows of one webhook (scores, workflow fields) share their received_at: one conversion for them all.
   let lastCell: Cell = null;
-  let lastRel = '';
+  let lastRel: string | undefined;
+  let cached = false;
   return (row) => {
     const cell = row[at] ?? null;
-    if (cell === lastCell && lastRel !== '') return lastRel;
+    if (cached && cell === lastCell) return lastRel;
     const day = typeof cell === 'string' ? dayOf(cell) : undefined;
     if (day === undefined) throw new Error(`${d.view}: a row's received_at ${JSON.stringify(cell)} is not a time, so it has no month`);
+    const month = monthOfDay(day);
     lastCell = cell;
-    lastRel = monthFile(d.view, monthOfDay(day));
+    cached = true;
+    lastRel = retainFrom !== undefined && month < retainFrom ? undefined : monthFile(d.view, month);
     return lastRel;
   };
 }
 
-/** Rows of a page grouped by file, each group in page order. */
-function byFile(page: Cell[][], fileOf: (row: Cell[]) => string): Map<string, Cell[][]> {
+/** Rows of a page grouped by file, each group in page order (rows of no file left out). */
+function byFile(page: Cell[][], fileOf: (row: Cell[]) => string | undefined): Map<string, Cell[][]> {
   const groups = new Map<string, Cell[][]>();
   for (const row of page) {
     const rel = fileOf(row);
+    if (rel === undefined) continue;
     const g = groups.get(rel);
     if (g) g.push(row);
     else groups.set(rel, [row]);
@@ -92,7 +102,7 @@ interface Writer {
 export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
   const { d, dialect, batch, split, signal } = o;
   const times = timeColumns(d.view, d.header);
-  const fileOf = router(d, split);
+  const fileOf = router(d, split, split ? o.retainFrom : undefined);
   const render = (rows: Cell[][]) => renderCsv(rows, dialect, times);
   const headerText = (dialect.bom ? BOM : '') + renderCsv([d.header], dialect);
   // Made once, when the first new file needs it.

@@ -1,7 +1,7 @@
 import type { sheets_v4 } from '@googleapis/sheets';
-import { splitByMonth } from '../../model/partition.js';
+import { isMonthKey, splitByMonth } from '../../model/partition.js';
 import { isViewName } from '../../model/views.js';
-import { parseMonthTitle } from './month-tabs.js';
+import { later, parseMonthTitle } from './month-tabs.js';
 import { DROPPED_KEY, type SpreadsheetTabs, type Tab, type TabTitle } from './plan-views.js';
 
 /** SHEETS_KEEP_MONTHS: `auto` (drop the oldest month tabs before the spreadsheet passes the threshold), N months, or `all`. */
@@ -46,6 +46,24 @@ export function keepWindowThrough(keep: KeepMonths, currentMonth: string): strin
   return monthsBefore(currentMonth, Math.max(1, keep));
 }
 
+/**
+ * RETENTION_DAYS: the months whose month tabs go because the store deleted
+ * their rows — those before the earliest `retainFrom` of the deliveries (the
+ * engine hands every view the same one; the earliest errs on keeping a tab,
+ * since a drop is recorded for good). Never the current month nor a later one
+ * (`currentMonth`: the earliest month of the sync among the views' zones), so
+ * that a bogus `retainFrom` cannot stop the months being written for good.
+ * Undefined when no delivery carries a valid one (retention off or not run yet).
+ */
+export function retentionThrough(retainFroms: Iterable<string | undefined>, currentMonth: string): string | undefined {
+  const valid = [...retainFroms].filter((m): m is string => m !== undefined && isMonthKey(m)).sort();
+  const first = valid[0];
+  if (first === undefined) return undefined;
+  const through = monthsBefore(first, 1);
+  const lastPast = monthsBefore(currentMonth, 1);
+  return through < lastPast ? through : lastPast;
+}
+
 export interface DropPlan {
   /** Tabs to delete, oldest month first. */
   drop: MonthTab[];
@@ -56,8 +74,10 @@ export interface DropPlan {
 }
 
 /**
- * Pure: which month tabs to delete. `N`: every month tab older than the N
- * newest months. `auto`: whole months, oldest first, while the spreadsheet
+ * Pure: which month tabs to delete. `retainThrough` (RETENTION_DAYS, see
+ * retentionThrough): every month tab up to it, whatever `keep` says (`all`
+ * too), since the store no longer has their rows; `keep` adds to those.
+ * `N`: every month tab older than the N newest months. `auto`: whole months, oldest first, while the spreadsheet
  * would hold more than `threshold` cells after this sync (`cells` now, plus
  * `growth`) — counting every tab, the analysts' own too. A month this sync
  * was about to write (`planned`: the cells its tabs would add, by month; a
@@ -77,26 +97,30 @@ export function planDrops(o: {
   growth: number;
   threshold: number;
   droppedThrough: string | undefined;
+  retainThrough?: string | undefined;
 }): DropPlan {
-  const { keep, currentMonth } = o;
-  if (keep === 'all') return { drop: [], months: [], through: o.droppedThrough };
+  const { keep, currentMonth, retainThrough } = o;
   const planned = o.planned ?? new Map<string, number>();
+  const monthCells = (m: string) => o.tabs.filter((t) => t.month === m).reduce((n, t) => n + t.cells, 0) + (planned.get(m) ?? 0);
   const months = [...new Set([...o.tabs.map((t) => t.month), ...planned.keys()])].filter((m) => m < currentMonth).sort();
-  const dropMonths: string[] = [];
+  const retained = (m: string) => retainThrough !== undefined && m <= retainThrough;
+  // Retention first: the oldest months, gone whatever `keep` says; what they free counts for `auto`.
+  const dropMonths = months.filter(retained);
   if (typeof keep === 'number') {
     const through = keepWindowThrough(keep, currentMonth)!;
-    dropMonths.push(...months.filter((m) => m <= through));
-  } else {
-    let total = o.cells + o.growth;
+    dropMonths.push(...months.filter((m) => m <= through && !retained(m)));
+  } else if (keep === 'auto') {
+    let total = o.cells + o.growth - dropMonths.reduce((n, m) => n + monthCells(m), 0);
     for (const m of months) {
+      if (retained(m)) continue;
       if (total <= o.threshold) break;
       dropMonths.push(m);
-      total -= o.tabs.filter((t) => t.month === m).reduce((n, t) => n + t.cells, 0) + (planned.get(m) ?? 0);
+      total -= monthCells(m);
     }
   }
   const dropped = new Set(dropMonths);
-  const last = dropMonths.at(-1);
-  const through = last === undefined ? o.droppedThrough : o.droppedThrough !== undefined && o.droppedThrough > last ? o.droppedThrough : last;
+  // The record covers the retained months even without a tab (never written again, like any month dropped).
+  const through = later(later(o.droppedThrough, dropMonths.at(-1)), retainThrough !== undefined && retainThrough < currentMonth ? retainThrough : undefined);
   return { drop: o.tabs.filter((t) => dropped.has(t.month)), months: dropMonths, through };
 }
 

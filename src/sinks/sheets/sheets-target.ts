@@ -9,9 +9,9 @@ import type { SheetsAuth } from './auth.js';
 import { anchorRows, hashRow, keepAnchors, type Anchor } from './anchors.js';
 import { isEmptyRow, MAX_SPREADSHEET_CELLS, type SheetCell } from './cells.js';
 import { sendIsolating, whatFor } from './isolate.js';
-import { AUTO_DROP_SHARE, dropRequests, keepWindowThrough, monthTabs, planDrops, type KeepMonths } from './keep-months.js';
+import { AUTO_DROP_SHARE, dropRequests, keepWindowThrough, monthsBefore, monthTabs, planDrops, retentionThrough, type KeepMonths } from './keep-months.js';
 import type { LimiterOptions } from './limiter.js';
-import { isMonthViewState, joinOutcome, later, splitViews, type ViewSplit } from './month-tabs.js';
+import { isMonthViewState, joinOutcome, later, parseMonthTitle, splitViews, type ViewSplit } from './month-tabs.js';
 import { packValues, requestBytes, toValueRanges, valueJob } from './pack-values.js';
 import { fitBudget, goalRequests, protectRequests, type TabExtras } from './plan-grid.js';
 import { endRow, markerValue, MAX_READ_RANGES, parseTabs, planViews, readBackChecks, sheetIdOf, titleOf, type ReadCheck, type SheetViewState, type SpreadsheetTabs, type TabDelivery, type TabOutcome, type TabTitle, type ViewPlan } from './plan-views.js';
@@ -181,8 +181,10 @@ function tabOutcomes() {
  * never stops the others: it is checked against Sheets' limits before
  * sending, and a batch Google refuses is sent again view by view. Once
  * `signal` is aborted no request is sent. The month tabs SHEETS_KEEP_MONTHS
- * drops go in the structural request (with a record of the drop, so that a
- * sync dying before its cursor commit leaves them dropped); the `ember-sync`
+ * drops, and those of the months RETENTION_DAYS deleted from the store
+ * (ViewDelivery.retainFrom), go in the structural request (with a record
+ * of the drop, so that a sync dying before its cursor commit leaves them
+ * dropped); the `ember-sync`
  * status tab's cells ride with the last values request (a request of their
  * own only when there is none, or when the outcome changed after it).
  * `notices()` tells what the operator should know from the last deliver (the
@@ -267,12 +269,22 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     const zones = new Set([zone, ...synced.flatMap((d) => (isMonthViewState(d.cursor.state) ? [d.cursor.state.zone] : []))]);
     const currentMonth = [...zones].map((z) => monthOfDay(dayIn(startedAt, z) ?? startedAt.slice(0, 10))).sort()[0]!;
     const windowThrough = partition === 'month' ? keepWindowThrough(keep, currentMonth) : undefined;
-    const knownThrough = later(sheet.droppedThrough?.month, windowThrough);
+    // RETENTION_DAYS: the months the store deleted go like months dropped, whatever SHEETS_KEEP_MONTHS says — from every
+    // view's delivery, those left out of SHEETS_VIEWS too (their month tabs hold the deleted rows as well). With
+    // SHEETS_PARTITION=none (refused with RETENTION_DAYS by the settings) there is no month tab to delete.
+    const retainThrough = partition === 'month' ? retentionThrough(deliveries.map((d) => d.retainFrom), currentMonth) : undefined;
+    const knownThrough = later(later(sheet.droppedThrough?.month, windowThrough), retainThrough);
     const { units, splits } = splitViews(synced, { partition, droppedThrough: knownThrough, currentMonth, exists: (title) => sheet.tabs.has(title) });
     const unitPending = new Map(units.map((u) => [titleOf(u), u.pending]));
-    const tabs = await deliverTabs(s, sheet, units, control, { currentMonth, knownThrough, splits, skipped, startedAt, notices: [...notices], unitPending });
+    const tabs = await deliverTabs(s, sheet, units, control, { currentMonth, knownThrough, retainThrough, splits, skipped, startedAt, notices: [...notices], unitPending });
     const views = splits.map((split) => joinOutcome(split, tabs.outcomes, tabs.droppedThrough));
-    for (const d of tabs.dropped) notices.push(`tab "${d}" was dropped (SHEETS_KEEP_MONTHS=${String(keep)}); its rows stay in SQLite and the CSV export`);
+    for (const d of tabs.dropped) {
+      notices.push(
+        retainedTab(d, retainThrough)
+          ? `tab "${d}" was deleted: RETENTION_DAYS keeps the months from ${firstKept(retainThrough!)} and its rows were deleted from SQLite`
+          : `tab "${d}" was dropped (SHEETS_KEEP_MONTHS=${String(keep)}); its rows stay in SQLite and the CSV export`,
+      );
+    }
     for (const r of tabs.rebuilt) notices.push(`tab "${r.tab}" was rebuilt from the database: ${r.why}`);
     notices.push(...tabs.notes);
     return finish(views);
@@ -302,7 +314,19 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       };
     });
     for (const d of ctx.skipped) views.push({ view: d.view, pending: 0, written: 0, tabs: [], skipped: true });
-    return { run: ctx.run, now: ctx.startedAt, zone, views, cellsUsed: extra.cellsUsed, cellBudget: budget, rebuilt: extra.rebuilt, dropped: extra.dropped, notes: [...ctx.notices, ...extra.notes] };
+    const retained = extra.dropped.filter((t) => retainedTab(t, ctx.retainThrough));
+    return {
+      run: ctx.run,
+      now: ctx.startedAt,
+      zone,
+      views,
+      cellsUsed: extra.cellsUsed,
+      cellBudget: budget,
+      rebuilt: extra.rebuilt,
+      dropped: extra.dropped.filter((t) => !retained.includes(t)),
+      ...(retained.length > 0 ? { retained, retainFrom: firstKept(ctx.retainThrough!) } : {}),
+      notes: [...ctx.notices, ...extra.notes],
+    };
   }
 
   /**
@@ -411,7 +435,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     }
     const drops =
       partition === 'month'
-        ? planDrops({ keep, tabs: monthTabs(sheet.tabs), currentMonth: ctx.currentMonth, planned: monthGrowth, cells: sheet.cells, growth, threshold: budget * AUTO_DROP_SHARE, droppedThrough })
+        ? planDrops({ keep, tabs: monthTabs(sheet.tabs), currentMonth: ctx.currentMonth, planned: monthGrowth, cells: sheet.cells, growth, threshold: budget * AUTO_DROP_SHARE, droppedThrough, retainThrough: ctx.retainThrough })
         : { drop: [], months: [], through: droppedThrough };
     const droppedMonths = new Set(drops.months);
     /** Plans of months this sync drops: not written (decided once the drop went through). */
@@ -560,6 +584,8 @@ type Rebuilt = { tab: TabTitle; why: string };
 interface TabsContext {
   currentMonth: string;
   knownThrough: string | undefined;
+  /** RETENTION_DAYS: month tabs up to this month go, whatever SHEETS_KEEP_MONTHS says (see retentionThrough). */
+  retainThrough: string | undefined;
   splits: ViewSplit[];
   skipped: ViewDelivery[];
   startedAt: string;
@@ -598,6 +624,15 @@ function* lookahead<T>(it: Iterable<T>): Generator<{ batch: T; last: boolean }> 
 function rebuildOf(plan: Extract<ViewPlan, { mode: 'append' | 'update' | 'rewrite' }>, why: string): ViewPlan {
   const total = plan.d.kind === 'keyed' ? plan.d.rows.total : plan.state.nextRow - 1 + plan.d.pending;
   return { mode: 'rebuild', d: plan.d, state: plan.state, tab: plan.tab, total, clearThrough: plan.tab.rowCount - 1, why };
+}
+
+/** The first month RETENTION_DAYS keeps: the one after `retainThrough`. */
+const firstKept = (retainThrough: string): string => monthsBefore(retainThrough, -1);
+
+/** A month tab deleted for RETENTION_DAYS (its month is up to `retainThrough`) rather than for SHEETS_KEEP_MONTHS. */
+function retainedTab(title: TabTitle, retainThrough: string | undefined): boolean {
+  const month = parseMonthTitle(title)?.month;
+  return retainThrough !== undefined && month !== undefined && month <= retainThrough;
 }
 
 /** What the operator can do when a tab does not fit, given SHEETS_KEEP_MONTHS. */

@@ -64,7 +64,11 @@ export interface SyncStatus {
   cellsUsed: number;
   cellBudget: number;
   rebuilt: Array<{ tab: string; why: string }>;
+  /** Month tabs deleted for SHEETS_KEEP_MONTHS. */
   dropped: string[];
+  /** Month tabs deleted for RETENTION_DAYS (their rows were deleted from the store), and the first month kept. */
+  retained?: string[];
+  retainFrom?: string;
   /** Problems that are not one view's (the keep-months policy, the status itself). */
   notes: string[];
 }
@@ -106,7 +110,11 @@ export function statusCells(s: SyncStatus): SheetCell[][] {
       : `${(share * 100).toFixed(1)}% used`;
   line(cells, s.cellsUsed, `of ${s.cellBudget.toLocaleString('en')}`, warn);
   line(rebuilt, s.rebuilt.length > 0 ? s.rebuilt.map((r) => `${r.tab}: ${r.why}`).join('\n') : 'none');
-  line(dropped, s.dropped.length > 0 ? `${s.dropped.join(', ')} (SHEETS_KEEP_MONTHS)` : 'none');
+  const gone = [
+    ...(s.retained && s.retained.length > 0 ? [`${s.retained.join(', ')} (RETENTION_DAYS: months before ${s.retainFrom ?? '?'})`] : []),
+    ...(s.dropped.length > 0 ? [`${s.dropped.join(', ')} (SHEETS_KEEP_MONTHS)`] : []),
+  ];
+  line(dropped, gone.length > 0 ? gone.join('; ') : 'none');
   for (const note of s.notes) line('Note', note);
   line();
   line('View', 'Rows pending', 'Tabs written', 'State');

@@ -1,0 +1,151 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { addDays, dayIn, dayStart } from '../model/time.js';
+import { monthOfDay } from '../model/partition.js';
+import type { Store } from '../store/create-store.js';
+import { withAllSyncLocks } from './hold-sync-locks.js';
+import { catchUpAsync } from './projector.js';
+
+/** What RETENTION_DAYS keeps at an instant. */
+export interface RetentionHorizon {
+  /** The oldest calendar day kept, in REPORT_TIMEZONE: today and the N days before it. */
+  keptFromDay: string;
+  /** Its first instant (ISO UTC): events received before it go. */
+  cutoff: string;
+  /** Its month: the months before it go whole (contents rows, month files, month tabs). */
+  retainFrom: string;
+}
+
+/**
+ * Keeps today and the `days` calendar days before it (in `zone`): what is
+ * deleted is always more than `days` days old, and the oldest kept day is
+ * whole. Days are calendar days, so a DST change never shifts the boundary.
+ */
+export function retentionHorizon(now: Date, days: number, zone: string): RetentionHorizon {
+  const today = dayIn(now.toISOString(), zone) ?? now.toISOString().slice(0, 10);
+  const keptFromDay = addDays(today, -days);
+  return { keptFromDay, cutoff: new Date(dayStart(keptFromDay, zone)).toISOString(), retainFrom: monthOfDay(keptFromDay) };
+}
+
+export interface RetentionRunOptions {
+  store: Store;
+  /** RETENTION_DAYS. */
+  days: number;
+  now?: Date;
+  /** About how long each deleting transaction may hold the write lock (webhooks wait for it); default 5 ms. */
+  stepMs?: number;
+  /** How long to wait for running syncs (their locks) before giving up until the next run. */
+  waitForLockMs?: number;
+  /** Stops between steps (server shutdown); the next run goes on where this one stopped. */
+  signal?: AbortSignal;
+}
+
+export interface RetentionResult {
+  keptFromDay: string;
+  cutoff: string;
+  events: number;
+  quarantine: number;
+  contents: number;
+  metricRows: number;
+  /** Bytes given back to the file system (incremental vacuum). */
+  freedBytes: number;
+  /** The file cannot shrink (auto_vacuum off: a database from before RETENTION_DAYS); freed pages are reused by new data. */
+  vacuumOff: boolean;
+}
+
+/**
+ * Repeats `step` (which deletes up to `limit` things in one transaction and
+ * says how many) until it finds nothing, sizing `limit` so that each
+ * transaction takes about `stepMs`, and giving the event loop back between
+ * steps so webhooks are received and committed meanwhile.
+ */
+async function paced(step: (limit: number) => number, stepMs: number, signal: AbortSignal | undefined): Promise<number> {
+  let limit = 64;
+  let total = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    const started = performance.now();
+    const n = step(limit);
+    const took = performance.now() - started;
+    total += n;
+    if (n < limit) return total;
+    if (took < stepMs / 2) limit = Math.min(limit * 2, 10_000);
+    else if (took > stepMs) limit = Math.max(1, Math.floor(limit / 2));
+    await yieldToLoop();
+  }
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
+/** The run's outcome in one line (status shows it). */
+export function describeRetention(r: RetentionResult): string {
+  const parts = [plural(r.events, 'webhook'), plural(r.quarantine, 'quarantined payload'), `${plural(r.contents, 'call')} (${plural(r.metricRows, 'metric row')})`];
+  const space = r.vacuumOff ? 'space reused, the file does not shrink (auto_vacuum off: see README)' : `${(r.freedBytes / 1048576).toFixed(1)} MB given back`;
+  return `deleted ${parts.join(', ')} before ${r.keptFromDay}; ${space}`;
+}
+
+/**
+ * One run of RETENTION_DAYS: closes the days before the oldest kept day
+ * (their daily rows stay as they are), then deletes the events received
+ * before it with their rows in the append-only views, the quarantined
+ * payloads last received before it, the contents/content_scores rows of the
+ * whole months before its month, and the console's old hourly counts; then
+ * gives the freed pages back to the file system a few at a time. The sync
+ * locks of every target are held meanwhile (no sync reads rows while they
+ * go; a target deletes its month files/tabs at its next sync). Every step is
+ * a short transaction, so webhooks keep being committed; a run that stops
+ * anywhere is finished by the next.
+ */
+export async function runRetention(o: RetentionRunOptions): Promise<RetentionResult> {
+  const { store } = o;
+  const stepMs = o.stepMs ?? 5;
+  const horizon = retentionHorizon(o.now ?? new Date(), o.days, store.reportTimezone());
+  const r = store.retention;
+  const deleted = await withAllSyncLocks(store, { waitForLockMs: o.waitForLockMs ?? 0 }, async () => {
+    // Every webhook in the daily rows before their days close (the server's projector is normally there already).
+    await catchUpAsync(store.projection);
+    // Close first: from here on the projection leaves those days' rows alone, so deleting the calls cannot disturb them.
+    const state = r.close(horizon.keptFromDay, horizon.cutoff);
+    const cutoff = state.cutoff!;
+    const keptFromDay = state.keptFromDay!;
+    // Once per database from before retention: its events enter the by-age table (a seq range per step).
+    await paced((n) => r.enterOldEvents(n), stepMs, o.signal);
+    const events = await paced((n) => r.deleteEvents(cutoff, n), stepMs, o.signal);
+    const quarantine = await paced((n) => r.deleteQuarantine(cutoff, n), stepMs, o.signal);
+    let contents = 0;
+    const rows = await paced(
+      (n) => {
+        const d = r.deleteMonths(monthOfDay(keptFromDay), n);
+        contents += d.contents;
+        return d.contents + d.metricRows;
+      },
+      stepMs,
+      o.signal,
+    );
+    r.deleteHours(cutoff);
+    return { keptFromDay, cutoff, events, quarantine, contents, metricRows: rows - contents };
+  });
+  // The syncs may go on meanwhile: giving pages back changes no row.
+  const vacuumOff = r.autoVacuum() !== 2;
+  let freedBytes = 0;
+  if (!vacuumOff) {
+    const pageSize = r.pageSize();
+    const before = r.freePages();
+    let left = before;
+    let pages = 128;
+    while (left > 0) {
+      o.signal?.throwIfAborted();
+      const started = performance.now();
+      const now = r.vacuumStep(pages);
+      const took = performance.now() - started;
+      if (now >= left) break; // nothing more could be freed
+      left = now;
+      if (took < stepMs / 2) pages = Math.min(pages * 2, 65_536);
+      else if (took > stepMs) pages = Math.max(16, Math.floor(pages / 2));
+      await yieldToLoop();
+    }
+    freedBytes = (before - left) * pageSize;
+  }
+  const result: RetentionResult = { ...deleted, freedBytes, vacuumOff };
+  r.finish((o.now ?? new Date()).toISOString(), describeRetention(result));
+  return result;
+}

@@ -1,0 +1,284 @@
+/**
+ * RETENTION_DAYS in the store: what a run deletes and keeps, on a real SQLite
+ * file, with webhooks received at chosen times and a chosen "now".
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { createStore, type Store } from '../../src/store/create-store.js';
+import { retentionHorizon, runRetention } from '../../src/jobs/retention.js';
+import { rebuildViews } from '../../src/jobs/rebuild.js';
+import { deliveriesFor } from '../../src/jobs/sync.js';
+import { collectStatus } from '../../src/store/status.js';
+import { exported } from '../helpers/export.js';
+import { ingest } from '../helpers/ingest.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const NOW = new Date('2026-11-30T15:00:00.000Z');
+
+/** A red-flag alert for call `content`, sent by EmberQA at `at` (its vendor time) for `agent`, with one metric score. */
+function alert(id: string, content: string, at: string, agent: string, score: number): Record<string, unknown> {
+  return {
+    webhook_id: id,
+    content_id: content,
+    alert_type: 'red_flag',
+    content_type: 'Call',
+    file_name: `${content}.wav`,
+    agent_name: agent,
+    red_flag_reason: `customer quoted on ${at}`,
+    total_score: score * 10,
+    score_details: { empathy_score: score, empathy_justification: `"I want my money back" (${content})` },
+    timestamp: at,
+  };
+}
+
+function openStore(t: TestContext, zone = 'UTC'): Store {
+  const dir = tempDir(t);
+  const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
+  store.adoptReportTimezone(zone);
+  t.after(() => store.close());
+  return store;
+}
+
+/** One call per listed day (received and scored at 12:00 UTC that day), then projected. */
+async function callsOn(store: Store, days: string[], prefix = 'c'): Promise<void> {
+  const payloads = days.map((d, i) => alert(`${prefix}-wh-${i}`, `${prefix}-${d}`, `${d}T12:00:00.000Z`, i % 2 ? 'Jane Smith' : 'John Doe', 1 + (i % 5)));
+  await ingest(store, payloads, (i) => `${days[i]}T12:00:00.000Z`);
+  store.projection.catchUp();
+}
+
+const rows = (csv: string) => parse(csv, { columns: true }) as Record<string, string>[];
+const count = (store: Store, sql: string) => store.db.prepare(sql).pluck().get() as number;
+
+test('the horizon: today and N days before it, in REPORT_TIMEZONE; the cutoff is the first instant of the oldest kept day', () => {
+  assert.deepEqual(retentionHorizon(NOW, 30, 'UTC'), { keptFromDay: '2026-10-31', cutoff: '2026-10-31T00:00:00.000Z', retainFrom: '2026-10' });
+  // 02:00 UTC on Dec 1 is still Nov 30 in New York; the kept day starts at New York midnight (EDT until Nov 1).
+  assert.deepEqual(retentionHorizon(new Date('2026-12-01T02:00:00Z'), 30, 'America/New_York'), { keptFromDay: '2026-10-31', cutoff: '2026-10-31T04:00:00.000Z', retainFrom: '2026-10' });
+  // A DST change inside the window moves nothing: the day after the spring change in Berlin begins at 22:00 UTC.
+  assert.equal(retentionHorizon(new Date('2026-04-29T10:00:00Z'), 30, 'Europe/Berlin').cutoff, '2026-03-29T22:00:00.000Z');
+  assert.equal(retentionHorizon(new Date('2026-03-02T10:00:00Z'), 1, 'UTC').keptFromDay, '2026-03-01');
+});
+
+test('a run deletes old webhooks, their rows, old quarantine and whole old months of calls; daily summaries stay as they were', async (t) => {
+  const store = openStore(t);
+  const days = ['2026-08-15', '2026-09-10', '2026-10-05', '2026-10-30', '2026-10-31', '2026-11-20', '2026-11-30'];
+  await callsOn(store, days);
+  store.db.transaction(() => {
+    store.events.quarantine({ webhookId: 'bad-old', receivedAt: '2026-09-01T00:00:00.000Z', reason: 'schema', errors: [], body: Buffer.from('{"old":1}') });
+    store.events.quarantine({ webhookId: 'bad-new', receivedAt: '2026-11-29T00:00:00.000Z', reason: 'schema', errors: [], body: Buffer.from('{"new":1}') });
+  })();
+  const dailyBefore = { agents: await exported(store, 'daily_agents'), metrics: await exported(store, 'daily_metrics') };
+  const maxSeqBefore = store.events.counts().lastSeq;
+
+  const result = await runRetention({ store, days: 30, now: NOW });
+  assert.equal(result.keptFromDay, '2026-10-31');
+  assert.equal(result.events, 4, 'webhooks received before Oct 31');
+  assert.equal(result.quarantine, 1);
+  // Whole months before October go: the Aug and Sep calls; October's calls stay until October is past the horizon.
+  assert.equal(result.contents, 2);
+  assert.equal(result.metricRows, 2);
+
+  const kept = store.db.prepare('SELECT received_at FROM events ORDER BY seq').pluck().all();
+  assert.deepEqual(kept, ['2026-10-31T12:00:00.000Z', '2026-11-20T12:00:00.000Z', '2026-11-30T12:00:00.000Z']);
+  assert.deepEqual(rows(await exported(store, 'red_flags')).map((r) => r['received_at']), kept, 'append-only rows go with their events');
+  assert.equal(rows(await exported(store, 'scores')).length, 3);
+  assert.deepEqual(
+    rows(await exported(store, 'contents')).map((r) => r['content_id']),
+    ['c-2026-10-05', 'c-2026-10-30', 'c-2026-10-31', 'c-2026-11-20', 'c-2026-11-30'],
+  );
+  assert.deepEqual(store.db.prepare("SELECT part FROM keyed_parts WHERE view = 'contents' ORDER BY part").pluck().all(), ['2026-10', '2026-11']);
+  assert.deepEqual(store.db.prepare('SELECT webhook_id FROM quarantine').pluck().all(), ['bad-new']);
+  assert.equal(await exported(store, 'daily_agents'), dailyBefore.agents, 'daily summaries stay, byte for byte');
+  assert.equal(await exported(store, 'daily_metrics'), dailyBefore.metrics);
+  assert.equal(count(store, "SELECT count(*) FROM webhook_hours WHERE hour < '2026-10-31'"), 0, 'the chart counts of deleted hours go too');
+
+  // Status: the oldest kept day and what the run did.
+  const status = collectStatus(store, ['csv'], { now: NOW, retentionDays: 30 });
+  assert.equal(status.retention.oldest_kept_day, '2026-10-31');
+  assert.equal(status.retention.days, 30);
+  assert.match(status.retention.last_result ?? '', /deleted 4 webhooks, 1 quarantined payload, 2 calls \(2 metric rows\) before 2026-10-31/);
+  assert.equal(status.retention.oldest_event_at, '2026-10-31T12:00:00.000Z');
+
+  // Deliveries tell targets which months are gone.
+  for (const d of deliveriesFor(store, 'csv')) assert.equal(d.retainFrom, '2026-10', d.view);
+
+  // A second run the same day finds nothing more; seq numbers are never given twice.
+  const again = await runRetention({ store, days: 30, now: NOW });
+  assert.deepEqual([again.events, again.quarantine, again.contents, again.metricRows], [0, 0, 0, 0]);
+  assert.equal(store.retention.state().seqFloor, 4);
+  assert.ok(maxSeqBefore > 4);
+});
+
+test('before any run: status shows the oldest webhook day as the oldest kept day, deliveries carry no retainFrom', async (t) => {
+  const store = openStore(t, 'America/New_York');
+  await callsOn(store, ['2026-11-02', '2026-11-03']);
+  const status = collectStatus(store, ['csv'], { now: NOW, retentionDays: null });
+  assert.deepEqual({ ...status.retention }, { days: null, oldest_kept_day: '2026-11-02', oldest_event_at: '2026-11-02T12:00:00.000Z', last_run_at: null, last_result: null });
+  for (const d of deliveriesFor(store, 'csv')) assert.equal('retainFrom' in d, false);
+});
+
+test('when every webhook was deleted, the next one gets a seq above all deleted ones (a target cursor never skips it)', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-01', '2026-08-02', '2026-08-03']);
+  const last = store.events.counts().lastSeq;
+  // A target that delivered everything.
+  store.db.prepare("INSERT INTO sync_state (target, view, delivered_seq) VALUES ('csv', 'red_flags', ?)").run(last);
+  await runRetention({ store, days: 30, now: NOW });
+  assert.equal(store.events.counts().events, 0);
+  await callsOn(store, ['2026-11-30'], 'late');
+  const seq = store.db.prepare('SELECT seq FROM events').pluck().get() as number;
+  assert.equal(seq, last + 1);
+  const red = deliveriesFor(store, 'csv').find((d) => d.view === 'red_flags')!;
+  assert.equal(red.pending, 1, 'the new webhook is pending for the target whose cursor was at the old last seq');
+});
+
+test('a late webhook for a deleted call: the closed day keeps its count, the call comes back as a new row of the current month', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-10', '2026-11-25']);
+  await runRetention({ store, days: 30, now: NOW });
+  const closedDay = () => store.db.prepare("SELECT contents FROM daily_agent_rows WHERE day = '2026-08-10'").pluck().get();
+  const agentsBefore = await exported(store, 'daily_agents');
+  // EmberQA re-scores the August call now, with its August vendor time (its day is closed).
+  await ingest(store, [alert('late-1', 'c-2026-08-10', '2026-08-10T12:00:00.000Z', 'John Doe', 5)], () => '2026-11-30T13:00:00.000Z');
+  store.projection.catchUp();
+  assert.equal(await exported(store, 'daily_agents'), agentsBefore, 'the closed day counts the call once, as before');
+  const contents = rows(await exported(store, 'contents'));
+  assert.deepEqual(
+    contents.map((r) => [r['content_id'], r['first_received_at']]),
+    [
+      ['c-2026-11-25', '2026-11-25T12:00:00.000Z'],
+      ['c-2026-08-10', '2026-11-30T13:00:00.000Z'],
+    ],
+  );
+  assert.equal(closedDay(), 1);
+});
+
+test('a call moving from a closed day to an open day counts on the open day; the closed day stays', async (t) => {
+  const store = openStore(t);
+  // Received Oct 31 (kept), first scored Oct 20 by its vendor time (a closed day), then re-scored Nov 29.
+  await ingest(store, [alert('m-1', 'moving', '2026-10-20T12:00:00.000Z', 'John Doe', 2)], () => '2026-10-31T12:00:00.000Z');
+  store.projection.catchUp();
+  await runRetention({ store, days: 30, now: NOW });
+  const closed = store.db.prepare("SELECT contents FROM daily_agent_rows WHERE day = '2026-10-20'").pluck().get();
+  await ingest(store, [alert('m-2', 'moving', '2026-11-29T12:00:00.000Z', 'John Doe', 4)], () => '2026-11-29T12:30:00.000Z');
+  store.projection.catchUp();
+  assert.equal(store.db.prepare("SELECT contents FROM daily_agent_rows WHERE day = '2026-10-20'").pluck().get(), closed);
+  assert.equal(store.db.prepare("SELECT contents FROM daily_agent_rows WHERE day = '2026-11-29'").pluck().get(), 1);
+  assert.equal(store.db.prepare("SELECT avg_score FROM daily_metric_rows WHERE day = '2026-11-29' AND metric = 'empathy'").pluck().get(), 4);
+});
+
+test('rebuild after retention: closed daily rows kept (renumbered first), the rest derived from the kept log, a new keyed epoch', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-15', '2026-09-10', '2026-11-01', '2026-11-20', '2026-11-30']);
+  await runRetention({ store, days: 30, now: NOW });
+  const epoch = store.keyedEpoch();
+  const closedAgents = rows(await exported(store, 'daily_agents')).filter((r) => r['day']! < '2026-10-31');
+  const openAgents = rows(await exported(store, 'daily_agents')).filter((r) => r['day']! >= '2026-10-31');
+  const before = { contents: await exported(store, 'contents'), scores: await exported(store, 'scores'), metrics: await exported(store, 'daily_metrics') };
+
+  await rebuildViews({ store });
+  const after = rows(await exported(store, 'daily_agents'));
+  assert.deepEqual(after, [...closedAgents, ...openAgents], 'closed days first, as they were; open days derived again');
+  assert.equal(await exported(store, 'contents'), before.contents);
+  assert.equal(await exported(store, 'scores'), before.scores);
+  assert.equal(await exported(store, 'daily_metrics'), before.metrics);
+  assert.deepEqual(store.db.prepare('SELECT rid FROM daily_agent_rows ORDER BY rid').pluck().all(), [1, 2, 3, 4, 5], 'positions dense');
+  assert.notEqual(store.keyedEpoch(), epoch, 'targets write the keyed views whole');
+
+  // Without retention a rebuild keeps the epoch (rows identical, positions too).
+  const plain = openStore(t);
+  await callsOn(plain, ['2026-11-01', '2026-11-02']);
+  const e0 = plain.keyedEpoch();
+  await rebuildViews({ store: plain });
+  assert.equal(plain.keyedEpoch(), e0);
+});
+
+test('a new REPORT_TIMEZONE after retention keeps the closed daily rows; the open days are regrouped', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-15', '2026-11-20']);
+  await runRetention({ store, days: 30, now: NOW });
+  assert.equal(store.adoptReportTimezone('Asia/Tokyo'), true);
+  store.projection.catchUp();
+  const days = rows(await exported(store, 'daily_agents')).map((r) => r['day']);
+  assert.deepEqual(days, ['2026-08-15', '2026-11-20']);
+  // Tokyo: the Nov 20 12:00 UTC call is on Nov 20 21:00 local: same day; the zone of the rows is Tokyo now.
+  assert.equal(store.reportTimezone(), 'Asia/Tokyo');
+});
+
+test('the boundary never moves back: a larger RETENTION_DAYS later deletes nothing more and restores nothing', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-09-01', '2026-11-20']);
+  await runRetention({ store, days: 30, now: NOW });
+  const r = await runRetention({ store, days: 365, now: NOW });
+  assert.equal(r.keptFromDay, '2026-10-31');
+  assert.equal(store.retention.state().keptFromDay, '2026-10-31');
+});
+
+test('webhooks not yet derived are derived before their days close (the daily rows count them)', async (t) => {
+  const store = openStore(t);
+  await ingest(store, [alert('u-1', 'u', '2026-08-01T12:00:00.000Z', 'John Doe', 3)], () => '2026-08-01T12:00:00.000Z');
+  assert.equal(store.projection.lag(), 1);
+  const r = await runRetention({ store, days: 30, now: NOW });
+  assert.equal(r.events, 1);
+  assert.equal(store.db.prepare("SELECT contents FROM daily_agent_rows WHERE day = '2026-08-01'").pluck().get(), 1);
+});
+
+test('an event the keyed views have not reached (a new zone being derived) is not deleted', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-01']);
+  // As if the keyed views were behind: retention deletes only what both cursors passed.
+  store.db.prepare('UPDATE projector_state SET keyed_seq = 0').run();
+  store.db.prepare('DELETE FROM content_rows').run();
+  const deleted = store.retention.deleteEvents('2026-10-31T00:00:00.000Z', 100);
+  assert.equal(deleted, 0);
+});
+
+test('a new database frees space incrementally: the file shrinks after a run', async (t) => {
+  const store = openStore(t);
+  assert.equal(store.retention.autoVacuum(), 2);
+  const big = 'x'.repeat(20_000);
+  const payloads = Array.from({ length: 300 }, (_, i) => ({ ...alert(`v-${i}`, `v-${i}`, '2026-08-01T12:00:00.000Z', 'John Doe', 3), summary: big }));
+  await ingest(store, payloads, () => '2026-08-01T12:00:00.000Z');
+  store.projection.catchUp();
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  const pages = () => store.db.pragma('page_count', { simple: true }) as number;
+  const before = pages();
+  const r = await runRetention({ store, days: 30, now: NOW });
+  assert.equal(r.vacuumOff, false);
+  assert.ok(r.freedBytes > 300 * 10_000, `freed ${r.freedBytes} bytes`);
+  assert.ok(pages() < before / 2, `${pages()} pages of ${before}`);
+  assert.equal(store.retention.freePages(), 0);
+});
+
+test('a database from before retention: its webhooks enter the by-age table in steps during the first run, then are deleted like the others', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-01', '2026-08-02', '2026-11-29']);
+  // As migration 7 leaves a database that already had these events: none of them in event_ages yet.
+  store.db.prepare('DELETE FROM event_ages').run();
+  store.db.prepare('UPDATE retention_state SET aged_seq = 0, ages_until_seq = (SELECT max(seq) FROM events)').run();
+  // New webhooks after the migration are entered by the trigger.
+  await callsOn(store, ['2026-08-03'], 'after');
+  const r = await runRetention({ store, days: 30, now: NOW });
+  assert.equal(r.events, 3);
+  assert.deepEqual(store.db.prepare('SELECT received_at FROM events').pluck().all(), ['2026-11-29T12:00:00.000Z']);
+  assert.deepEqual(store.db.prepare('SELECT aged_seq = ages_until_seq FROM retention_state').pluck().get(), 1);
+});
+
+test('the by-age table follows the log: inserts, retried parked events moved to a new seq, deletions', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-11-01', '2026-11-02']);
+  // A parked event retried moves to a new seq (projection.retryParked): the trigger follows the move.
+  store.db.prepare("INSERT INTO parked_events (seq, error, parked_at) VALUES (1, 'x', '2026-11-01T00:00:00Z')").run();
+  store.db.prepare('DELETE FROM red_flag_rows WHERE seq = 1').run();
+  store.db.prepare('DELETE FROM score_rows WHERE seq = 1').run();
+  store.projection.retryParked();
+  const same = () =>
+    store.db.prepare('SELECT count(*) FROM events e LEFT JOIN event_ages a ON a.seq = e.seq AND a.received_at = e.received_at WHERE a.seq IS NULL').pluck().get() === 0 &&
+    store.db.prepare('SELECT count(*) FROM event_ages').pluck().get() === store.db.prepare('SELECT count(*) FROM events').pluck().get();
+  assert.deepEqual(store.db.prepare('SELECT seq FROM events ORDER BY seq').pluck().all(), [2, 3]);
+  assert.ok(same());
+  await runRetention({ store, days: 1, now: NOW });
+  assert.equal(store.events.counts().events, 0);
+  assert.ok(same());
+});
