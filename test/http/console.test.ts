@@ -466,10 +466,21 @@ test('pending rows on the page are bounded: a target far behind is not counted r
   // And a card of a target far behind says so instead of a number.
   const card = consolePageHtml({
     home: './', csrf: 'x', flash: undefined, webhookUrl: 'http://h/webhooks/emberqa/t', hourly: hourlyWindow([], new Date()), quarantine: { held: 0, items: [], paged: false, olderThan: undefined },
-    projector: { lag: 0, parked: 0 }, views: VIEW_NAMES, today: '2026-11-30', weekAgo: '2026-11-24',
+    projector: { lag: 0, parked: 0 }, views: VIEW_NAMES, today: '2026-11-30', weekAgo: '2026-11-24', retention: { days: null, keptFromDay: null },
     targets: [{ name: 'csv', activity: { running: false }, note: undefined, lastRun: undefined, lastSuccessAt: null, pending: undefined, behind: 1_000_000, viewErrors: [] }],
   });
   assert.match(card, /<dd data-pending>rows of more than 1,000,000 webhooks \(not counted here: <code>ember-sync status<\/code> counts them\)<\/dd>/);
+});
+
+test('the console says what RETENTION_DAYS deleted: the oldest kept day above the downloads; nothing when it is unset and never ran', async (t) => {
+  const plain = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  assert.doesNotMatch(await consolePage(plain, (await signIn(plain)).cookie), /id="retention"/);
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *', RETENTION_DAYS: '30' });
+  const { cookie } = await signIn(s);
+  assert.match(await consolePage(s, cookie), /<p class="hint" id="retention">Retention \(<code>RETENTION_DAYS=30<\/code>\): nothing deleted yet;/);
+  await s.retention!.runNow();
+  const keptFrom = s.store.retention.state().keptFromDay!;
+  assert.match(await consolePage(s, cookie), new RegExp(`id="retention">Retention \\(<code>RETENTION_DAYS=30</code>\\): webhooks and calls before <strong>${keptFrom}</strong> are deleted`));
 });
 
 test("an action's address opened with GET (Enter in the address bar after a refusal) leads back to the console, not to a JSON 405", async (t) => {

@@ -44,6 +44,8 @@ export interface ConsoleView {
   /** yyyy-mm-dd (UTC): the download form's default range ends here. */
   today: string;
   weekAgo: string;
+  /** RETENTION_DAYS as the server runs it (null: keeps everything) and the oldest day kept (null: nothing deleted yet). */
+  retention: { days: number | null; keptFromDay: string | null };
 }
 
 /**
@@ -236,6 +238,15 @@ ${v.targets.map((t) => targetCard(t, v.csrf, v.home))}
 </section>`;
 }
 
+/** What RETENTION_DAYS left: a download of older days has no rows but the daily views'. */
+function retentionNote(r: ConsoleView['retention']): Html | string {
+  if (r.days === null && r.keptFromDay === null) return '';
+  const setting = r.days === null ? 'RETENTION_DAYS is unset now' : html`<code>RETENTION_DAYS=${String(r.days)}</code>`;
+  return r.keptFromDay
+    ? html`<p class="hint" id="retention">Retention (${setting}): webhooks and calls before <strong>${r.keptFromDay}</strong> are deleted (their month files and tabs too); <code>daily_agents</code> and <code>daily_metrics</code> keep every day.</p>`
+    : html`<p class="hint" id="retention">Retention (${setting}): nothing deleted yet; the server runs it a minute after it starts, then daily.</p>`;
+}
+
 function downloadsSection(v: ConsoleView): Html {
   return html`<section id="downloads" aria-labelledby="downloads-h">
 <h2 id="downloads-h">CSV downloads</h2>
@@ -250,6 +261,7 @@ function downloadsSection(v: ConsoleView): Html {
   <p class="hint" id="dl-hint">Both days included; leave a day empty for no bound. Rows are selected by <code>received_at</code> (keyed views: <code>first_received_at</code>; daily views: by <code>day</code>), in the CSV settings of the server.</p>
 </form>
 <p>Whole views: ${v.views.map((name, i) => html`${i ? ', ' : ''}<a href="${v.home}console/download?view=${name}" download>${name}</a>`)}.</p>
+${retentionNote(v.retention)}
 </section>`;
 }
 

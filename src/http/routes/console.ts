@@ -204,6 +204,13 @@ export function createConsole(deps: ConsoleDeps) {
     };
   }
 
+  /** RETENTION_DAYS as the server recorded it at start, and where the last run left the boundary. */
+  function retentionView(): ConsoleView['retention'] {
+    const recorded = deps.store.meta.get('retention_days');
+    const days = recorded === undefined || recorded === 'unset' ? null : Number(recorded);
+    return { days, keptFromDay: deps.store.retention.state().keptFromDay };
+  }
+
   function consoleView(ctx: Context, session: ConsoleSession): ConsoleView {
     const q = strictQuery(ctx.querystring, ['quarantine_before']);
     const beforeRaw = q.get('quarantine_before');
@@ -228,6 +235,7 @@ export function createConsole(deps: ConsoleDeps) {
       views: VIEW_NAMES,
       today,
       weekAgo: new Date(at.getTime() - 6 * 86_400_000).toISOString().slice(0, 10),
+      retention: retentionView(),
     };
   }
 
