@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { get, request } from 'node:http';
+import { hostname } from 'node:os';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
@@ -519,6 +521,36 @@ test('with an https PUBLIC_URL, signing in from a plain-http page (not loopback)
   for (const origin of ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://[::1]:3000', 'https://hooks.example.com']) {
     const res = await signInAs(s, s.adminToken, { origin, host: new URL(origin).host, 'sec-fetch-site': 'same-origin' });
     assert.equal(res.status, 303, origin);
+  }
+});
+
+test('"Sync now" over a lock whose holder was killed seconds ago (dead pid on this host, fresh heartbeat) starts the sync: the same liveness rule as status', async (t) => {
+  const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
+  const { cookie, csrf } = await signIn(s);
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  s.store.db
+    .prepare('INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at, generation) VALUES (?, ?, ?, ?, ?, ?, 1)')
+    .run('csv', 'killed-sync', dead, hostname(), new Date().toISOString(), new Date().toISOString());
+  const runs = runCount(s);
+  const res = await postForm(s, '/console/sync/csv', { csrf }, { cookie });
+  assert.equal(res.status, 303);
+  for (let i = 0; i < 200 && runCount(s) === runs; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(runCount(s), runs + 1, 'the sync ran (it took the dead holder\'s lock over)');
+  // A live holder (this process) is busy: nothing starts.
+  // (once the console's own sync has finished and let the lock go)
+  let ticket = s.store.sync.tryLock('csv', 'live-owner');
+  for (let i = 0; i < 250 && !ticket; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    ticket = s.store.sync.tryLock('csv', 'live-owner');
+  }
+  assert.ok(ticket);
+  try {
+    const busy = await postForm(s, '/console/sync/csv', { csrf }, { cookie });
+    assert.equal(busy.status, 303);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(runCount(s), runs + 1, 'nothing started while a live process holds the lock');
+  } finally {
+    s.store.sync.unlock(ticket);
   }
 });
 

@@ -4,7 +4,6 @@ import { errorMessage } from '../../lib/text.js';
 import type { Metrics } from '../../metrics/create-metrics.js';
 import type { SyncTarget } from '../../model/sync.js';
 import type { Store } from '../../store/create-store.js';
-import { LOCK_STALE_MS } from '../../store/sync-state.js';
 
 export interface SyncNowDeps {
   store: Store;
@@ -38,10 +37,10 @@ export function createSyncNow(d: SyncNowDeps) {
   /** What the last console start of a target could not do (it lost the race for the lock). */
   const notes = new Map<string, string>();
 
+  // The same liveness rule as status and a takeover: a silent holder, or a dead pid on this host, holds nothing.
   const lockHolder = (name: string): { holder: string; since: string } | undefined => {
-    const held = d.store.sync.lockHolder(name);
-    if (!held || now().getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS) return undefined;
-    return { holder: `pid ${held.pid} on ${held.host}`, since: held.heartbeat_at };
+    const held = d.store.sync.liveHolder(name, now());
+    return held && { holder: `pid ${held.pid} on ${held.host}`, since: held.heartbeat_at };
   };
 
   return {
