@@ -173,6 +173,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   try {
     store.meta.set('public_url', publicBase);
     store.meta.set('webhook_token_sha256', tokenFingerprint(secrets.webhookToken));
+    // doctor from another shell can tell a different ADMIN_TOKEN (the console and /api/* would refuse it).
+    store.meta.set('admin_token_sha256', tokenFingerprint(secrets.adminToken));
     // `status` from a shell without the server's environment tells when the server syncs next.
     store.meta.set('sync_schedule', settings.syncSchedule);
     store.meta.set('sync_timezone', settings.syncTimezone);

@@ -58,7 +58,7 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
     add(fail('database', `cannot open ${settings.dbPath}: ${oneLine(err)}`, 'stop the server, keep the file aside and restore the latest `ember-sync backup` (README: Restore a backup)'));
   }
   // What the server recorded (app_meta); a database from before a key existed has none.
-  const meta = (key: 'public_url' | 'webhook_token_sha256' | 'report_timezone'): string | undefined => {
+  const meta = (key: 'public_url' | 'webhook_token_sha256' | 'admin_token_sha256' | 'report_timezone'): string | undefined => {
     try {
       return db?.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck().get(key) ?? undefined;
     } catch {
@@ -78,7 +78,7 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
       add(fail('targets', `the server synced ${missing.join(', ')} in the last 7 days, but this shell's settings have no ${missing.join(', ')} target, so ${missing.length === 1 ? 'it is' : 'they are'} not checked here`, "run doctor with the server's environment (the variables of its systemd unit, container or .env file)"));
     }
     add(...checkDisk([{ label: 'DATA_DIR', path: settings.dataDir }, { label: 'DB_PATH', path: settings.dbPath }, ...(settings.syncTargets.includes('csv') ? [{ label: 'CSV_DIR', path: settings.csvDir }] : [])]));
-    add(...checkSecrets(settings, meta('webhook_token_sha256')));
+    add(...checkSecrets(settings, { webhook: meta('webhook_token_sha256'), admin: meta('admin_token_sha256') }));
     add(checkSchedule(settings.syncSchedule, settings.syncTimezone, d.now?.() ?? new Date()));
 
     // The base the running server announced is the one pasted into EmberQA; this shell may lack its PUBLIC_URL.

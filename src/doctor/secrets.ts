@@ -64,10 +64,10 @@ function tokenCheck(name: string, setting: string, fromEnv: string | undefined, 
 }
 
 /** Secrets at rest: the tokens, the database (raw webhooks quote customers) and the Google key. */
-export function checkSecrets(settings: Settings, serverFingerprint: string | undefined): CheckResult[] {
+export function checkSecrets(settings: Settings, server: { webhook?: string | undefined; admin?: string | undefined } = {}): CheckResult[] {
   const out = [
-    tokenCheck('webhook token', 'WEBHOOK_TOKEN', settings.webhookToken, join(settings.dataDir, 'webhook-token'), serverFingerprint),
-    tokenCheck('admin token', 'ADMIN_TOKEN', settings.adminToken, join(settings.dataDir, 'admin-token')),
+    tokenCheck('webhook token', 'WEBHOOK_TOKEN', settings.webhookToken, join(settings.dataDir, 'webhook-token'), server.webhook),
+    tokenCheck('admin token', 'ADMIN_TOKEN', settings.adminToken, join(settings.dataDir, 'admin-token'), server.admin),
     databaseFiles(settings.dbPath),
   ];
   if (settings.googleApplicationCredentials !== undefined && settings.syncTargets.includes('sheets')) {

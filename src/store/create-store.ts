@@ -8,7 +8,7 @@ import { createSyncState } from './sync-state.js';
 import { createViewRows } from './view-rows.js';
 
 /** What the running server records for other processes: its public URL, and a fingerprint (never the value) of its webhook token. */
-export type MetaKey = 'public_url' | 'webhook_token_sha256' | 'report_timezone' | 'sync_schedule' | 'sync_timezone' | 'retention_days';
+export type MetaKey = 'public_url' | 'webhook_token_sha256' | 'report_timezone' | 'sync_schedule' | 'sync_timezone' | 'retention_days' | 'admin_token_sha256';
 
 /**
  * The keyed views' derivation: positions of rows in targets are valid only

@@ -7,6 +7,9 @@ import { checkDatabase, checkRetention } from '../../src/doctor/database.js';
 import { assessDisk, MIN_FREE_BYTES } from '../../src/doctor/disk.js';
 import { checkPublicUrl, reachableFromEmberQa } from '../../src/doctor/public-url.js';
 import { checkSchedule } from '../../src/doctor/schedule.js';
+import { checkSecrets } from '../../src/doctor/secrets.js';
+import { loadSettings } from '../../src/config/settings.js';
+import { tokenFingerprint } from '../../src/config/secrets.js';
 import { createStore } from '../../src/store/create-store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -58,6 +61,24 @@ test('retention check: unset passes; set on a new database passes with the oldes
   const bare = new Database(join(dir, 'bare.db'));
   t.after(() => bare.close());
   assert.match(checkRetention(bare, 7).detail, /prepares the database for it at its next start/);
+});
+
+test('tokens: a server running with another ADMIN_TOKEN or WEBHOOK_TOKEN than this shell is a failure saying so (fingerprints compared, no token printed)', (t) => {
+  const dir = tempDir(t);
+  const admin = 'shell-admin-token-0123456789';
+  const webhook = 'shell-webhook-token-0123456789';
+  const settings = loadSettings({ DATA_DIR: dir, ADMIN_TOKEN: admin, WEBHOOK_TOKEN: webhook });
+  createStore({ dbPath: settings.dbPath }).close();
+  const byName = (server: Parameters<typeof checkSecrets>[1]) => new Map(checkSecrets(settings, server).map((r) => [r.name, r]));
+  const same = byName({ webhook: tokenFingerprint(webhook), admin: tokenFingerprint(admin) });
+  assert.equal(same.get('admin token')!.ok, true);
+  assert.equal(same.get('webhook token')!.ok, true);
+  const other = byName({ webhook: tokenFingerprint(webhook), admin: tokenFingerprint('the-servers-own-admin-token-xyz') });
+  assert.equal(other.get('admin token')!.ok, false);
+  assert.match(other.get('admin token')!.detail, /^the running server uses another token than ADMIN_TOKEN \(environment\)\. To fix: run doctor with the server's environment \(its ADMIN_TOKEN\)/);
+  assert.doesNotMatch(JSON.stringify([...other.values()]), new RegExp(`${admin}|the-servers-own`));
+  // A server from before it recorded the admin fingerprint: nothing to compare, no failure.
+  assert.equal(byName({ webhook: tokenFingerprint(webhook) }).get('admin token')!.ok, true);
 });
 
 test('free disk: below 1 GB fails with what to do; above passes with the room left', () => {

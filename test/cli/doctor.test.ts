@@ -111,6 +111,10 @@ test('doctor: every check passes against a running server and a shared sheet (bu
     assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), 'a secret was printed');
   }
   assert.doesNotMatch(r.stdout + r.stderr, /ya29\./);
+
+  // A shell with another ADMIN_TOKEN than the running server's (the server recorded its fingerprint at start).
+  const other = await runCli(['doctor'], { ...env, ADMIN_TOKEN: 'not-the-servers-admin-token-123' });
+  assert.match(parse(other).failed.get('admin token') ?? '', /^the running server uses another token than ADMIN_TOKEN \(environment\)/);
 });
 
 test('doctor: each Sheets failure is one ✘ line saying what to do, and exit 1', async (t) => {
