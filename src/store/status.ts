@@ -88,7 +88,7 @@ function noticesOf(details: string | null): string[] {
  * - `never`: no run recorded;
  * - `running`: its latest run has not finished and its lock is held by a live process;
  * - `crashed`: its latest run started but never finished, and no live process holds the lock (it died);
- * - `locked`: a live process holds the lock without a run of its own (`ember-sync rebuild`, or a sync starting);
+ * - `locked`: a live process holds the lock without a run of its own (`ember-sync rebuild`, a RETENTION_DAYS run, or a sync starting);
  * - `ok` / `failed`: how its latest run ended.
  */
 export type TargetState = 'never' | 'running' | 'crashed' | 'locked' | 'ok' | 'failed';

@@ -39,7 +39,7 @@ function targetLines(name: string, t: TargetStatus, s: StatusOutput, now: number
       lines.push(`target ${name}: CRASHED: the run started at ${t.state_since} never finished and no process holds its lock (the process died or was killed); what it had not confirmed stays pending and goes out with the next sync. Before it: ${lastLine}; ${totals}`);
       break;
     case 'locked':
-      lines.push(`target ${name}: busy: pid ${t.lock?.pid} on ${t.lock?.host} holds the sync lock (ember-sync rebuild, or a sync about to start); ${lastLine}; ${totals}`);
+      lines.push(`target ${name}: busy: pid ${t.lock?.pid} on ${t.lock?.host} holds the sync lock (ember-sync rebuild, the daily RETENTION_DAYS run, or a sync about to start); ${lastLine}; ${totals}`);
       break;
     default:
       lines.push(`target ${name}: ${lastLine}; ${totals}`);
