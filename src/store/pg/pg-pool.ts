@@ -1,0 +1,183 @@
+import { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { StoreUnavailableError } from '../../errors.js';
+
+export interface PgPoolOptions {
+  /** DATABASE_URL (`postgres://user:pass@host:5432/db`, or `postgres://user@/db?host=/run/postgresql` for a unix socket). */
+  connectionString: string;
+  /** Connections at most (per process). */
+  max?: number;
+  /**
+   * Server-side limit on each statement (ms), sent at connect as the session's
+   * statement_timeout. A `statement_timeout` in the URL's query wins (node-postgres
+   * lets the connection string override options).
+   */
+  statementTimeoutMs?: number;
+  /** Shown in pg_stat_activity (the replica's name, say). */
+  applicationName?: string;
+  /** How long a query waits for a connection (a free pool slot or a new connect) before failing. */
+  connectTimeoutMs?: number;
+  /** An idle connection is closed after this long. */
+  idleTimeoutMs?: number;
+  /**
+   * An idle pooled connection failed (server restart, pg_terminate_backend): the
+   * pool has already dropped it; this is for the log. Without a listener such an
+   * error would crash the process, so the pool always listens.
+   */
+  onIdleError?: (err: Error) => void;
+}
+
+export const PG_POOL_DEFAULTS = {
+  max: 10,
+  statementTimeoutMs: 30_000,
+  applicationName: 'ember-sync',
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+} as const;
+
+/** Why the database is unavailable (for logs and metrics): see unavailableReason. */
+export type UnavailableReason = 'connection_refused' | 'connection_lost' | 'admin_shutdown' | 'timeout' | 'insufficient_resources' | 'read_only' | 'transient' | 'closing';
+
+/** Node's socket errors: the server cannot be reached or the connection broke. */
+const SOCKET_CODES: Readonly<Record<string, UnavailableReason>> = {
+  ECONNREFUSED: 'connection_refused',
+  EHOSTUNREACH: 'connection_refused',
+  ENETUNREACH: 'connection_refused',
+  EHOSTDOWN: 'connection_refused',
+  ENETDOWN: 'connection_refused',
+  EAI_AGAIN: 'connection_refused',
+  ENOTFOUND: 'connection_refused',
+  ECONNRESET: 'connection_lost',
+  EPIPE: 'connection_lost',
+  ECONNABORTED: 'connection_lost',
+  ETIMEDOUT: 'timeout',
+};
+
+/** SQLSTATEs (exact) that mean "not now", not "never". */
+const SQLSTATES: Readonly<Record<string, UnavailableReason>> = {
+  '57P01': 'admin_shutdown', // admin_shutdown: pg_terminate_backend, or a fast shutdown
+  '57P02': 'admin_shutdown', // crash_shutdown: another backend crashed, the server restarts
+  '57P03': 'admin_shutdown', // cannot_connect_now: starting up, shutting down, in recovery
+  '57P04': 'admin_shutdown', // database_dropped
+  '57014': 'timeout', // query_canceled: statement_timeout (or a cancel request)
+  '55P03': 'timeout', // lock_not_available: lock_timeout
+  '25006': 'read_only', // read_only_sql_transaction: connected to a standby (after a failover)
+  '40001': 'transient', // serialization_failure
+  '40P01': 'transient', // deadlock_detected
+};
+
+/** SQLSTATE classes: 08 connection exception, 53 insufficient resources (disk full, out of memory, too many connections), 58 system error (I/O). */
+const SQLSTATE_CLASSES: Readonly<Record<string, UnavailableReason>> = {
+  '08': 'connection_lost',
+  '53': 'insufficient_resources',
+  '58': 'insufficient_resources',
+};
+
+/** node-postgres's own errors, which carry no code. */
+const CLIENT_MESSAGES: ReadonlyArray<readonly [RegExp, UnavailableReason]> = [
+  [/^Connection terminated due to connection timeout/, 'timeout'],
+  [/^timeout exceeded when trying to connect/, 'timeout'],
+  [/^Query read timeout/, 'timeout'],
+  [/^Connection terminated/, 'connection_lost'],
+  [/is not queryable/, 'connection_lost'],
+  [/^Cannot use a pool after calling end on the pool/, 'closing'],
+];
+
+/**
+ * Says why `err` means the database cannot be used right now (the request may
+ * be retried later: the HTTP layer answers 503), or undefined when it is any
+ * other error (a bug, a constraint, bad input), which callers rethrow as is.
+ */
+export function unavailableReason(err: unknown): UnavailableReason | undefined {
+  if (err instanceof StoreUnavailableError) return unavailableReason(err.cause) ?? 'connection_lost';
+  if (typeof err !== 'object' || err === null) return undefined;
+  // A host name with several addresses (localhost: ::1 and 127.0.0.1) fails with one error per address.
+  if (err instanceof AggregateError) {
+    for (const e of err.errors) {
+      const reason = unavailableReason(e);
+      if (reason) return reason;
+    }
+  }
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (/^[0-9A-Z]{5}$/.test(code)) return SQLSTATES[code] ?? SQLSTATE_CLASSES[code.slice(0, 2)];
+    const socket = SOCKET_CODES[code];
+    if (socket) return socket;
+    // A unix socket that does not exist: the server is not running (not any missing file).
+    if (code === 'ENOENT' && (err as { syscall?: unknown }).syscall === 'connect') return 'connection_refused';
+  }
+  const message = (err as { message?: unknown }).message;
+  if (typeof message === 'string') {
+    for (const [pattern, reason] of CLIENT_MESSAGES) if (pattern.test(message)) return reason;
+  }
+  return undefined;
+}
+
+/** StoreUnavailableError (code store_unavailable, 503) for an unavailable database, else `err` itself. */
+export function classifyPgError(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError) return err;
+  return unavailableReason(err) === undefined ? err : new StoreUnavailableError(err);
+}
+
+/**
+ * A connection pool on DATABASE_URL whose failures are classified: every
+ * method rejects with StoreUnavailableError when the database cannot be
+ * reached or the connection broke (refused, terminated, shut down, timed out),
+ * and with the original error otherwise.
+ */
+export function createPgPool(options: PgPoolOptions) {
+  const pool = new Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? PG_POOL_DEFAULTS.max,
+    statement_timeout: options.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs,
+    application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
+    idleTimeoutMillis: options.idleTimeoutMs ?? PG_POOL_DEFAULTS.idleTimeoutMs,
+    // A peer that vanished without a FIN (a failover, a dead NAT entry) is noticed.
+    keepAlive: true,
+  });
+  pool.on('error', (err) => options.onIdleError?.(err));
+  let ended = false;
+
+  return {
+    /** The node-postgres pool itself (tests, pool statistics). */
+    pool,
+    /** One statement on any pooled connection. Pass `name` for a statement prepared once per connection. */
+    async query<R extends QueryResultRow>(query: QueryConfig): Promise<QueryResult<R>> {
+      try {
+        return await pool.query<R>(query);
+      } catch (err) {
+        throw classifyPgError(err);
+      }
+    },
+    /**
+     * Runs `fn` on one connection of its own (a transaction, a session lock).
+     * The connection is closed rather than reused when `fn` fails because the
+     * database is unavailable, or when `discard` is set (`fn` changed the session).
+     */
+    async withClient<T>(fn: (client: PoolClient) => Promise<T>, options: { discard?: boolean } = {}): Promise<T> {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw classifyPgError(err);
+      }
+      let broken: Error | undefined;
+      try {
+        return await fn(client);
+      } catch (err) {
+        const classified = classifyPgError(err);
+        if (classified instanceof StoreUnavailableError) broken = classified;
+        throw classified;
+      } finally {
+        client.release(broken ?? (options.discard ? true : undefined));
+      }
+    },
+    /** Closes every connection (waits for checked-out ones). Safe to call twice. */
+    async end(): Promise<void> {
+      if (ended) return;
+      ended = true;
+      await pool.end();
+    },
+  };
+}
+export type PgPool = ReturnType<typeof createPgPool>;

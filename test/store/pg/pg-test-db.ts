@@ -1,0 +1,113 @@
+/**
+ * PostgreSQL for the tests in this folder: EMBER_SYNC_TEST_DATABASE_URL names a
+ * server where we may create and drop databases (.ci/run starts a throwaway
+ * cluster; locally: `test/store/pg/pg-cluster.sh npm test`). Without it the
+ * tests that need a server skip, saying so.
+ */
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { Client, escapeIdentifier } from 'pg';
+import { createPgPool, type PgPool, type PgPoolOptions } from '../../../src/store/pg/pg-pool.js';
+
+export const PG_URL: string | undefined = process.env['EMBER_SYNC_TEST_DATABASE_URL'] || undefined;
+
+export const PG_SKIP: string | false = PG_URL
+  ? false
+  : 'EMBER_SYNC_TEST_DATABASE_URL is not set: this test needs a PostgreSQL server (.ci/run starts a throwaway cluster; locally run `test/store/pg/pg-cluster.sh npm test`)';
+
+/** The same server and credentials, another database: the URL's path is the database name. */
+export function databaseUrl(url: string, database: string): string {
+  const authority = /^(postgres(?:ql)?:\/\/[^/?#]*)(\/[^?#]*)?/;
+  if (!authority.test(url)) throw new Error('EMBER_SYNC_TEST_DATABASE_URL must be a postgres:// or postgresql:// URL');
+  return url.replace(authority, `$1/${encodeURIComponent(database)}`);
+}
+
+async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: PG_URL!, application_name: 'ember-sync-test-admin' });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Clean-ups of a test, run last-registered first (pools close before their database is dropped). */
+const cleanups = new WeakMap<TestContext, Array<() => Promise<unknown>>>();
+function onEnd(t: TestContext, fn: () => Promise<unknown>): void {
+  let stack = cleanups.get(t);
+  if (!stack) {
+    const fresh: Array<() => Promise<unknown>> = [];
+    cleanups.set(t, fresh);
+    t.after(async () => {
+      for (const f of fresh.reverse()) await f();
+    });
+    stack = fresh;
+  }
+  stack.push(fn);
+}
+
+/**
+ * An empty database of this test's own, dropped when the test ends (advisory
+ * locks and schemas are per database, so test files running at once do not meet).
+ */
+export async function freshDatabase(t: TestContext): Promise<string> {
+  const name = `ember_sync_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${escapeIdentifier(name)}`));
+  onEnd(t, () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(name)} WITH (FORCE)`)));
+  return databaseUrl(PG_URL!, name);
+}
+
+/** A pool closed when the test ends. */
+export function testPool(t: TestContext, url: string, options: Omit<PgPoolOptions, 'connectionString'> = {}): PgPool {
+  const pool = createPgPool({ connectionString: url, ...options });
+  onEnd(t, () => pool.end());
+  return pool;
+}
+
+/** A plain client of its own (a session the test drives step by step), closed when the test ends. */
+export async function testClient(t: TestContext, url: string, applicationName = 'ember-sync-test'): Promise<Client> {
+  const client = new Client({ connectionString: url, application_name: applicationName });
+  // A terminated session must not crash the test process.
+  client.on('error', () => undefined);
+  await client.connect();
+  onEnd(t, () => client.end().catch(() => undefined));
+  return client;
+}
+
+/** Waits until a backend of `applicationName` waits on `waitEvent` (e.g. 'advisory', 'PgSleep'); returns its pid. */
+export async function waitForBackend(observer: Client, applicationName: string, waitEvent: string, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await observer.query<{ pid: number }>({
+      text: 'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event = $2 AND datname = current_database()',
+      values: [applicationName, waitEvent],
+    });
+    if (res.rows[0]) return res.rows[0].pid;
+    if (Date.now() > deadline) throw new Error(`no backend of ${applicationName} waited on ${waitEvent} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A small deterministic PRNG (mulberry32) for batch sizes and orders. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An event as the receiver would log it. */
+export function event(webhookId: string, options: { type?: 'red_flag' | 'low_score' | 'completion' | 'workflow'; receivedAt?: string; body?: Buffer; outcome?: 'accepted' | 'replayed' } = {}) {
+  return {
+    webhookId,
+    type: options.type ?? ('completion' as const),
+    receivedAt: options.receivedAt ?? new Date().toISOString(),
+    body: options.body ?? Buffer.from(JSON.stringify({ webhook_id: webhookId, trigger_reason: 'completed_action' })),
+    ...(options.outcome === undefined ? {} : { outcome: options.outcome }),
+  };
+}
