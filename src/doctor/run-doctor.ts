@@ -58,7 +58,7 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
     add(fail('database', `cannot open ${settings.dbPath}: ${oneLine(err)}`, 'stop the server, keep the file aside and restore the latest `ember-sync backup` (README: Restore a backup)'));
   }
   // What the server recorded (app_meta); a database from before a key existed has none.
-  const meta = (key: 'public_url' | 'webhook_token_sha256' | 'admin_token_sha256' | 'report_timezone'): string | undefined => {
+  const meta = (key: 'public_url' | 'webhook_token_sha256' | 'admin_token_sha256' | 'report_timezone' | 'retention_days'): string | undefined => {
     try {
       return db?.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck().get(key) ?? undefined;
     } catch {
@@ -66,7 +66,10 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
     }
   };
   try {
-    if (db) add(...checkDatabase(db, settings.dbPath), checkRetention(db, settings.retentionDays));
+    // RETENTION_DAYS as the running server recorded it at start (its unit file may set it, this shell not).
+    const recorded = meta('retention_days');
+    const retentionDays = recorded === undefined ? settings.retentionDays : recorded === 'unset' ? undefined : Number(recorded);
+    if (db) add(...checkDatabase(db, settings.dbPath), checkRetention(db, retentionDays));
     // A target the server syncs that this shell does not set would go unchecked: say so rather than pass without it.
     let missing: string[] = [];
     try {

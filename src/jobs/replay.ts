@@ -25,6 +25,10 @@ export function replayQuarantine(deps: { store: Store; validator: Validator; web
   const now = deps.now ?? (() => new Date());
   const result: ReplayResult = { checked: 0, released: 0, duplicates: 0, stillHeld: 0, parked: { moved: 0, still: 0 }, items: [] };
 
+  // RETENTION_DAYS: a payload first received before the cutoff was kept because it came again since; released with
+  // its first receipt it would land in a deleted month, on a closed day, and go at the next run. It takes its last.
+  const cutoff = store.retention.state().cutoff;
+  const receivedAt = (row: QuarantinedRow) => (cutoff !== null && row.received_at < cutoff ? row.last_received_at : row.received_at);
   const settle = store.db.transaction((row: QuarantinedRow) => {
     let payload: Record<string, unknown>;
     try {
@@ -37,7 +41,7 @@ export function replayQuarantine(deps: { store: Store; validator: Validator; web
       store.events.updateQuarantineErrors(row.id, outcome.error.code, outcome.error.details ?? []);
       return { id: row.id, webhookId: row.webhook_id, result: 'held' as const, errors: outcome.error.details };
     }
-    const appended = store.events.append({ webhookId: outcome.typed.payload.webhook_id, type: outcome.typed.type, receivedAt: row.received_at, body: row.body, outcome: 'replayed' });
+    const appended = store.events.append({ webhookId: outcome.typed.payload.webhook_id, type: outcome.typed.type, receivedAt: receivedAt(row), body: row.body, outcome: 'replayed' });
     const status = appended.duplicate ? ('duplicate' as const) : ('released' as const);
     store.events.resolveQuarantine(row.id, status, appended.seq, now().toISOString());
     return { id: row.id, webhookId: row.webhook_id, result: status, ...(appended.seq === undefined ? {} : { seq: appended.seq }) };

@@ -37,6 +37,9 @@ export interface RetentionRunOptions {
   waitForLockMs?: number;
   /** Stops between steps (server shutdown); the next run goes on where this one stopped. */
   signal?: AbortSignal;
+  /** See MAX_WAL_BACKLOG (tests). */
+  maxWalBytes?: number;
+  walWaitMs?: number;
 }
 
 export interface RetentionResult {
@@ -46,10 +49,33 @@ export interface RetentionResult {
   quarantine: number;
   contents: number;
   metricRows: number;
+  /** Calls of deleted months still active (a webhook since the cutoff): moved to the first kept month. */
+  movedCalls: number;
   /** Bytes given back to the file system (incremental vacuum). */
   freedBytes: number;
   /** The file cannot shrink (auto_vacuum off: a database from before RETENTION_DAYS); freed pages are reused by new data. */
   vacuumOff: boolean;
+}
+
+/** Past this much WAL that no checkpoint could copy (a reader elsewhere holds it), a run waits, then stops until the next one. */
+export const MAX_WAL_BACKLOG = 64 * 1024 * 1024;
+
+/**
+ * Waits (up to a minute) while a reader in another process keeps the WAL
+ * from being checkpointed and it holds more than MAX_WAL_BACKLOG; then stops
+ * the run: deleting and vacuuming would grow the WAL by every page they touch
+ * (gigabytes at millions of webhooks) until that reader ends.
+ */
+async function walRoom(r: Store['retention'], o: { signal?: AbortSignal | undefined; maxWalBytes?: number | undefined; walWaitMs?: number | undefined }): Promise<void> {
+  const max = o.maxWalBytes ?? MAX_WAL_BACKLOG;
+  const until = Date.now() + (o.walWaitMs ?? 60_000);
+  for (let backlog = r.walBacklog(); backlog > max; backlog = r.walBacklog()) {
+    if (Date.now() >= until) {
+      throw new Error(`another process holds a read transaction on the database (an sqlite3 shell, a backup tool?): ${(backlog / 1048576).toFixed(0)} MB of WAL cannot be checkpointed; retention stops here and goes on at its next check`);
+    }
+    o.signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /**
@@ -58,11 +84,12 @@ export interface RetentionResult {
  * transaction takes about `stepMs`, and giving the event loop back between
  * steps so webhooks are received and committed meanwhile.
  */
-async function paced(step: (limit: number) => number, stepMs: number, signal: AbortSignal | undefined): Promise<number> {
+async function paced(step: (limit: number) => number, stepMs: number, signal: AbortSignal | undefined, room: () => Promise<void> = async () => {}): Promise<number> {
   let limit = 64;
   let total = 0;
   for (;;) {
     signal?.throwIfAborted();
+    await room();
     const started = performance.now();
     const n = step(limit);
     const took = performance.now() - started;
@@ -80,7 +107,8 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString
 export function describeRetention(r: RetentionResult): string {
   const parts = [plural(r.events, 'webhook'), plural(r.quarantine, 'quarantined payload'), `${plural(r.contents, 'call')} (${plural(r.metricRows, 'metric row')})`];
   const space = r.vacuumOff ? 'space reused, the file does not shrink (auto_vacuum off: see README)' : `${(r.freedBytes / 1048576).toFixed(1)} MB given back`;
-  return `deleted ${parts.join(', ')} before ${r.keptFromDay}; ${space}`;
+  const moved = r.movedCalls > 0 ? `; ${plural(r.movedCalls, 'call')} of deleted months still active moved to ${r.keptFromDay.slice(0, 7)}` : '';
+  return `deleted ${parts.join(', ')} before ${r.keptFromDay}${moved}; ${space}`;
 }
 
 /**
@@ -108,21 +136,31 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
     const cutoff = state.cutoff!;
     const keptFromDay = state.keptFromDay!;
     // Once per database from before retention: its events enter the by-age table (a seq range per step).
-    await paced((n) => r.enterOldEvents(n), stepMs, o.signal);
-    const events = await paced((n) => r.deleteEvents(cutoff, n), stepMs, o.signal);
-    const quarantine = await paced((n) => r.deleteQuarantine(cutoff, n), stepMs, o.signal);
+    const room = () => walRoom(r, o);
+    await paced((n) => r.enterOldEvents(n), stepMs, o.signal, room);
+    const events = await paced((n) => r.deleteEvents(cutoff, n), stepMs, o.signal, room);
+    const quarantine = await paced((n) => r.deleteQuarantine(cutoff, n), stepMs, o.signal, room);
     let contents = 0;
+    let moved = 0;
     const rows = await paced(
       (n) => {
-        const d = r.deleteMonths(monthOfDay(keptFromDay), n);
+        let d = r.deleteMonths(monthOfDay(keptFromDay), n, { cutoff, day: keptFromDay });
+        // Webhooks came in since: derive them first (a few at most; the moves need the projection caught up).
+        for (let i = 0; d === 'behind' && i < 100; i++) {
+          store.projection.catchUp();
+          d = r.deleteMonths(monthOfDay(keptFromDay), n, { cutoff, day: keptFromDay });
+        }
+        if (d === 'behind') throw new Error('the projection does not catch up with the webhooks coming in; the next run goes on');
         contents += d.contents;
-        return d.contents + d.metricRows;
+        moved += d.moved;
+        return d.moved + d.contents + d.metricRows;
       },
       stepMs,
       o.signal,
+      room,
     );
     r.deleteHours(cutoff);
-    return { keptFromDay, cutoff, events, quarantine, contents, metricRows: rows - contents };
+    return { keptFromDay, cutoff, events, quarantine, contents, metricRows: rows - contents - moved, movedCalls: moved };
   });
   // The syncs may go on meanwhile: giving pages back changes no row.
   const vacuumOff = r.autoVacuum() !== 2;
@@ -134,6 +172,7 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
     let pages = 128;
     while (left > 0) {
       o.signal?.throwIfAborted();
+      await walRoom(r, o);
       const started = performance.now();
       const now = r.vacuumStep(pages);
       const took = performance.now() - started;

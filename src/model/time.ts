@@ -266,8 +266,9 @@ export const monthOf = (day: string): string => day.slice(0, 7);
 /** The calendar day `n` days after `day` (`yyyy-mm-dd`; n may be negative): calendar arithmetic, no zone involved. */
 export function addDays(day: string, n: number): string {
   const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const t = new Date(Date.UTC(2000, m - 1, d + n));
-  t.setUTCFullYear(y + t.getUTCFullYear() - 2000);
+  // setUTCFullYear with month and day: the calendar of year y itself (Date.UTC would read years 0–99 as 1900–1999).
+  const t = new Date(0);
+  t.setUTCFullYear(y, m - 1, d + n);
   return t.toISOString().slice(0, 10);
 }
 

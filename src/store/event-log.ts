@@ -15,6 +15,8 @@ export interface QuarantinedRow {
   id: number;
   webhook_id: string | null;
   received_at: string;
+  /** The latest time the same bytes came in (a retry or a resend). */
+  last_received_at: string;
   attempts: number;
   reason: string;
   errors: string;
@@ -38,10 +40,10 @@ export function createEventLog(db: Db) {
      RETURNING id, attempts`,
   );
   const heldQuarantine = db.prepare<[number, number], QuarantinedRow>(
-    `SELECT id, webhook_id, received_at, attempts, reason, errors, body, status FROM quarantine WHERE status = 'held' AND id > ? ORDER BY id LIMIT ?`,
+    `SELECT id, webhook_id, received_at, last_received_at, attempts, reason, errors, body, status FROM quarantine WHERE status = 'held' AND id > ? ORDER BY id LIMIT ?`,
   );
   const quarantineById = db.prepare<[string], QuarantinedRow>(
-    `SELECT id, webhook_id, received_at, attempts, reason, errors, body, status FROM quarantine WHERE webhook_id = ? AND status = 'held' ORDER BY id`,
+    `SELECT id, webhook_id, received_at, last_received_at, attempts, reason, errors, body, status FROM quarantine WHERE webhook_id = ? AND status = 'held' ORDER BY id`,
   );
   const resolveQuarantine = db.prepare<[string, number | null, string, number]>(`UPDATE quarantine SET status = ?, released_seq = ?, resolved_at = ? WHERE id = ?`);
   const updateQuarantineErrors = db.prepare<[string, string, number]>(`UPDATE quarantine SET reason = ?, errors = ? WHERE id = ?`);

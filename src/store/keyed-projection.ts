@@ -189,7 +189,13 @@ export function createKeyedProjection(db: Db, zone: () => string) {
      */
     const closedBefore = keptFromDay.get() ?? undefined;
     const open = (day: string): boolean => closedBefore === undefined || day >= closedBefore;
-    const monthOf = (iso: string): string => monthOfDay(dayOf(iso));
+    // A call's month is its first_received_at's, or the first kept month when RETENTION_DAYS deleted that one (a call
+    // of a deleted month still active was moved there: store/retention.ts); never a deleted month.
+    const keptMonth = closedBefore === undefined ? undefined : monthOfDay(closedBefore);
+    const monthOf = (iso: string): string => {
+      const month = monthOfDay(dayOf(iso));
+      return keptMonth !== undefined && month < keptMonth ? keptMonth : month;
+    };
     const days = new Map<string, string>();
     const dayOf = (iso: string): string => {
       let d = days.get(iso);
@@ -500,8 +506,10 @@ export function createKeyedProjection(db: Db, zone: () => string) {
      * positions start again from 1. The daily rows of closed days
      * (RETENTION_DAYS) are kept, renumbered 1..n in their order, and the new
      * derivation's rows come after them: the raw log no longer holds what
-     * they were summed from. Returns true when it kept some (positions then
-     * differ from the last derivation: a new keyed generation, see create-store).
+     * they were summed from. Returns true once retention has run: the rows
+     * then differ from the last derivation's (closed rows first, webhooks of
+     * open days deleted, calls moved), so the targets write them whole (a new
+     * keyed generation, see create-store); false when they come out the same.
      */
     wipe(): boolean {
       const closed = keptFromDay.get();
@@ -510,15 +518,13 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         return false;
       }
       for (const t of ['content_rows', 'content_score_rows', 'keyed_parts']) db.prepare(`DELETE FROM ${t}`).run();
-      let kept = 0;
       for (const t of ['daily_agent_rows', 'daily_metric_rows']) {
         db.prepare(`DELETE FROM ${t} WHERE day >= ?`).run(closed);
         // Dense again, in two steps (a rid taken by a row not yet moved would clash).
         db.prepare(`UPDATE ${t} SET rid = -r.pos FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS pos FROM ${t}) AS r WHERE ${t}.rid = r.rid`).run();
         db.prepare(`UPDATE ${t} SET rid = -rid`).run();
-        kept += db.prepare<[], number>(`SELECT count(*) FROM ${t}`).pluck().get()!;
       }
-      return kept > 0;
+      return true;
     },
   };
 }

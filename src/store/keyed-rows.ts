@@ -99,6 +99,20 @@ export function createKeyedRows(db: Db) {
   ) as Record<KeyedViewName, { page: Statement<[Record<string, unknown>], unknown[]>; count: Statement<[Record<string, unknown>], number>; total: Statement<[], number>; changedRids: Statement<[number, number], number>; countChanged: Statement<[number, number], number>; byRids: Statement<[string], unknown[]> }>;
 
   const months = Object.fromEntries([...MONTH_VIEWS].map((v) => [v, monthStatements(db, v)])) as Partial<Record<KeyedViewName, ReturnType<typeof monthStatements>>>;
+  /**
+   * The pending rows of a view split by month: the rows changed after the
+   * cursor (new ones included) or, when more, the rows the months hold beyond
+   * what the target holds. Not max(rid) minus what the target holds: the rows
+   * of months RETENTION_DAYS deleted left gaps in rid, and they are pending for
+   * no one.
+   */
+  const monthPending = Object.fromEntries(
+    [...MONTH_VIEWS].map((view) => {
+      const changed = db.prepare<[number], number>(`SELECT count(*) FROM ${byChange(VIEW_DEFS[view].table)} WHERE changed_seq > ?`).pluck();
+      const held = db.prepare<[string], number>('SELECT coalesce(sum(total), 0) FROM keyed_parts WHERE view = ?').pluck();
+      return [view, (sinceSeq: number, known: number) => Math.max(changed.get(sinceSeq)!, held.get(view)! - Math.max(known, 0))];
+    }),
+  ) as Partial<Record<KeyedViewName, (sinceSeq: number, known: number) => number>>;
 
   /** A keyed view split by month, as of now: each month's rows 1..total (its total now). */
   function monthsOf(view: KeyedViewName, shape: (r: unknown[]) => { rid: number; cells: Cell[] }): KeyedMonths | undefined {
@@ -212,7 +226,7 @@ export function createKeyedRows(db: Db) {
             yield page.map(({ rid, cells }) => ({ position: rid, cells }));
           }
         },
-        countChanged: (sinceSeq: number, known: number) => s.countChanged.get(sinceSeq, Math.min(known, total))! + Math.max(0, total - Math.max(known, 0)),
+        countChanged: monthPending[view] ?? ((sinceSeq: number, known: number) => s.countChanged.get(sinceSeq, Math.min(known, total))! + Math.max(0, total - Math.max(known, 0))),
         ...(MONTH_VIEWS.has(view) ? { months: monthsOf(view, shape)! } : {}),
       };
     },

@@ -61,6 +61,27 @@ export function createRetentionStore(db: Db) {
   );
   const deleteContents = db.prepare<[string, number]>('DELETE FROM content_rows WHERE rid IN (SELECT rid FROM content_rows INDEXED BY content_rows_part WHERE part < ? LIMIT ?)');
   const deleteParts = db.prepare<[string]>('DELETE FROM keyed_parts WHERE part < ?');
+  // Calls first received in a deleted month that are not wholly past retention: a webhook received since the cutoff (a
+  // late re-score), or scored on a kept day. Their rows stay (their daily rows still count them) and move to the first
+  // kept month, at its end, so that every place already written keeps its row.
+  const straddlers = db.prepare<[{ month: string; cutoff: string; day: string; n: number }], number>(
+    `SELECT rid FROM content_rows INDEXED BY content_rows_part WHERE part < @month AND (last_received_at >= @cutoff OR day >= @day) ORDER BY rid LIMIT @n`,
+  ).pluck();
+  const partTotal = db.prepare<[string, string], number>('SELECT total FROM keyed_parts WHERE view = ? AND part = ?').pluck();
+  const setPartTotal = db.prepare<[string, string, number]>(
+    'INSERT INTO keyed_parts (view, part, total, reset_seq) VALUES (?, ?, ?, 0) ON CONFLICT (view, part) DO UPDATE SET total = excluded.total',
+  );
+  const moveContent = db.prepare<[string, number, number, number]>('UPDATE content_rows SET part = ?, part_pos = ?, changed_seq = ? WHERE rid = ?');
+  // A move is a change no event made: it gets a seq of its own, above every event's (targets see rows changed after their
+  // cursor), and the projector's cursors go there, so that the next sync's cursor passes it (else every sync would
+  // deliver the moved rows again until the next webhook). Only when everything logged is derived: else later.
+  const progress = db.prepare<[], { seq: number; keyed_seq: number; last: number; floor: number }>(
+    `SELECT p.seq, p.keyed_seq, coalesce((SELECT max(seq) FROM events), 0) AS last, r.seq_floor AS floor FROM projector_state p, retention_state r WHERE p.id = 1 AND r.id = 1`,
+  );
+  const takeSeq = db.prepare<[number]>('UPDATE retention_state SET seq_floor = ? WHERE id = 1');
+  const moveCursors = db.prepare<[number, number]>('UPDATE projector_state SET seq = ?, keyed_seq = ? WHERE id = 1');
+  const metricRidsOf = db.prepare<[number], number>('SELECT rid FROM content_score_rows WHERE content_rid = ? ORDER BY rid').pluck();
+  const moveMetric = db.prepare<[string, number, number, number]>('UPDATE content_score_rows SET part = ?, part_pos = ?, changed_seq = ? WHERE rid = ?');
   const deleteHours = db.prepare<[string]>('DELETE FROM webhook_hours WHERE hour < ?');
   // The oldest by age among events entered in event_ages, and the first by seq (older events not entered yet are about there).
   const oldestAged = db.prepare<[], string | null>('SELECT min(received_at) FROM event_ages').pluck();
@@ -117,16 +138,37 @@ export function createRetentionStore(db: Db) {
     },
     /**
      * Deletes up to `limit` rows of contents and content_scores in months
-     * before `month` (whole months: their CSV files and Sheets tabs go too).
-     * The daily rows are not touched.
+     * before `month` (whole months: their CSV files and Sheets tabs go too),
+     * after moving the calls of those months that are not wholly past
+     * retention (`keep`: a webhook received since the cutoff, or scored on a
+     * kept day) to the end of `month`. The daily rows are not touched.
      */
-    deleteMonths(month: string, limit: number): { contents: number; metricRows: number } {
+    deleteMonths(month: string, limit: number, keep: { cutoff: string; day: string }): { moved: number; contents: number; metricRows: number } | 'behind' {
       return db
         .transaction(() => {
-          const metricRows = deleteMetricRows.run(month, limit).changes;
-          const contents = metricRows < limit ? deleteContents.run(month, limit - metricRows).changes : 0;
-          if (metricRows + contents < limit) deleteParts.run(month);
-          return { contents, metricRows };
+          const moving = straddlers.all({ month, cutoff: keep.cutoff, day: keep.day, n: limit });
+          if (moving.length > 0) {
+            const p = progress.get()!;
+            if (p.seq !== p.keyed_seq || p.seq < p.last) return 'behind';
+            const seq = Math.max(p.last, p.floor, p.seq) + 1;
+            takeSeq.run(seq);
+            moveCursors.run(seq, seq);
+            let contents = partTotal.get('contents', month) ?? 0;
+            let metrics = partTotal.get('content_scores', month) ?? 0;
+            for (const rid of moving) {
+              moveContent.run(month, ++contents, seq, rid);
+              for (const m of metricRidsOf.all(rid)) moveMetric.run(month, ++metrics, seq, m);
+            }
+            setPartTotal.run('contents', month, contents);
+            setPartTotal.run('content_scores', month, metrics);
+            if (moving.length === limit) return { moved: limit, contents: 0, metricRows: 0 };
+          }
+          // Every call of those months left is wholly past retention: deleted, with the months once empty.
+          const room = limit - moving.length;
+          const metricRows = deleteMetricRows.run(month, room).changes;
+          const contents = metricRows < room ? deleteContents.run(month, room - metricRows).changes : 0;
+          if (metricRows + contents < room) deleteParts.run(month);
+          return { moved: moving.length, contents, metricRows };
         })
         .immediate();
     },
@@ -143,6 +185,17 @@ export function createRetentionStore(db: Db) {
     autoVacuum: (): number => db.pragma('auto_vacuum', { simple: true }) as number,
     freePages: (): number => db.pragma('freelist_count', { simple: true }) as number,
     pageSize: (): number => db.pragma('page_size', { simple: true }) as number,
+    /**
+     * Copies what it can of the WAL into the database (a passive checkpoint:
+     * it waits for no one) and returns the bytes it could not: pages a reader
+     * in another process still needs. SQLite's own checkpoints keep this near
+     * zero; a long read transaction elsewhere makes every write grow the WAL.
+     */
+    walBacklog(): number {
+      const [row] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+      if (!row || row.log < 0) return 0;
+      return Math.max(0, row.log - row.checkpointed) * (db.pragma('page_size', { simple: true }) as number);
+    },
     /** A run that completed: the next is due on another day. */
     finish(at: string, result: string): void {
       db.transaction(() => finish.run(at, result)).immediate();

@@ -272,3 +272,17 @@ test("doctor from a shell without the server's sheets settings says the sheets t
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(parse(r).failed.get('targets') ?? '', /the server synced sheets in the last 7 days, but this shell's settings have no sheets target, so it is not checked here\. To fix: run doctor with the server's environment/, r.stdout);
 });
+
+test("doctor checks RETENTION_DAYS as the running server recorded it, not as this shell says", async (t) => {
+  const dataDir = await dataDirWithDb(t);
+  const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
+  store.meta.set('retention_days', '30');
+  store.close();
+  const here = parse(await runCli(['doctor'], { DATA_DIR: dataDir, SYNC_SCHEDULE: '0 0 1 1 *' }));
+  assert.match(here.ok.get('retention') ?? '', /^RETENTION_DAYS=30: no run yet/);
+  const store2 = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
+  store2.meta.set('retention_days', 'unset');
+  store2.close();
+  const unset = parse(await runCli(['doctor'], { DATA_DIR: dataDir, SYNC_SCHEDULE: '0 0 1 1 *', RETENTION_DAYS: '7' }));
+  assert.equal(unset.ok.get('retention'), 'RETENTION_DAYS unset: every webhook is kept');
+});

@@ -5,12 +5,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { createStore, type Store } from '../../src/store/create-store.js';
 import { retentionHorizon, runRetention } from '../../src/jobs/retention.js';
 import { rebuildViews } from '../../src/jobs/rebuild.js';
 import { deliveriesFor } from '../../src/jobs/sync.js';
 import { collectStatus } from '../../src/store/status.js';
+import { replayQuarantine } from '../../src/jobs/replay.js';
+import { createValidator } from '../../src/ingest/validate.js';
 import { exported } from '../helpers/export.js';
 import { ingest } from '../helpers/ingest.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -281,4 +284,107 @@ test('the by-age table follows the log: inserts, retried parked events moved to 
   await runRetention({ store, days: 1, now: NOW });
   assert.equal(store.events.counts().events, 0);
   assert.ok(same());
+});
+
+/** A completion of `content` by `agent` scored at `created` (its vendor time), empathy `score`. */
+function completion(id: string, content: string, created: string, agent: string, score: number): Record<string, unknown> {
+  return {
+    webhook_id: id,
+    trigger_reason: 'completed_action',
+    content_id: content,
+    data: { score_details: { empathy_score: score, empathy_justification: 'quote' }, original_filename: `${content}.wav`, agent_name: agent, reason_for_call: 'x', created_time: created },
+  };
+}
+
+test('a call first received in a deleted month but re-scored inside the kept days stays whole: it moves to the first kept month, its open day keeps counting it once, min/max stay right', async (t) => {
+  const store = openStore(t);
+  const at = (iso: string) => () => iso;
+  await ingest(store, [completion('x-1', 'X', '2026-03-10T12:00:00.000Z', 'Ann', 5)], at('2026-03-10T12:00:00.000Z'));
+  await ingest(store, [completion('x-2', 'X', '2026-04-20T12:00:00.000Z', 'Ann', 5)], at('2026-04-20T12:00:00.000Z'));
+  store.projection.catchUp();
+  const r = await runRetention({ store, days: 30, now: new Date('2026-05-05T12:00:00.000Z') });
+  assert.equal(r.keptFromDay, '2026-04-05');
+  assert.equal(r.movedCalls, 1);
+  assert.equal(r.contents, 0, 'X is not deleted: a webhook of it is kept');
+  assert.deepEqual(store.db.prepare("SELECT part, part_pos FROM content_rows WHERE content_id = 'X'").get(), { part: '2026-04', part_pos: 1 });
+  assert.deepEqual(store.db.prepare("SELECT part, part_pos FROM content_score_rows WHERE content_id = 'X'").all(), [{ part: '2026-04', part_pos: 1 }]);
+  assert.deepEqual(store.db.prepare("SELECT part, total FROM keyed_parts WHERE view = 'contents'").all(), [{ part: '2026-04', total: 1 }]);
+  assert.match(store.retention.state().lastResult ?? '', /1 call of deleted months still active moved to 2026-04/);
+  // The move has a seq of its own, above every event's: a target whose cursor was at the last event sees the month
+  // changed; the projector's cursors moved there, so the next sync's cursor passes it.
+  const moveSeq = store.db.prepare("SELECT changed_seq FROM content_rows WHERE content_id = 'X'").pluck().get() as number;
+  assert.ok(moveSeq > store.events.counts().lastSeq);
+  assert.equal(store.projection.cursor(), moveSeq);
+  assert.equal(store.projection.keyedCursor(), moveSeq);
+  const contentsDelivery = deliveriesFor(store, 'sheets').find((d) => d.view === 'contents')!;
+  assert.equal(contentsDelivery.toSeq, moveSeq);
+  assert.ok(contentsDelivery.kind === 'keyed' && contentsDelivery.rows.months!.changedSince(moveSeq - 1).has('2026-04'));
+
+  const group = () => store.db.prepare("SELECT contents, avg_score, min_score, max_score FROM daily_metric_rows WHERE day = '2026-04-20' AND agent_key = 'Ann'").get();
+  // A new call on the same day and agent, then the same call under another agent: a score leaves Ann's group.
+  await ingest(store, [completion('y-1', 'Y', '2026-04-20T13:00:00.000Z', 'Ann', 1)], at('2026-05-05T12:10:00.000Z'));
+  store.projection.catchUp();
+  assert.deepEqual(group(), { contents: 2, avg_score: 3, min_score: 1, max_score: 5 });
+  await ingest(store, [completion('y-2', 'Y', '2026-04-20T13:00:00.000Z', 'Bob', 1)], at('2026-05-05T12:20:00.000Z'));
+  store.projection.catchUp();
+  assert.deepEqual(group(), { contents: 1, avg_score: 5, min_score: 5, max_score: 5 }, 'min/max read again from the rows: X is still there');
+  // A late webhook for X: still one call on its day, and its row stays in the kept month.
+  await ingest(store, [completion('x-3', 'X', '2026-04-20T12:00:00.000Z', 'Ann', 4)], at('2026-05-05T12:30:00.000Z'));
+  store.projection.catchUp();
+  assert.deepEqual(group(), { contents: 1, avg_score: 4, min_score: 4, max_score: 4 });
+  assert.deepEqual(store.db.prepare("SELECT part, first_received_at FROM content_rows WHERE content_id = 'X'").get(), { part: '2026-04', first_received_at: '2026-03-10T12:00:00.000Z' });
+  assert.deepEqual(store.db.prepare("SELECT part FROM keyed_parts WHERE view = 'contents' ORDER BY part").pluck().all(), ['2026-04', '2026-05']);
+});
+
+test('a payload first quarantined before the cutoff but sent again since is released with its last receipt (not into a deleted month and closed day)', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-11-29']);
+  const body = Buffer.from(JSON.stringify(alert('q-1', 'q-call', '2026-11-29T08:00:00.000Z', 'John Doe', 4)));
+  // Quarantined 60 days ago (say, under an older schema), the same bytes again yesterday.
+  store.db.transaction(() => {
+    store.events.quarantine({ webhookId: 'q-1', receivedAt: '2026-10-01T08:00:00.000Z', reason: 'schema', errors: [], body });
+    store.events.quarantine({ webhookId: 'q-1', receivedAt: '2026-11-29T08:00:00.000Z', reason: 'schema', errors: [], body });
+  })();
+  await runRetention({ store, days: 30, now: NOW });
+  assert.equal(store.db.prepare('SELECT count(*) FROM quarantine').pluck().get(), 1, 'kept: last received inside the kept days');
+  const result = replayQuarantine({ store, validator: createValidator() });
+  assert.equal(result.released, 1);
+  assert.equal(store.db.prepare("SELECT received_at FROM events WHERE webhook_id = 'q-1'").pluck().get(), '2026-11-29T08:00:00.000Z');
+  store.projection.catchUp();
+  assert.equal(store.db.prepare("SELECT part FROM content_rows WHERE content_id = 'q-call'").pluck().get(), '2026-11');
+  assert.equal(store.db.prepare("SELECT contents FROM daily_agent_rows WHERE day = '2026-11-29' AND agent_key = 'John Doe'").pluck().get(), 2);
+});
+
+test('pending rows of contents and content_scores count rows that exist: the calls of deleted months are pending for no target', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-15', '2026-09-10', '2026-11-20']);
+  // A target that holds every row (cursor at the last event, all rows delivered).
+  const last = store.events.counts().lastSeq;
+  for (const [view, rows] of [['contents', 3], ['content_scores', 3]] as const) {
+    store.db.prepare("INSERT INTO sync_state (target, view, delivered_seq, delivered_rows) VALUES ('csv', ?, ?, ?)").run(view, last, rows);
+  }
+  const pending = () => Object.fromEntries(deliveriesFor(store, 'csv').filter((d) => d.view === 'contents' || d.view === 'content_scores').map((d) => [d.view, d.pending]));
+  assert.deepEqual(pending(), { contents: 0, content_scores: 0 });
+  await runRetention({ store, days: 30, now: NOW });
+  assert.deepEqual(pending(), { contents: 0, content_scores: 0 }, 'before the target removed the deleted months');
+  for (const view of ['contents', 'content_scores']) store.db.prepare("UPDATE sync_state SET delivered_rows = 1 WHERE target = 'csv' AND view = ?").run(view);
+  assert.deepEqual(pending(), { contents: 0, content_scores: 0 }, 'after');
+  await callsOn(store, ['2026-11-30'], 'new');
+  assert.deepEqual(pending(), { contents: 1, content_scores: 1 });
+});
+
+test('a reader elsewhere holding the WAL: the run waits, then stops with what to do (the WAL does not grow without end); after the reader ends it goes on', async (t) => {
+  const store = openStore(t);
+  await callsOn(store, ['2026-08-01', '2026-08-02', '2026-11-29']);
+  // Another connection (an sqlite3 shell) in a read transaction, after some writes the checkpoint cannot copy.
+  const reader = new Database(store.path, { readonly: true });
+  t.after(() => reader.close());
+  reader.prepare('BEGIN').run();
+  reader.prepare('SELECT count(*) FROM events').get();
+  await callsOn(store, ['2026-11-30'], 'while-reading');
+  assert.ok(store.retention.walBacklog() > 0, 'the checkpoint could not copy what the reader still sees');
+  await assert.rejects(runRetention({ store, days: 30, now: NOW, maxWalBytes: 1, walWaitMs: 300 }), /another process holds a read transaction on the database .* retention stops here and goes on at its next check/);
+  reader.prepare('COMMIT').run();
+  const r = await runRetention({ store, days: 30, now: NOW, maxWalBytes: 1, walWaitMs: 2000 });
+  assert.equal(r.events, 2);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Temporal } from '@js-temporal/polyfill';
 import fc from 'fast-check';
-import { dayFormatter, dayIn, isTimeZone, localDateTime, localDateTimeFormatter, localSerial, localSerialFormatter, toUtcIso } from '../../src/model/time.js';
+import { addDays, dayFormatter, dayIn, dayStart, isTimeZone, localDateTime, localDateTimeFormatter, localSerial, localSerialFormatter, toUtcIso } from '../../src/model/time.js';
 
 const NY = 'America/New_York';
 const BERLIN = 'Europe/Berlin';
@@ -168,4 +168,32 @@ test('property: a vendor time with any offset reads as the same instant', () => 
     }),
     { numRuns: 1000 },
   );
+});
+
+test('addDays is calendar arithmetic (Temporal as the oracle): leap years, the end of February, years 1–9999', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 9998 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 }), fc.integer({ min: -800, max: 800 }), (y, m, d, n) => {
+      const date = Temporal.PlainDate.from({ year: y, month: m, day: d }, { overflow: 'constrain' });
+      const expected = date.add({ days: n });
+      fc.pre(expected.year >= 1 && expected.year <= 9999);
+      assert.equal(addDays(date.toString(), n), expected.toString());
+    }),
+    { numRuns: 2000 },
+  );
+  assert.equal(addDays('2027-03-01', -1), '2027-02-28');
+  assert.equal(addDays('2024-03-01', -1), '2024-02-29');
+});
+
+test('dayStart is the first instant of the day in the zone (Temporal as the oracle), DST changes at midnight included', () => {
+  const zones = ['UTC', 'America/New_York', 'Europe/Berlin', 'America/Sao_Paulo', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Kiritimati', 'America/Havana'];
+  fc.assert(
+    fc.property(fc.constantFrom(...zones), fc.integer({ min: 0, max: 365 * 40 }), (zone, offset) => {
+      const day = Temporal.PlainDate.from('2000-01-01').add({ days: offset });
+      const expected = day.toZonedDateTime({ timeZone: zone }).epochMilliseconds;
+      assert.equal(dayStart(day.toString(), zone), expected, `${zone} ${day.toString()}`);
+    }),
+    { numRuns: 400 },
+  );
+  // São Paulo skipped midnight on 2018-11-04 (00:00 → 01:00): the day began at 01:00 local.
+  assert.equal(new Date(dayStart('2018-11-04', 'America/Sao_Paulo')).toISOString(), '2018-11-04T03:00:00.000Z');
 });
