@@ -37,7 +37,7 @@ const JUSTIFICATION_SUFFIX = '_justification';
  * flatten well-formed, so what it hands out is what every store and target
  * holds. (ES2024 `toWellFormed`; Node 20 has it, the ES2023 lib does not type it.)
  */
-function wellFormed(s: string): string {
+export function wellFormed(s: string): string {
   return (s as string & { toWellFormed(): string }).toWellFormed();
 }
 
@@ -69,8 +69,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * never wants two columns, metrics or fields of the same name.
  */
 function entries(o: Record<string, unknown>): Array<[string, unknown]> {
+  const list = Object.entries(o);
+  // Keys already well-formed (nearly always) are distinct as they are: nothing to merge.
+  if (list.every(([key]) => (key as string & { isWellFormed(): boolean }).isWellFormed())) return list;
   const merged = new Map<string, unknown>();
-  for (const [key, value] of Object.entries(o)) merged.set(wellFormed(key), value);
+  for (const [key, value] of list) merged.set(wellFormed(key), value);
   return [...merged];
 }
 

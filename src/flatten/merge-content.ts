@@ -1,6 +1,7 @@
 import type { Cell } from '../model/cells.js';
-import { parseIsoInstant } from '../model/time.js';
-import type { FlatEvent } from './flatten-payload.js';
+import { parseIsoInstant, toUtcIso } from '../model/time.js';
+import type { TypedPayload } from '../model/webhooks.js';
+import { cell, metrics as metricsOf, wellFormed, type FlatEvent } from './flatten-payload.js';
 
 /**
  * The current truth about one call or document (`content_id`), merged from
@@ -60,6 +61,15 @@ export function normalizeAgent(name: Cell): string | null {
 }
 
 const asTime = (c: Cell): string | undefined => (typeof c === 'string' && parseIsoInstant(c) !== undefined ? c : undefined);
+/**
+ * `asTime(vendorTime(v))` with one parse where vendorTime gives a UTC time:
+ * toUtcIso's answers (toISOString, years 0000–9999) are always ISO instants.
+ */
+function vendorInstant(v: unknown): string | undefined {
+  const c = cell(v);
+  if (typeof c !== 'string') return undefined;
+  return toUtcIso(c) ?? asTime(c);
+}
 
 export function contentFacts(flat: FlatEvent): ContentFacts | undefined {
   const metrics = flat.scores.map((s) => ({ metric: s.metric as string, score: s.score, justification: s.justification }));
@@ -78,6 +88,70 @@ export function contentFacts(flat: FlatEvent): ContentFacts | undefined {
       return { contentId: flat.contentId, kind: 'completion', contentType: null, fileName: r.original_filename, agentName, vendorTime: asTime(r.created_time), totalScore: null, totalScoreThreshold: null, redFlagReason: null, summary: null, metrics };
     }
     case 'workflows':
+      return undefined;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * `contentFacts(flattenPayload(input))` without the rest of the flat event
+ * (the append-only views' rows and dynamic cells): what a derivation of the
+ * keyed views alone needs (a rebuild of them, a new REPORT_TIMEZONE). The same
+ * helpers on the same fields, so the same facts.
+ */
+export function payloadFacts(input: TypedPayload): ContentFacts | undefined {
+  switch (input.type) {
+    case 'red_flag': {
+      const p = input.payload;
+      return {
+        contentId: wellFormed(String(p.content_id)),
+        kind: 'red_flag',
+        contentType: cell(p.content_type),
+        fileName: cell(p.file_name),
+        agentName: normalizeAgent(cell(p.agent_name)),
+        vendorTime: vendorInstant(p.timestamp),
+        totalScore: cell(p.total_score),
+        totalScoreThreshold: null,
+        redFlagReason: cell(p.red_flag_reason),
+        summary: null,
+        metrics: metricsOf(p.score_details),
+      };
+    }
+    case 'low_score': {
+      const p = input.payload;
+      return {
+        contentId: wellFormed(String(p.content_id)),
+        kind: 'low_score',
+        contentType: cell(p.content_type),
+        fileName: cell(p.file_name),
+        agentName: normalizeAgent(cell(p.agent_name)),
+        vendorTime: vendorInstant(p.timestamp),
+        totalScore: cell(p.total_score),
+        totalScoreThreshold: cell(p.total_score_threshold),
+        redFlagReason: null,
+        summary: cell(p.summary),
+        metrics: metricsOf(p.score_details),
+      };
+    }
+    case 'completion': {
+      const p = input.payload;
+      const d: Partial<typeof p.data> = isRecord(p.data) ? p.data : {};
+      return {
+        contentId: wellFormed(String(p.content_id)),
+        kind: 'completion',
+        contentType: null,
+        fileName: cell(d.original_filename),
+        agentName: normalizeAgent(cell(d.agent_name)),
+        vendorTime: vendorInstant(d.created_time),
+        totalScore: null,
+        totalScoreThreshold: null,
+        redFlagReason: null,
+        summary: null,
+        metrics: metricsOf(d.score_details),
+      };
+    }
+    case 'workflow':
       return undefined;
   }
 }
@@ -126,6 +200,18 @@ export function mergeContent(prev: ContentState | undefined, f: ContentFacts, re
     summary: latest(f.summary, base.summary),
     vendor_time: base.vendor_time || f.vendorTime !== undefined,
   };
+}
+
+/**
+ * `mergeMetric` on the state itself (the projection merges millions of them):
+ * false, and nothing changes, when the webhook carries neither half.
+ */
+export function mergeMetricInto(state: MetricState, m: { metric: string; score: Cell; justification: Cell }, receivedAt: string): boolean {
+  if (m.score === null && m.justification === null) return false;
+  state.score = latest(m.score, state.score);
+  state.justification = latest(m.justification, state.justification);
+  state.updated_at = receivedAt;
+  return true;
 }
 
 /** A metric after one more webhook that carries it; undefined when the webhook carries neither half (nothing changes). */

@@ -85,7 +85,8 @@ async function walRoom(r: Store['retention'], o: { signal?: AbortSignal | undefi
  * steps so webhooks are received and committed meanwhile.
  */
 async function paced(step: (limit: number) => number, stepMs: number, signal: AbortSignal | undefined, room: () => Promise<void> = async () => {}): Promise<number> {
-  let limit = 64;
+  // Small first: a step's cost is unknown until measured (webhooks of 1 MB make each row cost milliseconds).
+  let limit = 8;
   let total = 0;
   for (;;) {
     signal?.throwIfAborted();
@@ -169,7 +170,7 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
     const pageSize = r.pageSize();
     const before = r.freePages();
     let left = before;
-    let pages = 128;
+    let pages = 16;
     while (left > 0) {
       o.signal?.throwIfAborted();
       await walRoom(r, o);

@@ -1,35 +1,60 @@
 import type { Statement } from 'better-sqlite3';
-import { contentFacts, mergeContent, mergeMetric, type ContentState, type MetricState } from '../flatten/merge-content.js';
+import { contentFacts, mergeContent, mergeMetricInto, type ContentFacts, type ContentState, type MetricState } from '../flatten/merge-content.js';
 import type { FlatEvent } from '../flatten/flatten-payload.js';
 import type { Cell } from '../model/cells.js';
-import { dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../model/columns.js';
+import { planNewColumns, type ColumnRegistry, type DynamicKey } from '../model/columns.js';
 import { monthOfDay } from '../model/partition.js';
-import { dayFormatter } from '../model/time.js';
+import { dayFormatter, hourlyOffsets, parseIsoInstant, perZone } from '../model/time.js';
 import type { Db } from './open-db.js';
 
+/*
+ * A batch keeps its contents, metrics and daily groups in classes of fixed
+ * shape, merged in place, each content and metric holding its daily group
+ * (no key strings built per event): a rebuild goes through millions of them,
+ * and objects of changing shapes, spread copies and joined keys once cost
+ * more than the SQLite writes (bench/keyed.ts, README "Benchmarks").
+ */
+
 /** A content as loaded for one batch: its state, its metrics, and what the batch changed. */
-interface LoadedContent {
-  rid: number;
-  /** Its month and place there as stored (undefined: new in this batch). */
-  partAtLoad: string | undefined;
-  partPos: number;
-  state: ContentState;
-  /** Its state when the batch loaded it (undefined: new in this batch): the daily rows hold that contribution. */
-  atLoad: ContentState | undefined;
-  metrics: Map<string, LoadedMetric>;
-  changedSeq: number;
-  dirty: boolean;
+class LoadedContent {
+  /** Its month (set when the batch is flushed). */
+  part = '';
+  /** The day of its state (scored_at in the zone), and its daily group then (undefined: a closed day). */
+  day = '';
+  group: AgentGroup | undefined = undefined;
+  constructor(
+    readonly rid: number,
+    /** Its month and place there as stored (undefined: new in this batch). */
+    readonly partAtLoad: string | undefined,
+    public partPos: number,
+    public state: ContentState | undefined,
+    /** Its state when the batch loaded it (undefined: new in this batch): the daily rows hold that contribution. */
+    readonly atLoad: ContentState | undefined,
+    readonly metrics: Map<string, LoadedMetric>,
+    public changedSeq: number,
+    public dirty: boolean,
+  ) {}
 }
 
-interface LoadedMetric extends MetricState {
-  rid: number;
-  /** Its place in its content's month as stored (0: new in this batch). */
-  partPos: number;
-  changedSeq: number;
-  dirty: boolean;
-  /** The score the daily rows hold for it (undefined: the metric is new in this batch). */
-  scoreAtLoad: Cell | undefined;
-  existedAtLoad: boolean;
+class LoadedMetric implements MetricState {
+  /** Its content's month (set when the batch is flushed, for a metric new in it). */
+  part = '';
+  /** The daily group it last entered in this batch (see groupOfMetric). */
+  group: MetricGroup | undefined = undefined;
+  constructor(
+    readonly metric: string,
+    public score: Cell,
+    public justification: Cell,
+    public updated_at: string,
+    readonly rid: number,
+    /** Its place in its content's month as stored (0: new in this batch). */
+    public partPos: number,
+    public changedSeq: number,
+    public dirty: boolean,
+    /** The score the daily rows hold for it (undefined: the metric is new in this batch). */
+    readonly scoreAtLoad: Cell | undefined,
+    readonly existedAtLoad: boolean,
+  ) {}
 }
 
 /** A content_rows row as SQLite gives it: the state with its booleans as 0/1. */
@@ -44,13 +69,10 @@ type ContentRow = Omit<ContentState, 'completed' | 'red_flag' | 'low_score' | 'v
   part_pos: number;
 };
 
-const SEP = '\u0000';
 const KEYED_TABLES = ['content_rows', 'content_score_rows', 'daily_agent_rows', 'daily_metric_rows', 'keyed_parts'] as const;
 /** The keyed views split by month, and their tables. */
 const MONTH_TABLES = { contents: 'content_rows', content_scores: 'content_score_rows' } as const;
 type MonthView = keyof typeof MONTH_TABLES;
-const groupKey = (...parts: string[]) => parts.join(SEP);
-const agentKey = (name: string | null) => name ?? '';
 
 /**
  * A number as exact millionths, so that sums kept by adding and subtracting
@@ -62,29 +84,218 @@ const micro = (v: number) => Math.round(v * 1_000_000);
 const MAX_AVERAGED = 1e9;
 const numeric = (c: Cell): number | undefined => (typeof c === 'number' && Math.abs(c) <= MAX_AVERAGED ? c : undefined);
 
-interface AgentDelta {
-  day: string;
-  agent: string;
-  seq: number;
-  contents: number;
-  completed: number;
-  red_flags: number;
-  low_scores: number;
-  sum: number;
-  n: number;
+const MONTH_VIEWS = Object.keys(MONTH_TABLES) as MonthView[];
+const ascending = (rows: ReadonlyArray<{ rid: number }>): boolean => {
+  for (let i = 1; i < rows.length; i++) if (rows[i]!.rid < rows[i - 1]!.rid) return false;
+  return true;
+};
+/** The digit at iso[i]: a character that is no digit gives a number out of 0–9. */
+const digitAt = (iso: string, i: number): number => iso.charCodeAt(i) - 48;
+const isDigit = (d: number): boolean => d >= 0 && d <= 9;
+/** Where the digits of yyyy, mm, dd and HH are. */
+const HOUR_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12] as const;
+
+/**
+ * For `yyyy-mm-ddTHH:MM:SS.mmmZ` (what received_at and vendor times become)
+ * with minutes and seconds in range, a number naming its UTC hour (the digits
+ * of its first 13 characters); -1 for any other text. Such a text is an
+ * instant of that hour when the hour's text is a valid one.
+ */
+function utcHourKey(iso: string): number {
+  if (iso.length !== 24 || iso.charCodeAt(4) !== 45 || iso.charCodeAt(7) !== 45 || iso.charCodeAt(10) !== 84 || iso.charCodeAt(13) !== 58 || iso.charCodeAt(16) !== 58 || iso.charCodeAt(19) !== 46 || iso.charCodeAt(23) !== 90) return -1;
+  // Minutes 00–59; seconds 00–60 (a leap second is the last instant of its minute: still this hour).
+  const m1 = digitAt(iso, 14);
+  const s1 = digitAt(iso, 17);
+  const s2 = digitAt(iso, 18);
+  if (m1 < 0 || m1 > 5 || !isDigit(digitAt(iso, 15)) || !((s1 >= 0 && s1 <= 5 && isDigit(s2)) || (s1 === 6 && s2 === 0))) return -1;
+  if (!isDigit(digitAt(iso, 20)) || !isDigit(digitAt(iso, 21)) || !isDigit(digitAt(iso, 22))) return -1;
+  let key = 0;
+  for (const i of HOUR_DIGITS) {
+    const d = digitAt(iso, i);
+    if (!isDigit(d)) return -1;
+    key = key * 10 + d;
+  }
+  return key;
 }
-interface MetricDelta {
-  day: string;
-  agent: string;
-  metric: string;
-  seq: number;
-  contents: number;
-  sum: number;
-  n: number;
+
+/**
+ * The day in `zone` of instants (ISO text), as dayFormatter gives it, fast:
+ * a UTC hour whose offset does not change within it (hourlyOffsets' test)
+ * and whose first and last millisecond fall on the same day has that day for
+ * every instant in it (the wall clock moves with the instant), so its day is
+ * kept by hour. Any other text or hour goes through the formatter. Kept per
+ * zone from batch to batch (a rebuild meets the same hours batch after batch).
+ */
+function dayFinder(zone: string): (iso: string) => string | undefined {
+  const format = dayFormatter(zone);
+  const offsetOf = hourlyOffsets(zone);
+  /** UTC hour (utcHourKey) → its day, null when not the same all hour. Bounded: a cache, not a record. */
+  const hours = new Map<number, string | null>();
+  return (iso) => {
+    const key = utcHourKey(iso);
+    if (key < 0) return format(iso);
+    let day = hours.get(key);
+    if (day === undefined) {
+      if (hours.size >= 100_000) hours.clear();
+      const hour = iso.slice(0, 13);
+      const first = `${hour}:00:00.000Z`;
+      const start = parseIsoInstant(first);
+      const firstDay = start === undefined || offsetOf(start) === undefined ? undefined : format(first);
+      day = firstDay !== undefined && firstDay === format(`${hour}:59:59.999Z`) ? firstDay : null;
+      hours.set(key, day);
+    }
+    return day ?? format(iso);
+  };
+}
+const dayFinderOf = perZone(dayFinder);
+
+/** Rows per multi-row INSERT of new keyed rows. */
+const ROWS_PER_INSERT = 8;
+/**
+ * New rows of one table, given value by value (`values.push(...)`, then
+ * `rowAdded()`): inserted ROWS_PER_INSERT at a time, the rest by `end()`.
+ * OR FAIL: a refused row stops the statement without undoing the rows before
+ * it, so SQLite keeps no statement journal for them (a temporary file it
+ * would write for every multi-row INSERT); the error ends the whole batch,
+ * whose transaction rolls back.
+ */
+function rowInserter(db: Db, table: string, columns: readonly string[]) {
+  const row = `(${columns.map(() => '?').join(', ')})`;
+  const insert = (rows: number) => db.prepare<unknown[]>(`INSERT OR FAIL INTO ${table} (${columns.join(', ')}) VALUES ${Array<string>(rows).fill(row).join(', ')}`);
+  const one = insert(1);
+  const many = insert(ROWS_PER_INSERT);
+  const full = columns.length * ROWS_PER_INSERT;
+  const values: unknown[] = [];
+  return {
+    values,
+    rowAdded(): void {
+      if (values.length < full) return;
+      // As arguments: better-sqlite3 reads them faster than an array's elements.
+      many.run(...values);
+      values.length = 0;
+    },
+    end(): void {
+      for (let i = 0; i < values.length; i += columns.length) one.run(...values.slice(i, i + columns.length));
+      values.length = 0;
+    },
+    /** Drops rows a failed flush left behind (its transaction rolled back). */
+    clear(): void {
+      values.length = 0;
+    },
+  };
+}
+
+/** dyn[i] = v, the cells before it null where nothing is yet (a JSON array without holes). */
+function setCell(dyn: Cell[], i: number, v: Cell): void {
+  while (dyn.length < i) dyn.push(null);
+  dyn[i] = v;
+}
+
+/** A daily group (day, agent) a batch touched: whether its row exists, the event that last moved it, its net change. */
+class AgentGroup {
+  /** A content entered or left it in this batch: its row exists from then on. */
+  known = false;
+  /** The latest event that did (0: none). */
+  seq = 0;
+  /** Listed among the batch's net changes. */
+  inDelta = false;
+  contents = 0;
+  completed = 0;
+  red_flags = 0;
+  low_scores = 0;
+  sum = 0;
+  n = 0;
+  readonly metrics = new Map<string, MetricGroup>();
+  constructor(
+    readonly day: string,
+    readonly agent: string,
+  ) {}
+}
+
+/** A daily group (day, agent, metric) a batch touched. */
+class MetricGroup {
+  known = false;
+  seq = 0;
+  inDelta = false;
+  contents = 0;
+  sum = 0;
+  n = 0;
   /** Scores that joined the group (min/max move towards them). */
-  added: number[];
+  readonly added: number[] = [];
   /** A score left the group: its min/max are read again from the rows. */
-  removed: number[];
+  readonly removed: number[] = [];
+  constructor(
+    readonly parent: AgentGroup,
+    readonly metric: string,
+  ) {}
+}
+
+/**
+ * content_ids as Bloom filters (16 bits and 4 probes each: about 1 false
+ * positive in 400), a filter added as the last one fills: `has` is false only
+ * for an id never added. A rebuild asks it before looking for each content in
+ * the database (see `derived` in createKeyedProjection).
+ */
+class ContentFilter {
+  private static readonly BITS = 2 ** 23;
+  private static readonly CAPACITY = 2 ** 19;
+  /** Past this many filters (some 8 million contents, 16 MB) the contents are looked for again. */
+  static readonly MAX_FILTERS = 16;
+  private readonly filters: Uint32Array[] = [];
+  private inLast = ContentFilter.CAPACITY;
+  private h1 = 0;
+  private h2 = 0;
+
+  get full(): boolean {
+    return this.filters.length >= ContentFilter.MAX_FILTERS && this.inLast >= ContentFilter.CAPACITY;
+  }
+
+  private hash(id: string): void {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x9747b28c;
+    for (let i = 0; i < id.length; i++) {
+      const c = id.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    this.h1 = h1 >>> 0;
+    // Odd: the probes h1 + i·h2 never repeat within a filter.
+    this.h2 = (h2 | 1) >>> 0;
+  }
+
+  add(id: string): void {
+    if (this.inLast >= ContentFilter.CAPACITY) {
+      this.filters.push(new Uint32Array(ContentFilter.BITS / 32));
+      this.inLast = 0;
+    }
+    this.hash(id);
+    const f = this.filters[this.filters.length - 1]!;
+    for (let i = 0; i < 4; i++) {
+      const bit = (this.h1 + i * this.h2) % ContentFilter.BITS;
+      f[bit >>> 5]! |= 1 << (bit & 31);
+    }
+    this.inLast++;
+  }
+
+  has(id: string): boolean {
+    this.hash(id);
+    for (const f of this.filters) {
+      let all = true;
+      for (let i = 0; i < 4 && all; i++) {
+        const bit = (this.h1 + i * this.h2) % ContentFilter.BITS;
+        all = (f[bit >>> 5]! & (1 << (bit & 31))) !== 0;
+      }
+      if (all) return true;
+    }
+    return false;
+  }
+}
+
+/** Where a metric's two columns of contents are (undefined: it has none, MAX_DYNAMIC_COLUMNS). */
+interface MetricColumns {
+  score: number | undefined;
+  justification: number | undefined;
 }
 
 /**
@@ -131,6 +342,13 @@ export function createKeyedProjection(db: Db, zone: () => string) {
      ON CONFLICT (rid) DO UPDATE SET agent_name = excluded.agent_name, scored_at = excluded.scored_at, score = excluded.score, justification = excluded.justification,
        updated_at = excluded.updated_at, changed_seq = excluded.changed_seq, part = excluded.part, part_pos = excluded.part_pos`,
   );
+  // Rows new in a batch (their rids are past every stored one) are inserted, without an upsert's conflict clause,
+  // several per statement: a rebuild writes millions, and each call into SQLite costs about as much as a row.
+  const newContents = rowInserter(db, 'content_rows', [
+    'rid', 'content_id', 'content_type', 'file_name', 'agent_name', 'scored_at', 'first_received_at', 'last_received_at', 'webhooks', 'completed', 'red_flag', 'low_score',
+    'total_score', 'total_score_threshold', 'red_flag_reason', 'summary', 'dyn', 'vendor_time', 'agent_key', 'day', 'changed_seq', 'part', 'part_pos',
+  ]);
+  const newMetrics = rowInserter(db, 'content_score_rows', ['rid', 'content_rid', 'content_id', 'metric', 'agent_name', 'scored_at', 'score', 'justification', 'updated_at', 'changed_seq', 'part', 'part_pos']);
   const movePartOfMetrics = db.prepare<[string, number]>('UPDATE content_score_rows SET part = ?, part_pos = 0 WHERE content_rid = ?');
   const partTotal = db.prepare<[string, string], number>('SELECT total FROM keyed_parts WHERE view = ? AND part = ?').pluck();
   const setPart = db.prepare<[string, string, number, number]>(
@@ -154,7 +372,7 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   const insertDailyMetric = db.prepare<[number, string, string, string, number]>(
     'INSERT INTO daily_metric_rows (rid, day, agent_key, metric, contents, avg_score, min_score, max_score, sum_score, n_score, changed_seq) VALUES (?, ?, ?, ?, 0, NULL, NULL, NULL, 0, 0, ?)',
   );
-  const applyAgents = db.prepare<[Omit<AgentDelta, 'agent'> & { agent_key: string }]>(
+  const applyAgents = db.prepare<[{ day: string; agent_key: string; seq: number; contents: number; completed: number; red_flags: number; low_scores: number; sum: number; n: number }]>(
     `UPDATE daily_agent_rows SET contents = contents + @contents, completed = completed + @completed, red_flags = red_flags + @red_flags, low_scores = low_scores + @low_scores,
        sum_total = sum_total + @sum, n_total = n_total + @n,
        avg_total_score = CASE WHEN n_total + @n > 0 THEN (sum_total + @sum) / 1000000.0 / (n_total + @n) END, changed_seq = @seq
@@ -177,10 +395,23 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   const clearOverflow = db.prepare<[string, string, string]>('DELETE FROM column_overflow WHERE view = ? AND kind = ? AND key = ?');
   // RETENTION_DAYS (migration 7): days before the oldest kept day are closed.
   const keptFromDay = db.prepare<[], string | null>('SELECT kept_from_day FROM retention_state WHERE id = 1').pluck();
+  const keyedCursor = db.prepare<[], number>('SELECT keyed_seq FROM projector_state WHERE id = 1').pluck();
+
+  /**
+   * The contents this connection derived since it wiped the keyed rows (a
+   * rebuild, a new zone), while nobody else wrote any: the rows hold exactly
+   * the contents in `filter` (false positives aside), up to rid `maxRid`, with
+   * the keyed cursor at `cursor`. A batch that finds both where the last one
+   * left them skips the lookup of every content the filter has not seen (most
+   * of a rebuild's, each a search of the content_id index). Another process
+   * that derived keyed rows meanwhile moved one or the other: the filter is
+   * dropped, and contents are looked for as always.
+   */
+  let derived: { filter: ContentFilter; maxRid: number; cursor: number } | undefined;
 
   /** One batch: call `apply` per event in seq order inside the batch's transaction, then `flush` before it commits. */
   function batch(registry: ColumnRegistry, maxColumns: number) {
-    const dayIn = dayFormatter(zone());
+    const dayIn = dayFinderOf(zone());
     /**
      * A closed day's daily rows stay as they are: RETENTION_DAYS deleted the
      * calls and webhooks they were summed from, so a change can no longer be
@@ -196,29 +427,42 @@ export function createKeyedProjection(db: Db, zone: () => string) {
       const month = monthOfDay(dayOf(iso));
       return keptMonth !== undefined && month < keptMonth ? keptMonth : month;
     };
-    const days = new Map<string, string>();
-    const dayOf = (iso: string): string => {
-      let d = days.get(iso);
-      if (d === undefined) {
-        d = dayIn(iso) ?? iso.slice(0, 10);
-        days.set(iso, d);
-      }
-      return d;
-    };
+    const dayOf = (iso: string): string => dayIn(iso) ?? iso.slice(0, 10);
     const contents = new Map<string, LoadedContent>();
     let nextContentRid = maxContentRid.get()! + 1;
+    const known = derived !== undefined && derived.maxRid === nextContentRid - 1 && derived.cursor === keyedCursor.get() ? derived.filter : undefined;
+    if (known === undefined) derived = undefined;
     let nextMetricRid = maxMetricRid.get()! + 1;
     let nextDailyAgentRid = maxDailyAgentRid.get()! + 1;
     let nextDailyMetricRid = maxDailyMetricRid.get()! + 1;
-    /** Daily groups the batch put a content in, and the seq of the latest event that did: their rows exist from then on. */
-    const agentGroups = new Map<string, number>();
-    const metricGroups = new Map<string, number>();
+    /** Daily groups the batch touched, by day and agent (metrics inside). */
+    const groups = new Map<string, Map<string, AgentGroup>>();
     const knownMetricColumns = new Set(registry.contents.filter((c) => c.kind === 'metric_score').map((c) => c.key));
     const overflowed = new Set<string>();
+
+    function groupOf(day: string, agent: string): AgentGroup {
+      let byAgent = groups.get(day);
+      if (byAgent === undefined) groups.set(day, (byAgent = new Map()));
+      let g = byAgent.get(agent);
+      if (g === undefined) byAgent.set(agent, (g = new AgentGroup(day, agent)));
+      return g;
+    }
+    function metricGroupOf(g: AgentGroup, metric: string): MetricGroup {
+      let mg = g.metrics.get(metric);
+      if (mg === undefined) g.metrics.set(metric, (mg = new MetricGroup(g, metric)));
+      return mg;
+    }
+    /** The metric's group within its content's group g: the one it last entered when that is g's (a move enters every metric anew). */
+    function groupOfMetric(g: AgentGroup, m: LoadedMetric): MetricGroup {
+      const mg = m.group;
+      if (mg !== undefined && mg.parent === g) return mg;
+      return (m.group = metricGroupOf(g, m.metric));
+    }
 
     function load(contentId: string): LoadedContent | undefined {
       const cached = contents.get(contentId);
       if (cached) return cached;
+      if (known !== undefined && !known.has(contentId)) return undefined;
       const row = contentById.get(contentId);
       if (!row) return undefined;
       const state: ContentState = {
@@ -239,41 +483,49 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         summary: row.summary,
         vendor_time: row.vendor_time === 1,
       };
-      const metrics = new Map(
-        metricsOf.all(row.rid).map((m): [string, LoadedMetric] => [
-          m.metric,
-          { metric: m.metric, score: m.score, justification: m.justification, updated_at: m.updated_at, rid: m.rid, partPos: m.part_pos, changedSeq: m.changed_seq, dirty: false, scoreAtLoad: m.score, existedAtLoad: true },
-        ]),
-      );
-      const loaded: LoadedContent = { rid: row.rid, partAtLoad: row.part, partPos: row.part_pos, state, atLoad: state, metrics, changedSeq: row.changed_seq, dirty: false };
+      const metrics = new Map<string, LoadedMetric>();
+      for (const m of metricsOf.all(row.rid)) metrics.set(m.metric, new LoadedMetric(m.metric, m.score, m.justification, m.updated_at, m.rid, m.part_pos, m.changed_seq, false, m.score, true));
+      const loaded = new LoadedContent(row.rid, row.part, row.part_pos, state, state, metrics, row.changed_seq, false);
       contents.set(contentId, loaded);
       return loaded;
     }
 
     /** The content is in group (day, agent) after this event: the group's row exists from this event on (its position follows event order). */
-    function enterAgents(day: string, agent: string, seq: number): void {
-      if (!open(day)) return;
-      const k = groupKey(day, agent);
-      if (!agentGroups.has(k) && !findDailyAgent.get(day, agent)) insertDailyAgent.run(nextDailyAgentRid++, day, agent, seq);
-      agentGroups.set(k, seq);
+    function enterAgents(day: string, agent: string, seq: number): AgentGroup | undefined {
+      if (!open(day)) return undefined;
+      const g = groupOf(day, agent);
+      if (!g.known) {
+        if (!findDailyAgent.get(day, agent)) insertDailyAgent.run(nextDailyAgentRid++, day, agent, seq);
+        g.known = true;
+      }
+      g.seq = seq;
+      return g;
     }
-    function enterMetric(day: string, agent: string, metric: string, seq: number): void {
-      if (!open(day)) return;
-      const k = groupKey(day, agent, metric);
-      if (!metricGroups.has(k) && !findDailyMetric.get(day, agent, metric)) insertDailyMetric.run(nextDailyMetricRid++, day, agent, metric, seq);
-      metricGroups.set(k, seq);
+    function enterMetric(g: AgentGroup, m: LoadedMetric, seq: number): void {
+      const mg = groupOfMetric(g, m);
+      if (!mg.known) {
+        if (!findDailyMetric.get(g.day, g.agent, m.metric)) insertDailyMetric.run(nextDailyMetricRid++, g.day, g.agent, m.metric, seq);
+        mg.known = true;
+      }
+      mg.seq = seq;
     }
-    /** A group the content left in this event: its row changes (its seq is this event's) even if no row is created. */
-    const leave = (groups: Map<string, number>, k: string, seq: number) => groups.set(k, seq);
 
     /** New metrics get their pair of columns in contents, in the order they first appear (MAX_DYNAMIC_COLUMNS applies). */
-    function planMetricColumns(metrics: readonly string[], seq: number): void {
-      const wanted: DynamicKey[] = [];
-      for (const m of metrics) {
-        if (knownMetricColumns.has(m) || overflowed.has(m)) continue;
-        wanted.push({ kind: 'metric_score', key: m }, { kind: 'metric_justification', key: m });
+    function planMetricColumns(facts: ContentFacts, seq: number): void {
+      let unknown = false;
+      for (const m of facts.metrics) {
+        if ((m.score !== null || m.justification !== null) && !knownMetricColumns.has(m.metric) && !overflowed.has(m.metric)) {
+          unknown = true;
+          break;
+        }
       }
-      if (wanted.length === 0) return;
+      if (!unknown) return;
+      const wanted: DynamicKey[] = [];
+      for (const m of facts.metrics) {
+        if (m.score === null && m.justification === null) continue;
+        if (knownMetricColumns.has(m.metric) || overflowed.has(m.metric)) continue;
+        wanted.push({ kind: 'metric_score', key: m.metric }, { kind: 'metric_justification', key: m.metric });
+      }
       const plan = planNewColumns('contents', registry.contents, wanted, maxColumns);
       for (const c of plan.added) {
         insertColumn.run('contents', c.position, c.name, c.kind, c.key, seq);
@@ -287,26 +539,26 @@ export function createKeyedProjection(db: Db, zone: () => string) {
       registry.contents = [...registry.contents, ...plan.added];
     }
 
-    /** Net changes of the daily rows: what the rows held at load leaves, what the batch ends with joins. */
+    /**
+     * Net changes of the daily rows: what the rows held at load leaves, what
+     * the batch ends with joins. Groups listed in the order the contents
+     * first reach them (their scores too: see the no-change test in flush).
+     */
     function deltas() {
-      const agents = new Map<string, AgentDelta>();
-      const metrics = new Map<string, MetricDelta>();
-      const agentDelta = (day: string, agent: string) => {
-        const k = groupKey(day, agent);
-        let d = agents.get(k);
-        if (!d) agents.set(k, (d = { day, agent, seq: agentGroups.get(k) ?? 0, contents: 0, completed: 0, red_flags: 0, low_scores: 0, sum: 0, n: 0 }));
-        return d;
-      };
-      const metricDelta = (day: string, agent: string, metric: string) => {
-        const k = groupKey(day, agent, metric);
-        let d = metrics.get(k);
-        if (!d) metrics.set(k, (d = { day, agent, metric, seq: metricGroups.get(k) ?? 0, contents: 0, sum: 0, n: 0, added: [], removed: [] }));
-        return d;
-      };
-      const addContent = (s: ContentState, sign: 1 | -1) => {
-        const day = dayOf(s.scored_at);
-        if (!open(day)) return;
-        const d = agentDelta(day, agentKey(s.agent_name));
+      const agents: AgentGroup[] = [];
+      const metrics: MetricGroup[] = [];
+      /** `group`: the state's group when known (a content's current one, see applyFacts). */
+      const addContent = (s: ContentState, sign: 1 | -1, group?: AgentGroup): AgentGroup | undefined => {
+        let d = group;
+        if (d === undefined) {
+          const day = dayOf(s.scored_at);
+          if (!open(day)) return undefined;
+          d = groupOf(day, s.agent_name ?? '');
+        }
+        if (!d.inDelta) {
+          d.inDelta = true;
+          agents.push(d);
+        }
         d.contents += sign;
         d.completed += s.completed ? sign : 0;
         d.red_flags += s.red_flag ? sign : 0;
@@ -316,11 +568,13 @@ export function createKeyedProjection(db: Db, zone: () => string) {
           d.sum += sign * micro(t);
           d.n += sign;
         }
+        return d;
       };
-      const addMetric = (s: ContentState, metric: string, score: Cell, sign: 1 | -1) => {
-        const day = dayOf(s.scored_at);
-        if (!open(day)) return;
-        const d = metricDelta(day, agentKey(s.agent_name), metric);
+      const addMetric = (d: MetricGroup, score: Cell, sign: 1 | -1) => {
+        if (!d.inDelta) {
+          d.inDelta = true;
+          metrics.push(d);
+        }
         d.contents += sign;
         const v = numeric(score);
         if (v === undefined) return;
@@ -330,11 +584,11 @@ export function createKeyedProjection(db: Db, zone: () => string) {
       };
       for (const c of contents.values()) {
         if (!c.dirty) continue;
-        if (c.atLoad) addContent(c.atLoad, -1);
-        addContent(c.state, 1);
+        const was = c.atLoad ? addContent(c.atLoad, -1) : undefined;
+        const is = addContent(c.state!, 1, c.group);
         for (const m of c.metrics.values()) {
-          if (m.existedAtLoad && c.atLoad) addMetric(c.atLoad, m.metric, m.scoreAtLoad ?? null, -1);
-          addMetric(c.state, m.metric, m.score, 1);
+          if (was !== undefined && m.existedAtLoad) addMetric(metricGroupOf(was, m.metric), m.scoreAtLoad ?? null, -1);
+          if (is !== undefined) addMetric(groupOfMetric(is, m), m.score, 1);
         }
       }
       return { agents, metrics };
@@ -347,144 +601,212 @@ export function createKeyedProjection(db: Db, zone: () => string) {
      * rows are written, so each row is written once with its place.
      */
     function monthPlaces() {
-      const totals = new Map<string, number>();
+      const totals: Record<MonthView, Map<string, number>> = { contents: new Map(), content_scores: new Map() };
+      /** Months to number again, with the latest event that moved a content out of or into them (both views). */
       const resets = new Map<string, number>();
-      const k = (view: MonthView, part: string) => groupKey(view, part);
-      const next = (view: MonthView, part: string): number => {
-        const key = k(view, part);
-        const n = (totals.get(key) ?? partTotal.get(view, part) ?? 0) + 1;
-        totals.set(key, n);
-        return n;
+      /** Rows new in the batch, in rid order, get the next places of their months. */
+      const number = (view: MonthView, rows: ReadonlyArray<{ part: string; partPos: number }>) => {
+        let part: string | undefined;
+        let n = 0;
+        for (const r of rows) {
+          if (r.part !== part) {
+            if (part !== undefined) totals[view].set(part, n);
+            part = r.part;
+            n = totals[view].get(part) ?? partTotal.get(view, part) ?? 0;
+          }
+          r.partPos = ++n;
+        }
+        if (part !== undefined) totals[view].set(part, n);
       };
-      const reset = (part: string, seq: number) => {
-        for (const view of Object.keys(MONTH_TABLES) as MonthView[]) resets.set(k(view, part), Math.max(resets.get(k(view, part)) ?? 0, seq));
-      };
+      const reset = (part: string, seq: number) => resets.set(part, Math.max(resets.get(part) ?? 0, seq));
       const fresh: LoadedContent[] = [];
-      const freshMetrics: { m: LoadedMetric; part: string }[] = [];
+      const freshMetrics: LoadedMetric[] = [];
       for (const c of contents.values()) {
         if (!c.dirty) continue;
-        const part = monthOf(c.state.first_received_at);
+        const part = monthOf(c.state!.first_received_at);
+        c.part = part;
         if (c.partAtLoad === undefined) fresh.push(c);
         else if (c.partAtLoad !== part) {
           reset(c.partAtLoad, c.changedSeq);
           reset(part, c.changedSeq);
         }
-        for (const m of c.metrics.values()) if (!m.existedAtLoad) freshMetrics.push({ m, part });
+        for (const m of c.metrics.values()) {
+          if (m.existedAtLoad) continue;
+          m.part = part;
+          freshMetrics.push(m);
+        }
       }
       // In rid order: the order a replay in other batch sizes gives them too.
-      fresh.sort((a, b) => a.rid - b.rid);
-      for (const c of fresh) c.partPos = next('contents', monthOf(c.state.first_received_at));
-      freshMetrics.sort((a, b) => a.m.rid - b.m.rid);
-      for (const { m, part } of freshMetrics) m.partPos = next('content_scores', part);
+      const byRid = (a: { rid: number }, b: { rid: number }) => a.rid - b.rid;
+      if (!ascending(fresh)) fresh.sort(byRid);
+      number('contents', fresh);
+      if (!ascending(freshMetrics)) freshMetrics.sort(byRid);
+      number('content_scores', freshMetrics);
       return {
         /** After the rows are written: months that a row left or joined are numbered again by rid; totals kept. */
         renumber(): void {
-          for (const [key, seq] of resets) {
-            const [view, part] = key.split(SEP) as [MonthView, string];
-            renumber[view].run.run(part);
-            setPart.run(view, part, renumber[view].count.get(part)!, seq);
-            totals.delete(key);
+          for (const [part, seq] of resets) {
+            for (const view of MONTH_VIEWS) {
+              renumber[view].run.run(part);
+              setPart.run(view, part, renumber[view].count.get(part)!, seq);
+              totals[view].delete(part);
+            }
           }
-          for (const [key, total] of totals) {
-            const [view, part] = key.split(SEP) as [MonthView, string];
-            setPart.run(view, part, total, 0);
-          }
+          for (const view of MONTH_VIEWS) for (const [part, total] of totals[view]) setPart.run(view, part, total, 0);
         },
       };
+    }
+
+    /** The position of each metric's two columns in contents' dyn, from the registry as it is at flush. */
+    function metricColumns(): Map<string, MetricColumns> {
+      const cols = new Map<string, MetricColumns>();
+      for (const col of registry.contents) {
+        if (col.kind !== 'metric_score' && col.kind !== 'metric_justification') continue;
+        let mc = cols.get(col.key);
+        if (mc === undefined) cols.set(col.key, (mc = { score: undefined, justification: undefined }));
+        if (col.kind === 'metric_score') mc.score = col.position;
+        else mc.justification = col.position;
+      }
+      return cols;
+    }
+
+    /** Merges one call's or document's facts (in seq order). */
+    function applyFacts(facts: ContentFacts, seq: number, receivedAt: string): void {
+      planMetricColumns(facts, seq);
+      let c = load(facts.contentId);
+      if (!c) {
+        c = new LoadedContent(nextContentRid++, undefined, 0, undefined, undefined, new Map(), seq, true);
+        contents.set(facts.contentId, c);
+      }
+      const before = c.state;
+      const after = mergeContent(before, facts, receivedAt);
+      const day = dayOf(after.scored_at);
+      const agent = after.agent_name ?? '';
+      // agent or scored_at changed: every metric row carries them.
+      const moved = before !== undefined && (before.agent_name !== after.agent_name || before.scored_at !== after.scored_at);
+      if (before) {
+        const oldDay = dayOf(before.scored_at);
+        const oldAgent = before.agent_name ?? '';
+        if ((oldDay !== day || oldAgent !== agent) && open(oldDay)) {
+          // A group the content left in this event: its row changes (its seq is this event's) even if no row is created.
+          const left = groupOf(oldDay, oldAgent);
+          left.known = true;
+          left.seq = seq;
+          for (const m of c.metrics.values()) {
+            const mg = groupOfMetric(left, m);
+            mg.known = true;
+            mg.seq = seq;
+          }
+        }
+      }
+      c.state = after;
+      c.dirty = true;
+      c.changedSeq = seq;
+      if (moved) {
+        for (const m of c.metrics.values()) {
+          m.dirty = true;
+          m.changedSeq = seq;
+        }
+      }
+      const g = enterAgents(day, agent, seq);
+      c.day = day;
+      c.group = g;
+      for (const m of facts.metrics) {
+        const prev = c.metrics.get(m.metric);
+        if (prev) {
+          if (!mergeMetricInto(prev, m, receivedAt)) continue;
+          prev.dirty = true;
+          prev.changedSeq = seq;
+        } else if (m.score !== null || m.justification !== null) {
+          // As mergeMetric gives it for a first value.
+          c.metrics.set(m.metric, new LoadedMetric(m.metric, m.score, m.justification, receivedAt, nextMetricRid++, 0, seq, true, undefined, false));
+        }
+      }
+      if (g === undefined) return;
+      // A move takes every metric of the content to its new group; otherwise the metrics this webhook carried.
+      if (moved || before === undefined) {
+        for (const m of c.metrics.values()) enterMetric(g, m, seq);
+      } else {
+        for (const f of facts.metrics) {
+          const m = c.metrics.get(f.metric);
+          if (m !== undefined) enterMetric(g, m, seq);
+        }
+      }
     }
 
     return {
       /** Merges one event (already written to the append-only views); a no-op for workflows. */
       apply(flat: FlatEvent, seq: number, receivedAt: string): void {
         const facts = contentFacts(flat);
-        if (!facts) return;
-        planMetricColumns(
-          facts.metrics.filter((m) => m.score !== null || m.justification !== null).map((m) => m.metric),
-          seq,
-        );
-        let c = load(facts.contentId);
-        if (!c) {
-          c = { rid: nextContentRid++, partAtLoad: undefined, partPos: 0, state: undefined as unknown as ContentState, atLoad: undefined, metrics: new Map(), changedSeq: seq, dirty: true };
-          contents.set(facts.contentId, c);
-        }
-        const before = c.state as ContentState | undefined;
-        const after = mergeContent(before, facts, receivedAt);
-        const day = dayOf(after.scored_at);
-        const agent = agentKey(after.agent_name);
-        // agent or scored_at changed: every metric row carries them.
-        const moved = before !== undefined && (before.agent_name !== after.agent_name || before.scored_at !== after.scored_at);
-        if (before) {
-          const oldDay = dayOf(before.scored_at);
-          const oldAgent = agentKey(before.agent_name);
-          if ((oldDay !== day || oldAgent !== agent) && open(oldDay)) {
-            leave(agentGroups, groupKey(oldDay, oldAgent), seq);
-            for (const m of c.metrics.keys()) leave(metricGroups, groupKey(oldDay, oldAgent, m), seq);
-          }
-        }
-        c.state = after;
-        c.dirty = true;
-        c.changedSeq = seq;
-        if (moved) {
-          for (const m of c.metrics.values()) {
-            m.dirty = true;
-            m.changedSeq = seq;
-          }
-        }
-        enterAgents(day, agent, seq);
-        for (const m of facts.metrics) {
-          const prev = c.metrics.get(m.metric);
-          const merged = mergeMetric(prev, m, receivedAt);
-          if (!merged) continue;
-          if (prev) Object.assign(prev, merged, { dirty: true, changedSeq: seq });
-          else c.metrics.set(m.metric, { ...merged, rid: nextMetricRid++, partPos: 0, changedSeq: seq, dirty: true, scoreAtLoad: undefined, existedAtLoad: false });
-        }
-        // A move takes every metric of the content to its new group; otherwise the metrics this webhook carried.
-        const entered = moved || before === undefined ? [...c.metrics.keys()] : facts.metrics.map((m) => m.metric).filter((m) => c.metrics.has(m));
-        for (const m of entered) enterMetric(day, agent, m, seq);
+        if (facts) applyFacts(facts, seq, receivedAt);
       },
+      /** Merges the facts of one event (flatten/merge-content.ts payloadFacts: the keyed views alone are derived). */
+      applyFacts,
 
-      /** Writes what the batch changed, then moves the daily rows by the net change (exact sums; min/max read again only when an extreme left). */
-      flush(): void {
+      /**
+       * Writes what the batch changed, then moves the daily rows by the net
+       * change (exact sums; min/max read again only when an extreme left).
+       * `cursor`: the keyed cursor once the batch commits (see `derived`; a
+       * trial batch, rolled back, gives none).
+       */
+      flush(cursor?: number): void {
+        // Until the rows are written: a flush that fails (a write refused) leaves no filter behind, and no rows queued.
+        derived = undefined;
+        newContents.clear();
+        newMetrics.clear();
         const places = monthPlaces();
-        const positions = new Map(registry.contents.map((col: DynamicColumn) => [dynamicKey(col.kind, col.key), col.position]));
-        const width = registry.contents.reduce((max, col) => Math.max(max, col.position + 1), 0);
+        const columns = metricColumns();
+        const dyn: Cell[] = [];
         for (const c of contents.values()) {
           if (!c.dirty) continue;
-          const s = c.state;
-          const day = dayOf(s.scored_at);
-          const agent = agentKey(s.agent_name);
-          const dyn: Cell[] = [];
+          const s = c.state!;
+          const day = c.day;
+          const agent = s.agent_name ?? '';
+          // The metrics' cells in their columns, null in the columns of metrics the content has not.
+          dyn.length = 0;
           for (const m of c.metrics.values()) {
-            const ps = positions.get(dynamicKey('metric_score', m.metric));
-            const pj = positions.get(dynamicKey('metric_justification', m.metric));
-            if (ps !== undefined) dyn[ps] = m.score;
-            if (pj !== undefined) dyn[pj] = m.justification;
+            const mc = columns.get(m.metric);
+            if (mc === undefined) continue;
+            if (mc.score !== undefined) setCell(dyn, mc.score, m.score);
+            if (mc.justification !== undefined) setCell(dyn, mc.justification, m.justification);
           }
-          for (let i = 0; i < Math.min(width, dyn.length); i++) dyn[i] ??= null;
-          const part = monthOf(s.first_received_at);
-          upsertContent.run(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq, part, c.partPos);
-          // Its metric rows go with it to its new month (their places are given again below).
-          if (c.partAtLoad !== undefined && c.partAtLoad !== part) movePartOfMetrics.run(part, c.rid);
+          const part = c.part;
+          if (c.partAtLoad === undefined) {
+            newContents.values.push(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq, part, c.partPos);
+            newContents.rowAdded();
+          } else {
+            upsertContent.run(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq, part, c.partPos);
+            // Its metric rows go with it to its new month (their places are given again below).
+            if (c.partAtLoad !== part) movePartOfMetrics.run(part, c.rid);
+          }
           for (const m of c.metrics.values()) {
             if (!m.dirty) continue;
-            upsertMetric.run(m.rid, c.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, m.changedSeq, part, m.partPos);
+            if (m.existedAtLoad) {
+              upsertMetric.run(m.rid, c.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, m.changedSeq, part, m.partPos);
+            } else {
+              newMetrics.values.push(m.rid, c.rid, s.content_id, m.metric, s.agent_name, s.scored_at, m.score, m.justification, m.updated_at, m.changedSeq, part, m.partPos);
+              newMetrics.rowAdded();
+            }
           }
         }
+        newContents.end();
+        newMetrics.end();
         places.renumber();
         const { agents, metrics } = deltas();
-        for (const d of agents.values()) {
+        for (const d of agents) {
           const changed = d.contents !== 0 || d.completed !== 0 || d.red_flags !== 0 || d.low_scores !== 0 || d.sum !== 0 || d.n !== 0;
           if (changed) applyAgents.run({ day: d.day, agent_key: d.agent, seq: d.seq, contents: d.contents, completed: d.completed, red_flags: d.red_flags, low_scores: d.low_scores, sum: d.sum, n: d.n });
         }
-        for (const d of metrics.values()) {
+        for (const d of metrics) {
           if (d.contents === 0 && d.n === 0 && d.sum === 0 && d.added.length === d.removed.length && d.added.every((v, i) => v === d.removed[i])) continue;
-          const was = getMetricGroup.get(d.day, d.agent, d.metric)!;
+          const { day, agent } = d.parent;
+          const was = getMetricGroup.get(day, agent, d.metric)!;
           let lo = was.min_score;
           let hi = was.max_score;
           // A score that left may have been the extreme: read the extremes again from the rows (already written above).
           const extremeLeft = d.removed.some((v) => v === lo || v === hi);
           if (extremeLeft || was.n_score + d.n === 0) {
-            const e = extremes.get(d.metric, d.day, d.agent)!;
+            const e = extremes.get(d.metric, day, agent)!;
             lo = e.lo;
             hi = e.hi;
           } else {
@@ -493,7 +815,11 @@ export function createKeyedProjection(db: Db, zone: () => string) {
               hi = hi === null || v > hi ? v : hi;
             }
           }
-          applyMetrics.run({ day: d.day, agent_key: d.agent, metric: d.metric, seq: d.seq, contents: d.contents, sum: d.sum, n: d.n, lo, hi });
+          applyMetrics.run({ day, agent_key: agent, metric: d.metric, seq: d.seq, contents: d.contents, sum: d.sum, n: d.n, lo, hi });
+        }
+        if (known !== undefined && cursor !== undefined) {
+          for (const [id, c] of contents) if (c.partAtLoad === undefined) known.add(id);
+          if (!known.full) derived = { filter: known, maxRid: nextContentRid - 1, cursor };
         }
       },
     };
@@ -512,6 +838,8 @@ export function createKeyedProjection(db: Db, zone: () => string) {
      * keyed generation, see create-store); false when they come out the same.
      */
     wipe(): boolean {
+      // No content rows from here on; the caller sets the keyed cursor to 0 in the same transaction.
+      derived = { filter: new ContentFilter(), maxRid: 0, cursor: 0 };
       const closed = keptFromDay.get();
       if (closed === null || closed === undefined) {
         for (const t of KEYED_TABLES) db.prepare(`DELETE FROM ${t}`).run();

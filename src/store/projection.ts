@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { flattenPayload, type FlatEvent } from '../flatten/flatten-payload.js';
+import { payloadFacts, type ContentFacts } from '../flatten/merge-content.js';
 import { parseJsonObject } from '../lib/json-object.js';
 import type { Cell } from '../model/cells.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
@@ -14,6 +15,34 @@ function insertSql(view: LogViewName): string {
   const def = VIEW_DEFS[view];
   const cols = ['seq', ...(def.shape === 'long' ? ['ord'] : []), ...rowColumns(view), ...(def.shape === 'wide' ? ['dyn'] : [])];
   return `INSERT INTO ${def.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * parseJsonObject, with a shortcut for the text secure-json-parse would hand
+ * back as JSON.parse gives it: no BOM, no `__proto__` or `constructor` key and
+ * no `\u` escape that could spell one (its two checks match neither). Anything
+ * else, errors included, goes through parseJsonObject itself. The projection
+ * parses every logged body (a rebuild, millions): the checks cost less than
+ * secure-json-parse's regular expressions.
+ */
+function parseLogged(body: Uint8Array): Record<string, unknown> {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return parseJsonObject(body);
+  }
+  if (text.charCodeAt(0) !== 0xfeff && !text.includes('\\u') && !text.includes('__proto__') && !text.includes('constructor')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return parseJsonObject(body);
+    }
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  }
+  return parseJsonObject(body);
 }
 
 /**
@@ -57,6 +86,10 @@ export interface ProjectionOptions {
 }
 
 const MAX_ERROR_CHARS = 2000;
+/** SQLite's page cache of a connection that rebuilds (KiB, see bulk). */
+const BULK_CACHE_KIB = 64 * 1024;
+/** WAL pages between automatic checkpoints while a connection rebuilds (SQLite's default is 1,000). */
+const BULK_CHECKPOINT_PAGES = 50_000;
 
 /**
  * Turns logged events into view rows. The projector cursor moves in the same
@@ -103,7 +136,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
 
   function flatten(event: StoredEvent): FlatEvent {
     // The log only holds payloads that passed this type's schema at ingest.
-    const payload = parseJsonObject(event.body);
+    const payload = parseLogged(event.body);
     return flattenPayload({ type: event.type, payload } as TypedPayload);
   }
 
@@ -118,12 +151,19 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
    * the database. So such a failure aborts the whole batch (KeyedApplyError);
    * the event is then parked on its own and the batch runs again without it.
    */
-  function applyKeyed(keyedBatch: KeyedBatch | undefined, flat: FlatEvent, event: StoredEvent): void {
+  function applyKeyed(keyedBatch: KeyedBatch | undefined, flat: FlatEvent | ContentFacts | undefined, event: StoredEvent): void {
     try {
-      keyedBatch?.apply(flat, event.seq, event.received_at);
+      if (flat === undefined || keyedBatch === undefined) return;
+      if ('view' in flat) keyedBatch.apply(flat, event.seq, event.received_at);
+      else keyedBatch.applyFacts(flat, event.seq, event.received_at);
     } catch (err) {
       throw isEventSpecific(err) ? new KeyedApplyError(event.seq, err) : err;
     }
+  }
+  /** What an event tells the keyed views, without its append-only rows (a workflow tells them nothing: its body is not even read). */
+  function keyedFacts(event: StoredEvent): ContentFacts | undefined {
+    if (event.type === 'workflow') return undefined;
+    return payloadFacts({ type: event.type, payload: parseLogged(event.body) } as TypedPayload);
   }
   const writeEvent = db.transaction((event: StoredEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions, keyedBatch: KeyedBatch | undefined): DynamicColumn[] => {
     const view = flat.view;
@@ -178,7 +218,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
       if (parkedSeqs.has(event.seq)) continue;
       if (event.seq <= logFrom) {
         // Already in the append-only views: the keyed views catch up.
-        if (event.seq > keyedFrom) applyKeyed(keyedBatch, flatten(event), event);
+        if (event.seq > keyedFrom) applyKeyed(keyedBatch, keyedFacts(event), event);
         continue;
       }
       try {
@@ -194,7 +234,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
         park.run(event.seq, describe(err), now().toISOString());
       }
     }
-    keyedBatch.flush();
+    keyedBatch.flush(Math.max(keyedFrom, last));
     if (last > logFrom) setCursor.run(last);
     if (last > keyedFrom) setKeyedCursor.run(last);
     return events.length;
@@ -262,12 +302,30 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
   /**
    * A rebuild writes only derived rows: its commits need not reach the disk
    * one by one (WAL with synchronous=NORMAL never corrupts; a power cut loses
-   * the last batches, which the projector simply derives again).
+   * the last batches, which the projector simply derives again). For as long
+   * as it runs, this connection also keeps more pages in memory (contents are
+   * inserted at random places of their content_id index, which outgrows
+   * SQLite's default 2 MB at a few hundred thousand calls) and checkpoints
+   * less often (each checkpoint syncs the WAL and the database file, and a
+   * page rewritten by several commits is copied once). Both are settings of
+   * this connection only, given back when the work is done.
    */
   function bulk<T>(work: () => T): T {
-    const was = db.pragma('synchronous', { simple: true }) as number;
+    const was = {
+      synchronous: Number(db.pragma('synchronous', { simple: true })),
+      cache: Number(db.pragma('cache_size', { simple: true })),
+      checkpoint: Number(db.pragma('wal_autocheckpoint', { simple: true })),
+    };
     db.pragma('synchronous = NORMAL');
-    const restore = () => db.pragma(`synchronous = ${Number(was)}`);
+    // cache_size counts KiB when negative, pages when positive.
+    const cacheKib = was.cache < 0 ? -was.cache : (was.cache * Number(db.pragma('page_size', { simple: true }))) / 1024;
+    if (cacheKib < BULK_CACHE_KIB) db.pragma(`cache_size = ${-BULK_CACHE_KIB}`);
+    if (was.checkpoint > 0 && was.checkpoint < BULK_CHECKPOINT_PAGES) db.pragma(`wal_autocheckpoint = ${BULK_CHECKPOINT_PAGES}`);
+    const restore = () => {
+      db.pragma(`synchronous = ${was.synchronous}`);
+      db.pragma(`cache_size = ${was.cache}`);
+      db.pragma(`wal_autocheckpoint = ${was.checkpoint}`);
+    };
     let result: T;
     try {
       result = work();
@@ -275,7 +333,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
       restore();
       throw err;
     }
-    // Work done in steps (a promise): the setting holds until it settles.
+    // Work done in steps (a promise): the settings hold until it settles.
     if (result instanceof Promise) return result.finally(restore) as T;
     restore();
     return result;
@@ -289,7 +347,8 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     /** The cursor and the column registry in one read: rows up to the cursor fit those columns exactly. */
     snapshot: (): { toSeq: number; registry: ColumnRegistry } => db.transaction(() => ({ toSeq: cursor.get()!.seq, registry: columns() }))(),
     /** How many logged events are not projected yet (into every view). */
-    lag: () => (lastSeq.get()!.seq ?? 0) - Math.min(cursor.get()!.seq, keyedCursor.get()!),
+    // Never below 0: RETENTION_DAYS may move the cursors past the last event (store/retention.ts) or delete every event.
+    lag: () => Math.max(0, (lastSeq.get()!.seq ?? 0) - Math.min(cursor.get()!.seq, keyedCursor.get()!)),
     // Nothing pending (the common case for an export or a sync): no write lock is taken at all, so they
     // work while another process holds it.
     projectBatch(limit: number): number {
@@ -326,8 +385,8 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     resetKeyed(): void {
       wipeKeyed();
     },
-    /** Derives the keyed views again from the whole log, now (bench, tests). */
-    rebuildKeyed(chunk = 20_000): number {
+    /** Derives the keyed views again from the whole log, now (bench, tests); 5,000 events hold the write lock some 0.15 s at a time. */
+    rebuildKeyed(chunk = 5_000): number {
       wipeKeyed.immediate();
       return bulk(() => api.catchUp(chunk));
     },

@@ -129,6 +129,7 @@ test('when every webhook was deleted, the next one gets a seq above all deleted 
   store.db.prepare("INSERT INTO sync_state (target, view, delivered_seq) VALUES ('csv', 'red_flags', ?)").run(last);
   await runRetention({ store, days: 30, now: NOW });
   assert.equal(store.events.counts().events, 0);
+  assert.equal(store.projection.lag(), 0, 'nothing to derive (never below 0)');
   await callsOn(store, ['2026-11-30'], 'late');
   const seq = store.db.prepare('SELECT seq FROM events').pluck().get() as number;
   assert.equal(seq, last + 1);
