@@ -143,25 +143,48 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
     const quarantine = await paced((n) => r.deleteQuarantine(cutoff, n), stepMs, o.signal, room);
     let contents = 0;
     let moved = 0;
-    const rows = await paced(
-      (n) => {
-        let d = r.deleteMonths(monthOfDay(keptFromDay), n, { cutoff, day: keptFromDay });
-        // Webhooks came in since: derive them first (a few at most; the moves need the projection caught up).
-        for (let i = 0; d === 'behind' && i < 100; i++) {
-          store.projection.catchUp();
-          d = r.deleteMonths(monthOfDay(keptFromDay), n, { cutoff, day: keptFromDay });
-        }
-        if (d === 'behind') throw new Error('the projection does not catch up with the webhooks coming in; the next run goes on');
-        contents += d.contents;
-        moved += d.moved;
-        return d.moved + d.contents + d.metricRows;
-      },
-      stepMs,
-      o.signal,
-      room,
-    );
+    let metricRows = 0;
+    const month = monthOfDay(keptFromDay);
+    const keep = { cutoff, day: keptFromDay };
+    // Calls of the deleted months still active move first (one read of those months), then the rest goes; a call that
+    // became active during the run (a late webhook) is left by the deletes and moved by the next pass.
+    for (let pass = 0; pass < 3; pass++) {
+      const calls = r.activeCallsBefore(month, keep);
+      let at = 0;
+      await paced(
+        (n) => {
+          const slice = calls.slice(at, at + n);
+          if (slice.length === 0) return 0;
+          let m = r.moveCalls(month, slice);
+          // Webhooks came in since: derive them first (a few at most; a move needs the projection caught up).
+          for (let i = 0; m === 'behind' && i < 100; i++) {
+            store.projection.catchUp();
+            m = r.moveCalls(month, slice);
+          }
+          if (m === 'behind') throw new Error('the projection does not catch up with the webhooks coming in; the next run goes on');
+          at += m;
+          moved += m;
+          return m;
+        },
+        stepMs,
+        o.signal,
+        room,
+      );
+      await paced(
+        (n) => {
+          const d = r.deleteMonths(month, n, keep);
+          contents += d.contents;
+          metricRows += d.metricRows;
+          return d.contents + d.metricRows;
+        },
+        stepMs,
+        o.signal,
+        room,
+      );
+      if (!r.leftBefore(month)) break;
+    }
     r.deleteHours(cutoff);
-    return { keptFromDay, cutoff, events, quarantine, contents, metricRows: rows - contents - moved, movedCalls: moved };
+    return { keptFromDay, cutoff, events, quarantine, contents, metricRows, movedCalls: moved };
   });
   // The syncs may go on meanwhile: giving pages back changes no row.
   const vacuumOff = r.autoVacuum() !== 2;

@@ -56,16 +56,24 @@ export function createRetentionStore(db: Db) {
   const deleteQuarantine = db.prepare<[string, number]>(
     'DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine INDEXED BY quarantine_last_received WHERE last_received_at < ? LIMIT ?)',
   );
-  const deleteMetricRows = db.prepare<[string, number]>(
-    'DELETE FROM content_score_rows WHERE rid IN (SELECT rid FROM content_score_rows INDEXED BY content_score_rows_part WHERE part < ? LIMIT ?)',
+  // Only the rows of calls wholly past retention: a call that became active meanwhile (a webhook during the run) stays
+  // for the next pass to move.
+  const active = '(c.last_received_at >= @cutoff OR c.day >= @day)';
+  const deleteMetricRows = db.prepare<[{ month: string; cutoff: string; day: string; n: number }]>(
+    `DELETE FROM content_score_rows WHERE rid IN (SELECT s.rid FROM content_score_rows s INDEXED BY content_score_rows_part
+       WHERE s.part < @month AND NOT EXISTS (SELECT 1 FROM content_rows c WHERE c.rid = s.content_rid AND ${active}) LIMIT @n)`,
   );
-  const deleteContents = db.prepare<[string, number]>('DELETE FROM content_rows WHERE rid IN (SELECT rid FROM content_rows INDEXED BY content_rows_part WHERE part < ? LIMIT ?)');
+  const deleteContents = db.prepare<[{ month: string; cutoff: string; day: string; n: number }]>(
+    `DELETE FROM content_rows WHERE rid IN (SELECT c.rid FROM content_rows c INDEXED BY content_rows_part WHERE c.part < @month AND NOT ${active} LIMIT @n)`,
+  );
+  const leftInMonths = db.prepare<[string], number>('SELECT count(*) FROM (SELECT 1 FROM content_rows INDEXED BY content_rows_part WHERE part < ? LIMIT 1)').pluck();
   const deleteParts = db.prepare<[string]>('DELETE FROM keyed_parts WHERE part < ?');
   // Calls first received in a deleted month that are not wholly past retention: a webhook received since the cutoff (a
   // late re-score), or scored on a kept day. Their rows stay (their daily rows still count them) and move to the first
   // kept month, at its end, so that every place already written keeps its row.
-  const straddlers = db.prepare<[{ month: string; cutoff: string; day: string; n: number }], number>(
-    `SELECT rid FROM content_rows INDEXED BY content_rows_part WHERE part < @month AND (last_received_at >= @cutoff OR day >= @day) ORDER BY rid LIMIT @n`,
+  // One read per pass (it reads every row of those months): the moves then go a chunk of rids at a time.
+  const straddlers = db.prepare<[{ month: string; cutoff: string; day: string }], number>(
+    `SELECT rid FROM content_rows c INDEXED BY content_rows_part WHERE c.part < @month AND ${active} ORDER BY rid`,
   ).pluck();
   const partTotal = db.prepare<[string, string], number>('SELECT total FROM keyed_parts WHERE view = ? AND part = ?').pluck();
   const setPartTotal = db.prepare<[string, string, number]>(
@@ -136,42 +144,55 @@ export function createRetentionStore(db: Db) {
     deleteQuarantine(cutoff: string, limit: number): number {
       return db.transaction(() => deleteQuarantine.run(cutoff, limit).changes).immediate();
     },
+    /** The calls of months before `month` still active (see moveCalls), in rid order: one read of those months. */
+    activeCallsBefore(month: string, keep: { cutoff: string; day: string }): number[] {
+      return straddlers.all({ month, ...keep });
+    },
     /**
-     * Deletes up to `limit` rows of contents and content_scores in months
-     * before `month` (whole months: their CSV files and Sheets tabs go too),
-     * after moving the calls of those months that are not wholly past
-     * retention (`keep`: a webhook received since the cutoff, or scored on a
-     * kept day) to the end of `month`. The daily rows are not touched.
+     * Moves calls (content rids) of deleted months that are still active (a
+     * webhook received since the cutoff, or scored on a kept day) to the end
+     * of `month`, with their metric rows, as they are: their daily rows still
+     * count them. 'behind' when webhooks are not all derived yet (the move
+     * takes a seq of its own above every event's).
      */
-    deleteMonths(month: string, limit: number, keep: { cutoff: string; day: string }): { moved: number; contents: number; metricRows: number } | 'behind' {
+    moveCalls(month: string, rids: readonly number[]): number | 'behind' {
       return db
         .transaction(() => {
-          const moving = straddlers.all({ month, cutoff: keep.cutoff, day: keep.day, n: limit });
-          if (moving.length > 0) {
-            const p = progress.get()!;
-            if (p.seq !== p.keyed_seq || p.seq < p.last) return 'behind';
-            const seq = Math.max(p.last, p.floor, p.seq) + 1;
-            takeSeq.run(seq);
-            moveCursors.run(seq, seq);
-            let contents = partTotal.get('contents', month) ?? 0;
-            let metrics = partTotal.get('content_scores', month) ?? 0;
-            for (const rid of moving) {
-              moveContent.run(month, ++contents, seq, rid);
-              for (const m of metricRidsOf.all(rid)) moveMetric.run(month, ++metrics, seq, m);
-            }
-            setPartTotal.run('contents', month, contents);
-            setPartTotal.run('content_scores', month, metrics);
-            if (moving.length === limit) return { moved: limit, contents: 0, metricRows: 0 };
+          const p = progress.get()!;
+          if (p.seq !== p.keyed_seq || p.seq < p.last) return 'behind';
+          const seq = Math.max(p.last, p.floor, p.seq) + 1;
+          takeSeq.run(seq);
+          moveCursors.run(seq, seq);
+          let contents = partTotal.get('contents', month) ?? 0;
+          let metrics = partTotal.get('content_scores', month) ?? 0;
+          for (const rid of rids) {
+            moveContent.run(month, ++contents, seq, rid);
+            for (const m of metricRidsOf.all(rid)) moveMetric.run(month, ++metrics, seq, m);
           }
-          // Every call of those months left is wholly past retention: deleted, with the months once empty.
-          const room = limit - moving.length;
-          const metricRows = deleteMetricRows.run(month, room).changes;
-          const contents = metricRows < room ? deleteContents.run(month, room - metricRows).changes : 0;
-          if (metricRows + contents < room) deleteParts.run(month);
-          return { moved: moving.length, contents, metricRows };
+          setPartTotal.run('contents', month, contents);
+          setPartTotal.run('content_scores', month, metrics);
+          return rids.length;
         })
         .immediate();
     },
+    /**
+     * Deletes up to `limit` rows of contents and content_scores of calls in
+     * months before `month` that are wholly past retention (whole months:
+     * their CSV files and Sheets tabs go too); the months once empty. The
+     * daily rows are not touched.
+     */
+    deleteMonths(month: string, limit: number, keep: { cutoff: string; day: string }): { contents: number; metricRows: number } {
+      return db
+        .transaction(() => {
+          const metricRows = deleteMetricRows.run({ month, ...keep, n: limit }).changes;
+          const contents = metricRows < limit ? deleteContents.run({ month, ...keep, n: limit - metricRows }).changes : 0;
+          if (metricRows + contents < limit && leftInMonths.get(month) === 0) deleteParts.run(month);
+          return { contents, metricRows };
+        })
+        .immediate();
+    },
+    /** Whether calls are left in months before `month` (ones that became active during the run). */
+    leftBefore: (month: string): boolean => leftInMonths.get(month)! > 0,
     /** The console's hourly counts before the cutoff's hour (it shows 48 hours). */
     deleteHours(cutoff: string): number {
       return db.transaction(() => deleteHours.run(cutoff.slice(0, 13)).changes).immediate();
