@@ -89,17 +89,8 @@ export async function waitForBackend(observer: Client, applicationName: string, 
   }
 }
 
-/** A small deterministic PRNG (mulberry32) for batch sizes and orders. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG for batch sizes and orders: simulate's own (mulberry32). */
+export { rng as prng } from '../../../src/simulate/generate.js';
 
 /** An event as the receiver would log it. */
 export function event(webhookId: string, options: { type?: 'red_flag' | 'low_score' | 'completion' | 'workflow'; receivedAt?: string; body?: Buffer; outcome?: 'accepted' | 'replayed' } = {}) {
