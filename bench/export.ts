@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { classify } from '../src/ingest/validate.js';
 import type { EmberQAWebhook } from '../src/model/payload-types.js';
 import { generateWebhooks } from '../src/simulate/calls.js';
-import { createStore, type Store } from '../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../src/store/create-store.js';
 import { measure, type Measured } from './lib/measure.js';
 import { machine } from './lib/proc.js';
 
@@ -62,13 +62,13 @@ function stream(): Generator<EmberQAWebhook> {
 }
 
 /** Logs webhooks `firstIndex…` in one transaction, received_at on the history's clock. */
-function append(store: Store, webhooks: readonly EmberQAWebhook[], firstIndex: number): void {
+function append(store: SqliteStore, webhooks: readonly EmberQAWebhook[], firstIndex: number): void {
   store.db.transaction(() => {
     webhooks.forEach((w, i) => {
       const type = classify(w as unknown as Record<string, unknown>);
       if (!type) throw new Error('the generator made a webhook of no known type');
       const at = new Date(END - (EVENTS - (firstIndex + i)) * STEP_MS).toISOString();
-      store.events.append({ webhookId: w.webhook_id, type, receivedAt: at, body: Buffer.from(JSON.stringify(w)) });
+      store.sqlite.events.append({ webhookId: w.webhook_id, type, receivedAt: at, body: Buffer.from(JSON.stringify(w)) });
     });
   })();
 }
@@ -97,7 +97,7 @@ function build(path: string): void {
   }
   if (chunk.length) append(store, chunk, i - chunk.length);
   const t = performance.now();
-  store.projection.rebuild(20_000);
+  store.sqlite.projection.rebuild(20_000);
   process.stderr.write(`  logged in ${s(t - started)}, every view derived in ${s(performance.now() - t)}\n`);
   store.db.pragma('wal_checkpoint(TRUNCATE)');
   store.close();

@@ -35,7 +35,7 @@ import type { SyncTarget, ViewDelivery, ViewOutcome } from '../src/model/sync.js
 import { isKeyedView } from '../src/model/views.js';
 import { generateWebhooks } from '../src/simulate/calls.js';
 import { createTargets } from '../src/sinks/create-targets.js';
-import { createStore, type Store } from '../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../src/store/create-store.js';
 import { machine } from './lib/proc.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,14 +53,14 @@ function* stream(): Generator<EmberQAWebhook> {
   yield* generateWebhooks(EVENTS + NEW, { seed: 11, now: END, days: DAYS, idPrefix: 'bench-' });
 }
 
-function append(store: Store, webhooks: readonly EmberQAWebhook[], firstIndex: number): void {
+function append(store: SqliteStore, webhooks: readonly EmberQAWebhook[], firstIndex: number): void {
   store.db.transaction(() => {
     webhooks.forEach((w, i) => {
       const type = classify(w as unknown as Record<string, unknown>);
       if (!type) throw new Error('the generator made a webhook of no known type');
       // received_at follows the stream, 5 s apart, ending now.
       const at = new Date(END - (EVENTS + NEW - (firstIndex + i)) * 5_000).toISOString();
-      store.events.append({ webhookId: w.webhook_id, type, receivedAt: at, body: Buffer.from(JSON.stringify(w)) });
+      store.sqlite.events.append({ webhookId: w.webhook_id, type, receivedAt: at, body: Buffer.from(JSON.stringify(w)) });
     });
   })();
 }
@@ -81,7 +81,7 @@ function build(path: string): void {
   }
   if (chunk.length) append(store, chunk, i - chunk.length);
   const t = performance.now();
-  store.projection.catchUp(5_000);
+  store.sqlite.projection.catchUp(5_000);
   process.stderr.write(`  projected in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
   store.close();
 }
@@ -123,7 +123,7 @@ async function main() {
   const store = createStore({ dbPath });
   const logger = pino({ level: 'warn' });
 
-  const keyedRows = () => (['contents', 'content_scores', 'daily_agents', 'daily_metrics'] as const).map((v) => `${v} ${store.views.snapshot(v).keyed!.total.toLocaleString('en')}`).join(', ');
+  const keyedRows = () => (['contents', 'content_scores', 'daily_agents', 'daily_metrics'] as const).map((v) => `${v} ${store.sqlite.views.snapshot(v).keyed!.total.toLocaleString('en')}`).join(', ');
   console.log(`bench/keyed on ${machine()}`);
 
   const median = (xs: number[]) => {
@@ -147,7 +147,7 @@ async function main() {
     const baseRate = (parsed / (performance.now() - t)) * 1000;
     t = performance.now();
     const cpu = process.cpuUsage();
-    store.projection.rebuildKeyed(CHUNK);
+    await store.projection.rebuildKeyed(CHUNK);
     const ms = performance.now() - t;
     const used = process.cpuUsage(cpu);
     const rate = (EVENTS / ms) * 1000;
@@ -174,7 +174,7 @@ async function main() {
     return;
   }
   let t = performance.now();
-  store.projection.rebuild(5_000);
+  await store.projection.rebuild(5_000);
   const fullMs = performance.now() - t;
   console.log(`rebuild of every view (append-only and keyed): ${s(fullMs)} = ${n((EVENTS / fullMs) * 1000)} webhooks/s`);
 

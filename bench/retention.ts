@@ -26,7 +26,7 @@ import { classify } from '../src/ingest/validate.js';
 import { runRetention } from '../src/jobs/retention.js';
 import type { EmberQAWebhook } from '../src/model/payload-types.js';
 import { generateWebhooks } from '../src/simulate/calls.js';
-import { createStore, type Store } from '../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../src/store/create-store.js';
 import { createWebhookWriter } from '../src/store/group-commit.js';
 import { machine } from './lib/proc.js';
 
@@ -50,7 +50,7 @@ function build(path: string): void {
       chunk.forEach((w, k) => {
         const type = classify(w as unknown as Record<string, unknown>)!;
         const at = new Date(END - (EVENTS - (first + k)) * spacing).toISOString();
-        store.events.append({ webhookId: w.webhook_id, type, receivedAt: at, body: Buffer.from(JSON.stringify(w)) });
+        store.sqlite.events.append({ webhookId: w.webhook_id, type, receivedAt: at, body: Buffer.from(JSON.stringify(w)) });
       });
     })();
     chunk = [];
@@ -61,7 +61,7 @@ function build(path: string): void {
     if (chunk.length === 20_000) flush();
   }
   if (chunk.length) flush();
-  store.projection.catchUp(5_000);
+  store.sqlite.projection.catchUp(5_000);
   store.close();
 }
 
@@ -69,7 +69,7 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 /** Commits a webhook every 1/RATE s until `until` resolves; returns each one's submit→commit time. */
-async function ingestWhile(store: Store, until: Promise<unknown>, label: string): Promise<{ latencies: number[]; stallMs: number }> {
+async function ingestWhile(store: SqliteStore, until: Promise<unknown>, label: string): Promise<{ latencies: number[]; stallMs: number }> {
   const writer = createWebhookWriter(store);
   const latencies: number[] = [];
   const pending: Promise<void>[] = [];
@@ -113,7 +113,7 @@ async function main() {
   execFileSync('cp', ['--reflink=auto', base, dbPath]);
   const store = createStore({ dbPath });
   const sizeBefore = statSync(dbPath).size;
-  const events = store.events.counts().events;
+  const events = (await store.events.counts()).events;
   console.log(`bench/retention on ${machine()}`);
   console.log(`${events.toLocaleString('en')} webhooks over ${DAYS} days (${(sizeBefore / 1048576).toFixed(0)} MB); ingest at ${RATE}/s; RETENTION_DAYS=${KEEP_DAYS}`);
 

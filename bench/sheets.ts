@@ -36,7 +36,7 @@ import type { KeyedDelivery, PositionedRow } from '../src/model/sync.js';
 import { FIXED_COLUMNS } from '../src/model/views.js';
 import { createSheetsAuth } from '../src/sinks/sheets/auth.js';
 import { createSheetsTarget } from '../src/sinks/sheets/sheets-target.js';
-import { createStore, type Store } from '../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../src/store/create-store.js';
 import { generateWebhook } from '../src/simulate/generate.js';
 import { classify } from '../src/ingest/validate.js';
 import { startFakeSheets } from '../test/fakes/fake-sheets.js';
@@ -62,14 +62,14 @@ const SHEET = 'bench-spreadsheet-0001';
 const TOKEN = 'bench-token';
 
 
-function add(store: Store, from: number, n: number, startMs: number, stepMs: number): void {
+function add(store: SqliteStore, from: number, n: number, startMs: number, stepMs: number): void {
   store.db.transaction(() => {
     for (let i = from; i < from + n; i++) {
       const w = generateWebhook(i, { seed: 99, idPrefix: `b${i}-` }) as unknown as Record<string, unknown>;
-      store.events.append({ webhookId: w['webhook_id'] as string, type: classify(w)!, receivedAt: new Date(startMs + (i - from) * stepMs).toISOString(), body: Buffer.from(JSON.stringify(w)) });
+      store.sqlite.events.append({ webhookId: w['webhook_id'] as string, type: classify(w)!, receivedAt: new Date(startMs + (i - from) * stepMs).toISOString(), body: Buffer.from(JSON.stringify(w)) });
     }
   })();
-  store.projection.catchUp(5000);
+  store.sqlite.projection.catchUp(5000);
 }
 
 /**
@@ -149,14 +149,14 @@ class SyntheticContents {
       pending: this.changedPositions(cursor.deliveredSeq, cursor.deliveredRows).length,
       rows: {
         total,
-        pages: function* (this: void) {
+        pages: async function* (this: void) {
           for (let p = 1; p <= total; p += page) yield Array.from({ length: Math.min(page, total - p + 1) }, (_, k) => self.row(p + k));
         },
-        changed: function* (this: void, sinceSeq: number, known: number) {
+        changed: async function* (this: void, sinceSeq: number, known: number) {
           const positions = self.changedPositions(sinceSeq, known);
           for (let k = 0; k < positions.length; k += page) yield positions.slice(k, k + page).map((position): PositionedRow => ({ position, cells: self.row(position) }));
         },
-        countChanged: (sinceSeq, known) => self.changedPositions(sinceSeq, known).length,
+        countChanged: async (sinceSeq, known) => self.changedPositions(sinceSeq, known).length,
       },
     };
   }

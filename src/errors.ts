@@ -104,9 +104,15 @@ export class UnknownWebhookTypeError extends EmberError {
   }
 }
 export class StoreUnavailableError extends EmberError {
-  constructor(cause: unknown) {
+  /** The commit was sent but never confirmed (the connection broke meanwhile): it may have been stored. */
+  readonly outcomeUnknown: boolean;
+  constructor(cause: unknown, options: { outcomeUnknown?: boolean } = {}) {
     // A 503 is the server's fault but its message is safe and tells the sender to retry.
-    super(...make('store_unavailable', 'the database could not commit; nothing was stored, please retry', { cause, expose: true }));
+    const message = options.outcomeUnknown
+      ? 'the database did not confirm the commit; it may or may not have been stored, please retry (a stored webhook then answers duplicate)'
+      : 'the database could not commit; nothing was stored, please retry';
+    super(...make('store_unavailable', message, { cause, expose: true }));
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
   }
 }
 export class NotFoundError extends EmberError {

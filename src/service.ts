@@ -10,9 +10,9 @@ import { createSignatureCheck } from './ingest/verify-signature.js';
 import { createTokenCheck } from './ingest/verify-token.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics/create-metrics.js';
-import { createStore, type Store } from './store/create-store.js';
+import { openStore } from './store/open-store.js';
+import type { Store, WebhookWriter } from './store/store.js';
 import { exportDefaults } from './views/export-options.js';
-import { createWebhookWriter, type WebhookWriter } from './store/group-commit.js';
 import { createProjector } from './jobs/projector.js';
 import { collectStatus, pendingRows } from './store/status.js';
 import { scheduleStatus } from './doctor/next-sync.js';
@@ -37,6 +37,7 @@ export interface ServiceOptions {
 }
 
 export interface RunningService {
+  /** SQLite (DB_PATH), or PostgreSQL when DATABASE_URL is set. */
   store: Store;
   writer: WebhookWriter;
   server: Server;
@@ -60,9 +61,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // DATA_DIR must be a folder ember-sync can write, else exit 2 at start (CSV_DIR is checked with the csv target).
   ensureSettingDir('DATA_DIR', settings.dataDir);
   const busy = options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs };
-  const store = createStore({ dbPath: settings.dbPath, maxDynamicColumns: settings.maxDynamicColumns, ...busy });
+  const store = await openStore(settings, { ...busy, applicationName: 'ember-sync serve' });
   // The server owns REPORT_TIMEZONE: a new zone re-derives the views from the raw log, in the background.
-  if (store.adoptReportTimezone(settings.reportTimezone)) {
+  let rederive: boolean;
+  try {
+    rederive = await store.adoptReportTimezone(settings.reportTimezone);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  if (rederive) {
     logger.warn({ report_timezone: settings.reportTimezone }, 'REPORT_TIMEZONE changed: the views are derived again from the raw log (daily rows regrouped); the keyed views are rewritten in full by the next sync');
   }
   const projectorFailures = createBurstLog((fields, message) => logger.error(fields, message), { windowMs: 60_000 });
@@ -70,7 +78,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     projection: store.projection,
     onError: (err) => projectorFailures.report('projector', { error: (err as Error).message, code: (err as { code?: unknown }).code }, 'projector: could not build view rows, retrying every second'),
   });
-  const writer = createWebhookWriter(store, { onCommit: () => projector.kick() });
+  const writer = store.createWriter({ onCommit: () => projector.kick() });
   const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
 
@@ -133,14 +141,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         return false;
       }
     },
-    status: () => ({ webhook_url: webhookUrl, ...collectStatus(store, settings.syncTargets, { schedule: scheduleStatus(settings.syncSchedule, settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(settings, t), retentionDays: settings.retentionDays ?? null }) }),
-    beforeScrape: () => {
-      metrics.projectorLag.set(store.projection.lag());
+    status: async () => ({ webhook_url: webhookUrl, ...(await collectStatus(store, settings.syncTargets, { schedule: scheduleStatus(settings.syncSchedule, settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(settings, t), retentionDays: settings.retentionDays ?? null })) }),
+    beforeScrape: async () => {
+      metrics.projectorLag.set(await store.projection.lag());
       // Counting a target's pending rows reads as many rows as are pending (a target weeks behind at 1M webhooks:
       // about a second of the only thread): counted at most once a minute, whatever the scrape interval.
       if (Date.now() - pendingCountedAt < PENDING_COUNT_EVERY_MS) return;
       pendingCountedAt = Date.now();
-      for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, pendingRows(store, t, viewsSyncedTo(settings, t)));
+      for (const t of settings.syncTargets) metrics.rowsPending.set({ target: t }, await pendingRows(store, t, viewsSyncedTo(settings, t)));
     },
     isClosing: () => closing !== undefined,
     secrets: [secrets.webhookToken, secrets.adminToken],
@@ -152,7 +160,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   try {
     await once(server, 'listening');
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   // EmberQA waits 30 s; a client that sends nothing for 30 s is dropped.
@@ -171,14 +179,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const publicBase = settings.port === 0 && settings.publicUrl.endsWith(':0') ? listenUrl : settings.publicUrl;
   webhookUrl = webhookUrlFor(publicBase, secrets.webhookToken);
   try {
-    store.meta.set('public_url', publicBase);
-    store.meta.set('webhook_token_sha256', tokenFingerprint(secrets.webhookToken));
+    await store.meta.set('public_url', publicBase);
+    await store.meta.set('webhook_token_sha256', tokenFingerprint(secrets.webhookToken));
     // doctor from another shell can tell a different ADMIN_TOKEN (the console and /api/* would refuse it).
-    store.meta.set('admin_token_sha256', tokenFingerprint(secrets.adminToken));
+    await store.meta.set('admin_token_sha256', tokenFingerprint(secrets.adminToken));
     // `status` from a shell without the server's environment tells when the server syncs next.
-    store.meta.set('sync_schedule', settings.syncSchedule);
-    store.meta.set('sync_timezone', settings.syncTimezone);
-    store.meta.set('retention_days', settings.retentionDays === undefined ? 'unset' : String(settings.retentionDays));
+    await store.meta.set('sync_schedule', settings.syncSchedule);
+    await store.meta.set('sync_timezone', settings.syncTimezone);
+    await store.meta.set('retention_days', settings.retentionDays === undefined ? 'unset' : String(settings.retentionDays));
   } catch (err) {
     // Only `status` from another shell reads it; webhooks must not wait for it.
     logger.warn({ error: (err as Error).message }, 'could not record the public URL for status');
@@ -205,9 +213,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         await retention?.stop();
         await operatorConsole.idle();
         await writer.close();
-        projector.stop();
+        await projector.stop();
         projectorFailures.flush();
-        store.close();
+        await store.close();
       })();
       return closing;
     },

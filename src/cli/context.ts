@@ -3,18 +3,20 @@ import { resolveSecrets, type Secrets } from '../config/secrets.js';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { SettingError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
-import { createStore, type Store } from '../store/create-store.js';
+import { createStore, type SqliteStore } from '../store/create-store.js';
+import type { Store } from '../store/store.js';
 
 export interface CliContext {
   settings: Settings;
   logger: Logger;
   secrets(): Secrets;
   /**
-   * Opens (and migrates) the database `serve` made. Only `serve` creates one:
-   * a command run from the wrong folder says where it looked instead of
-   * reporting on a new empty database.
+   * Opens (and migrates) the database `serve` made: PostgreSQL at
+   * DATABASE_URL, else the SQLite file at DB_PATH. Only `serve` creates a
+   * SQLite file: a command run from the wrong folder says where it looked
+   * instead of reporting on a new empty database.
    */
-  openStore(): Store;
+  openStore(): Promise<Store>;
 }
 
 /** The CLI reads the same settings as the server and works beside it on the same DATA_DIR. */
@@ -29,11 +31,16 @@ export function createCliContext(options: { server?: boolean } = {}, env: NodeJS
     settings,
     logger,
     secrets: () => resolveSecrets(settings),
-    openStore: () => openStoreOrExplain(settings.dbPath, { maxDynamicColumns: settings.maxDynamicColumns }),
+    async openStore() {
+      if (settings.databaseUrl === undefined) return openStoreOrExplain(settings.dbPath, { maxDynamicColumns: settings.maxDynamicColumns });
+      // Loaded only here: a SQLite setup never pays for the PostgreSQL client.
+      const { openStore } = await import('../store/open-store.js');
+      return openStore(settings, { applicationName: 'ember-sync cli' });
+    },
   };
 }
 
-export function openStoreOrExplain(dbPath: string, options: { busyTimeoutMs?: number; maxDynamicColumns?: number } = {}): Store {
+export function openStoreOrExplain(dbPath: string, options: { busyTimeoutMs?: number; maxDynamicColumns?: number } = {}): SqliteStore {
   if (!existsSync(dbPath)) {
     throw new SettingError('DB_PATH', `no database at ${dbPath}: run the command where ember-sync serve runs (same DATA_DIR or DB_PATH), or start ember-sync serve once`);
   }

@@ -1,5 +1,6 @@
 import { resolve, join } from 'node:path';
 import { validateDetailed } from 'node-cron';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { SettingError } from '../errors.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
 import { CSV_DECIMALS, CSV_TIME_FORMATS, dialectProblem, type CsvDecimal, type CsvTimeFormat } from '../model/csv.js';
@@ -58,6 +59,12 @@ export interface Settings {
   maxDynamicColumns: number;
   /** RETENTION_DAYS: keep today and this many days before it (undefined: keep everything). */
   retentionDays: number | undefined;
+  /** DATABASE_URL: PostgreSQL instead of the SQLite file (several replicas); undefined: SQLite at dbPath. */
+  databaseUrl: string | undefined;
+  /** DATABASE_POOL_SIZE: connections each replica opens at most. */
+  databasePoolSize: number;
+  /** DATABASE_STATEMENT_TIMEOUT_MS: a statement running longer is cancelled (a stuck lock never hangs a replica). */
+  databaseStatementTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -108,6 +115,31 @@ function url(env: Env, name: string): string | undefined {
     throw new SettingError(name, `must be a plain base URL without query, fragment or credentials (got ${shownUrl(raw)})`);
   }
   return raw.replace(/\/+$/, '');
+}
+
+/**
+ * DATABASE_URL as node-postgres reads it: `postgres://user:pass@host:5432/db`,
+ * or a unix socket as `postgres://user@/db?host=/run/postgresql`. Its password
+ * never appears in a message.
+ */
+function databaseUrl(env: Env): string | undefined {
+  const raw = get(env, 'DATABASE_URL');
+  if (raw === undefined) return undefined;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  if (scheme === undefined) throw new SettingError('DATABASE_URL', 'must be a postgres:// URL, e.g. postgres://ember:secret@db.internal:5432/ember_sync');
+  if (scheme !== 'postgres' && scheme !== 'postgresql') {
+    throw new SettingError('DATABASE_URL', `must start with postgres:// or postgresql:// (got ${scheme}://…; leave it unset for SQLite)`);
+  }
+  // Read as node-postgres reads it (a socket folder in ?host= is valid where the WHATWG URL parser refuses an empty host).
+  let parsed: ReturnType<typeof parseConnectionString>;
+  try {
+    parsed = parseConnectionString(raw);
+  } catch {
+    throw new SettingError('DATABASE_URL', 'is not a connection URL node-postgres can read (postgres://user:password@host:5432/database)');
+  }
+  if (!parsed.host) throw new SettingError('DATABASE_URL', 'names no host: give one (postgres://user@host/db) or a socket folder (postgres://user@/db?host=/run/postgresql)');
+  if (!parsed.database) throw new SettingError('DATABASE_URL', 'names no database: add /<database> after the host');
+  return raw;
 }
 
 function token(env: Env, name: string): string | undefined {
@@ -199,10 +231,13 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
   if (sheetsSpreadsheetId !== undefined && !/^[A-Za-z0-9_-]{10,200}$/.test(sheetsSpreadsheetId)) {
     throw new SettingError('SHEETS_SPREADSHEET_ID', 'must be the id from the sheet URL (docs.google.com/spreadsheets/d/<id>/edit)');
   }
+  const database = databaseUrl(env);
   const targetsRaw = get(env, 'SYNC_TARGETS');
   let syncTargets: SyncTargetName[];
   if (targetsRaw === undefined) {
-    syncTargets = sheetsSpreadsheetId ? ['csv', 'sheets'] : ['csv'];
+    // Several replicas: CSV files would land on whichever replica syncs, so the CSV target is on only when named.
+    if (database !== undefined) syncTargets = sheetsSpreadsheetId ? ['sheets'] : [];
+    else syncTargets = sheetsSpreadsheetId ? ['csv', 'sheets'] : ['csv'];
   } else {
     const names = targetsRaw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
     for (const n of names) {
@@ -234,6 +269,16 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     throw new SettingError('RETENTION_DAYS', 'needs SHEETS_PARTITION=month (one tab per view cannot lose its old rows; month tabs are deleted whole)');
   }
 
+  const webhookToken = token(env, 'WEBHOOK_TOKEN');
+  const adminToken = token(env, 'ADMIN_TOKEN');
+  // Tokens generated on first start are kept in DATA_DIR: each replica would make its own, and a webhook URL
+  // that works on one replica only loses every webhook the load balancer sends to another.
+  if (database !== undefined) {
+    for (const [name, value] of [['WEBHOOK_TOKEN', webhookToken], ['ADMIN_TOKEN', adminToken]] as const) {
+      if (value === undefined) throw new SettingError(name, 'must be set in the environment with DATABASE_URL (every replica needs the same one; generate it once, e.g. `openssl rand -hex 32`)');
+    }
+  }
+
   const logLevel = (get(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new SettingError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`);
 
@@ -245,8 +290,8 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     publicUrl,
     dataDir,
     dbPath,
-    webhookToken: token(env, 'WEBHOOK_TOKEN'),
-    adminToken: token(env, 'ADMIN_TOKEN'),
+    webhookToken,
+    adminToken,
     signingSecrets: signingSecrets(env),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 1048576, 1024, 64 * 1024 * 1024),
     syncSchedule,
@@ -273,5 +318,8 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     // The widest view has 10 fixed columns; Google Sheets stops at 18,278.
     maxDynamicColumns: integer(env, 'MAX_DYNAMIC_COLUMNS', DEFAULT_MAX_DYNAMIC_COLUMNS, 0, MAX_VIEW_COLUMNS - 10),
     retentionDays,
+    databaseUrl: database,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 2, 200),
+    databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 1_000, 3_600_000),
   };
 }

@@ -1,4 +1,6 @@
+import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import type { Db } from '../store/open-db.js';
+import { RECENT_TARGET_MS } from '../store/status.js';
 import { fail, oneLine, pass, type CheckResult } from './check.js';
 
 /** SQLite's synchronous levels: FULL (2) or EXTRA (3) sync the WAL at every commit. */
@@ -70,4 +72,15 @@ export function checkRetention(db: Db, days: number | undefined): CheckResult {
     );
   }
   return pass('retention', `RETENTION_DAYS=${days}: ${where}; freed space goes back to the disk`);
+}
+
+/**
+ * The targets the server synced in the last RECENT_TARGET_MS (as status'
+ * recentTargets), read from the file doctor opened read-only: doctor opens
+ * no store, which would migrate the database it reports on.
+ */
+export function recentTargetsIn(db: Db, now: Date): SyncTargetName[] {
+  const since = new Date(now.getTime() - RECENT_TARGET_MS).toISOString();
+  const names = db.prepare<[string], string>('SELECT DISTINCT target FROM sync_runs WHERE started_at >= ?').pluck().all(since);
+  return SYNC_TARGET_NAMES.filter((t) => names.includes(t));
 }

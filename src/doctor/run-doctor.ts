@@ -1,9 +1,8 @@
 import type { Settings } from '../config/settings.js';
 import type { Db } from '../store/open-db.js';
-import { recentTargets } from '../store/status.js';
 import { fail, oneLine, pass, type CheckResult } from './check.js';
 import { checkCsvDir } from './csv-dir.js';
-import { checkDatabase, checkRetention } from './database.js';
+import { checkDatabase, checkRetention, recentTargetsIn } from './database.js';
 import { checkDisk } from './disk.js';
 import { checkPublicUrl, reachableFromEmberQa } from './public-url.js';
 import { checkSchedule } from './schedule.js';
@@ -73,7 +72,7 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
     // A target the server syncs that this shell does not set would go unchecked: say so rather than pass without it.
     let missing: string[] = [];
     try {
-      missing = db ? recentTargets({ db }, d.now?.() ?? new Date()).filter((t) => !settings.syncTargets.includes(t)) : [];
+      missing = db ? recentTargetsIn(db, d.now?.() ?? new Date()).filter((t) => !settings.syncTargets.includes(t)) : [];
     } catch {
       // A database without sync_runs has no runs to tell of.
     }

@@ -20,8 +20,8 @@ export interface AppDeps {
   adminTokenMatches: (presented: string | undefined) => boolean;
   maxBodyBytes: number;
   ping: () => Promise<boolean>;
-  status: () => unknown;
-  beforeScrape?: () => void;
+  status: () => Promise<unknown>;
+  beforeScrape?: () => Promise<void> | void;
   /** The operator console at `/` (routes/console.ts), when the server has one. */
   console?: Console;
   /** Extra routes that need more than these deps (the CSV export registers itself here). */

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Store } from '../store/create-store.js';
+import { isSqliteStore } from '../store/create-store.js';
+import type { Store } from '../store/store.js';
 
 export interface BackupResult {
   /** Events in the copy. */
@@ -82,6 +83,11 @@ async function removeDeadTemps(out: string): Promise<void> {
   }
 }
 
+/** The store is not SQLite: a PostgreSQL database is backed up with pg_dump (see README). */
+export class BackupUnsupportedError extends Error {
+  override name = 'BackupUnsupportedError';
+}
+
 /** --out names a file the backup must not replace (see backupTargetProblem). */
 export class BackupTargetError extends Error {
   override name = 'BackupTargetError';
@@ -99,6 +105,9 @@ export class BackupTargetError extends Error {
  * never half a backup.
  */
 export async function backupDatabase(store: Store, out: string, onProgress?: (copied: number, total: number) => void, options: { compact?: boolean } = {}): Promise<BackupResult> {
+  if (!isSqliteStore(store)) {
+    throw new BackupUnsupportedError(`ember-sync backup copies a SQLite database; this store is ${store.kind} (${store.location}): back it up with pg_dump (e.g. pg_dump --format=custom --file=ember-sync.dump "$DATABASE_URL")`);
+  }
   const problem = await backupTargetProblem(store.db.name, out);
   if (problem) throw new BackupTargetError(problem);
   await removeDeadTemps(out);

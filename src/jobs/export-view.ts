@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { Cell } from '../model/cells.js';
 import { writeViewCsv } from '../sinks/csv/write-view-csv.js';
-import type { Store } from '../store/create-store.js';
+import type { Store } from '../store/store.js';
 import type { ExportRequest } from '../views/export-options.js';
 import { timeColumns } from '../model/views.js';
 import { catchUpAsync } from './projector.js';
@@ -9,9 +9,9 @@ import { catchUpAsync } from './projector.js';
 /** An export ready to stream: everything that can fail on the database side has happened. */
 export interface PreparedExport {
   header: string[];
-  pages: Iterable<Cell[][]>;
+  pages: AsyncIterable<Cell[][]>;
   /** How many rows it holds (a count query: ask only for progress bars). */
-  count(): number;
+  count(): Promise<number>;
 }
 
 /** Cells per page read from the database: a page is alive while it is written (see pageRows). */
@@ -36,15 +36,15 @@ export function pageRows(columns: number): number {
  */
 export async function prepareExport(store: Store, req: ExportRequest): Promise<PreparedExport> {
   await catchUpAsync(store.projection);
-  const { toSeq, registry } = store.projection.snapshot();
-  const { header, rows } = store.views.snapshot(req.view, registry);
+  const { toSeq, registry } = await store.projection.snapshot();
+  const { header, rows } = await store.views.snapshot(req.view, registry);
   const slice = { toSeq, since: req.since, until: req.until, pageSize: pageRows(header.length) };
   return { header, pages: rows.pages(slice), count: () => rows.count(slice) };
 }
 
 /** Streams a prepared export as CSV (header included) into `out`; resolves with the number of rows. */
-export function writeExport(prepared: PreparedExport, req: ExportRequest, out: Writable, onProgress?: (rows: number, total: number) => void): Promise<number> {
-  const total = onProgress ? prepared.count() : 0;
+export async function writeExport(prepared: PreparedExport, req: ExportRequest, out: Writable, onProgress?: (rows: number, total: number) => void): Promise<number> {
+  const total = onProgress ? await prepared.count() : 0;
   return writeViewCsv({
     pages: prepared.pages,
     dialect: req.dialect,

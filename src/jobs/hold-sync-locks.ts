@@ -1,6 +1,5 @@
 import { SYNC_TARGET_NAMES } from '../model/sync.js';
-import type { Store } from '../store/create-store.js';
-import type { LockTicket } from '../store/sync-state.js';
+import type { LockTicket, Store } from '../store/store.js';
 
 /** Every target's sync stayed busy for the whole wait. */
 export class SyncLocksBusyError extends Error {
@@ -38,12 +37,12 @@ export async function withAllSyncLocks<T>(store: Store, o: HoldOptions, work: ()
     for (const target of SYNC_TARGET_NAMES) {
       let said = false;
       for (;;) {
-        const ticket = store.sync.tryLock(target, owner);
+        const ticket = await store.sync.tryLock(target, owner);
         if (ticket) {
           tickets.push(ticket);
           break;
         }
-        const holder = store.sync.lockHolder(target);
+        const holder = await store.sync.lockHolder(target);
         const who = holder ? `pid ${holder.pid} on ${holder.host}` : 'another process';
         if (Date.now() >= deadline) throw new SyncLocksBusyError(target, who);
         if (!said) o.onWait?.(target, who);
@@ -51,14 +50,20 @@ export async function withAllSyncLocks<T>(store: Store, o: HoldOptions, work: ()
         await sleep(250);
       }
     }
+    // One beat at a time: a beat the database is slow to answer is not joined by the next one.
+    let beating = false;
     const beat = setInterval(() => {
-      for (const t of tickets) {
-        try {
-          store.sync.heartbeat(t);
-        } catch {
-          /* a busy database: the next beat tries again (the lock is stale only after minutes) */
+      if (beating) return;
+      beating = true;
+      void (async () => {
+        for (const t of tickets) {
+          try {
+            await store.sync.heartbeat(t);
+          } catch {
+            /* a busy database: the next beat tries again (the lock is stale only after minutes) */
+          }
         }
-      }
+      })().finally(() => (beating = false));
     }, o.heartbeatMs ?? 15_000);
     beat.unref();
     try {
@@ -67,6 +72,6 @@ export async function withAllSyncLocks<T>(store: Store, o: HoldOptions, work: ()
       clearInterval(beat);
     }
   } finally {
-    for (const t of tickets) store.sync.unlock(t);
+    for (const t of tickets) await store.sync.unlock(t).catch(() => false);
   }
 }

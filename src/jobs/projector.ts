@@ -1,7 +1,7 @@
-import type { Projection } from '../store/projection.js';
+import type { ProjectionStore } from '../store/store.js';
 
 export interface ProjectorOptions {
-  projection: Projection;
+  projection: Pick<ProjectionStore, 'projectBatch'>;
   onError: (err: unknown) => void;
   /** Events per transaction. */
   chunk?: number;
@@ -16,6 +16,7 @@ export interface ProjectorOptions {
  * cursor is behind and it catches up). While webhooks keep arriving it takes
  * at most `busyShare` of the time, so a burst is answered first and projected
  * right after; when ingest is quiet it runs flat out until it has caught up.
+ * One batch at a time: a kick during a batch runs the next one after it.
  */
 export function createProjector(options: ProjectorOptions) {
   const chunk = options.chunk ?? 100;
@@ -24,28 +25,44 @@ export function createProjector(options: ProjectorOptions) {
   let timer: NodeJS.Timeout | undefined;
   let lastKick = 0;
   let stopped = false;
+  /** The batch in flight. */
+  let running: Promise<void> | undefined;
+  /** The shortest delay asked for while a batch ran. */
+  let asked: number | undefined;
 
   function schedule(delay: number): void {
     if (stopped || timer) return;
-    timer = setTimeout(run, delay);
+    if (running) {
+      asked = Math.min(asked ?? delay, delay);
+      return;
+    }
+    timer = setTimeout(() => {
+      timer = undefined;
+      running = run().finally(() => {
+        running = undefined;
+        const next = asked;
+        asked = undefined;
+        if (next !== undefined) schedule(next);
+      });
+    }, delay);
   }
 
-  function run(): void {
-    timer = undefined;
+  async function run(): Promise<void> {
     const start = performance.now();
     let n = 0;
     try {
-      n = options.projection.projectBatch(chunk);
+      n = await options.projection.projectBatch(chunk);
     } catch (err) {
       // A busy database or a full disk: the cursor did not move; try again later.
       options.onError(err);
-      schedule(1000);
+      asked = Math.max(asked ?? 1000, 1000);
       return;
     }
     if (n < chunk) return;
     const took = performance.now() - start;
     const busy = performance.now() - lastKick < quietMs;
-    schedule(busy ? Math.max(1, (took * (1 - busyShare)) / busyShare) : 0);
+    const delay = busy ? Math.max(1, (took * (1 - busyShare)) / busyShare) : 0;
+    asked = Math.min(asked ?? delay, delay);
   }
 
   return {
@@ -58,10 +75,12 @@ export function createProjector(options: ProjectorOptions) {
       stopped = false;
       schedule(0);
     },
-    stop(): void {
+    /** Stops scheduling; resolves once the batch in flight (if any) is done. */
+    async stop(): Promise<void> {
       stopped = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
+      await running;
     },
   };
 }
@@ -70,9 +89,9 @@ export function createProjector(options: ProjectorOptions) {
  * Projects everything pending without holding the event loop: one chunk per
  * turn, so a server keeps answering webhooks while an export or a sync catches up.
  */
-export async function catchUpAsync(projection: Projection, chunk = 500): Promise<number> {
+export async function catchUpAsync(projection: Pick<ProjectionStore, 'projectBatch'>, chunk = 500): Promise<number> {
   let total = 0;
-  for (let n = projection.projectBatch(chunk); n > 0; n = projection.projectBatch(chunk)) {
+  for (let n = await projection.projectBatch(chunk); n > 0; n = await projection.projectBatch(chunk)) {
     total += n;
     await new Promise((resolve) => setImmediate(resolve));
   }

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Store } from '../store/create-store.js';
+import type { Store } from '../store/store.js';
 import { SyncLocksBusyError, withAllSyncLocks } from './hold-sync-locks.js';
 import { errorMessage } from '../lib/text.js';
 
@@ -35,12 +35,12 @@ export async function rebuildViews(o: RebuildOptions): Promise<{ events: number 
   const { store } = o;
   try {
     return await withAllSyncLocks(store, o, async () => {
-      const total = store.events.counts().lastSeq;
-      store.projection.startRebuild();
+      const total = (await store.events.counts()).lastSeq ?? 0;
+      await store.projection.startRebuild();
       let done = 0;
       const chunk = o.chunk ?? 2_000;
       await store.projection.bulk(async () => {
-        for (let n = store.projection.projectBatch(chunk); n > 0; n = store.projection.projectBatch(chunk)) {
+        for (let n = await store.projection.projectBatch(chunk); n > 0; n = await store.projection.projectBatch(chunk)) {
           done += n;
           o.onProgress?.(Math.min(done, total), total);
           await yieldToLoop();
@@ -48,7 +48,7 @@ export async function rebuildViews(o: RebuildOptions): Promise<{ events: number 
       });
       // The log is derived to its end (the last batch found nothing left): every event in it, whether this process or
       // the server's projector (which helps) derived it.
-      return { events: Math.max(done, store.events.counts().events) };
+      return { events: Math.max(done, (await store.events.counts()).events) };
     });
   } catch (err) {
     if (err instanceof SyncLocksBusyError) throw new RebuildBusyError(`${err.message}; nothing was rebuilt. Try again when it is done, or give --wait more seconds`);

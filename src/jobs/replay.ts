@@ -1,7 +1,6 @@
 import { parseJsonObject } from '../lib/json-object.js';
 import type { Validator } from '../ingest/validate.js';
-import type { Store } from '../store/create-store.js';
-import type { QuarantinedRow } from '../store/event-log.js';
+import type { QuarantinedRow, Store } from '../store/store.js';
 
 export interface ReplayResult {
   checked: number;
@@ -20,16 +19,17 @@ export interface ReplayResult {
  * a webhook_id already in the log is marked duplicate. Each payload is settled
  * in its own short transaction, so a running server is never blocked for long.
  */
-export function replayQuarantine(deps: { store: Store; validator: Validator; webhookId?: string | undefined; now?: () => Date }): ReplayResult {
+export async function replayQuarantine(deps: { store: Store; validator: Validator; webhookId?: string | undefined; now?: () => Date }): Promise<ReplayResult> {
   const { store, validator } = deps;
   const now = deps.now ?? (() => new Date());
   const result: ReplayResult = { checked: 0, released: 0, duplicates: 0, stillHeld: 0, parked: { moved: 0, still: 0 }, items: [] };
 
   // RETENTION_DAYS: a payload first received before the cutoff was kept because it came again since; released with
   // its first receipt it would land in a deleted month, on a closed day, and go at the next run. It takes its last.
-  const cutoff = store.retention.state().cutoff;
+  const cutoff = (await store.retention.state()).cutoff;
   const receivedAt = (row: QuarantinedRow) => (cutoff !== null && row.received_at < cutoff ? row.last_received_at : row.received_at);
-  const settle = store.db.transaction((row: QuarantinedRow) => {
+  // Validation needs no database; the store settles each payload in one transaction of its own.
+  const settle = async (row: QuarantinedRow): Promise<ReplayResult['items'][number]> => {
     let payload: Record<string, unknown>;
     try {
       payload = parseJsonObject(row.body);
@@ -38,14 +38,14 @@ export function replayQuarantine(deps: { store: Store; validator: Validator; web
     }
     const outcome = validator.validate(payload);
     if (!outcome.ok) {
-      store.events.updateQuarantineErrors(row.id, outcome.error.code, outcome.error.details ?? []);
+      await store.events.settleQuarantine(row.id, { kind: 'still-held', reason: outcome.error.code, errors: outcome.error.details ?? [] });
       return { id: row.id, webhookId: row.webhook_id, result: 'held' as const, errors: outcome.error.details };
     }
-    const appended = store.events.append({ webhookId: outcome.typed.payload.webhook_id, type: outcome.typed.type, receivedAt: receivedAt(row), body: row.body, outcome: 'replayed' });
-    const status = appended.duplicate ? ('duplicate' as const) : ('released' as const);
-    store.events.resolveQuarantine(row.id, status, appended.seq, now().toISOString());
-    return { id: row.id, webhookId: row.webhook_id, result: status, ...(appended.seq === undefined ? {} : { seq: appended.seq }) };
-  });
+    const event = { webhookId: outcome.typed.payload.webhook_id, type: outcome.typed.type, receivedAt: receivedAt(row), body: row.body, outcome: 'replayed' as const };
+    const settled = await store.events.settleQuarantine(row.id, { kind: 'append', event, at: now().toISOString() });
+    const status = settled.status === 'duplicate' ? ('duplicate' as const) : ('released' as const);
+    return { id: row.id, webhookId: row.webhook_id, result: status, ...(settled.seq === undefined ? {} : { seq: settled.seq }) };
+  };
 
   const take = (item: ReplayResult['items'][number]) => {
     result.checked++;
@@ -56,16 +56,16 @@ export function replayQuarantine(deps: { store: Store; validator: Validator; web
   };
 
   if (deps.webhookId !== undefined) {
-    for (const row of store.events.heldQuarantineFor(deps.webhookId)) take(settle.immediate(row));
+    for (const row of await store.events.heldQuarantineFor(deps.webhookId)) take(await settle(row));
   } else {
     let after = 0;
-    for (let rows = store.events.heldQuarantine(after, 200); rows.length > 0; rows = store.events.heldQuarantine(after, 200)) {
-      for (const row of rows) take(settle.immediate(row));
+    for (let rows = await store.events.heldQuarantine(after, 200); rows.length > 0; rows = await store.events.heldQuarantine(after, 200)) {
+      for (const row of rows) take(await settle(row));
       after = rows.at(-1)!.id;
     }
   }
-  if (result.released > 0) store.projection.catchUp();
+  if (result.released > 0) await store.projection.catchUp();
   // Events that passed their schema but could not be turned into rows get another chance too.
-  if (deps.webhookId === undefined) result.parked = store.projection.retryParked();
+  if (deps.webhookId === undefined) result.parked = await store.projection.retryParked();
   return result;
 }

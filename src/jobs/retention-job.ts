@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { dayIn } from '../model/time.js';
-import type { Store } from '../store/create-store.js';
+import type { Store } from '../store/store.js';
 import { errorMessage } from '../lib/text.js';
 import { SyncLocksBusyError } from './hold-sync-locks.js';
 import { describeRetention, runRetention, type RetentionResult } from './retention.js';
@@ -31,10 +31,10 @@ export function createRetentionJob(o: RetentionJobOptions) {
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<RetentionResult | undefined> | undefined;
 
-  const due = (): boolean => {
-    const last = o.store.retention.state().lastRunAt;
+  const due = async (): Promise<boolean> => {
+    const last = (await o.store.retention.state()).lastRunAt;
     if (last === null) return true;
-    const zone = o.store.reportTimezone();
+    const zone = await o.store.reportTimezone();
     return dayIn(last, zone) !== dayIn(now().toISOString(), zone);
   };
 
@@ -51,7 +51,7 @@ export function createRetentionJob(o: RetentionJobOptions) {
       }
       o.logger.error({ err }, 'retention failed; it tries again within the hour');
       try {
-        o.store.retention.fail(`failed at ${now().toISOString()}: ${errorMessage(err)}`);
+        await o.store.retention.fail(`failed at ${now().toISOString()}: ${errorMessage(err)}`);
       } catch {
         /* the database itself is failing: the log line above says it */
       }
@@ -59,15 +59,26 @@ export function createRetentionJob(o: RetentionJobOptions) {
     }
   }
 
-  const check = () => {
-    if (current || stopping.signal.aborted || !due()) return;
+  /** Whether a run is due, being checked (one check at a time: a slow database never starts two runs). */
+  let checking = false;
+  const check = async () => {
+    if (current || checking || stopping.signal.aborted) return;
+    checking = true;
+    try {
+      if (!(await due()) || current || stopping.signal.aborted) return;
+    } catch (err) {
+      o.logger.error({ err }, 'retention could not check whether a run is due; it tries again within the hour');
+      return;
+    } finally {
+      checking = false;
+    }
     current = run().finally(() => (current = undefined));
   };
 
   return {
     start(): void {
       timer = setTimeout(function tick() {
-        check();
+        void check();
         timer = setTimeout(tick, o.checkEveryMs ?? 3_600_000);
         timer.unref();
       }, o.firstCheckMs ?? 60_000);

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { addDays, dayIn, dayStart } from '../model/time.js';
 import { monthOfDay } from '../model/partition.js';
-import type { Store } from '../store/create-store.js';
+import type { RetentionStore, Store } from '../store/store.js';
 import { withAllSyncLocks } from './hold-sync-locks.js';
 import { catchUpAsync } from './projector.js';
 
@@ -55,6 +55,8 @@ export interface RetentionResult {
   freedBytes: number;
   /** The file cannot shrink (auto_vacuum off: a database from before RETENTION_DAYS); freed pages are reused by new data. */
   vacuumOff: boolean;
+  /** The database gives space back by itself (PostgreSQL's autovacuum): nothing for the run to do. */
+  spaceByDatabase?: boolean;
 }
 
 /** Past this much WAL that no checkpoint could copy (a reader elsewhere holds it), a run waits, then stops until the next one. */
@@ -66,10 +68,11 @@ export const MAX_WAL_BACKLOG = 64 * 1024 * 1024;
  * the run: deleting and vacuuming would grow the WAL by every page they touch
  * (gigabytes at millions of webhooks) until that reader ends.
  */
-async function walRoom(r: Store['retention'], o: { signal?: AbortSignal | undefined; maxWalBytes?: number | undefined; walWaitMs?: number | undefined }): Promise<void> {
+async function walRoom(space: RetentionStore['space'], o: { signal?: AbortSignal | undefined; maxWalBytes?: number | undefined; walWaitMs?: number | undefined }): Promise<void> {
+  if (!space) return;
   const max = o.maxWalBytes ?? MAX_WAL_BACKLOG;
   const until = Date.now() + (o.walWaitMs ?? 60_000);
-  for (let backlog = r.walBacklog(); backlog > max; backlog = r.walBacklog()) {
+  for (let backlog = await space.walBacklog(); backlog > max; backlog = await space.walBacklog()) {
     if (Date.now() >= until) {
       throw new Error(`another process holds a read transaction on the database (an sqlite3 shell, a backup tool?): ${(backlog / 1048576).toFixed(0)} MB of WAL cannot be checkpointed; retention stops here and goes on at its next check`);
     }
@@ -84,7 +87,7 @@ async function walRoom(r: Store['retention'], o: { signal?: AbortSignal | undefi
  * transaction takes about `stepMs`, and giving the event loop back between
  * steps so webhooks are received and committed meanwhile.
  */
-async function paced(step: (limit: number) => number, stepMs: number, signal: AbortSignal | undefined, room: () => Promise<void> = async () => {}): Promise<number> {
+async function paced(step: (limit: number) => Promise<number>, stepMs: number, signal: AbortSignal | undefined, room: () => Promise<void> = async () => {}): Promise<number> {
   // Small first: a step's cost is unknown until measured (webhooks of 1 MB make each row cost milliseconds).
   let limit = 8;
   let total = 0;
@@ -92,7 +95,7 @@ async function paced(step: (limit: number) => number, stepMs: number, signal: Ab
     signal?.throwIfAborted();
     await room();
     const started = performance.now();
-    const n = step(limit);
+    const n = await step(limit);
     const took = performance.now() - started;
     total += n;
     if (n < limit) return total;
@@ -107,7 +110,11 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString
 /** The run's outcome in one line (status shows it). */
 export function describeRetention(r: RetentionResult): string {
   const parts = [plural(r.events, 'webhook'), plural(r.quarantine, 'quarantined payload'), `${plural(r.contents, 'call')} (${plural(r.metricRows, 'metric row')})`];
-  const space = r.vacuumOff ? 'space reused, the file does not shrink (auto_vacuum off: see README)' : `${(r.freedBytes / 1048576).toFixed(1)} MB given back`;
+  const space = r.spaceByDatabase
+    ? 'space reused by the database (autovacuum)'
+    : r.vacuumOff
+      ? 'space reused, the file does not shrink (auto_vacuum off: see README)'
+      : `${(r.freedBytes / 1048576).toFixed(1)} MB given back`;
   const moved = r.movedCalls > 0 ? `; ${plural(r.movedCalls, 'call')} of deleted months still active moved to ${r.keptFromDay.slice(0, 7)}` : '';
   return `deleted ${parts.join(', ')} before ${r.keptFromDay}${moved}; ${space}`;
 }
@@ -127,17 +134,17 @@ export function describeRetention(r: RetentionResult): string {
 export async function runRetention(o: RetentionRunOptions): Promise<RetentionResult> {
   const { store } = o;
   const stepMs = o.stepMs ?? 5;
-  const horizon = retentionHorizon(o.now ?? new Date(), o.days, store.reportTimezone());
+  const horizon = retentionHorizon(o.now ?? new Date(), o.days, await store.reportTimezone());
   const r = store.retention;
   const deleted = await withAllSyncLocks(store, { waitForLockMs: o.waitForLockMs ?? 0 }, async () => {
     // Every webhook in the daily rows before their days close (the server's projector is normally there already).
     await catchUpAsync(store.projection);
     // Close first: from here on the projection leaves those days' rows alone, so deleting the calls cannot disturb them.
-    const state = r.close(horizon.keptFromDay, horizon.cutoff);
+    const state = await r.close(horizon.keptFromDay, horizon.cutoff);
     const cutoff = state.cutoff!;
     const keptFromDay = state.keptFromDay!;
     // Once per database from before retention: its events enter the by-age table (a seq range per step).
-    const room = () => walRoom(r, o);
+    const room = () => walRoom(r.space, o);
     await paced((n) => r.enterOldEvents(n), stepMs, o.signal, room);
     const events = await paced((n) => r.deleteEvents(cutoff, n), stepMs, o.signal, room);
     const quarantine = await paced((n) => r.deleteQuarantine(cutoff, n), stepMs, o.signal, room);
@@ -149,17 +156,17 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
     // Calls of the deleted months still active move first (one read of those months), then the rest goes; a call that
     // became active during the run (a late webhook) is left by the deletes and moved by the next pass.
     for (let pass = 0; pass < 3; pass++) {
-      const calls = r.activeCallsBefore(month, keep);
+      const calls = await r.activeCallsBefore(month, keep);
       let at = 0;
       await paced(
-        (n) => {
+        async (n) => {
           const slice = calls.slice(at, at + n);
           if (slice.length === 0) return 0;
-          let m = r.moveCalls(month, slice);
+          let m = await r.moveCalls(month, slice);
           // Webhooks came in since: derive them first (a few at most; a move needs the projection caught up).
           for (let i = 0; m === 'behind' && i < 100; i++) {
-            store.projection.catchUp();
-            m = r.moveCalls(month, slice);
+            await store.projection.catchUp();
+            m = await r.moveCalls(month, slice);
           }
           if (m === 'behind') throw new Error('the projection does not catch up with the webhooks coming in; the next run goes on');
           at += m;
@@ -171,8 +178,8 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
         room,
       );
       await paced(
-        (n) => {
-          const d = r.deleteMonths(month, n, keep);
+        async (n) => {
+          const d = await r.deleteMonths(month, n, keep);
           contents += d.contents;
           metricRows += d.metricRows;
           return d.contents + d.metricRows;
@@ -181,24 +188,25 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
         o.signal,
         room,
       );
-      if (!r.leftBefore(month)) break;
+      if (!(await r.leftBefore(month))) break;
     }
-    r.deleteHours(cutoff);
+    await r.deleteHours(cutoff);
     return { keptFromDay, cutoff, events, quarantine, contents, metricRows, movedCalls: moved };
   });
   // The syncs may go on meanwhile: giving pages back changes no row.
-  const vacuumOff = r.autoVacuum() !== 2;
+  const space = r.space;
+  const vacuumOff = space !== undefined && (await space.autoVacuum()) !== 2;
   let freedBytes = 0;
-  if (!vacuumOff) {
-    const pageSize = r.pageSize();
-    const before = r.freePages();
+  if (space && !vacuumOff) {
+    const pageSize = await space.pageSize();
+    const before = await space.freePages();
     let left = before;
     let pages = 16;
     while (left > 0) {
       o.signal?.throwIfAborted();
-      await walRoom(r, o);
+      await walRoom(space, o);
       const started = performance.now();
-      const now = r.vacuumStep(pages);
+      const now = await space.vacuumStep(pages);
       const took = performance.now() - started;
       if (now >= left) break; // nothing more could be freed
       left = now;
@@ -208,7 +216,7 @@ export async function runRetention(o: RetentionRunOptions): Promise<RetentionRes
     }
     freedBytes = (before - left) * pageSize;
   }
-  const result: RetentionResult = { ...deleted, freedBytes, vacuumOff };
-  r.finish((o.now ?? new Date()).toISOString(), describeRetention(result));
+  const result: RetentionResult = { ...deleted, freedBytes, vacuumOff, ...(space ? {} : { spaceByDatabase: true }) };
+  await r.finish((o.now ?? new Date()).toISOString(), describeRetention(result));
   return result;
 }

@@ -4,8 +4,8 @@ import type { ColumnRegistry } from '../model/columns.js';
 import type { KeyedRowSource, KeyedRows, SyncTarget, ViewDelivery, ViewOutcome } from '../model/sync.js';
 import { isKeyedView, VIEW_NAMES, type LogViewName, type ViewName } from '../model/views.js';
 import { monthOfDay } from '../model/partition.js';
-import type { Store } from '../store/create-store.js';
-import { LockLostError, type LockTicket } from '../store/sync-state.js';
+import { LockLostError } from '../store/lock-lost-error.js';
+import type { LockTicket, Store } from '../store/store.js';
 import { errorMessage as message } from '../lib/text.js';
 import { faultPoint } from './faults.js';
 import { catchUpAsync } from './projector.js';
@@ -36,9 +36,9 @@ export interface RunSyncOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function describeHolder(store: Store, target: string): string {
+async function describeHolder(store: Store, target: string): Promise<string> {
   try {
-    const h = store.sync.lockHolder(target);
+    const h = await store.sync.lockHolder(target);
     return h ? `pid ${h.pid} on ${h.host}, last heartbeat ${h.heartbeat_at}` : 'another process';
   } catch {
     return 'another process';
@@ -79,22 +79,25 @@ function repairing(rows: KeyedRowSource, from: number | undefined): KeyedRowSour
  * cursor and column list): the rows after the target's cursor for an
  * append-only view, the rows changed since it for a keyed view.
  */
-export function deliveriesFor(store: Store, target: string, snapshot: { toSeq: number; registry: ColumnRegistry } = store.projection.snapshot(), views: readonly ViewName[] = VIEW_NAMES): ViewDelivery[] {
-  const { toSeq, registry } = snapshot;
-  const epoch = store.keyedEpoch();
-  const zone = store.reportTimezone();
+export async function deliveriesFor(store: Store, target: string, snapshot?: { toSeq: number; registry: ColumnRegistry }, views: readonly ViewName[] = VIEW_NAMES): Promise<ViewDelivery[]> {
+  const { toSeq, registry } = snapshot ?? (await store.projection.snapshot());
+  const epoch = await store.keyedEpoch();
+  const zone = await store.reportTimezone();
   // RETENTION_DAYS: the months before the oldest kept day's month are gone from the store; targets delete theirs.
-  const keptFromDay = store.retention.state().keptFromDay;
+  const keptFromDay = (await store.retention.state()).keptFromDay;
   const retained = keptFromDay === null ? {} : { retainFrom: monthOfDay(keptFromDay) };
-  return views.map((view): ViewDelivery => {
-    const cursor = store.sync.cursor(target, view);
-    const { header, rows, keyed } = store.views.snapshot(view, registry);
+  const deliveries: ViewDelivery[] = [];
+  for (const view of views) {
+    const cursor = await store.sync.cursor(target, view);
+    const { header, rows, keyed } = await store.views.snapshot(view, registry);
     if (isKeyedView(view) && keyed) {
-      const rows = repairing(keyed, store.sync.repairFrom(target, view));
-      return { kind: 'keyed', view, header, cursor, toSeq, zone, ...retained, epoch, pending: rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows };
+      const rows = repairing(keyed, await store.sync.repairFrom(target, view));
+      deliveries.push({ kind: 'keyed', view, header, cursor, toSeq, zone, ...retained, epoch, pending: await rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows });
+    } else {
+      deliveries.push({ kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, ...retained, pending: await rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows });
     }
-    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, ...retained, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
-  });
+  }
+  return deliveries;
 }
 
 /**
@@ -116,7 +119,7 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
   let waited = false;
   for (;;) {
     try {
-      ticket = store.sync.tryLock(target.name, owner);
+      ticket = await store.sync.tryLock(target.name, owner);
     } catch (err) {
       o.metrics?.syncRuns.inc({ target: target.name, result: 'failed' });
       o.logger.error({ target: target.name, error: message(err) }, 'sync could not start: the database refused the lock');
@@ -125,11 +128,11 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     if (ticket) break;
     if (Date.now() >= deadline) {
       o.metrics?.syncRuns.inc({ target: target.name, result: 'skipped' });
-      return { target: target.name, status: 'locked', holder: describeHolder(store, target.name) };
+      return { target: target.name, status: 'locked', holder: await describeHolder(store, target.name) };
     }
     if (!waited) {
       waited = true;
-      o.onWait?.(describeHolder(store, target.name));
+      o.onWait?.(await describeHolder(store, target.name));
     }
     await sleep(250);
   }
@@ -139,46 +142,54 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
   const stopFromOutside = () => abort.abort(o.signal?.reason ?? new Error('the sync was stopped'));
   if (o.signal?.aborted) stopFromOutside();
   else o.signal?.addEventListener('abort', stopFromOutside, { once: true });
+  // One beat at a time: a beat the database is slow to answer is not joined by the next one.
+  let beating = false;
   const heartbeat = setInterval(() => {
-    try {
-      if (!store.sync.heartbeat(lock)) abort.abort(new LockLostError(target.name));
-    } catch (err) {
-      abort.abort(new Error(`the sync lock heartbeat failed (${message(err)}); stopped so that another process can take over safely`));
-    }
+    if (beating) return;
+    beating = true;
+    void store.sync
+      .heartbeat(lock)
+      .then(
+        (held) => {
+          if (!held) abort.abort(new LockLostError(target.name));
+        },
+        (err: unknown) => abort.abort(new Error(`the sync lock heartbeat failed (${message(err)}); stopped so that another process can take over safely`)),
+      )
+      .finally(() => (beating = false));
   }, o.heartbeatMs ?? 15_000);
   heartbeat.unref();
 
   let runId: number | undefined;
-  const finish = (result: { ok: boolean; rows: number; error: string | null; details: unknown }) => {
+  const finish = async (result: { ok: boolean; rows: number; error: string | null; details: unknown }) => {
     if (runId === undefined) return;
     try {
-      store.sync.finishRun(runId, target.name, result);
+      await store.sync.finishRun(runId, target.name, result);
     } catch (err) {
       o.logger.error({ target: target.name, error: message(err) }, 'could not record the end of the sync run');
     }
   };
   const startedAt = new Date().toISOString();
   try {
-    runId = store.sync.startRun(target.name);
+    runId = await store.sync.startRun(target.name);
     await catchUpAsync(store.projection);
     // One read: the cursor and the column list agree, and every delivery keeps them.
-    const { toSeq, registry } = store.projection.snapshot();
+    const { toSeq, registry } = await store.projection.snapshot();
     const taken = target.views ?? VIEW_NAMES;
-    const deliveries = deliveriesFor(store, target.name, { toSeq, registry }, taken);
+    const deliveries = await deliveriesFor(store, target.name, { toSeq, registry }, taken);
 
     let outcomes: ViewOutcome[];
     try {
       // Checked right before every write a target cannot take back: the heartbeat alone could be 15 s late.
-      const fence = () => {
+      const fence = async () => {
         abort.signal.throwIfAborted();
         try {
-          store.sync.assertHolds(lock);
+          await store.sync.assertHolds(lock);
         } catch (err) {
           abort.abort(err);
           throw err;
         }
       };
-      const run = { startedAt, quarantined: store.events.quarantineHeld(), parked: store.projection.parkedCount() };
+      const run = { startedAt, quarantined: await store.events.quarantineHeld(), parked: await store.projection.parkedCount() };
       outcomes = await target.deliver(deliveries, { signal: abort.signal, fence, run });
     } catch (err) {
       outcomes = taken.map((view) => ({ view, ok: false as const, error: message(err) }));
@@ -186,22 +197,19 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     faultPoint('after-deliver');
     if (abort.signal.aborted) throw abort.signal.reason;
 
-    store.db
-      .transaction(() => {
-        store.sync.assertHolds(lock);
-        for (const out of outcomes) {
-          if (out.ok) store.sync.confirm(target.name, out.view, toSeq, out.receipt.totalRows, out.receipt.state, out.receipt.rows);
-          else store.sync.recordViewError(target.name, out.view, out.error);
-        }
-      })
-      .immediate();
+    // The lock checked and the cursors moved in one transaction: a run that lost its lock commits nothing.
+    await store.sync.commitRun(
+      lock,
+      toSeq,
+      outcomes.map((out) => (out.ok ? { view: out.view, ok: true, totalRows: out.receipt.totalRows, rows: out.receipt.rows, state: out.receipt.state } : out)),
+    );
 
     const views: SyncViewResult[] = outcomes.map((out) => (out.ok ? { view: out.view, rows: out.receipt.rows } : { view: out.view, rows: 0, error: out.error }));
     const rows = views.reduce((n, v) => n + v.rows, 0);
     const failed = views.filter((v) => v.error);
     const error = failed.length ? failed.map((v) => `${v.view}: ${v.error}`).join('; ') : undefined;
     const notices = target.notices?.() ?? [];
-    finish({ ok: !error, rows, error: error ?? null, details: { views, notices } });
+    await finish({ ok: !error, rows, error: error ?? null, details: { views, notices } });
     for (const n of notices) o.logger.warn({ target: target.name }, n);
     for (const v of views) if (v.rows) o.metrics?.rowsDelivered.inc({ target: target.name, view: v.view }, v.rows);
     o.metrics?.syncRuns.inc({ target: target.name, result: error ? 'failed' : 'ok' });
@@ -210,13 +218,14 @@ export async function runSync(o: RunSyncOptions): Promise<SyncResult> {
     return { target: target.name, status: error ? 'failed' : 'ok', rows, views, ...(error ? { error } : {}), ...(notices.length ? { notices } : {}) };
   } catch (err) {
     const text = message(err);
-    finish({ ok: false, rows: 0, error: text, details: { views: [], notices: [] } });
+    await finish({ ok: false, rows: 0, error: text, details: { views: [], notices: [] } });
     o.metrics?.syncRuns.inc({ target: target.name, result: 'failed' });
     o.logger.error({ target: target.name, error: text }, 'sync failed');
     return { target: target.name, status: 'failed', rows: 0, views: [], error: text };
   } finally {
     clearInterval(heartbeat);
     o.signal?.removeEventListener('abort', stopFromOutside);
-    if (!store.sync.unlock(lock)) o.logger.warn({ target: target.name }, 'could not release the sync lock (the database refused the write); it is taken back before the next sync');
+    // A beat still in flight is harmless: it updates only a lock row this run still owns (none once released).
+    if (!(await store.sync.unlock(lock).catch(() => false))) o.logger.warn({ target: target.name }, 'could not release the sync lock (the database refused the write); it is taken back before the next sync');
   }
 }

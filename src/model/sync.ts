@@ -26,8 +26,8 @@ export interface RowSlice {
  * column added meanwhile can never make a row wider than its header.
  */
 export interface RowSource {
-  pages(slice: RowSlice): Iterable<Cell[][]>;
-  count(slice: RowSlice): number;
+  pages(slice: RowSlice): AsyncIterable<Cell[][]>;
+  count(slice: RowSlice): Promise<number>;
 }
 
 /** A row of a keyed view with its position: rows 1..total, each key at the same position for life. */
@@ -42,15 +42,15 @@ export interface KeyedRows {
   /** How many rows (keys): positions 1..total. */
   total: number;
   /** Every row, in position order (a full rewrite). */
-  pages(): Iterable<Cell[][]>;
+  pages(): AsyncIterable<Cell[][]>;
   /**
    * The rows a target holding positions 1..known, confirmed up to event
    * `sinceSeq`, must write: those at positions <= known changed by a later
    * event, then every row past `known`; in position order.
    */
-  changed(sinceSeq: number, known: number): Iterable<PositionedRow[]>;
+  changed(sinceSeq: number, known: number): AsyncIterable<PositionedRow[]>;
   /** How many rows `changed` gives. */
-  countChanged(sinceSeq: number, known: number): number;
+  countChanged(sinceSeq: number, known: number): Promise<number>;
 }
 
 /** One month of a keyed view split by month (see model/partition.ts). */
@@ -75,7 +75,7 @@ export interface KeyedMonths {
   /** Every month that has rows (or had: total 0 after its rows moved away), oldest first. */
   list: KeyedMonth[];
   /** The months holding a row changed after event `sinceSeq` (costs what changed, not the history). */
-  changedSince(sinceSeq: number): Set<string>;
+  changedSince(sinceSeq: number): Promise<Set<string>>;
   /** One month's rows, positions within the month. */
   rows(month: string): KeyedRows;
 }
@@ -170,7 +170,7 @@ export interface DeliveryControl {
    * request to an API), so a run that was taken over never overwrites what
    * the new holder delivered.
    */
-  fence?: () => void;
+  fence?: () => Promise<void>;
 }
 
 /**

@@ -2,27 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ErrorDetail, WebhookType } from '../model/webhooks.js';
 import type { AppendResult, NewEvent, NewQuarantined } from '../model/writes.js';
 import type { Db } from './open-db.js';
-
-export interface StoredEvent {
-  seq: number;
-  webhook_id: string;
-  type: WebhookType;
-  received_at: string;
-  body: Buffer;
-}
-
-export interface QuarantinedRow {
-  id: number;
-  webhook_id: string | null;
-  received_at: string;
-  /** The latest time the same bytes came in (a retry or a resend). */
-  last_received_at: string;
-  attempts: number;
-  reason: string;
-  errors: string;
-  body: Buffer;
-  status: 'held' | 'released' | 'duplicate';
-}
+import type { LogCounts, QuarantinedRow, StoredEvent } from './store.js';
 
 /** The raw log: append-only events (deduplicated on webhook_id) and the quarantine. Prepared statements only. */
 export function createEventLog(db: Db) {
@@ -54,6 +34,7 @@ export function createEventLog(db: Db) {
   );
   const heldCount = db.prepare<[], number>("SELECT count(*) FROM quarantine WHERE status = 'held'").pluck();
   const countsByType = db.prepare<[], { type: WebhookType; n: number }>('SELECT type, count(*) AS n FROM events GROUP BY type');
+  const eventsAfter = db.prepare<[number, number], StoredEvent>('SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
 
   return {
     /** Adds the event unless its webhook_id is already logged. Call inside a transaction. */
@@ -80,7 +61,9 @@ export function createEventLog(db: Db) {
     },
     /** Payloads held in quarantine (cheap: no scan of the log). */
     quarantineHeld: (): number => heldCount.get()!,
-    counts() {
+    /** The events with seq > afterSeq, in seq order. */
+    eventsAfter: (afterSeq: number, limit: number): StoredEvent[] => eventsAfter.all(afterSeq, limit),
+    counts(): LogCounts {
       const c = counts.get()!;
       const byType = Object.fromEntries(countsByType.all().map((r) => [r.type, r.n])) as Partial<Record<WebhookType, number>>;
       return { events: c.events, lastSeq: c.last_seq ?? 0, quarantineHeld: c.held, quarantineAttempts: c.attempts ?? 0, byType };

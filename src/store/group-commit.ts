@@ -1,8 +1,8 @@
 import { StoreUnavailableError } from '../errors.js';
-import type { WebhookType } from '../model/webhooks.js';
-import type { NewQuarantined, WriteOp, WriteResult } from '../model/writes.js';
-import type { Store } from './create-store.js';
+import type { WriteResult } from '../model/writes.js';
+import type { EventLog } from './event-log.js';
 import type { Db } from './open-db.js';
+import type { WebhookWriteOp, WebhookWriter } from './store.js';
 import { createHourTally, createWebhookHours } from './webhook-hours.js';
 
 interface Pending<Op, Res> {
@@ -99,34 +99,32 @@ export function createGroupCommit<Op, Res>(db: Db, apply: (op: Op) => Res, optio
   };
 }
 
-/** A write of the receiver: a quarantined payload may say which type's schema it failed (for the hourly counts). */
-export type WebhookWriteOp = Exclude<WriteOp, { kind: 'quarantine' }> | { kind: 'quarantine'; item: NewQuarantined & { type?: WebhookType | undefined } };
-
 /**
  * The server's webhook writer: events and quarantine entries, group-committed
  * on the store's connection, each counted in webhook_hours in the same
  * transaction (so the console's chart agrees with what was committed).
  */
-export function createWebhookWriter(store: Store, options: GroupCommitOptions<WriteResult, WebhookWriteOp> = {}) {
+export function createWebhookWriter(store: { db: Db; sqlite: { events: EventLog; probe(): void } }, options: GroupCommitOptions<WriteResult, WebhookWriteOp> = {}): WebhookWriter {
+  const { events, probe } = store.sqlite;
   const tally = createHourTally(createWebhookHours(store.db));
   return createGroupCommit<WebhookWriteOp, WriteResult>(
     store.db,
     (op): WriteResult => {
       if (op.kind === 'event') {
-        const appended = store.events.append(op.event);
+        const appended = events.append(op.event);
         tally.add(op.event.receivedAt, op.event.type, appended.duplicate ? 'duplicate' : 'accepted');
         return { kind: 'event', ...appended };
       }
       if (op.kind === 'quarantine') {
-        const held = store.events.quarantine(op.item);
+        const held = events.quarantine(op.item);
         tally.add(op.item.receivedAt, op.item.type ?? 'unknown', 'quarantined');
         return { kind: 'quarantine', ...held };
       }
-      store.probe();
+      probe();
       return { kind: 'probe' };
     },
     // The tally's hooks come last: a caller's options cannot unhook the counts.
     { counts: (op) => op.kind !== 'probe', ...options, beforeCommit: () => tally.flush(), onRollback: () => tally.clear() },
   );
 }
-export type WebhookWriter = ReturnType<typeof createWebhookWriter>;
+export type { WebhookWriteOp, WebhookWriter } from './store.js';

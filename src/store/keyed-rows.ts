@@ -1,9 +1,29 @@
 import type { Statement } from 'better-sqlite3';
 import type { Cell } from '../model/cells.js';
 import type { DynamicColumn } from '../model/columns.js';
-import type { KeyedMonth, KeyedMonths, KeyedRows as MonthRows, KeyedRowSource, PositionedRow } from '../model/sync.js';
+import type { KeyedMonth, PositionedRow } from '../model/sync.js';
 import { BOOLEAN_COLUMNS, KEYED_VIEWS, VIEW_DEFS, type KeyedViewName } from '../model/views.js';
 import type { Db } from './open-db.js';
+
+/**
+ * The engine's shapes of model/sync.ts's keyed rows: the same reads, as
+ * synchronous generators and numbers (create-store.ts hands them out as
+ * async iterables and promises; SQLite-only code may use them directly).
+ */
+export interface SyncKeyedRows {
+  total: number;
+  pages(): Iterable<Cell[][]>;
+  changed(sinceSeq: number, known: number): Iterable<PositionedRow[]>;
+  countChanged(sinceSeq: number, known: number): number;
+}
+export interface SyncKeyedMonths {
+  list: KeyedMonth[];
+  changedSince(sinceSeq: number): Set<string>;
+  rows(month: string): SyncKeyedRows;
+}
+export interface SyncKeyedRowSource extends SyncKeyedRows {
+  months?: SyncKeyedMonths;
+}
 
 /** A received_at window over a keyed view (export --since/--until). */
 export interface KeyedWindow {
@@ -115,7 +135,7 @@ export function createKeyedRows(db: Db) {
   ) as Partial<Record<KeyedViewName, (sinceSeq: number, known: number) => number>>;
 
   /** A keyed view split by month, as of now: each month's rows 1..total (its total now). */
-  function monthsOf(view: KeyedViewName, shape: (r: unknown[]) => { rid: number; cells: Cell[] }): KeyedMonths | undefined {
+  function monthsOf(view: KeyedViewName, shape: (r: unknown[]) => { rid: number; cells: Cell[] }): SyncKeyedMonths | undefined {
     const m = months[view];
     if (!m) return undefined;
     const list: KeyedMonth[] = m.list.all(view);
@@ -124,7 +144,7 @@ export function createKeyedRows(db: Db) {
     return {
       list,
       changedSince: (sinceSeq) => new Set(m.changedMonths.all(sinceSeq)),
-      rows(month): MonthRows {
+      rows(month): SyncKeyedRows {
         const total = totals.get(month) ?? 0;
         function* after(from: number): Generator<PositionedRow[]> {
           for (let pos = from; ; ) {
@@ -188,7 +208,7 @@ export function createKeyedRows(db: Db) {
 
   return {
     /** One keyed view bound to a column list and to its rows as of now (rows 1..total). */
-    source(view: KeyedViewName, dynamic: readonly DynamicColumn[]): KeyedRowSource & { windowPages(w: KeyedWindow): Iterable<Cell[][]>; windowCount(w: KeyedWindow): number } {
+    source(view: KeyedViewName, dynamic: readonly DynamicColumn[]): SyncKeyedRowSource & { windowPages(w: KeyedWindow): Iterable<Cell[][]>; windowCount(w: KeyedWindow): number } {
       const s = stmts[view];
       const shape = shaper(view, dynamic);
       const total = s.total.get()!;

@@ -6,9 +6,9 @@ import type { Cell } from '../model/cells.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
 import { COLUMN_VIEWS, LOG_VIEWS, rowColumns, VIEW_DEFS, type ColumnViewName, type LogViewName, type WideViewName } from '../model/views.js';
 import type { TypedPayload } from '../model/webhooks.js';
-import type { StoredEvent } from './event-log.js';
 import { createKeyedProjection } from './keyed-projection.js';
 import type { Db } from './open-db.js';
+import type { ParkedEvent, StoredEvent } from './store.js';
 
 /** `INSERT INTO <table> (seq, [ord,] <row columns>, [dyn])`, from the view definitions. */
 function insertSql(view: LogViewName): string {
@@ -67,14 +67,6 @@ class KeyedApplyError extends Error {
   ) {
     super(`event ${seq} could not feed the keyed views`);
   }
-}
-
-export interface ParkedEvent {
-  seq: number;
-  webhook_id: string;
-  type: string;
-  error: string;
-  parked_at: string;
 }
 
 export interface ProjectionOptions {

@@ -1,17 +1,7 @@
 import type { Db } from './open-db.js';
+import type { HeldPayload } from './store.js';
 
-export interface HeldPayload {
-  id: number;
-  webhook_id: string | null;
-  received_at: string;
-  last_received_at: string;
-  attempts: number;
-  reason: string;
-  /** JSON list of {path, message} (at most 50, each cut to 300 characters). */
-  errors: string;
-  /** Size of the payload (not the payload: it may be megabytes). */
-  bytes: number;
-}
+export type { HeldPayload } from './store.js';
 
 /**
  * The quarantine as the console pages through it: held payloads newest

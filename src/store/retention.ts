@@ -1,17 +1,5 @@
 import type { Db } from './open-db.js';
-
-/** What RETENTION_DAYS has done to this database (migration 7). */
-export interface RetentionState {
-  /** The oldest calendar day kept (REPORT_TIMEZONE); the daily rows of earlier days are closed. Null: retention never ran. */
-  keptFromDay: string | null;
-  /** Events received before this instant (ISO UTC) are deleted. */
-  cutoff: string | null;
-  /** The highest seq deleted: new events get higher ones. */
-  seqFloor: number;
-  lastRunAt: string | null;
-  /** The last run's outcome in words (counts, or why it stopped). */
-  lastResult: string | null;
-}
+import type { RetentionState } from './store.js';
 
 /** Rows one step deleted, by kind. */
 export interface RetentionCounts {
@@ -233,4 +221,4 @@ export function createRetentionStore(db: Db) {
     },
   };
 }
-export type RetentionStore = ReturnType<typeof createRetentionStore>;
+export type SqliteRetention = ReturnType<typeof createRetentionStore>;

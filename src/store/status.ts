@@ -1,18 +1,19 @@
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { VIEW_NAMES, type ViewName } from '../model/views.js';
 import { dayIn } from '../model/time.js';
-import type { Store } from './create-store.js';
-import type { SyncRunRow } from './sync-state.js';
+import type { Store } from './store.js';
 
 /** Rows of every view that a target has not confirmed yet: new rows, and changed rows of keyed views (projected rows; see projector.lag for the rest). */
-export function pendingRows(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES): number {
+export async function pendingRows(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES): Promise<number> {
   // One read of the cursor and the columns for every view (this runs on each metrics scrape).
-  const { toSeq, registry } = store.projection.snapshot();
-  return views.reduce((n, view) => {
-    const cursor = store.sync.cursor(target, view);
-    const { rows, keyed } = store.views.snapshot(view, registry);
-    return n + (keyed ? keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows) : rows.count({ fromSeq: cursor.deliveredSeq, toSeq }));
-  }, 0);
+  const { toSeq, registry } = await store.projection.snapshot();
+  let n = 0;
+  for (const view of views) {
+    const cursor = await store.sync.cursor(target, view);
+    const { rows, keyed } = await store.views.snapshot(view, registry);
+    n += keyed ? await keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows) : await rows.count({ fromSeq: cursor.deliveredSeq, toSeq });
+  }
+  return n;
 }
 
 /**
@@ -22,11 +23,12 @@ export function pendingRows(store: Store, target: string, views: readonly ViewNa
  * is pending (5.5 million pending rows of 1 million webhooks take ~1-2 s of the
  * server's only thread), and the console reads this on every page load.
  */
-export function pendingRowsBounded(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES, maxEvents = 50_000): { rows: number } | { behind: number } {
-  const { toSeq } = store.projection.snapshot();
-  const oldest = views.reduce((min, view) => Math.min(min, store.sync.cursor(target, view).deliveredSeq), toSeq);
+export async function pendingRowsBounded(store: Store, target: string, views: readonly ViewName[] = VIEW_NAMES, maxEvents = 50_000): Promise<{ rows: number } | { behind: number }> {
+  const { toSeq } = await store.projection.snapshot();
+  let oldest = toSeq;
+  for (const view of views) oldest = Math.min(oldest, (await store.sync.cursor(target, view)).deliveredSeq);
   const behind = toSeq - oldest;
-  return behind > maxEvents ? { behind } : { rows: pendingRows(store, target, views) };
+  return behind > maxEvents ? { behind } : { rows: await pendingRows(store, target, views) };
 }
 
 /** How far back a sync run of a target counts as "the server syncs it" (recentTargets). */
@@ -38,10 +40,15 @@ export const RECENT_TARGET_MS = 7 * 86_400_000;
  * server's environment (its systemd unit sets SHEETS_SPREADSHEET_ID) would
  * otherwise not mention a target that is failing.
  */
-export function recentTargets(store: { db: Store['db'] }, now = new Date()): SyncTargetName[] {
+export async function recentTargets(store: Store, now = new Date()): Promise<SyncTargetName[]> {
   const since = new Date(now.getTime() - RECENT_TARGET_MS).toISOString();
-  const names = store.db.prepare<[string], string>('SELECT DISTINCT target FROM sync_runs WHERE started_at >= ?').pluck().all(since);
-  return SYNC_TARGET_NAMES.filter((t) => names.includes(t));
+  const recent: SyncTargetName[] = [];
+  // A target ran since then exactly when its latest run started since then.
+  for (const target of SYNC_TARGET_NAMES) {
+    const latest = await store.sync.latestRun(target);
+    if (latest && latest.started_at >= since) recent.push(target);
+  }
+  return recent;
 }
 
 /** What to do when EmberQA cannot reach the webhook URL. */
@@ -100,8 +107,8 @@ export interface LockInfo {
 }
 
 /** A lock whose holder still beats (the same rule as a takeover: a silent holder, or a dead pid on this host, has lost it). */
-function liveLock(store: Store, target: string, now: Date): LockInfo | undefined {
-  const held = store.sync.liveHolder(target, now);
+async function liveLock(store: Store, target: string, now: Date): Promise<LockInfo | undefined> {
+  const held = await store.sync.liveHolder(target, now);
   return held && { pid: held.pid, host: held.host, heartbeat_at: held.heartbeat_at };
 }
 
@@ -114,10 +121,10 @@ export interface TargetRunState {
 }
 
 /** The run state of one target, from its latest run (finished or not) and its lock. */
-export function targetRunState(store: Store, target: string, now = new Date()): TargetRunState {
-  // sync-state's lastRun skips unfinished runs: the latest run of any kind tells running and crashed apart.
-  const latest = store.db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? ORDER BY id DESC LIMIT 1').get(target);
-  const lock = liveLock(store, target, now) ?? null;
+export async function targetRunState(store: Store, target: string, now = new Date()): Promise<TargetRunState> {
+  // lastRun skips unfinished runs: the latest run of any kind tells running and crashed apart.
+  const latest = await store.sync.latestRun(target);
+  const lock = (await liveLock(store, target, now)) ?? null;
   if (latest && latest.finished_at === null) {
     return lock ? { state: 'running', since: latest.started_at, lock } : { state: 'crashed', since: latest.started_at, lock: null };
   }
@@ -141,10 +148,10 @@ export interface StatusOptions {
  * run (the days before it are deleted, their daily rows kept), or the day of
  * the oldest webhook when nothing was ever deleted.
  */
-function retentionStatus(store: Store, days: number | null | undefined) {
-  const s = store.retention.state();
-  const oldestEvent = store.retention.oldestEvent();
-  const oldestDay = oldestEvent === null ? null : (dayIn(oldestEvent, store.reportTimezone()) ?? null);
+async function retentionStatus(store: Store, days: number | null | undefined) {
+  const s = await store.retention.state();
+  const oldestEvent = await store.retention.oldestEvent();
+  const oldestDay = oldestEvent === null ? null : (dayIn(oldestEvent, await store.reportTimezone()) ?? null);
   return {
     days: days ?? null,
     oldest_kept_day: s.keptFromDay ?? oldestDay,
@@ -155,48 +162,49 @@ function retentionStatus(store: Store, days: number | null | undefined) {
 }
 
 /** Counts and state for `ember-sync status` and GET /api/status. Fields are only ever added (scripts read them). */
-export function collectStatus(store: Store, targets: readonly SyncTargetName[], options: StatusOptions = {}) {
+export async function collectStatus(store: Store, targets: readonly SyncTargetName[], options: StatusOptions = {}) {
   const now = options.now ?? new Date();
-  const c = store.events.counts();
-  const parked = store.projection.parked(20);
+  const c = await store.events.counts();
+  const parked = await store.projection.parked(20);
+  const perTarget: Array<[SyncTargetName, TargetStatus]> = [];
+  for (const target of targets) perTarget.push([target, await targetStatus(store, target, now, options)]);
   return {
     events: { total: c.events, last_seq: c.lastSeq, by_type: c.byType },
     quarantine: { held: c.quarantineHeld, attempts: c.quarantineAttempts },
     projector: {
-      cursor: store.projection.cursor(),
-      lag: store.projection.lag(),
-      parked: store.projection.parkedCount(),
+      cursor: await store.projection.cursor(),
+      lag: await store.projection.lag(),
+      parked: await store.projection.parkedCount(),
       parked_events: parked.map((p) => ({ seq: p.seq, webhook_id: p.webhook_id, type: p.type, error: p.error, at: p.parked_at })),
     },
     /** The zone the keyed views' days are in (REPORT_TIMEZONE as the server last adopted it). */
-    report_timezone: store.reportTimezone(),
+    report_timezone: await store.reportTimezone(),
     /** Keys that got no column because of MAX_DYNAMIC_COLUMNS, per wide view. */
-    columns_over_cap: store.projection.overflow(),
+    columns_over_cap: await store.projection.overflow(),
     /** SYNC_SCHEDULE, SYNC_TIMEZONE and the next scheduled sync (while the server runs); null when not known. */
     schedule: options.schedule ?? null,
     /** RETENTION_DAYS and what it deleted last. */
-    retention: retentionStatus(store, options.retentionDays),
-    targets: Object.fromEntries(
-      targets.map((target) => {
-        const last = store.sync.lastRun(target);
-        const ok = store.sync.lastSuccess(target);
-        const run = targetRunState(store, target, now);
-        return [
-          target,
-          {
-            /** The latest finished run (a run in progress or one that crashed is in `state`). */
-            last_run: last ? { started_at: last.started_at, finished_at: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error, notices: noticesOf(last.details) } : null,
-            last_success_at: ok?.finished_at ?? null,
-            rows_delivered: store.sync.totalRows(target),
-            rows_pending: pendingRows(store, target, options.viewsOf?.(target)),
-            view_errors: Object.fromEntries(store.sync.viewErrors(target).map((e) => [e.view, { error: e.last_error, at: e.last_error_at }])),
-            state: run.state,
-            state_since: run.since,
-            lock: run.lock,
-          },
-        ];
-      }),
-    ),
+    retention: await retentionStatus(store, options.retentionDays),
+    targets: Object.fromEntries(perTarget),
   };
 }
-export type Status = ReturnType<typeof collectStatus>;
+export type Status = Awaited<ReturnType<typeof collectStatus>>;
+
+/** One target's part of the status. */
+async function targetStatus(store: Store, target: SyncTargetName, now: Date, options: StatusOptions) {
+  const last = await store.sync.lastRun(target);
+  const ok = await store.sync.lastSuccess(target);
+  const run = await targetRunState(store, target, now);
+  return {
+    /** The latest finished run (a run in progress or one that crashed is in `state`). */
+    last_run: last ? { started_at: last.started_at, finished_at: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error, notices: noticesOf(last.details) } : null,
+    last_success_at: ok?.finished_at ?? null,
+    rows_delivered: await store.sync.totalRows(target),
+    rows_pending: await pendingRows(store, target, options.viewsOf?.(target)),
+    view_errors: Object.fromEntries((await store.sync.viewErrors(target)).map((e) => [e.view, { error: e.last_error, at: e.last_error_at }])),
+    state: run.state,
+    state_since: run.since,
+    lock: run.lock,
+  };
+}
+type TargetStatus = Awaited<ReturnType<typeof targetStatus>>;

@@ -2,38 +2,14 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { ViewCursor } from '../model/sync.js';
 import { KEYED_VIEWS, type ViewName } from '../model/views.js';
+import { LockLostError } from './lock-lost-error.js';
 import type { Db } from './open-db.js';
+import type { LockHolder, LockTicket, SyncRunRow, ViewConfirmation, ViewErrorRow } from './store.js';
 
-/** The lock a sync run holds: its owner id and the generation it got (its fencing token). */
-export interface LockTicket {
-  target: string;
-  owner: string;
-  generation: number;
-  /** The lock was taken from a run that may still be alive (it stopped beating): its last writes may land late. */
-  tookOverLive: boolean;
-}
+export { LockLostError } from './lock-lost-error.js';
 
 /** Syncs after a takeover that deliver keyed rows again (the taker's and the next one). */
 const REPAIR_RUNS = 2;
-
-/** The run no longer holds its target's lock: another process took it over. Nothing was committed. */
-export class LockLostError extends Error {
-  override name = 'LockLostError';
-  constructor(target: string) {
-    super(`the sync lock of target ${target} was taken over by another process (this run was too slow or its heartbeat failed); nothing was committed, the rows stay pending`);
-  }
-}
-
-export interface SyncRunRow {
-  id: number;
-  target: string;
-  started_at: string;
-  finished_at: string | null;
-  ok: number | null;
-  rows: number;
-  error: string | null;
-  details: string | null;
-}
 
 /** Tells this process apart from an earlier one with the same pid (a restarted container): a constant, not state. */
 const PROCESS_INSTANCE = randomUUID().slice(0, 8);
@@ -72,10 +48,11 @@ export function createSyncState(db: Db) {
   );
   const pruneRuns = db.prepare<[string, string]>('DELETE FROM sync_runs WHERE target = ? AND id <= (SELECT id FROM sync_runs WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET 1000)');
   const lastRun = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1');
+  const latestRun = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? ORDER BY id DESC LIMIT 1');
   const lastOk = db.prepare<[string], SyncRunRow>('SELECT * FROM sync_runs WHERE target = ? AND ok = 1 ORDER BY id DESC LIMIT 1');
   const totalRows = db.prepare<[string], number>('SELECT coalesce(sum(delivered_total), 0) FROM sync_state WHERE target = ?').pluck();
-  const viewErrors = db.prepare<[string], { view: string; last_error: string; last_error_at: string }>('SELECT view, last_error, last_error_at FROM sync_state WHERE target = ? AND last_error IS NOT NULL');
-  const getLock = db.prepare<[string], { owner: string; pid: number; host: string; heartbeat_at: string; generation: number }>('SELECT owner, pid, host, heartbeat_at, generation FROM sync_locks WHERE target = ?');
+  const viewErrors = db.prepare<[string], ViewErrorRow>('SELECT view, last_error, last_error_at FROM sync_state WHERE target = ? AND last_error IS NOT NULL');
+  const getLock = db.prepare<[string], LockHolder>('SELECT owner, pid, host, generation, acquired_at, heartbeat_at FROM sync_locks WHERE target = ?');
   const putLock = db.prepare<[{ target: string; owner: string; pid: number; host: string; at: string; generation: number }]>(
     `INSERT INTO sync_locks (target, owner, pid, host, acquired_at, heartbeat_at, generation) VALUES (@target, @owner, @pid, @host, @at, @at, @generation)
      ON CONFLICT (target) DO UPDATE SET owner = @owner, pid = @pid, host = @host, acquired_at = @at, heartbeat_at = @at, generation = @generation`,
@@ -122,7 +99,7 @@ export function createSyncState(db: Db) {
     return held !== undefined && held.owner === t.owner && held.generation === t.generation;
   };
 
-  return {
+  const api = {
     cursor(target: string, view: ViewName): ViewCursor {
       const row = getCursor.get(target, view);
       return {
@@ -144,6 +121,20 @@ export function createSyncState(db: Db) {
     recordViewError(target: string, view: ViewName, error: string, now = new Date()): void {
       putError.run({ target, view, error, at: now.toISOString() });
     },
+    /**
+     * One transaction: the ticket still holds its lock (LockLostError
+     * otherwise, and nothing is written), then the confirmed views' cursors
+     * move to `toSeq` and the others' errors are recorded.
+     */
+    commitRun(ticket: LockTicket, toSeq: number, views: readonly ViewConfirmation[], now = new Date()): void {
+      db.transaction(() => {
+        if (!holds(ticket)) throw new LockLostError(ticket.target);
+        for (const v of views) {
+          if (v.ok) api.confirm(ticket.target, v.view, toSeq, v.totalRows, v.state, v.rows, now);
+          else api.recordViewError(ticket.target, v.view, v.error, now);
+        }
+      }).immediate();
+    },
     startRun(target: string, now = new Date()): number {
       return startRun.get(target, now.toISOString())!.id;
     },
@@ -153,10 +144,13 @@ export function createSyncState(db: Db) {
         pruneRuns.run(target, target);
       }).immediate();
     },
-    lastRun: (target: string) => lastRun.get(target),
-    lastSuccess: (target: string) => lastOk.get(target),
-    totalRows: (target: string) => totalRows.get(target)!,
-    viewErrors: (target: string) => viewErrors.all(target),
+    /** The latest finished run. */
+    lastRun: (target: string): SyncRunRow | undefined => lastRun.get(target),
+    /** The latest run, finished or not. */
+    latestRun: (target: string): SyncRunRow | undefined => latestRun.get(target),
+    lastSuccess: (target: string): SyncRunRow | undefined => lastOk.get(target),
+    totalRows: (target: string): number => totalRows.get(target)!,
+    viewErrors: (target: string): ViewErrorRow[] => viewErrors.all(target),
     /** A new owner id for one sync run. */
     newOwner: () => `${ownerPrefix}${randomUUID()}`,
     /** Takes the target's lock unless a live process holds it (a dead or silent holder loses it); a ticket with a new generation. */
@@ -192,9 +186,9 @@ export function createSyncState(db: Db) {
         return false;
       }
     },
-    lockHolder: (target: string) => getLock.get(target),
+    lockHolder: (target: string): LockHolder | undefined => getLock.get(target),
     /** The lock's holder while it has not lost it by the takeover rules (a heartbeat within LOCK_STALE_MS; on this host, a live pid). */
-    liveHolder(target: string, now = new Date()) {
+    liveHolder(target: string, now = new Date()): LockHolder | undefined {
       const held = getLock.get(target);
       if (!held || now.getTime() - Date.parse(held.heartbeat_at) > LOCK_STALE_MS) return undefined;
       if (held.host === host && held.pid !== process.pid && !pidAlive(held.pid)) return undefined;
@@ -203,5 +197,6 @@ export function createSyncState(db: Db) {
     /** The seq from which a keyed view's rows are delivered again after a takeover (see REPAIR_RUNS), if any. */
     repairFrom: (target: string, view: ViewName): number | undefined => getRepair.get(target, view) ?? undefined,
   };
+  return api;
 }
 export type SyncState = ReturnType<typeof createSyncState>;

@@ -1,18 +1,20 @@
 import type { Statement } from 'better-sqlite3';
 import type { Cell } from '../model/cells.js';
 import { viewHeader, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
-import type { KeyedRowSource, RowSlice, RowSource } from '../model/sync.js';
 import { hasDynamicColumns, isKeyedView, isWideView, LOG_VIEWS, rowColumns, VIEW_DEFS, type LogViewName, type ViewName } from '../model/views.js';
-import { createKeyedRows } from './keyed-rows.js';
+import { createKeyedRows, type SyncKeyedRowSource } from './keyed-rows.js';
 import type { Db } from './open-db.js';
+import type { SliceOptions } from './store.js';
 
-/** The rows of the events with fromSeq < seq <= toSeq, optionally within a received_at window. */
-export interface SliceOptions extends RowSlice {
-  /** Inclusive lower bound on received_at (ISO 8601 UTC). */
-  since?: string | undefined;
-  /** Exclusive upper bound on received_at. */
-  until?: string | undefined;
-  pageSize?: number;
+/** One view's rows as the engine reads them (synchronously; create-store.ts hands them out as model/sync.ts's async RowSource). */
+export interface SyncRowSource {
+  pages(slice: SliceOptions): Iterable<Cell[][]>;
+  count(slice: SliceOptions): number;
+}
+export interface SyncViewSnapshot {
+  header: string[];
+  rows: SyncRowSource;
+  keyed?: SyncKeyedRowSource;
 }
 
 const WINDOW = '(@since IS NULL OR e.received_at >= @since) AND (@until IS NULL OR e.received_at < @until)';
@@ -166,7 +168,7 @@ export function createViewRows(db: Db, registry: () => ColumnRegistry) {
      * in position order; seq bounds do not apply to them (they are the
      * current truth), a received_at window does (see keyed-rows.ts).
      */
-    snapshot(view: ViewName, reg: ColumnRegistry = registry()): { header: string[]; rows: RowSource & { pages(slice: SliceOptions): Iterable<Cell[][]>; count(slice: SliceOptions): number }; keyed?: KeyedRowSource } {
+    snapshot(view: ViewName, reg: ColumnRegistry = registry()): SyncViewSnapshot {
       const dynamic = hasDynamicColumns(view) ? [...reg[view]] : [];
       const header = viewHeader(view, dynamic);
       if (isKeyedView(view)) {

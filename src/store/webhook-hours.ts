@@ -1,20 +1,12 @@
-import { WEBHOOK_TYPES, type WebhookType } from '../model/webhooks.js';
+import { WEBHOOK_TYPES } from '../model/webhooks.js';
 import type { Db } from './open-db.js';
+import type { HourCount, HourOutcome, HourType } from './store.js';
 
-/** What became of a webhook that reached the store: logged, already logged, or held in quarantine. */
-export const HOUR_OUTCOMES = ['accepted', 'duplicate', 'quarantined'] as const;
-export type HourOutcome = (typeof HOUR_OUTCOMES)[number];
-/** A quarantined payload that is no EmberQA type (or, counted before migration 6, whose type was not kept). */
-export type HourType = WebhookType | 'unknown';
+export type { HourCount, HourOutcome, HourType } from './store.js';
+
+/** Every HourOutcome, in the console's order. */
+export const HOUR_OUTCOMES = ['accepted', 'duplicate', 'quarantined'] as const satisfies readonly HourOutcome[];
 export const HOUR_TYPES: readonly HourType[] = [...WEBHOOK_TYPES, 'unknown'];
-
-export interface HourCount {
-  /** `yyyy-mm-ddThh` in UTC: the hour of received_at. */
-  hour: string;
-  type: HourType;
-  outcome: HourOutcome;
-  n: number;
-}
 
 /** The hour bucket of an ISO 8601 UTC time (received_at is always `…Z` with milliseconds). */
 export const hourOf = (iso: string): string => iso.slice(0, 13);

@@ -32,8 +32,8 @@ test('markup in payloads and errors is shown as text; iframes, sandboxed forms a
   const bad = { ...vendorJson('red-flag'), webhook_id: XSS, score_details: { [`${XSS}_score`]: 'not a number' } };
   assert.equal((await s.post(JSON.stringify(bad))).status, 422);
   // A failed sync whose error (as Google or a file system could word it) holds markup.
-  const run = s.store.sync.startRun('csv');
-  s.store.sync.finishRun(run, 'csv', { ok: false, rows: 0, error: `Sheets said: ${XSS}`, details: { notices: [`notice ${XSS}`] } });
+  const run = await s.store.sync.startRun('csv');
+  await s.store.sync.finishRun(run, 'csv', { ok: false, rows: 0, error: `Sheets said: ${XSS}`, details: { notices: [`notice ${XSS}`] } });
 
   const browser = await launchChromium(t);
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });

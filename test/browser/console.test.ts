@@ -187,7 +187,7 @@ test('the operator console in chromium: sign in, counts and chart, replay, sync 
     const done = runCount(s);
 
     // Another sync holds the target's lock (the schedule, the CLI, another replica).
-    const ticket = s.store.sync.tryLock('csv', 'other-process');
+    const ticket = await s.store.sync.tryLock('csv', 'other-process');
     assert.ok(ticket);
     try {
       await page.reload();
@@ -196,7 +196,7 @@ test('the operator console in chromium: sign in, counts and chart, replay, sync 
       assert.equal(await card.getAttribute('data-running'), 'true');
       assert.equal(runCount(s), done, 'no second run started');
     } finally {
-      s.store.sync.unlock(ticket);
+      await s.store.sync.unlock(ticket);
     }
   });
 

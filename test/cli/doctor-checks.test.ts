@@ -15,7 +15,7 @@ import { tempDir } from '../helpers/temp-dir.js';
 
 /** The doctor's checks one by one, on real SQLite files and real HTTP on loopback. */
 
-test('database checks: a store opened by ember-sync passes; a file in rollback-journal mode with synchronous=NORMAL fails both, saying what to do', (t) => {
+test('database checks: a store opened by ember-sync passes; a file in rollback-journal mode with synchronous=NORMAL fails both, saying what to do', async (t) => {
   const dir = tempDir(t);
   const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
   t.after(() => store.close());
@@ -35,16 +35,16 @@ test('database checks: a store opened by ember-sync passes; a file in rollback-j
   assert.match(durability!.detail, /synchronous=NORMAL: a power cut can lose acknowledged webhooks\. To fix: /);
 });
 
-test('retention check: unset passes; set on a new database passes with the oldest kept day; on a database without incremental vacuum, or after a failed run, fails with what to do', (t) => {
+test('retention check: unset passes; set on a new database passes with the oldest kept day; on a database without incremental vacuum, or after a failed run, fails with what to do', async (t) => {
   const dir = tempDir(t);
   const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
   t.after(() => store.close());
   assert.deepEqual(checkRetention(store.db, undefined), { name: 'retention', ok: true, detail: 'RETENTION_DAYS unset: every webhook is kept' });
   assert.match(checkRetention(store.db, 30).detail, /^RETENTION_DAYS=30: no run yet .*; freed space goes back to the disk$/);
-  store.retention.close('2026-10-31', '2026-10-31T00:00:00.000Z');
+  await store.retention.close('2026-10-31', '2026-10-31T00:00:00.000Z');
   assert.equal(checkRetention(store.db, 30).ok, true);
   assert.match(checkRetention(store.db, 30).detail, /oldest kept day 2026-10-31/);
-  store.retention.fail('failed at 2026-11-30T10:00:00.000Z: disk I/O error');
+  await store.retention.fail('failed at 2026-11-30T10:00:00.000Z: disk I/O error');
   const failed = checkRetention(store.db, 30);
   assert.equal(failed.ok, false);
   assert.match(failed.detail, /the last retention run failed at .*disk I\/O error\. To fix: look at the server log/);
@@ -63,7 +63,7 @@ test('retention check: unset passes; set on a new database passes with the oldes
   assert.match(checkRetention(bare, 7).detail, /prepares the database for it at its next start/);
 });
 
-test('tokens: a server running with another ADMIN_TOKEN or WEBHOOK_TOKEN than this shell is a failure saying so (fingerprints compared, no token printed)', (t) => {
+test('tokens: a server running with another ADMIN_TOKEN or WEBHOOK_TOKEN than this shell is a failure saying so (fingerprints compared, no token printed)', async (t) => {
   const dir = tempDir(t);
   const admin = 'shell-admin-token-0123456789';
   const webhook = 'shell-webhook-token-0123456789';
@@ -81,7 +81,7 @@ test('tokens: a server running with another ADMIN_TOKEN or WEBHOOK_TOKEN than th
   assert.equal(byName({ webhook: tokenFingerprint(webhook) }).get('admin token')!.ok, true);
 });
 
-test('free disk: below 1 GB fails with what to do; above passes with the room left', () => {
+test('free disk: below 1 GB fails with what to do; above passes with the room left', async () => {
   const low = assessDisk('DATA_DIR', '/srv', { free: MIN_FREE_BYTES - 1, total: 20 * 1024 ** 3 });
   assert.equal(low.ok, false);
   assert.match(low.detail, /^only 1\.0 GB free of 20\.0 GB at \/srv; a full disk refuses webhooks.*To fix: free space or grow the disk/);
@@ -90,7 +90,7 @@ test('free disk: below 1 GB fails with what to do; above passes with the room le
   assert.match(fine.detail, /^5\.0 GB free of 20\.0 GB at \/srv \(room for about 2,147,483 more webhooks\)$/);
 });
 
-test('schedule: the next runs in SYNC_TIMEZONE; a schedule that never fires fails', () => {
+test('schedule: the next runs in SYNC_TIMEZONE; a schedule that never fires fails', async () => {
   const now = new Date('2026-11-30T12:00:00.000Z');
   const daily = checkSchedule('0 3 * * *', 'Asia/Kolkata', now);
   assert.equal(daily.ok, true);
@@ -132,7 +132,7 @@ test('public URL: another service answering {"status":"ok"} at /healthz, or a pr
   assert.doesNotMatch(c.detail, /reached ember-sync/, 'a 503 of another service is not ember-sync');
 });
 
-test('public URL: answering from this host is not enough when the address is loopback or every-interface (EmberQA is hosted); a private one passes with a note', () => {
+test('public URL: answering from this host is not enough when the address is loopback or every-interface (EmberQA is hosted); a private one passes with a note', async () => {
   const probe = (base: string) => ({ name: 'public URL', ok: true, detail: `${base}/healthz answers as ember-sync (200), and so does ${base}/webhooks/emberqa/doctor-probe` });
   for (const base of ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://0.0.0.0:3000', 'http://[::1]:3000']) {
     const r = reachableFromEmberQa(probe(base), base);

@@ -199,7 +199,7 @@ test('doctor: loose secret files, an unusable CSV_DIR and a damaged database fai
   const dbPath = join(damagedDir, 'ember-sync.db');
   const store = createStore({ dbPath });
   await ingest(store, Array.from({ length: 400 }, (_, i) => generateWebhook(i, { seed: 5, idPrefix: 'doc-' })));
-  store.close();
+  await store.close();
   // Scribble over a page in the middle of the file (the schema on page 1 stays readable).
   const pages = statSync(dbPath).size / 4096;
   const fd = openSync(dbPath, 'r+');
@@ -266,8 +266,8 @@ test("doctor from a shell without the server's sheets settings says the sheets t
   const dataDir = await dataDirWithDb(t);
   const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
   const at = new Date(Date.now() - 600_000);
-  store.sync.finishRun(store.sync.startRun('sheets', at), 'sheets', { ok: true, rows: 3, error: null, details: {} }, at);
-  store.close();
+  await store.sync.finishRun(await store.sync.startRun('sheets', at), 'sheets', { ok: true, rows: 3, error: null, details: {} }, at);
+  await store.close();
   const r = await runCli(['doctor'], { DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, SYNC_SCHEDULE: QUIET_SCHEDULE });
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(parse(r).failed.get('targets') ?? '', /the server synced sheets in the last 7 days, but this shell's settings have no sheets target, so it is not checked here\. To fix: run doctor with the server's environment/, r.stdout);
@@ -276,8 +276,8 @@ test("doctor from a shell without the server's sheets settings says the sheets t
 test("doctor checks RETENTION_DAYS as the running server recorded it, not as this shell says", async (t) => {
   const dataDir = await dataDirWithDb(t);
   const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
-  store.meta.set('retention_days', '30');
-  store.close();
+  await store.meta.set('retention_days', '30');
+  await store.close();
   const here = parse(await runCli(['doctor'], { DATA_DIR: dataDir, SYNC_SCHEDULE: '0 0 1 1 *' }));
   assert.match(here.ok.get('retention') ?? '', /^RETENTION_DAYS=30: no run yet/);
   const store2 = createStore({ dbPath: join(dataDir, 'ember-sync.db') });

@@ -18,7 +18,7 @@ async function seed(dataDir: string): Promise<void> {
   const flag = { ...vendorJson('red-flag'), webhook_id: 'rf-1', total_score: -1250.5, score_details: { empathy_score: 8.6, timestamp: '2026-11-30T04:30:00.000Z' } };
   const workflow = { ...vendorJson('completion-workflow'), webhook_id: 'wf-1' };
   await ingest(store, [flag, workflow], () => '2026-11-30T04:30:00.000Z');
-  store.close();
+  await store.close();
 }
 
 type Row = Record<string, string>;

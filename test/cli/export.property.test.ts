@@ -44,7 +44,7 @@ test('property: `ember-sync export <view>` of hostile webhooks reads back as the
         const dbPath = join(dataDir, 'ember-sync.db');
         let store = createStore({ dbPath });
         await ingest(store, parts.map((p) => hostilePayload(n++, p, 'cli-prop-')));
-        store.close();
+        await store.close();
         const out = join(dataDir, 'out.csv');
         const args = [
           'export',
@@ -65,10 +65,10 @@ test('property: `ember-sync export <view>` of hostile webhooks reads back as the
         // The export projected what was pending; the database now holds the rows it wrote.
         store = createStore({ dbPath });
         try {
-          const { header, rows } = viewInDb(store, view);
+          const { header, rows } = await viewInDb(store, view);
           assertCsv(toFile ? readFileSync(out) : r.stdout, d, header, rows, `${args.join(' ')}`, viewTimeColumns(view, header));
         } finally {
-          store.close();
+          await store.close();
         }
       } finally {
         rmSync(dataDir, { recursive: true, force: true });

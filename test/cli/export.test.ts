@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { createStore } from '../../src/store/create-store.js';
-import { createWebhookWriter } from '../../src/store/group-commit.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { vendorJson } from '../helpers/fixtures.js';
@@ -12,14 +11,14 @@ import { vendorJson } from '../helpers/fixtures.js';
 /** Three red flags received on three different days, one with formula-looking text. */
 async function seed(dataDir: string): Promise<void> {
   const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
-  const writer = createWebhookWriter(store);
+  const writer = store.createWriter();
   const days = ['2025-01-14T10:00:00.000Z', '2025-01-15T10:00:00.000Z', '2025-01-16T10:00:00.000Z'];
   for (const [i, day] of days.entries()) {
     const p = { ...vendorJson('red-flag'), webhook_id: `rf-${i}`, red_flag_reason: i === 1 ? '=HYPERLINK("http://evil","click")' : `reason ${i}, with "quotes"`, agent_name: i === 2 ? '@admin' : 'Zoë 🔥' };
     await writer.submit({ kind: 'event', event: { webhookId: `rf-${i}`, type: 'red_flag', receivedAt: day, body: Buffer.from(JSON.stringify(p)) } });
   }
   await writer.close();
-  store.close();
+  await store.close();
 }
 
 test('export writes a view to stdout, filtered by --since/--until, neutralised unless --raw', async (t) => {

@@ -50,7 +50,7 @@ test('status prints the webhook URL as serve does, and says never, ok with rows 
   t.after(() => store.close());
   // What serve leaves: its token and the URL it announced.
   writeFileSync(join(dataDir, 'webhook-token'), `${TOKEN}\n`, { mode: 0o600 });
-  store.meta.set('public_url', 'https://hooks.example.com/qa');
+  await store.meta.set('public_url', 'https://hooks.example.com/qa');
   const env = { DATA_DIR: dataDir, SYNC_SCHEDULE: '*/5 * * * *', SYNC_TIMEZONE: 'Europe/Paris' };
 
   // Never synced.
@@ -70,7 +70,7 @@ test('status prints the webhook URL as serve does, and says never, ok with rows 
   assert.equal(first.code, 0, first.stderr);
   await ingest(store, Array.from({ length: 6 }, (_, i) => generateWebhook(i, { seed: 9, idPrefix: 'st-' })));
   // What the server's projector does right after the commits.
-  store.projection.catchUp();
+  await store.projection.catchUp();
   s = await status(env);
   const csv = s.json.targets['csv']!;
   assert.equal(csv.state, 'ok');
@@ -91,20 +91,20 @@ test('status prints the webhook URL as serve does, and says never, ok with rows 
   assert.match(s.text, /^ {2}\d+ rows pending: the last run did not finish its work; the next scheduled sync delivers them at /m);
 
   // A run in progress: this test process holds the lock and beats.
-  const ticket = store.sync.tryLock('csv', store.sync.newOwner())!;
-  const run = store.sync.startRun('csv');
+  const ticket = (await store.sync.tryLock('csv', store.sync.newOwner()))!;
+  const run = await store.sync.startRun('csv');
   s = await status(env);
   const running = s.json.targets['csv']!;
   assert.equal(running.state, 'running');
   assert.equal(running.lock?.pid, process.pid);
   assert.match(s.text, new RegExp(`^target csv: syncing now \\(started \\S+, pid ${process.pid} on \\S+, heartbeat \\d+ s ago\\)`, 'm'));
   assert.match(s.text, /^ {2}\d+ rows pending: the sync running now is delivering them$/m);
-  store.sync.finishRun(run, 'csv', { ok: true, rows: 0, error: null, details: { views: [], notices: [] } });
-  store.sync.unlock(ticket);
+  await store.sync.finishRun(run, 'csv', { ok: true, rows: 0, error: null, details: { views: [], notices: [] } });
+  await store.sync.unlock(ticket);
 
   // A run that failed (as a full disk would make it).
-  const failedRun = store.sync.startRun('csv');
-  store.sync.finishRun(failedRun, 'csv', { ok: false, rows: 0, error: 'scores: ENOSPC: no space left on device', details: { views: [], notices: [] } });
+  const failedRun = await store.sync.startRun('csv');
+  await store.sync.finishRun(failedRun, 'csv', { ok: false, rows: 0, error: 'scores: ENOSPC: no space left on device', details: { views: [], notices: [] } });
   s = await status(env);
   assert.equal(s.json.targets['csv']!.state, 'failed');
   assert.match(s.text, /^target csv: last finished run \S+: FAILED: scores: ENOSPC: no space left on device; last success \S+; 0 rows delivered in all$/m);
@@ -140,14 +140,14 @@ test('status shows RETENTION_DAYS as the server runs it, the oldest kept day and
   // This shell's setting when the server recorded none…
   assert.equal((await status({ DATA_DIR: dataDir, RETENTION_DAYS: '45' })).json.retention.days, 45);
   // …the server's once it recorded it at start (its unit file sets it; this shell does not).
-  store.meta.set('retention_days', '30');
-  store.retention.close('2026-10-31', '2026-10-31T00:00:00.000Z');
-  store.retention.finish('2026-11-30T10:00:00.000Z', 'deleted 4 webhooks, 1 quarantined payload, 2 calls (2 metric rows) before 2026-10-31; 1.2 MB given back');
+  await store.meta.set('retention_days', '30');
+  await store.retention.close('2026-10-31', '2026-10-31T00:00:00.000Z');
+  await store.retention.finish('2026-11-30T10:00:00.000Z', 'deleted 4 webhooks, 1 quarantined payload, 2 calls (2 metric rows) before 2026-10-31; 1.2 MB given back');
   const s = await status({ DATA_DIR: dataDir });
   assert.equal(s.json.retention.days, 30);
   assert.equal(s.json.retention.oldest_kept_day, '2026-10-31');
   assert.match(s.text, /^retention: RETENTION_DAYS=30 \(.*daily summaries stay\); oldest kept day 2026-10-31; last run 2026-11-30T10:00:00.000Z: deleted 4 webhooks, .*1\.2 MB given back$/m);
-  store.meta.set('retention_days', 'unset');
+  await store.meta.set('retention_days', 'unset');
   assert.equal((await status({ DATA_DIR: dataDir, RETENTION_DAYS: '45' })).json.retention.days, null, 'the server keeps everything, whatever this shell says');
 });
 
@@ -158,11 +158,11 @@ test("status run without the server's environment still shows a target the serve
   writeFileSync(join(dataDir, 'webhook-token'), `${TOKEN}\n`, { mode: 0o600 });
   // The server (SHEETS_SPREADSHEET_ID in its unit file) ran a sheets sync an hour ago, and it failed.
   const hourAgo = new Date(Date.now() - 3600_000);
-  store.sync.finishRun(store.sync.startRun('sheets', hourAgo), 'sheets', { ok: false, rows: 0, error: 'The caller does not have permission', details: {} }, hourAgo);
+  await store.sync.finishRun(await store.sync.startRun('sheets', hourAgo), 'sheets', { ok: false, rows: 0, error: 'The caller does not have permission', details: {} }, hourAgo);
   // A csv run long ago only (the target was dropped since): not brought back.
   const old = new Date(Date.now() - 30 * 86_400_000);
   const env = { DATA_DIR: dataDir, SYNC_TARGETS: 'sheets', SHEETS_SPREADSHEET_ID: '1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEFG', SHEETS_ACCESS_TOKEN: 'ya29.test-token' };
-  store.sync.finishRun(store.sync.startRun('csv', old), 'csv', { ok: true, rows: 0, error: null, details: {} }, old);
+  await store.sync.finishRun(await store.sync.startRun('csv', old), 'csv', { ok: true, rows: 0, error: null, details: {} }, old);
 
   // This shell sets nothing: its only target would be csv.
   const s = await status({ DATA_DIR: dataDir });
@@ -182,7 +182,7 @@ test('status without a token file, when the server runs with WEBHOOK_TOKEN from 
   const store = createStore({ dbPath: join(dataDir, 'ember-sync.db') });
   t.after(() => store.close());
   // What serve records when its token came from WEBHOOK_TOKEN: the fingerprint, no file.
-  store.meta.set('webhook_token_sha256', tokenFingerprint('from-the-unit-file-0123456789'));
+  await store.meta.set('webhook_token_sha256', tokenFingerprint('from-the-unit-file-0123456789'));
   const s = await status({ DATA_DIR: dataDir });
   assert.equal(s.json.webhook_url, null);
   assert.match(s.text, /^webhook URL for EmberQA: the server's webhook token comes from its environment \(WEBHOOK_TOKEN\), which this shell does not have: run status with the same environment to see its URL$/m);

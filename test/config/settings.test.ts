@@ -64,6 +64,9 @@ test('defaults as documented in the README', () => {
     logLevel: 'info',
     maxDynamicColumns: 500,
     retentionDays: undefined,
+    databaseUrl: undefined,
+    databasePoolSize: 10,
+    databaseStatementTimeoutMs: 30_000,
   };
   assert.deepEqual(s, expected);
 });

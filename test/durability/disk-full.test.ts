@@ -69,8 +69,8 @@ test('a sync whose commit and lock release are refused: the leftover lock is tak
   const failed = await runSync({ store: s.store, target: blocked, logger });
   assert.equal(failed.status, 'failed', JSON.stringify(failed));
   other.exec('ROLLBACK');
-  assert.ok(s.store.sync.lockHolder('csv'), 'the lock was left behind: its release was refused');
+  assert.ok(await s.store.sync.lockHolder('csv'), 'the lock was left behind: its release was refused');
   const next = await runSync({ store: s.store, target, logger });
   assert.equal(next.status, 'ok', `the next sync of the same process takes its own leftover lock back at once: ${JSON.stringify(next)}`);
-  assert.equal(s.store.sync.lockHolder('csv'), undefined, 'and releases it');
+  assert.equal(await s.store.sync.lockHolder('csv'), undefined, 'and releases it');
 });

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { exportView } from '../../src/jobs/export-view.js';
 import type { ViewName } from '../../src/model/views.js';
-import type { Store } from '../../src/store/create-store.js';
+import type { Store } from '../../src/store/store.js';
 import { parseExportRequest } from '../../src/views/export-options.js';
 
 /** What `ember-sync export <view>` writes (formula guard on, no BOM): a CSV target's file must equal it. */

@@ -1,10 +1,9 @@
 import { classify } from '../../src/ingest/validate.js';
-import type { Store } from '../../src/store/create-store.js';
-import { createWebhookWriter } from '../../src/store/group-commit.js';
+import type { Store } from '../../src/store/store.js';
 
 /** Logs payloads through the real writer (as the receiver would after validation). */
 export async function ingest(store: Store, payloads: ReadonlyArray<object>, receivedAt: (i: number) => string = () => new Date().toISOString()): Promise<void> {
-  const writer = createWebhookWriter(store);
+  const writer = store.createWriter();
   for (const [i, p] of payloads.entries()) {
     const payload = p as Record<string, unknown>;
     const type = classify(payload);

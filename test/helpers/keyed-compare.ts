@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { parse } from 'csv-parse/sync';
-import type { Store } from '../../src/store/create-store.js';
+import type { SqliteStore } from '../../src/store/create-store.js';
+import type { Store } from '../../src/store/store.js';
 import { exported } from './export.js';
 import { KEYED_FIXED_COLUMNS, KEYED_KEYS, KEYED_VIEW_NAMES, type KeyedViewName, type KeyedViews, type LogEntry, type OracleCell, type OracleRow } from './keyed-oracle.js';
 
 /** The raw log as the store holds it, in log order: what the oracle reads. */
-export function logOf(store: Store): LogEntry[] {
+export function logOf(store: SqliteStore): LogEntry[] {
   const rows = store.db.prepare('SELECT seq, received_at, body FROM events ORDER BY seq').all() as Array<{ seq: number; received_at: string; body: Buffer | string }>;
   return rows.map((r) => ({ received_at: r.received_at, payload: JSON.parse(typeof r.body === 'string' ? r.body : r.body.toString('utf8')) as unknown }));
 }

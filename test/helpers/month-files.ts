@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { exportView } from '../../src/jobs/export-view.js';
 import type { ViewName } from '../../src/model/views.js';
-import type { Store } from '../../src/store/create-store.js';
+import type { Store } from '../../src/store/store.js';
 import { parseExportRequest } from '../../src/views/export-options.js';
 
 /** How far `zone`'s wall clock is ahead of UTC at `ms`, straight from Intl. */

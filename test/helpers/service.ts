@@ -4,9 +4,12 @@ import { loadSettings } from '../../src/config/settings.js';
 import { resolveSecrets } from '../../src/config/secrets.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type RunningService } from '../../src/service.js';
+import { isSqliteStore, type SqliteStore } from '../../src/store/create-store.js';
 import { tempDir } from './temp-dir.js';
 
 export interface TestService extends RunningService {
+  /** The tests' service runs on a SQLite file (no DATABASE_URL): its tables can be inspected. */
+  store: SqliteStore;
   dataDir: string;
   webhookToken: string;
   adminToken: string;
@@ -30,8 +33,11 @@ export async function startTestService(t: TestContext, env: Record<string, strin
   const logger = createLogger(settings.logLevel, sink);
   const service = await startService({ settings, secrets, logger, ...extra });
   t.after(() => service.close());
+  const store = service.store;
+  if (!isSqliteStore(store)) throw new Error(`the test service opened a ${store.kind} store; it runs on a SQLite file`);
   return {
     ...service,
+    store,
     dataDir,
     logs,
     webhookToken: secrets.webhookToken,

@@ -27,7 +27,7 @@ import { createSheetsTarget } from '../../src/sinks/sheets/sheets-target.js';
 import { sheetsBehaviour } from '../../src/sinks/sheets/sheets-options.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { generateWebhook, type SimulatedKind } from '../../src/simulate/generate.js';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
 import type { FakeSheets } from '../fakes/fake-sheets.js';
 import { spawnCli } from './cli.js';
 import { ingest } from './ingest.js';
@@ -44,7 +44,7 @@ export interface World {
   csvDir: string;
   /** CSV_PARTITION of this world (in-process targets and children alike). */
   csvPartition: Partition;
-  store: Store;
+  store: SqliteStore;
   fake: FakeSheets;
   sheetId: string;
   /** Environment of `ember-sync sync` children (same DATA_DIR, the fake Sheets API). */
@@ -314,25 +314,25 @@ export async function childSync(w: World, target: SyncTargetName, kill: Kill, du
   const safety = setTimeout(() => child.kill('SIGKILL'), 60_000);
   let sawLock = false;
   let killedHoldingLock = false;
-  const holds = () => {
-    const held = w.store.sync.lockHolder(target)?.pid === child.pid;
+  const holds = async () => {
+    const held = (await w.store.sync.lockHolder(target))?.pid === child.pid;
     sawLock ||= held;
     return held;
   };
-  const killNow = () => {
+  const killNow = async () => {
     if (exited) return;
-    killedHoldingLock = holds();
+    killedHoldingLock = await holds();
     child.kill('SIGKILL');
   };
   const duringDone = during?.();
   try {
     if (kill.at === 'spawn') {
       await Promise.race([sleep(killDelayMs(kill, target)), closed]);
-      killNow();
+      await killNow();
     } else if (kill.at === 'locked') {
-      while (!exited && !holds()) await Promise.race([sleep(3), closed]);
+      while (!exited && !(await holds())) await Promise.race([sleep(3), closed]);
       await Promise.race([sleep(killDelayMs(kill, target)), closed]);
-      killNow();
+      await killNow();
     }
     await duringDone;
     const [code, signal] = await closed;
@@ -350,13 +350,13 @@ export async function childSync(w: World, target: SyncTargetName, kill: Kill, du
 
 
 /** The view as the Sheets target writes it (header + rows, times as serial numbers), as of the projector's cursor. */
-export function sheetRows(store: Store, view: ViewName): { header: string[]; rows: unknown[][] } {
-  store.projection.catchUp();
-  const { toSeq, registry } = store.projection.snapshot();
-  const { header, rows } = store.views.snapshot(view, registry);
+export async function sheetRows(store: SqliteStore, view: ViewName): Promise<{ header: string[]; rows: unknown[][] }> {
+  await store.projection.catchUp();
+  const { toSeq, registry } = await store.projection.snapshot();
+  const { header, rows } = await store.views.snapshot(view, registry);
   const kinds = columnKinds(view, header);
   const out: unknown[][] = [];
-  for (const page of rows.pages({ toSeq })) for (const row of page) out.push(toSheetRow(row as Cell[], kinds));
+  for await (const page of rows.pages({ toSeq })) for (const row of page) out.push(toSheetRow(row as Cell[], kinds));
   return { header, rows: out };
 }
 
@@ -394,14 +394,15 @@ function csvFilesOf(w: World, view: ViewName): Array<{ name: string; path: strin
   }
   const folder = join(w.csvDir, view);
   const names = existsSync(folder) ? readdirSync(folder).filter((n) => /^.+-\d{4}-\d{2}\.csv$/.test(n)) : [];
-  return names.map((name) => ({ name: `${view}/${name}`, path: join(folder, name), export: () => exportedMonth(w.store, view, name.slice(-11, -4), w.store.reportTimezone()) }));
+  return names.map((name) => ({ name: `${view}/${name}`, path: join(folder, name), export: async () => exportedMonth(w.store, view, name.slice(-11, -4), await w.store.reportTimezone()) }));
 }
 
 /** The months the events fall in (REPORT_TIMEZONE), from the first to the last: where month files may be. */
-function eventMonths(w: World): string[] {
+async function eventMonths(w: World): Promise<string[]> {
   const r = w.store.db.prepare<[], { first: string | null; last: string | null }>('SELECT min(received_at) AS first, max(received_at) AS last FROM events').get()!;
   if (r.first === null || r.last === null) return [];
-  const month = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone: w.store.reportTimezone(), year: 'numeric', month: '2-digit' }).format(new Date(iso)).slice(0, 7);
+  const zone = await w.store.reportTimezone();
+  const month = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit' }).format(new Date(iso)).slice(0, 7);
   return monthsBetween(month(r.first), month(r.last));
 }
 
@@ -440,11 +441,11 @@ export async function checkCsvShape(w: World): Promise<void> {
 }
 
 /** Between commands: every tab present holds an earlier state of its view (prefix header, the view's first rows in order, nothing past the header's width). */
-export function checkSheetsShape(w: World): void {
+export async function checkSheetsShape(w: World): Promise<void> {
   for (const view of VIEW_NAMES) {
     const tab = w.fake.tab(w.sheetId, view);
     if (!tab || tab.values.length === 0) continue;
-    const { header, rows } = sheetRows(w.store, view);
+    const { header, rows } = await sheetRows(w.store, view);
     const ours = header.map((h) => fitCell(h));
     const tabHeader = normRow(tab.values[0]!);
     assert.deepEqual(tabHeader, ours.slice(0, tabHeader.length), `tab ${view}: its header is a prefix of the view's columns`);
@@ -459,18 +460,18 @@ export function checkSheetsShape(w: World): void {
 }
 
 /** Cursors never go back, their row count is the view's up to their seq, and a Sheets cursor's next row follows it. */
-export function checkCursors(w: World): void {
+export async function checkCursors(w: World): Promise<void> {
   for (const target of TARGETS) {
     for (const view of VIEW_NAMES) {
       const key = `${target}/${view}`;
-      const c = w.store.sync.cursor(target, view);
+      const c = await w.store.sync.cursor(target, view);
       const prev = w.last.get(key) ?? { seq: 0, rows: 0 };
       assert.ok(c.deliveredSeq >= prev.seq, `${key}: the cursor went back from seq ${prev.seq} to ${c.deliveredSeq}`);
       assert.ok(c.deliveredRows >= prev.rows, `${key}: the delivered row count went back from ${prev.rows} to ${c.deliveredRows}`);
-      const { keyed } = w.store.views.snapshot(view);
+      const { keyed } = await w.store.views.snapshot(view);
       // A keyed view's rows are the current truth: the target holds rows 1..deliveredRows, never more than exist.
       if (keyed) assert.ok(c.deliveredRows <= keyed.total, `${key}: the cursor holds ${c.deliveredRows} rows, the view has ${keyed.total}`);
-      else assert.equal(c.deliveredRows, w.store.views.count(view as LogViewName, { toSeq: c.deliveredSeq }), `${key}: the cursor's row count is the view's up to its seq`);
+      else assert.equal(c.deliveredRows, w.store.sqlite.views.count(view as LogViewName, { toSeq: c.deliveredSeq }), `${key}: the cursor's row count is the view's up to its seq`);
       if (target === 'sheets' && c.state) {
         const nextRow = (c.state as { nextRow: number }).nextRow;
         assert.equal(nextRow - 1, c.deliveredRows, `${key}: the next row to write follows the delivered rows`);
@@ -487,9 +488,9 @@ export function checkCursors(w: World): void {
  * may be missing (not delivered yet) or extra (delivered by a sync that died
  * before its commit).
  */
-export function checkConfirmedRowsKept(w: World): void {
+export async function checkConfirmedRowsKept(w: World): Promise<void> {
   for (const view of VIEW_NAMES) {
-    const csv = w.store.sync.cursor('csv', view);
+    const csv = await w.store.sync.cursor('csv', view);
     const csvState = csv.state as { header: string[]; files: Record<string, { rows: number }> } | undefined;
     if (csvState) {
       const entries = Object.entries(csvState.files);
@@ -506,7 +507,7 @@ export function checkConfirmedRowsKept(w: World): void {
         assert.ok(rows.length - 1 >= entry.rows, `${rel} holds ${rows.length - 1} rows but its cursor confirmed ${entry.rows}: confirmed rows were lost`);
       }
     }
-    const sh = w.store.sync.cursor('sheets', view);
+    const sh = await w.store.sync.cursor('sheets', view);
     const shState = sh.state as { header: string[]; nextRow: number } | undefined;
     if (shState) {
       const tab = w.fake.tab(w.sheetId, view);
@@ -520,24 +521,24 @@ export function checkConfirmedRowsKept(w: World): void {
 
 /** What must hold after every command. */
 export async function checkAlways(w: World): Promise<void> {
-  checkCursors(w);
-  checkConfirmedRowsKept(w);
+  await checkCursors(w);
+  await checkConfirmedRowsKept(w);
   await checkCsvShape(w);
-  checkSheetsShape(w);
+  await checkSheetsShape(w);
 }
 
 /** After a sync of `target` that completed with nothing ingested meanwhile: the target equals the export of the database. */
 export async function checkExact(w: World, target: SyncTargetName): Promise<void> {
   for (const view of VIEW_NAMES) {
-    const c = w.store.sync.cursor(target, view);
+    const c = await w.store.sync.cursor(target, view);
     assert.equal(c.lastError, null, `${target}/${view}: no error left after a sync that succeeded`);
-    assert.equal(c.deliveredSeq, w.store.projection.cursor(), `${target}/${view}: the cursor is at the projector's`);
+    assert.equal(c.deliveredSeq, await w.store.projection.cursor(), `${target}/${view}: the cursor is at the projector's`);
   }
   if (target === 'csv') {
     for (const view of VIEW_NAMES) {
       if (monthly(w, view)) {
         // Each month file equals the export of its month, one file per month with rows, nothing else.
-        await assertMonthFiles(w.store, w.csvDir, view, w.store.reportTimezone(), eventMonths(w));
+        await assertMonthFiles(w.store, w.csvDir, view, await w.store.reportTimezone(), await eventMonths(w));
         continue;
       }
       const text = readFileSync(join(w.csvDir, `${view}.csv`), 'utf8');
@@ -551,7 +552,7 @@ export async function checkExact(w: World, target: SyncTargetName): Promise<void
   assert.deepEqual([...w.fake.tabs(w.sheetId)].sort(), [...VIEW_NAMES, 'ember-sync'].sort(), 'one tab per view and the status tab, no other');
   for (const view of VIEW_NAMES) {
     const tab = w.fake.tab(w.sheetId, view)!;
-    const { header, rows } = sheetRows(w.store, view);
+    const { header, rows } = await sheetRows(w.store, view);
     const expected = [header.map((h) => fitCell(h)), ...rows].map(normRow);
     const actual = tab.values.map(normRow);
     assert.deepEqual(actual, expected, `tab ${view} equals the view cell for cell`);

@@ -5,7 +5,6 @@ import { tempDir } from '../helpers/temp-dir.js';
 import type { WebhookType } from '../../src/model/webhooks.js';
 import { createConsoleSessions } from '../../src/store/console-sessions.js';
 import { createStore } from '../../src/store/create-store.js';
-import { createWebhookWriter } from '../../src/store/group-commit.js';
 import { migrate } from '../../src/store/migrations.js';
 import { createQuarantineList } from '../../src/store/quarantine-list.js';
 import { createWebhookHours } from '../../src/store/webhook-hours.js';
@@ -17,7 +16,7 @@ import { createWebhookHours } from '../../src/store/webhook-hours.js';
 test('webhooks per hour are counted per commit, once per batch, and not at all for a batch that rolled back', async (t) => {
   const store = createStore({ dbPath: `${tempDir(t)}/hours.db` });
   t.after(() => store.close());
-  const writer = createWebhookWriter(store);
+  const writer = store.createWriter();
   const event = (id: string, type: string, receivedAt: string) => ({ kind: 'event' as const, event: { webhookId: id, type: type as WebhookType, receivedAt, body: Buffer.from('{}') } });
   const hours = () => store.db.prepare('SELECT hour, type, outcome, n FROM webhook_hours ORDER BY hour, type, outcome').all();
 
@@ -49,7 +48,7 @@ test('webhooks per hour are counted per commit, once per batch, and not at all f
  * reads an index range, never a whole table: checked on SQLite's own query
  * plans of the statements the console's store modules prepare.
  */
-test("every statement of the console's store modules searches an index; none scans a table", (t) => {
+test("every statement of the console's store modules searches an index; none scans a table", async (t) => {
   const db = new Database(`${tempDir(t)}/plans.db`);
   t.after(() => db.close());
   migrate(db);

@@ -12,7 +12,7 @@ import type { Context } from 'koa';
 import { clientOf, createPace } from '../../src/http/console/pace.js';
 import { createConsoleAuth } from '../../src/http/console/session.js';
 import { consoleSessionKey } from '../../src/http/routes/console.js';
-import { createConsoleSessions } from '../../src/store/console-sessions.js';
+import { createStore } from '../../src/store/create-store.js';
 import { hourlyWindow } from '../../src/http/console/hourly.js';
 import { consolePage as consolePageHtml } from '../../src/http/console/pages.js';
 import { VIEW_NAMES } from '../../src/model/views.js';
@@ -159,7 +159,7 @@ test('the pace is fair: one address cannot fill the queue, and a browser that si
   assert.deepEqual(served.map((s) => s.who), ['known', 'flood0', 'operator', 'flood1']);
 });
 
-test('clientOf: IPv4 (also IPv4-mapped) by address, IPv6 by its /64', () => {
+test('clientOf: IPv4 (also IPv4-mapped) by address, IPv6 by its /64', async () => {
   assert.equal(clientOf('203.0.113.9'), '203.0.113.9');
   assert.equal(clientOf('::ffff:203.0.113.9'), '203.0.113.9');
   assert.equal(clientOf('2001:db8:0:1::1'), clientOf('2001:db8:0:1:ffff:1:2:3'));
@@ -208,14 +208,14 @@ test('a flood of guesses from one address cannot lock the operator out: another 
   assert.ok(statuses.filter((x) => x === 401).length <= statuses.length / 4, 'the flood is mostly refused at once, not answered');
 });
 
-test('the known-browser mark: only a sign-in makes one; a forged one, or one from before a new ADMIN_TOKEN, gives no priority', () => {
-  const db = new Database(':memory:');
-  migrate(db, MIGRATIONS);
-  const sessions = createConsoleSessions(db);
+test('the known-browser mark: only a sign-in makes one; a forged one, or one from before a new ADMIN_TOKEN, gives no priority', async (t) => {
+  const store = createStore({ dbPath: `${tempDir(t)}/sessions.db` });
+  t.after(() => store.close());
+  const sessions = store.console.sessions;
   const auth = createConsoleAuth({ sessions, sessionKey: consoleSessionKey('a'.repeat(43)), publicUrl: 'http://127.0.0.1:3000' });
   const set: string[] = [];
   const ctx = (cookie: string) => ({ get: (name: string) => (name === 'cookie' ? cookie : ''), append: (_: string, value: string) => void set.push(value) }) as unknown as Context;
-  auth.signIn(ctx(''));
+  await auth.signIn(ctx(''));
   const mark = set.find((c) => c.startsWith('ember_console_known='))!.split(';')[0]!;
   assert.equal(auth.knownBrowser(ctx(mark)), true);
   assert.equal(auth.knownBrowser(ctx(`other=1; ${mark}`)), true);
@@ -360,7 +360,7 @@ test('webhooks per hour: counted by type and outcome in the commit, kept across 
   assert.equal(redAccepted?.counts.reduce((a, b) => a + b, 0), 1);
 });
 
-test('migration 6 counts the hours the log still tells of: accepted events and quarantine attempts', (t) => {
+test('migration 6 counts the hours the log still tells of: accepted events and quarantine attempts', async (t) => {
   const db = new Database(`${tempDir(t)}/v5.db`);
   t.after(() => db.close());
   migrate(db, MIGRATIONS.filter((m) => m.version <= 5));
@@ -456,11 +456,11 @@ test('the console files are served by ember-sync itself, with validators', async
 test('pending rows on the page are bounded: a target far behind is not counted row by row on each page load', async (t) => {
   const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
   for (let i = 0; i < 5; i++) assert.equal((await s.post(redFlag(`behind-${i}`))).status, 200);
-  while (s.store.projection.lag() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
-  const exact = pendingRows(s.store, 'csv');
+  while (await s.store.projection.lag() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  const exact = await pendingRows(s.store, 'csv');
   assert.ok(exact >= 5);
-  assert.deepEqual(pendingRowsBounded(s.store, 'csv', VIEW_NAMES, 100), { rows: exact }, 'close enough: counted');
-  assert.deepEqual(pendingRowsBounded(s.store, 'csv', VIEW_NAMES, 4), { behind: 5 }, 'too far behind: not counted');
+  assert.deepEqual(await pendingRowsBounded(s.store, 'csv', VIEW_NAMES, 100), { rows: exact }, 'close enough: counted');
+  assert.deepEqual(await pendingRowsBounded(s.store, 'csv', VIEW_NAMES, 4), { behind: 5 }, 'too far behind: not counted');
   // The page with the server's bound (50,000 webhooks) counts these few exactly.
   const { cookie } = await signIn(s);
   const page = await consolePage(s, cookie);
@@ -481,7 +481,7 @@ test('the console says what RETENTION_DAYS deleted: the oldest kept day above th
   const { cookie } = await signIn(s);
   assert.match(await consolePage(s, cookie), /<p class="hint" id="retention">Retention \(<code>RETENTION_DAYS=30<\/code>\): nothing deleted yet;/);
   await s.retention!.runNow();
-  const keptFrom = s.store.retention.state().keptFromDay!;
+  const keptFrom = (await s.store.retention.state()).keptFromDay!;
   assert.match(await consolePage(s, cookie), new RegExp(`id="retention">Retention \\(<code>RETENTION_DAYS=30</code>\\): webhooks and calls before <strong>${keptFrom}</strong> are deleted`));
 });
 
@@ -538,10 +538,10 @@ test('"Sync now" over a lock whose holder was killed seconds ago (dead pid on th
   assert.equal(runCount(s), runs + 1, 'the sync ran (it took the dead holder\'s lock over)');
   // A live holder (this process) is busy: nothing starts.
   // (once the console's own sync has finished and let the lock go)
-  let ticket = s.store.sync.tryLock('csv', 'live-owner');
+  let ticket = await s.store.sync.tryLock('csv', 'live-owner');
   for (let i = 0; i < 250 && !ticket; i++) {
     await new Promise((r) => setTimeout(r, 20));
-    ticket = s.store.sync.tryLock('csv', 'live-owner');
+    ticket = await s.store.sync.tryLock('csv', 'live-owner');
   }
   assert.ok(ticket);
   try {
@@ -550,7 +550,7 @@ test('"Sync now" over a lock whose holder was killed seconds ago (dead pid on th
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(runCount(s), runs + 1, 'nothing started while a live process holds the lock');
   } finally {
-    s.store.sync.unlock(ticket);
+    await s.store.sync.unlock(ticket);
   }
 });
 
@@ -559,16 +559,16 @@ test('a sync run that never finished and whose process is gone shows as crashed 
   const { cookie } = await signIn(s);
   assert.doesNotMatch(await consolePage(s, cookie), /data-crashed/, 'nothing crashed yet');
   // A run that started (by a process killed since): no finish, no lock holder.
-  s.store.sync.startRun('csv', new Date('2026-11-30T10:00:00.000Z'));
+  await s.store.sync.startRun('csv', new Date('2026-11-30T10:00:00.000Z'));
   const page = await consolePage(s, cookie);
   assert.match(page, /<p class="notice error" data-crashed>The run started at <time datetime="2026-11-30T10:00:00.000Z">2026-11-30 10:00:00 UTC<\/time> never finished, and no process holds its lock: it crashed/);
   // While a live process holds the lock, the same unfinished run is a running one, not a crash.
-  const ticket = s.store.sync.tryLock('csv', 'other-process');
+  const ticket = await s.store.sync.tryLock('csv', 'other-process');
   assert.ok(ticket);
   try {
     assert.doesNotMatch(await consolePage(s, cookie), /data-crashed/);
   } finally {
-    s.store.sync.unlock(ticket);
+    await s.store.sync.unlock(ticket);
   }
 });
 

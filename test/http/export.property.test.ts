@@ -20,7 +20,7 @@ test('property: GET /api/export/<view>.csv of hostile webhooks reads back as the
       const res = await fetch(`${s.listenUrl}/api/export/${view}.csv?${query}`, { headers: auth });
       assert.equal(res.status, 200);
       const body = Buffer.from(await res.arrayBuffer());
-      const { header, rows } = viewInDb(s.store, view);
+      const { header, rows } = await viewInDb(s.store, view);
       assertCsv(body, d, header, rows, `${view} ${JSON.stringify(d)}`, viewTimeColumns(view, header));
     }),
     { numRuns: 100 },

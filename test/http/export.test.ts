@@ -144,7 +144,7 @@ test('regression: an export while another process holds the write lock: served w
   const s = await startTestService(t, {}, { busyTimeoutMs: 50 });
   const auth = { authorization: `Bearer ${s.adminToken}` };
   assert.equal((await s.post(vendorBytes('low-score'))).status, 200);
-  s.store.projection.catchUp();
+  await s.store.projection.catchUp();
   const other = new Database(s.store.path, { timeout: 50 });
   t.after(() => other.close());
   other.exec('BEGIN IMMEDIATE');
@@ -165,7 +165,7 @@ test('regression: a big export to a fast reader does not hold the server: a heal
   const s = await startTestService(t, { SYNC_SCHEDULE: '0 0 1 1 *' });
   // Six score rows per webhook: ~90,000 rows, a few hundred ms of rendering.
   await ingest(s.store, Array.from({ length: 15_000 }, (_, i) => generateWebhook(i, { seed: 3, idPrefix: 'big-' })));
-  s.store.projection.catchUp(5_000);
+  await s.store.projection.catchUp(5_000);
   // The reader runs in another process (in this one it would share the server's event loop, which is the point):
   // once the export's first bytes are there it asks for /healthz, and says which answer ended first.
   const client = `

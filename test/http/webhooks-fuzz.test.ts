@@ -485,11 +485,11 @@ function checkStore(s: TestService, model: Model): void {
  * only new parked events count, so that shrinking looks for the smallest batch
  * that parks one, given what earlier batches left behind.
  */
-function checkProjection(s: TestService, label: string, parkedBefore = 0): void {
-  s.store.projection.catchUp();
-  const parked = s.store.projection.parked(-1).slice(parkedBefore, parkedBefore + 5);
-  assert.equal(s.store.projection.parkedCount(), parkedBefore, `${label}: accepted events were parked: ${JSON.stringify(parked.map((p) => ({ webhook_id: p.webhook_id.slice(0, 60), type: p.type, error: p.error.slice(0, 300) })))}`);
-  assert.equal(s.store.projection.lag(), 0, label);
+async function checkProjection(s: TestService, label: string, parkedBefore = 0): Promise<void> {
+  await s.store.projection.catchUp();
+  const parked = (await s.store.projection.parked(-1)).slice(parkedBefore, parkedBefore + 5);
+  assert.equal(await s.store.projection.parkedCount(), parkedBefore, `${label}: accepted events were parked: ${JSON.stringify(parked.map((p) => ({ webhook_id: p.webhook_id.slice(0, 60), type: p.type, error: p.error.slice(0, 300) })))}`);
+  assert.equal(await s.store.projection.lag(), 0, label);
 }
 
 async function sendAll(s: TestService, agent: Agent, model: Model, specs: readonly Spec[], counter: { n: number }, label: string): Promise<void> {
@@ -537,9 +537,9 @@ test('fuzz: the webhook endpoint answers 2xx/4xx, stores exactly what it accepte
   // The generated mix, in concurrent batches; the projector runs in between, as in production.
   const run = await fc.check(
     fc.asyncProperty(fc.array(specArb, { minLength: 1, maxLength: 50, size: 'max' }), async (specs) => {
-      const parkedBefore = s.store.projection.parkedCount();
+      const parkedBefore = await s.store.projection.parkedCount();
       await sendAll(s, agent, model, specs, counter, 'batch');
-      checkProjection(s, 'batch', parkedBefore);
+      await checkProjection(s, 'batch', parkedBefore);
     }),
     // Shrinking replays batches against the live service: bounded, so a failure is reported rather than hunted for minutes.
     { numRuns: Number(process.env['FUZZ_RUNS'] ?? 130), seed: Number(process.env['FUZZ_SEED'] ?? 20_251_126), interruptAfterTimeLimit: 60_000 },
@@ -550,7 +550,7 @@ test('fuzz: the webhook endpoint answers 2xx/4xx, stores exactly what it accepte
   }
   // Last, as they fill every wide view to its column cap (10,000 keys): after them no key gets a column.
   await sendAll(s, agent, model, special, counter, 'special');
-  checkProjection(s, 'special');
+  await checkProjection(s, 'special');
   assert.ok(counter.n >= 1_500, `only ${counter.n} bodies sent`);
 
   // The run reached every kind of answer.
@@ -558,7 +558,7 @@ test('fuzz: the webhook endpoint answers 2xx/4xx, stores exactly what it accepte
     assert.ok((model.statuses.get(want) ?? 0) > 0, `no answer ${want}: ${JSON.stringify([...model.statuses])}`);
   }
   // Afterwards every accepted event has its row in its view.
-  checkProjection(s, 'end');
+  await checkProjection(s, 'end');
   const db = s.store.db;
   const byType = Object.fromEntries((db.prepare('SELECT type, count(*) AS n FROM events GROUP BY type').all() as Array<{ type: string; n: number }>).map((r) => [r.type, r.n]));
   for (const [type, view] of [['red_flag', 'red_flags'], ['low_score', 'low_scores'], ['completion', 'completions'], ['workflow', 'workflows']] as const) {
@@ -631,10 +631,10 @@ test('regression: keys with lone surrogates project in every batch; nothing is p
       const res = await s.post(JSON.stringify(p));
       assert.equal(res.status, 200, await res.text());
     }
-    s.store.projection.catchUp();
-    assert.equal(s.store.projection.parkedCount(), 0, JSON.stringify(s.store.projection.parked()));
+    await s.store.projection.catchUp();
+    assert.equal(await s.store.projection.parkedCount(), 0, JSON.stringify(await s.store.projection.parked()));
   }
-  const names = s.store.projection.columns();
+  const names = await s.store.projection.columns();
   assert.deepEqual(names.red_flags.map((c) => c.name), ['\uFFFD_score', 'a\uFFFD']);
   assert.deepEqual(names.workflows.map((c) => c.name), ['\uFFFD', '\uFFFD_reasoning']);
   const db = s.store.db;
@@ -666,6 +666,6 @@ test('edge bodies, one by one: same properties', async (t) => {
     { kind: 'bytes', bytes: new Uint8Array([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]) },
   ];
   await sendAll(s, agent, model, cases, { n: 0 }, 'edge');
-  checkProjection(s, 'edge');
+  await checkProjection(s, 'edge');
   assert.equal(model.events.size, 1, 'the BOM-prefixed valid body is accepted');
 });

@@ -24,7 +24,7 @@ test('every vendor example is accepted, stored verbatim and flattened', async (t
     assert.ok(Buffer.compare(row.body, bytes) === 0, `${name}: raw body kept byte for byte`);
     assert.match(row.received_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   }
-  s.store.projection.catchUp();
+  await s.store.projection.catchUp();
   const db = s.store.db;
   assert.deepEqual(db.prepare('SELECT metric, score, justification FROM scores WHERE webhook_id = ? ORDER BY metric').all('b23c4d5e-6f7a-8b9c-0d1e-2f3456789abc'), [
     { metric: 'greeting_quality', score: 8, justification: 'Agent provided friendly greeting' },
@@ -62,7 +62,7 @@ test('20 concurrent sends of one webhook_id store one copy; exactly one is not a
   assert.equal(answers.filter((a) => !a.duplicate).length, 1);
   assert.equal(answers.filter((a) => a.duplicate).length, 19);
   assert.equal(eventCount(s), 1);
-  s.store.projection.catchUp();
+  await s.store.projection.catchUp();
   assert.equal(s.store.db.prepare('SELECT count(*) FROM scores').pluck().get(), 6, 'six metrics, projected once');
 });
 
@@ -309,7 +309,7 @@ test('GET /metrics exposes webhook counters and latency; /api/status needs the a
   await s.post(vendorBytes('red-flag'));
   await s.post(vendorBytes('red-flag'));
   await s.post('{"alert_type":"x"}');
-  s.store.projection.catchUp();
+  await s.store.projection.catchUp();
   const text = await (await fetch(s.listenUrl + '/metrics')).text();
   assert.match(text, /ember_sync_webhooks_total\{type="red_flag",outcome="accepted"\} 1/);
   assert.match(text, /ember_sync_webhooks_total\{type="red_flag",outcome="duplicate"\} 1/);
@@ -350,7 +350,7 @@ test('regression: a 10 KB body nested 10,000 deep is a 422 kept in quarantine, n
   // Deep inside a valid webhook's extra field it is accepted (the raw log keeps it).
   const extra = await s.post(`{"webhook_id":"deep-ok","alert_type":"red_flag","content_id":"c","content_type":"Call","file_name":"f","red_flag_reason":"r","timestamp":"2025-01-01T00:00:00Z","x":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`);
   assert.equal(extra.status, 200);
-  s.store.projection.catchUp();
+  await s.store.projection.catchUp();
   assert.equal(s.store.db.prepare("SELECT count(*) FROM red_flags WHERE webhook_id = 'deep-ok'").pluck().get(), 1);
 });
 

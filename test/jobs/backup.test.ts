@@ -4,10 +4,11 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, statSync, s
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { BackupTargetError, backupDatabase, backupTargetProblem } from '../../src/jobs/backup.js';
+import { BackupTargetError, BackupUnsupportedError, backupDatabase, backupTargetProblem } from '../../src/jobs/backup.js';
 import { generateWebhooks } from '../../src/simulate/calls.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 import { createStore } from '../../src/store/create-store.js';
+import type { Store } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';
 import { exported } from '../helpers/export.js';
 import { ingest } from '../helpers/ingest.js';
@@ -57,7 +58,7 @@ test('backup under ingest load: the copy passes its check and holds every webhoo
   // Restore: the copy is a database ember-sync opens as it is.
   const restored = createStore({ dbPath: out });
   t.after(() => restored.close());
-  restored.projection.catchUp();
+  await restored.projection.catchUp();
   assert.match(await exported(restored, 'completions'), /bk-/);
 });
 
@@ -163,7 +164,7 @@ test("restore over a crashed database whose -wal and -shm were left in place: th
   const restored = createStore({ dbPath: join(crashed, 'ember-sync.db') });
   t.after(() => restored.close());
   assert.equal(restored.db.pragma('quick_check', { simple: true }), 'ok');
-  assert.equal(restored.events.counts().events, 50, 'the copy as it was backed up');
+  assert.equal((await restored.events.counts()).events, 50, 'the copy as it was backed up');
   const aside = readdirSync(crashed).filter((f) => f.includes('.set-aside-'));
   assert.equal(aside.filter((f) => f.startsWith('ember-sync.db-wal.set-aside-')).length, 1, 'the old WAL kept aside, not deleted');
 });
@@ -177,7 +178,7 @@ test('backup --compact converts a database from before incremental vacuum: the r
   old.close();
   const store = createStore({ dbPath: path });
   t.after(() => store.close());
-  assert.equal(store.retention.autoVacuum(), 0);
+  assert.equal(store.sqlite.retention.autoVacuum(), 0);
   await ingest(store, [...generateWebhooks(50, { seed: 3, idPrefix: "cmp-" })]);
   const plain = join(dir, 'plain.db');
   await backupDatabase(store, plain);
@@ -197,4 +198,12 @@ test('backup --compact converts a database from before incremental vacuum: the r
   const cli = await runCli(['backup', '--out', join(dir, 'cli.db'), '--compact'], { DATA_DIR: dir });
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(read(join(dir, 'cli.db')).autoVacuum, 2);
+});
+
+test('backup copies SQLite only: a PostgreSQL store is refused in one line that points to pg_dump, and nothing is written', async (t) => {
+  const out = join(tempDir(t), 'copy.db');
+  // Only what backup may look at before refusing: a store of another kind has no connection to copy.
+  const pg = { kind: 'postgres', location: 'postgres://ember@db.internal:5432/ember_sync' } as Store;
+  await assert.rejects(backupDatabase(pg, out), (err: unknown) => err instanceof BackupUnsupportedError && /pg_dump/.test(err.message) && /postgres:\/\/ember@db\.internal/.test(err.message));
+  assert.equal(existsSync(out), false);
 });

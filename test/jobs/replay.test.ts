@@ -9,7 +9,7 @@ import { startTestService, type TestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { createValidator } from '../../src/ingest/validate.js';
 import { replayQuarantine } from '../../src/jobs/replay.js';
-import type { QuarantinedRow } from '../../src/store/event-log.js';
+import type { QuarantinedRow } from '../../src/store/store.js';
 
 /**
  * `ember-sync replay`: quarantined payloads are re-checked against the current
@@ -81,7 +81,7 @@ test('a payload quarantined for a null score is released by replay after the sch
   assert.equal(eventOf(s, 'replay-null-1'), undefined);
 
   allowNullScores(schemasDir);
-  const result = replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) });
+  const result = await replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) });
   assert.equal(result.checked, 1);
   assert.equal(result.released, 1);
   assert.equal(result.duplicates, 0);
@@ -114,7 +114,7 @@ test('a payload quarantined for a null score is released by replay after the sch
   ]);
 
   // Nothing left to do the second time.
-  const again = replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) });
+  const again = await replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) });
   assert.deepEqual({ checked: again.checked, released: again.released, duplicates: again.duplicates, stillHeld: again.stillHeld }, { checked: 0, released: 0, duplicates: 0, stillHeld: 0 });
   assert.equal(eventCount(s), 1);
   assert.equal(db.prepare('SELECT count(*) FROM red_flag_rows').pluck().get(), 1, 'projected once');
@@ -129,7 +129,7 @@ test('a quarantined payload whose webhook_id is already in the log becomes "dupl
   const before = eventOf(s, 'replay-dup-1')!;
 
   allowNullScores(schemasDir);
-  const result = replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) });
+  const result = await replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) });
   assert.equal(result.checked, 1);
   assert.equal(result.duplicates, 1);
   assert.equal(result.released, 0);
@@ -143,7 +143,7 @@ test('a quarantined payload whose webhook_id is already in the log becomes "dupl
   assert.deepEqual(after, before, 'the logged event is untouched');
   assert.equal(after.outcome, 'accepted');
   // Resolved: not checked again.
-  assert.equal(replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) }).checked, 0);
+  assert.equal((await replayQuarantine({ store: s.store, validator: createValidator({ schemasDir }) })).checked, 0);
 });
 
 test('replay with a webhook id settles only that payload', async (t) => {
@@ -154,7 +154,7 @@ test('replay with a webhook id settles only that payload', async (t) => {
   allowNullScores(schemasDir);
   const validator = createValidator({ schemasDir });
 
-  const onlyB = replayQuarantine({ store: s.store, validator, webhookId: 'replay-b' });
+  const onlyB = await replayQuarantine({ store: s.store, validator, webhookId: 'replay-b' });
   assert.equal(onlyB.checked, 1);
   assert.equal(onlyB.released, 1);
   assert.equal(onlyB.items[0]?.webhookId, 'replay-b');
@@ -162,10 +162,10 @@ test('replay with a webhook id settles only that payload', async (t) => {
   assert.equal(eventOf(s, 'replay-a'), undefined, 'the other payload was not touched');
   assert.equal(quarantineOf(s, 'replay-a')[0]?.status, 'held');
 
-  assert.equal(replayQuarantine({ store: s.store, validator, webhookId: 'nope' }).checked, 0, 'an unknown id checks nothing');
-  assert.equal(replayQuarantine({ store: s.store, validator, webhookId: 'replay-b' }).checked, 0, 'a resolved id is not held any more');
+  assert.equal((await replayQuarantine({ store: s.store, validator, webhookId: 'nope' })).checked, 0, 'an unknown id checks nothing');
+  assert.equal((await replayQuarantine({ store: s.store, validator, webhookId: 'replay-b' })).checked, 0, 'a resolved id is not held any more');
 
-  const rest = replayQuarantine({ store: s.store, validator });
+  const rest = await replayQuarantine({ store: s.store, validator });
   assert.equal(rest.checked, 1);
   assert.equal(rest.released, 1);
   assert.equal(rest.items[0]?.webhookId, 'replay-a');
@@ -182,7 +182,7 @@ test('a payload that still fails stays held, with the errors of the current sche
 
   allowNullScores(schemasDir);
   const validator = createValidator({ schemasDir });
-  const result = replayQuarantine({ store: s.store, validator });
+  const result = await replayQuarantine({ store: s.store, validator });
   assert.equal(result.checked, 1);
   assert.equal(result.stillHeld, 1);
   assert.equal(result.released, 0);

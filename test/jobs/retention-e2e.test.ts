@@ -22,7 +22,7 @@ test('serve with RETENTION_DAYS: the run deletes old webhooks, the next CSV sync
   // 120 days of coherent calls, received over those days (oldest first), then a first sync: month files for 4–5 months.
   const hooks = [...generateWebhooks(400, { seed: 21, now, days: 120, idPrefix: 'e2e-' })];
   await ingest(service.store, hooks, (i) => new Date(now - (hooks.length - i) * (120 * DAY) / hooks.length).toISOString());
-  service.store.projection.catchUp();
+  await service.store.projection.catchUp();
   const first = await runCli(['sync', '--target', 'csv'], env);
   assert.equal(first.code, 0, first.stderr);
   const csvDir = join(service.dataDir, 'exports');

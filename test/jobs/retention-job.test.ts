@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { createRetentionJob } from '../../src/jobs/retention-job.js';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
 import { ingest } from '../helpers/ingest.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function setup(t: TestContext): { store: Store; lines: Array<Record<string, unknown>>; logger: pino.Logger } {
+function setup(t: TestContext): { store: SqliteStore; lines: Array<Record<string, unknown>>; logger: pino.Logger } {
   const store = createStore({ dbPath: join(tempDir(t), 'ember-sync.db') });
   t.after(() => store.close());
   const lines: Array<Record<string, unknown>> = [];
@@ -30,9 +30,9 @@ const red = (id: string, day: string) => ({
   timestamp: `${day}T12:00:00.000Z`,
 });
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error('timed out');
     await sleep(5);
   }
@@ -45,28 +45,28 @@ test('runs at its first check, then once per day of REPORT_TIMEZONE; logs what i
   const job = createRetentionJob({ store, days: 30, logger, now: () => now, firstCheckMs: 1, checkEveryMs: 10 });
   job.start();
   t.after(() => job.stop());
-  await until(() => store.retention.state().lastRunAt !== null);
-  assert.equal(store.retention.state().lastRunAt, '2026-11-30T10:00:00.000Z');
-  assert.equal(store.events.counts().events, 1);
+  await until(async () => (await store.retention.state()).lastRunAt !== null);
+  assert.equal((await store.retention.state()).lastRunAt, '2026-11-30T10:00:00.000Z');
+  assert.equal((await store.events.counts()).events, 1);
   await until(() => lines.some((l) => String(l['msg']).startsWith('retention: deleted 1 webhook')));
   // More checks the same day: no run.
   await sleep(50);
-  assert.equal(store.retention.state().lastRunAt, '2026-11-30T10:00:00.000Z');
+  assert.equal((await store.retention.state()).lastRunAt, '2026-11-30T10:00:00.000Z');
   // The next day: a run.
   now = new Date('2026-12-01T00:30:00.000Z');
-  await until(() => store.retention.state().lastRunAt === '2026-12-01T00:30:00.000Z');
-  assert.equal(store.retention.state().keptFromDay, '2026-11-01');
+  await until(async () => (await store.retention.state()).lastRunAt === '2026-12-01T00:30:00.000Z');
+  assert.equal((await store.retention.state()).keptFromDay, '2026-11-01');
 });
 
 test('a sync holding its lock: the run waits, then gives up until the next check without marking the day done', async (t) => {
   const { store, lines, logger } = setup(t);
-  const ticket = store.sync.tryLock('csv', store.sync.newOwner())!;
+  const ticket = (await store.sync.tryLock('csv', store.sync.newOwner()))!;
   const job = createRetentionJob({ store, days: 30, logger, now: () => new Date('2026-11-30T10:00:00.000Z'), waitForLockMs: 50 });
   t.after(() => job.stop());
   assert.equal(await job.runNow(), undefined);
-  assert.equal(store.retention.state().lastRunAt, null);
+  assert.equal((await store.retention.state()).lastRunAt, null);
   assert.ok(lines.some((l) => /retention waits: a csv sync .* is still running/.test(String(l['msg']))));
-  store.sync.unlock(ticket);
+  await store.sync.unlock(ticket);
   const r = await job.runNow();
   assert.equal(r?.keptFromDay, '2026-10-31');
 });
@@ -81,9 +81,9 @@ test('a run that fails is logged, said in status (last_result), and tried again'
   };
   assert.equal(await job.runNow(), undefined);
   assert.ok(lines.some((l) => l['level'] === 50 && /retention failed/.test(String(l['msg']))));
-  assert.match(store.retention.state().lastResult ?? '', /^failed at 2026-11-30T10:00:00.000Z: disk I\/O error/);
-  assert.equal(store.retention.state().lastRunAt, null);
+  assert.match((await store.retention.state()).lastResult ?? '', /^failed at 2026-11-30T10:00:00.000Z: disk I\/O error/);
+  assert.equal((await store.retention.state()).lastRunAt, null);
   store.retention.deleteEvents = original;
   assert.ok(await job.runNow());
-  assert.equal(store.retention.state().lastRunAt, '2026-11-30T10:00:00.000Z');
+  assert.equal((await store.retention.state()).lastRunAt, '2026-11-30T10:00:00.000Z');
 });

@@ -59,7 +59,7 @@ import { test, type TestContext } from 'node:test';
 import { Temporal } from '@js-temporal/polyfill';
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
 import { retentionHorizon, runRetention } from '../../src/jobs/retention.js';
 import { rebuildViews } from '../../src/jobs/rebuild.js';
 import { exported } from '../helpers/export.js';
@@ -133,7 +133,7 @@ function expectedScoreRows(log: ReadonlyArray<LogEntry & { webhook_id: string }>
   return out;
 }
 
-async function scoresDifferences(store: Store, log: ReadonlyArray<LogEntry & { webhook_id: string }>): Promise<string[]> {
+async function scoresDifferences(store: SqliteStore, log: ReadonlyArray<LogEntry & { webhook_id: string }>): Promise<string[]> {
   const records = parse(await exported(store, 'scores'), { cast: (value, ctx) => (value === '' && !ctx.quoting ? null : value) }) as Array<Array<string | null>>;
   const header = records[0] ?? [];
   const out: string[] = [];
@@ -205,15 +205,15 @@ const scenarioArb = fc.record({
 });
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
-function openStore(dir: string, zone: string): Store {
+async function openStore(dir: string, zone: string): Promise<SqliteStore> {
   const store = createStore({ dbPath: join(dir, 'ember-sync.db') });
-  store.adoptReportTimezone(zone);
+  await store.adoptReportTimezone(zone);
   return store;
 }
 
-async function ingestAll(store: Store, ws: ReadonlyArray<Generated>, chunk: number): Promise<void> {
+async function ingestAll(store: SqliteStore, ws: ReadonlyArray<Generated>, chunk: number): Promise<void> {
   await ingest(store, ws.map((w) => w.payload), (i) => ws[i]!.receivedAt);
-  store.projection.catchUp(chunk);
+  await store.projection.catchUp(chunk);
 }
 
 // ---------------------------------------------------------------- expectations
@@ -284,7 +284,7 @@ function compareAfterClose(label: string, ctx: string, actual: Record<KeyedViewN
   fail(label, ctx, diffs);
 }
 
-async function assertLog(store: Store, ws: ReadonlyArray<Generated>, ctx: string): Promise<void> {
+async function assertLog(store: SqliteStore, ws: ReadonlyArray<Generated>, ctx: string): Promise<void> {
   const got = (store.db.prepare('SELECT webhook_id FROM events').pluck().all() as string[]).sort();
   assert.deepEqual(got, ws.map((w) => w.webhookId).sort(), `the events table holds the webhooks received from the cutoff on (${ctx})`);
   fail('scores', ctx, await scoresDifferences(store, logEntries(ws)));
@@ -315,7 +315,7 @@ function horizon(zone: string, at: number, latest: number, extra: number, nowAt:
  * minus those of contents whose month is before F's; no such month is listed.
  * Returns the daily rows of the closed days (as they were) and the kept log.
  */
-async function retain(store: Store, zone: string, h: Horizon, log: ReadonlyArray<Generated>, ctx: string): Promise<{ closed: Closed; kept: Generated[]; before: Record<KeyedViewName, ParsedView>; keep: (r: OracleRow) => boolean }> {
+async function retain(store: SqliteStore, zone: string, h: Horizon, log: ReadonlyArray<Generated>, ctx: string): Promise<{ closed: Closed; kept: Generated[]; before: Record<KeyedViewName, ParsedView>; keep: (r: OracleRow) => boolean }> {
   const before = await readViews(store);
   const result = await runRetention({ store, days: h.days, now: h.now });
   assert.deepEqual({ keptFromDay: result.keptFromDay, cutoff: result.cutoff }, { keptFromDay: h.keptFromDay, cutoff: iso(h.cutoffMs) }, `the run's horizon (${ctx})`);
@@ -329,9 +329,9 @@ async function retain(store: Store, zone: string, h: Horizon, log: ReadonlyArray
     assert.deepEqual(after.parsed[view].header, before.parsed[view].header, `${view} header (${ctx})`);
     assert.deepEqual(after.parsed[view].rows, before.parsed[view].rows.filter(keep), `${view}: the rows of the months from ${retainFrom} on and of active calls, as they were (${ctx})`);
   }
-  const registry = store.projection.columns();
+  const registry = await store.projection.columns();
   for (const view of ['contents', 'content_scores'] as const) {
-    const old = store.views.snapshot(view, registry).keyed!.months!.list.filter((m) => m.total > 0 && m.month < retainFrom);
+    const old = (await store.views.snapshot(view, registry)).keyed!.months!.list.filter((m) => m.total > 0 && m.month < retainFrom);
     assert.deepEqual(old, [], `${view}: months before ${retainFrom} still listed (${ctx})`);
   }
   const closed = Object.fromEntries(DAILY.map((v) => [v, before.parsed[v].rows.filter((r) => !isOpen(h.keptFromDay)(r))])) as Closed;
@@ -339,7 +339,7 @@ async function retain(store: Store, zone: string, h: Horizon, log: ReadonlyArray
 }
 
 /** Every webhook ever ingested gives the header of contents (the registry); the kept ones its rows and the open days. */
-async function rebuildAndCheck(store: Store, zone: string, all: ReadonlyArray<Generated>, kept: ReadonlyArray<Generated>, closed: Closed, keptFromDay: string, label: string, ctx: string) {
+async function rebuildAndCheck(store: SqliteStore, zone: string, all: ReadonlyArray<Generated>, kept: ReadonlyArray<Generated>, closed: Closed, keptFromDay: string, label: string, ctx: string) {
   await rebuildViews({ store });
   const rebuilt = await readViews(store);
   const expected = underHeader(expectedKeyedViews(logEntries(kept), zone), expectedKeyedViews(logEntries(all), zone).contents.header);
@@ -374,7 +374,7 @@ async function checkOne(root: string, zone: string, s: Scenario, stats: Stats): 
   const F = h1.keptFromDay;
   const ctx = `zone ${zone}, F ${F}, cutoff ${iso(h1.cutoffMs)}, N ${h1.days}, now ${h1.now.toISOString()}, ${log.length} webhooks from ${iso(first)} to ${iso(last)}`;
 
-  const store = openStore(mkdtempSync(join(root, 'run-')), zone);
+  const store = await openStore(mkdtempSync(join(root, 'run-')), zone);
   try {
     // 1. The whole log, projected in chunks: the oracle's views.
     await ingestAll(store, log, s.chunk);

@@ -100,13 +100,13 @@ class Ingest implements fc.AsyncCommand<Model, World> {
   check = () => true;
   async run(_m: Model, w: World): Promise<void> {
     w.trace.push(`> ${this}`);
-    const columns = () => Object.values(w.store.projection.columns()).reduce((n, c) => n + c.length, 0);
-    const before = columns();
+    const columns = async () => Object.values(await w.store.projection.columns()).reduce((n, c) => n + c.length, 0);
+    const before = await columns();
     await ingestSpecs(w, this.specs, this.resend);
     // As the server does right after its commits; else the next sync projects.
     if (this.project) {
-      w.store.projection.catchUp();
-      if (columns() > before) bump('ingest that added columns (projected at once)');
+      await w.store.projection.catchUp();
+      if ((await columns()) > before) bump('ingest that added columns (projected at once)');
     }
     w.trace.push(`${this} done`);
     await checkAlways(w);
@@ -144,7 +144,7 @@ class ChildSync implements fc.AsyncCommand<Model, World> {
     const during = this.during;
     const ingestMeanwhile = async () => {
       await ingestSpecs(w, during!.specs, false);
-      if (during!.project) w.store.projection.catchUp();
+      if (during!.project) await w.store.projection.catchUp();
     };
     const out = await childSync(w, this.target, this.kill, during ? ingestMeanwhile : undefined);
     w.trace.push(`${this}: exit ${out.code ?? out.signal}${out.killedHoldingLock ? ' (killed holding the lock)' : out.sawLock ? ' (held the lock)' : ''}`);
@@ -259,7 +259,7 @@ class Takeover implements fc.AsyncCommand<Model, World> {
       }
       await checkExact(w, this.target);
       await checkAlways(w);
-      const afterB = VIEW_NAMES.map((v) => w.store.sync.cursor(this.target, v));
+      const afterB = await Promise.all(VIEW_NAMES.map(async (v) => await w.store.sync.cursor(this.target, v)));
       const runsAfterB = w.store.db.prepare<[string], number>('SELECT count(*) FROM sync_runs WHERE target = ? AND ok = 1').pluck().get(this.target);
       held.release();
       const ra = await a;
@@ -268,12 +268,12 @@ class Takeover implements fc.AsyncCommand<Model, World> {
       assert.equal(ra.status, 'failed', `the run that lost its lock fails: ${JSON.stringify(ra)}`);
       assert.match(ra.status === 'failed' ? (ra.error ?? '') : '', /taken over/, 'and says why');
       assert.deepEqual(
-        VIEW_NAMES.map((v) => w.store.sync.cursor(this.target, v)),
+        await Promise.all(VIEW_NAMES.map(async (v) => await w.store.sync.cursor(this.target, v))),
         afterB,
         'the run that lost its lock committed nothing (cursors, states, errors)',
       );
       assert.equal(w.store.db.prepare<[string], number>('SELECT count(*) FROM sync_runs WHERE target = ? AND ok = 1').pluck().get(this.target), runsAfterB);
-      assert.equal(w.store.sync.lockHolder(this.target), undefined, 'no lock left behind');
+      assert.equal(await w.store.sync.lockHolder(this.target), undefined, 'no lock left behind');
       await checkAlways(w);
     } finally {
       held.release();
@@ -351,7 +351,7 @@ async function finalCheck(w: World): Promise<void> {
     w.trace.push(`final sync(${t}): ${describeResult(r)}`);
     assertOk(r, `the final ${t} sync`);
     await checkExact(w, t);
-    assert.equal(w.store.sync.lockHolder(t), undefined, `${t}: no lock left behind`);
+    assert.equal(await w.store.sync.lockHolder(t), undefined, `${t}: no lock left behind`);
   }
   await checkAlways(w);
   const stampsNow = () =>

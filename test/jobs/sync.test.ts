@@ -6,7 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { pino } from 'pino';
 import { runSync } from '../../src/jobs/sync.js';
 import { createCsvTarget } from '../../src/sinks/csv/csv-target.js';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
 import { VIEW_NAMES } from '../../src/model/views.js';
 import { runCli } from '../helpers/cli.js';
@@ -22,10 +22,10 @@ const silent = pino({ level: 'silent' });
 
 
 /** Every file equals the view (CSV_PARTITION=none) or its month's export (month, the default of the CLI and server; data of the last weeks). */
-async function assertFilesEqualViews(store: Store, dir: string, delimiter = ',', layout: 'none' | 'month' = 'none'): Promise<void> {
+async function assertFilesEqualViews(store: SqliteStore, dir: string, delimiter = ',', layout: 'none' | 'month' = 'none'): Promise<void> {
   const month = (ms: number) => new Date(ms).toISOString().slice(0, 7);
   for (const view of VIEW_NAMES) {
-    if (layout === 'month' && splitByMonth(view)) await assertMonthFiles(store, dir, view, store.reportTimezone(), monthsBetween(month(Date.now() - 40 * 86_400_000), month(Date.now() + 86_400_000)));
+    if (layout === 'month' && splitByMonth(view)) await assertMonthFiles(store, dir, view, await store.reportTimezone(), monthsBetween(month(Date.now() - 40 * 86_400_000), month(Date.now() + 86_400_000)));
     else assert.equal(readFileSync(join(dir, `${view}.csv`), 'utf8'), await exported(store, view, delimiter), `${view}.csv equals the view`);
   }
 }
@@ -128,17 +128,17 @@ test('a sync killed after writing the files but before committing its cursor: th
 
   store = createStore({ dbPath });
   await ingest(store, Array.from({ length: 25 }, (_, i) => generateWebhook(100 + i, { seed: 9, idPrefix: 'k-' })));
-  const before = store.sync.cursor('csv', 'scores').deliveredSeq;
+  const before = (await store.sync.cursor('csv', 'scores')).deliveredSeq;
   store.close();
   const killed = await runCli(['sync'], { ...env, EMBER_SYNC_FAULT: 'after-deliver' });
   assert.equal(killed.signal, 'SIGKILL', 'the sync died at the fault point');
 
   store = createStore({ dbPath });
   t.after(() => store.close());
-  const cursor = store.sync.cursor('csv', 'scores');
+  const cursor = await store.sync.cursor('csv', 'scores');
   assert.equal(cursor.deliveredSeq, before, 'the cursor did not move');
   const inFile = monthRows(join(dataDir, 'exports'), 'scores').length;
-  const inView = store.views.count('scores', { toSeq: store.projection.cursor() });
+  const inView = store.sqlite.views.count('scores', { toSeq: await store.projection.cursor() });
   assert.equal(inFile, inView, 'the crashed sync had already put the new rows in the file');
   assert.ok(cursor.deliveredRows < inFile, 'while the cursor still counts the old ones: a naive retry would duplicate them');
   // The lock of the killed process is taken over (its pid is dead), and the sync repairs.
@@ -160,10 +160,11 @@ test('two syncs started at once deliver once', async (t) => {
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   const delivered = [a, b].map((r) => Number(/csv\tok\t(\d+) rows delivered/.exec(r.stdout)?.[1]));
-  const total = VIEW_NAMES.reduce((n, v) => {
-    const { rows, keyed } = store.views.snapshot(v);
-    return n + (keyed ? keyed.total : rows.count({ toSeq: store.projection.cursor() }));
-  }, 0);
+  let total = 0;
+  for (const v of VIEW_NAMES) {
+    const { rows, keyed } = await store.views.snapshot(v);
+    total += keyed ? keyed.total : await rows.count({ toSeq: await store.projection.cursor() });
+  }
   assert.deepEqual(delivered.sort((x, y) => x - y), [0, total], 'one delivered everything, the other found nothing new');
   await assertFilesEqualViews(store, join(dataDir, 'exports'), ',', 'month');
 });

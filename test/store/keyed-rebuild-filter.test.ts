@@ -3,12 +3,12 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateWebhooks } from '../../src/simulate/calls.js';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
 import { ingest } from '../helpers/ingest.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const KEYED = ['content_rows', 'content_score_rows', 'daily_agent_rows', 'daily_metric_rows', 'keyed_parts'];
-const rows = (s: Store) => Object.fromEntries(KEYED.map((t) => [t, s.db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()]));
+const rows = (s: SqliteStore) => Object.fromEntries(KEYED.map((t) => [t, s.db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()]));
 
 /**
  * A rebuild skips looking for contents it has not derived since its wipe (keyed-projection `derived`):
@@ -21,31 +21,31 @@ test('keyed rows derived by two connections taking turns after a wipe are the ro
   const seed = createStore({ dbPath: path, reportTimezone: 'America/New_York' });
   const start = Date.parse('2026-09-01T00:00:00Z');
   await ingest(seed, [...generateWebhooks(600, { seed: 7 })], (i) => new Date(start + i * 600_000 - (i % 11 === 0 ? 5_400_000 : 0)).toISOString());
-  seed.projection.catchUp(40);
+  await seed.projection.catchUp(40);
   seed.close();
   const alonePath = join(dir, 'alone.db');
   copyFileSync(path, alonePath);
 
   const alone = createStore({ dbPath: alonePath });
   t.after(() => alone.close());
-  alone.projection.rebuildKeyed(40);
+  await alone.projection.rebuildKeyed(40);
   const expected = rows(alone);
 
   const a = createStore({ dbPath: path });
   const b = createStore({ dbPath: path });
   t.after(() => (a.close(), b.close()));
   // a wipes and derives; b takes every third batch; b wipes once half-way and they start over.
-  a.projection.resetKeyed();
+  await a.projection.resetKeyed();
   let turn = 0;
   let wiped = false;
   for (;;) {
     const who = turn++ % 3 === 2 ? b : a;
     if (!wiped && turn === 9) {
-      b.projection.resetKeyed();
+      await b.projection.resetKeyed();
       wiped = true;
     }
-    if (who.projection.projectBatch(40) === 0) break;
+    if (await who.projection.projectBatch(40) === 0) break;
   }
-  assert.equal(a.projection.lag(), 0);
+  assert.equal(await a.projection.lag(), 0);
   assert.deepEqual(rows(a), expected);
 });

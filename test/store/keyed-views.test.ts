@@ -11,7 +11,8 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
+import { collect } from '../helpers/collect.js';
 import { ingest } from '../helpers/ingest.js';
 import { startTestService } from '../helpers/service.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -27,9 +28,9 @@ const RUNS_PER_ZONE = 30;
 /**
  * A store whose keyed views use `zone` as REPORT_TIMEZONE. Written for either
  * form of the API: a `reportTimezone` option of createStore, or the server's
- * `store.adoptReportTimezone(zone)` (the zone recorded in the database).
+ * `await store.adoptReportTimezone(zone)` (the zone recorded in the database).
  */
-function openStore(dir: string, zone: string): Store {
+function openStore(dir: string, zone: string): SqliteStore {
   const options = { dbPath: join(dir, 'ember-sync.db'), reportTimezone: zone };
   const store = createStore(options);
   const adopt = (store as { adoptReportTimezone?: (zone: string) => unknown }).adoptReportTimezone;
@@ -39,7 +40,7 @@ function openStore(dir: string, zone: string): Store {
 
 // ---------------------------------------------------------------- comparing (reading and diffing: test/helpers/keyed-compare.ts)
 
-function assertMatchesOracle(store: Store, zone: string, actual: Record<KeyedViewName, ParsedView>, label: string): void {
+function assertMatchesOracle(store: SqliteStore, zone: string, actual: Record<KeyedViewName, ParsedView>, label: string): void {
   const log = logOf(store);
   const expected = expectedKeyedViews(log, zone);
   const diffs = differences(expected, actual);
@@ -70,10 +71,10 @@ function assertSameExports(before: Record<KeyedViewName, string>, after: Record<
  * rows whose (content's) first_received_at falls in it in `zone`, in the
  * view's order, at places 1..n; the months' rows are the view's rows.
  */
-function assertMonthsMatch(store: Store, zone: string, label: string): void {
+async function assertMonthsMatch(store: SqliteStore, zone: string, label: string): Promise<void> {
   const expected = expectedKeyedViews(logOf(store), zone);
   const monthOfContent = new Map(expected.contents.rows.map((r) => [String(r['content_id']), dayIn(String(r['first_received_at']), zone).slice(0, 7)]));
-  const registry = store.projection.columns();
+  const registry = await store.projection.columns();
   const problems: string[] = [];
   for (const view of ['contents', 'content_scores'] as const) {
     const key = (r: ReadonlyArray<unknown> | OracleRow) => (view === 'contents' ? [0] : [0, 3]).map((i) => (Array.isArray(r) ? r[i] : (r as OracleRow)[KEYED_FIXED_COLUMNS[view][i]!])).join('|');
@@ -82,14 +83,14 @@ function assertMonthsMatch(store: Store, zone: string, label: string): void {
       const m = monthOfContent.get(String(row['content_id']))!;
       want.set(m, [...(want.get(m) ?? []), key(row)]);
     }
-    const keyed = store.views.snapshot(view, registry).keyed!;
+    const keyed = (await store.views.snapshot(view, registry)).keyed!;
     const months = keyed.months!;
-    const whole = new Map([...keyed.pages()].flat().map((cells) => [key(cells), JSON.stringify(cells)]));
+    const whole = new Map((await collect(keyed.pages())).flat().map((cells) => [key(cells), JSON.stringify(cells)]));
     const got = new Map<string, string[]>();
     for (const { month, total } of months.list) {
       const rows = months.rows(month);
-      const cells = [...rows.pages()].flat();
-      const positions = [...rows.changed(0, 0)].flat().map((p) => p.position);
+      const cells = (await collect(rows.pages())).flat();
+      const positions = (await collect(rows.changed(0, 0))).flat().map((p) => p.position);
       if (cells.length !== total) problems.push(`${view} ${month}: total ${total}, ${cells.length} rows`);
       if (JSON.stringify(positions) !== JSON.stringify(cells.map((_, i) => i + 1))) problems.push(`${view} ${month}: places ${JSON.stringify(positions)}`);
       for (const c of cells) if (whole.get(key(c)) !== JSON.stringify(c)) problems.push(`${view} ${month}: row ${key(c)} differs from the view's`);
@@ -112,17 +113,17 @@ for (const zone of ZONES) {
           // Part of the log, projected (in chunks of a few events), then the rest: batch edges anywhere.
           const split = splitPick % (webhooks.length + 1);
           await ingest(store, webhooks.slice(0, split).map((w) => w.payload), (i) => webhooks[i]!.receivedAt);
-          store.projection.catchUp(chunk);
+          await store.projection.catchUp(chunk);
           await ingest(store, webhooks.slice(split).map((w) => w.payload), (i) => webhooks[split + i]!.receivedAt);
-          store.projection.catchUp(chunk);
+          await store.projection.catchUp(chunk);
           const first = await readViews(store);
           assertMatchesOracle(store, zone, first.parsed, 'incremental');
-          assertMonthsMatch(store, zone, 'incremental');
+          await assertMonthsMatch(store, zone, 'incremental');
 
-          store.projection.rebuild();
+          await store.projection.rebuild();
           const again = await readViews(store);
           assertMatchesOracle(store, zone, again.parsed, 'after rebuild');
-          assertMonthsMatch(store, zone, 'after rebuild');
+          await assertMonthsMatch(store, zone, 'after rebuild');
           assertSameExports(first.csv, again.csv, 'a full rebuild');
         } finally {
           store.close();

@@ -9,7 +9,7 @@ test('regression: a new database, its WAL and shared-memory files are owner-only
   const dir = tempDir(t);
   const path = join(dir, 'ember-sync.db');
   const store = createStore({ dbPath: path });
-  store.probe();
+  store.sqlite.probe();
   for (const f of [path, `${path}-wal`, `${path}-shm`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
   store.close();
   // An existing database keeps the mode its operator gave it (a group that reads backups, say).

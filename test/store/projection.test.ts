@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { createStore, type Store } from '../../src/store/create-store.js';
+import { createStore, type SqliteStore } from '../../src/store/create-store.js';
 import type { WriteOp, WriteResult } from '../../src/model/writes.js';
 import { createWebhookWriter } from '../../src/store/group-commit.js';
 import { generateWebhook } from '../../src/simulate/generate.js';
@@ -28,7 +28,7 @@ const PROJECTED_TABLES: Record<string, string> = {
 const WIDE_TABLE: Record<WideViewName, string> = { red_flags: 'red_flag_rows', low_scores: 'low_score_rows', completions: 'completion_rows', workflows: 'workflow_rows' };
 const VIEW_OF: Record<WebhookType, WideViewName> = { red_flag: 'red_flags', low_score: 'low_scores', completion: 'completions', workflow: 'workflows' };
 
-function openStore(t: TestContext, options: { busyTimeoutMs?: number } = {}): Store {
+function openStore(t: TestContext, options: { busyTimeoutMs?: number } = {}): SqliteStore {
   const store = createStore({ dbPath: join(tempDir(t), 'ember-sync.db'), ...options });
   t.after(() => store.close());
   return store;
@@ -47,14 +47,14 @@ function eventOp(p: Json, i: number): WriteOp {
   return { kind: 'event', event: { webhookId: String(p['webhook_id']), type: typeOf(p), receivedAt: receivedAt(i), body: Buffer.from(JSON.stringify(p)) } };
 }
 
-const count = (store: Store, table: string) => store.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+const count = (store: SqliteStore, table: string) => store.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
 
-function snapshot(store: Store): Record<string, unknown[]> {
+function snapshot(store: SqliteStore): Record<string, unknown[]> {
   return Object.fromEntries(Object.entries(PROJECTED_TABLES).map(([table, key]) => [table, store.db.prepare(`SELECT * FROM ${table} ORDER BY ${key}`).all()]));
 }
 
 /** A wide view's row as an analyst sees it: fixed columns from the SQL view, dynamic ones from dyn by view_columns. */
-function wideRow(store: Store, view: WideViewName, webhookId: string): Json {
+async function wideRow(store: SqliteStore, view: WideViewName, webhookId: string): Promise<Json> {
   const row = store.db
     .prepare(`SELECT v.*, r.dyn AS __dyn FROM ${view} v JOIN events e ON e.webhook_id = v.webhook_id JOIN ${WIDE_TABLE[view]} r ON r.seq = e.seq WHERE v.webhook_id = ?`)
     .get(webhookId) as (Json & { __dyn: string }) | undefined;
@@ -62,7 +62,7 @@ function wideRow(store: Store, view: WideViewName, webhookId: string): Json {
   const { __dyn, ...fixed } = row;
   const dyn = JSON.parse(__dyn) as Cell[];
   const out: Json = { ...fixed };
-  for (const c of store.projection.columns()[view]) out[c.name] = dyn[c.position] ?? null;
+  for (const c of (await store.projection.columns())[view]) out[c.name] = dyn[c.position] ?? null;
   return out;
 }
 
@@ -111,11 +111,11 @@ test('300 generated webhooks through the writer: row counts and contents per vie
     assert.ok(results.every((r) => r.kind === 'event' && !r.duplicate));
   }
   assert.equal(count(store, 'events'), 300);
-  assert.equal(store.projection.lag(), 300);
-  assert.equal(store.projection.catchUp(), 300);
-  assert.equal(store.projection.lag(), 0);
-  assert.equal(store.projection.cursor(), 300);
-  assert.equal(store.projection.catchUp(), 0, 'nothing left to project');
+  assert.equal(await store.projection.lag(), 300);
+  assert.equal(await store.projection.catchUp(), 300);
+  assert.equal(await store.projection.lag(), 0);
+  assert.equal(await store.projection.cursor(), 300);
+  assert.equal(await store.projection.catchUp(), 0, 'nothing left to project');
 
   const byType = { red_flag: 0, low_score: 0, completion: 0, workflow: 0 } satisfies Record<WebhookType, number>;
   for (const p of payloads) byType[typeOf(p)]++;
@@ -142,7 +142,7 @@ test('300 generated webhooks through the writer: row counts and contents per vie
 
   const metrics = ['greeting_quality', 'empathy', 'problem_resolution', 'compliance', 'professionalism', 'call_control'];
   const metricColumns = metrics.flatMap((m) => [`${m}_score`, `${m}_justification`]);
-  const cols = store.projection.columns();
+  const cols = await store.projection.columns();
   assert.deepEqual(cols.red_flags.map((c) => c.name), metricColumns);
   assert.deepEqual(cols.low_scores.map((c) => c.name), metricColumns);
   assert.deepEqual(cols.completions.map((c) => c.name), metricColumns);
@@ -152,10 +152,10 @@ test('300 generated webhooks through the writer: row counts and contents per vie
   // Every row holds what its payload said.
   const scoreQuery = store.db.prepare('SELECT s.source, s.content_id, s.agent_name, s.metric, s.score, s.justification FROM score_rows s JOIN events e ON e.seq = s.seq WHERE e.webhook_id = ? ORDER BY s.ord');
   const fieldQuery = store.db.prepare('SELECT f.field, f.value, f.reasoning FROM workflow_field_rows f JOIN events e ON e.seq = f.seq WHERE e.webhook_id = ? ORDER BY f.ord');
-  payloads.forEach((p, i) => {
+  for (const [i, p] of payloads.entries()) {
     const id = String(p['webhook_id']);
     const view = VIEW_OF[typeOf(p)];
-    assert.deepEqual(wideRow(store, view, id), expectedWideRow(p, i), `${view} ${id}`);
+    assert.deepEqual(await wideRow(store, view, id), expectedWideRow(p, i), `${view} ${id}`);
     const agent = typeOf(p) === 'completion' || typeOf(p) === 'workflow' ? ((p['data'] as Json)['agent_name'] ?? null) : (p['agent_name'] ?? null);
     assert.deepEqual(
       scoreQuery.all(id),
@@ -164,31 +164,31 @@ test('300 generated webhooks through the writer: row counts and contents per vie
     );
     const outputs = typeOf(p) === 'workflow' ? Object.entries((p['data'] as Json)['output_schema'] as Record<string, { value: Cell; reasoning: Cell }>) : [];
     assert.deepEqual(fieldQuery.all(id), outputs.map(([field, o]) => ({ field, value: o.value, reasoning: o.reasoning })), `fields of ${id}`);
-  });
+  }
 
   // Rebuild from the raw log: the same rows. Damage the derived rows first so a no-op rebuild cannot pass.
   const before = snapshot(store);
   for (const [table, rows] of Object.entries(before)) assert.ok(rows.length > 0, `${table} has rows`);
   store.db.exec(`UPDATE red_flag_rows SET agent_name = 'tampered', dyn = '[]'; DELETE FROM score_rows WHERE seq % 2 = 0; DELETE FROM workflow_field_rows WHERE ord = 1; UPDATE low_score_rows SET summary = NULL`);
   assert.notDeepEqual(snapshot(store), before);
-  assert.equal(store.projection.rebuild(), 300);
+  assert.equal(await store.projection.rebuild(), 300);
   assert.deepEqual(snapshot(store), before);
-  assert.equal(store.projection.cursor(), 300);
+  assert.equal(await store.projection.cursor(), 300);
   // A smaller chunk size changes nothing either.
-  assert.equal(store.projection.rebuild(7), 300);
+  assert.equal(await store.projection.rebuild(7), 300);
   assert.deepEqual(snapshot(store), before);
 
   // A fresh database fed the same raw log projects the same rows, column registry included.
   const copy = openStore(t);
   const events = store.db.prepare('SELECT webhook_id, type, received_at, body FROM events ORDER BY seq').all() as Array<{ webhook_id: string; type: WebhookType; received_at: string; body: Buffer }>;
   copy.db.transaction(() => {
-    for (const e of events) copy.events.append({ webhookId: e.webhook_id, type: e.type, receivedAt: e.received_at, body: e.body });
+    for (const e of events) copy.sqlite.events.append({ webhookId: e.webhook_id, type: e.type, receivedAt: e.received_at, body: e.body });
   })();
-  assert.equal(copy.projection.catchUp(13), 300);
+  assert.equal(await copy.projection.catchUp(13), 300);
   assert.deepEqual(snapshot(copy), before);
 });
 
-test('a metric only in the 3rd webhook and one missing from the 5th: stable column positions, shorter/null dyn elsewhere', (t) => {
+test('a metric only in the 3rd webhook and one missing from the 5th: stable column positions, shorter/null dyn elsewhere', async (t) => {
   const store = openStore(t);
   const details: Json[] = [
     { a_score: 1, a_justification: 'a1', b_score: 2, b_justification: 'b1' },
@@ -199,13 +199,13 @@ test('a metric only in the 3rd webhook and one missing from the 5th: stable colu
     { a_score: 0, a_justification: 'a6', b_score: 1.5, b_justification: 'b6' },
   ];
   const payloads = details.map((score_details, i) => ({ ...vendorJson('low-score'), webhook_id: `ls-${i + 1}`, score_details }));
-  store.db.transaction(() => payloads.forEach((p, i) => store.events.append((eventOp(p, i) as Extract<WriteOp, { kind: 'event' }>).event)))();
+  store.db.transaction(() => payloads.forEach((p, i) => store.sqlite.events.append((eventOp(p, i) as Extract<WriteOp, { kind: 'event' }>).event)))();
 
   // Project one by one, checking the registry never moves an existing column.
   const seen: string[] = [];
   for (let i = 0; i < payloads.length; i++) {
-    assert.equal(store.projection.projectBatch(1), 1);
-    const names = store.projection.columns().low_scores.map((c) => `${c.position}:${c.name}`);
+    assert.equal(await store.projection.projectBatch(1), 1);
+    const names = (await store.projection.columns()).low_scores.map((c) => `${c.position}:${c.name}`);
     assert.deepEqual(names.slice(0, seen.length), seen, `after webhook ${i + 1}: earlier columns unchanged`);
     seen.splice(0, seen.length, ...names);
   }
@@ -251,7 +251,7 @@ test('a metric only in the 3rd webhook and one missing from the 5th: stable colu
 
   // Rebuilding keeps positions and rows.
   const before = snapshot(store);
-  assert.equal(store.projection.rebuild(), 6);
+  assert.equal(await store.projection.rebuild(), 6);
   assert.deepEqual(registry(), expectedRegistry);
   assert.deepEqual(snapshot(store), before);
 });

@@ -143,14 +143,15 @@ export function registerExport(program: Command): void {
       }
       const target = flags.out === undefined ? undefined : checkOutPath(flags.out);
       const [{ exportView }, { createProgress }] = await Promise.all([import('../../jobs/export-view.js'), import('../progress.js')]);
-      const store = ctx.openStore();
-      // Local times default to the zone the server derives the views in (it owns REPORT_TIMEZONE), like the synced files.
-      if (flags.timezone === undefined) req = { ...req, dialect: { ...req.dialect, timeZone: store.reportTimezone() } };
-      warnOtherZone(ctx.settings.reportTimezone, store.reportTimezone());
+      const store = await ctx.openStore();
       // A bar only when writing a file from a terminal: stdout carries the CSV itself.
       const showBar = target !== undefined && process.stderr.isTTY === true;
       const progress = createProgress(`export ${req.view}`, showBar);
       try {
+        // Local times default to the zone the server derives the views in (it owns REPORT_TIMEZONE), like the synced files.
+        const zone = await store.reportTimezone();
+        if (flags.timezone === undefined) req = { ...req, dialect: { ...req.dialect, timeZone: zone } };
+        warnOtherZone(ctx.settings.reportTimezone, zone);
         if (target === undefined) {
           try {
             await exportView(store, req, process.stdout);
@@ -179,7 +180,7 @@ export function registerExport(program: Command): void {
         }
       } finally {
         progress.stop();
-        store.close();
+        await store.close();
       }
     });
 }

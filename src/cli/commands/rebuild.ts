@@ -13,7 +13,7 @@ export function registerRebuild(program: Command): void {
       if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait must be a number of seconds');
       const ctx = createCliContext();
       const [{ rebuildViews, RebuildBusyError }, { createProgress }] = await Promise.all([import('../../jobs/rebuild.js'), import('../progress.js')]);
-      const store = ctx.openStore();
+      const store = await ctx.openStore();
       const tty = process.stderr.isTTY === true;
       const progress = createProgress('rebuild', tty, 'events');
       // In a pipe or a log: a line at every tenth instead of a bar.
@@ -34,14 +34,14 @@ export function registerRebuild(program: Command): void {
           onProgress: report,
         });
         progress.stop();
-        const parked = store.projection.parkedCount();
+        const parked = await store.projection.parkedCount();
         process.stdout.write(`rebuilt the views from ${events} events in ${((Date.now() - started) / 1000).toFixed(1)} s${parked ? `; ${parked} event(s) still cannot be projected (see ember-sync status)` : ''}\n`);
       } catch (err) {
         progress.stop();
         if (err instanceof RebuildBusyError) throw new CommandFailed(err.message);
         throw err;
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

@@ -10,9 +10,9 @@ export function registerReplay(program: Command): void {
     .action(async (opts: { id?: string }) => {
       const ctx = createCliContext();
       const [{ createValidator }, { replayQuarantine }] = await Promise.all([import('../../ingest/validate.js'), import('../../jobs/replay.js')]);
-      const store = ctx.openStore();
+      const store = await ctx.openStore();
       try {
-        const result = replayQuarantine({ store, validator: createValidator(), webhookId: opts.id });
+        const result = await replayQuarantine({ store, validator: createValidator(), webhookId: opts.id });
         for (const item of result.items) {
           const what = item.result === 'released' ? `released as event ${item.seq}` : item.result === 'duplicate' ? 'already in the log (duplicate)' : 'still fails its schema';
           process.stdout.write(`${item.webhookId ?? `(quarantine #${item.id}, no webhook_id)`}: ${what}\n`);
@@ -23,7 +23,7 @@ export function registerReplay(program: Command): void {
         }
         if (opts.id !== undefined && result.checked === 0) throw new CommandFailed(`no held quarantined payload has webhook_id ${JSON.stringify(opts.id)}`);
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

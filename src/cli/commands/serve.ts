@@ -41,14 +41,16 @@ export function registerServe(program: Command): void {
         if (e.code === 'EADDRINUSE') throw new SettingError('PORT', `${settings.host}:${settings.port} is already in use`);
         if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new SettingError('HOST', `cannot listen on ${settings.host}: ${e.message}`);
         if (e.code === 'EACCES') throw new SettingError('PORT', `not allowed to listen on port ${settings.port}`);
-        if (err instanceof UnusableDirError) throw new SettingError('DB_PATH', `cannot use the folder of ${settings.dbPath}: ${err.message}`);
-        if (err instanceof Error && /SQLITE|database|unable to open/i.test(`${e.code ?? ''} ${err.message}`)) {
+        // The SQLite file's problems name DB_PATH; with DATABASE_URL the database is PostgreSQL's (its errors say what is wrong).
+        const sqlite = settings.databaseUrl === undefined;
+        if (sqlite && err instanceof UnusableDirError) throw new SettingError('DB_PATH', `cannot use the folder of ${settings.dbPath}: ${err.message}`);
+        if (sqlite && err instanceof Error && /SQLITE|database|unable to open/i.test(`${e.code ?? ''} ${err.message}`)) {
           throw new SettingError('DB_PATH', `cannot open the database ${settings.dbPath}: ${err.message}`);
         }
         throw err;
       }
       process.stdout.write(startBanner({ listenUrl: service.listenUrl, webhookUrl: service.webhookUrl, terminal: process.stdout.isTTY === true, tokenFrom: settings.webhookToken !== undefined ? 'WEBHOOK_TOKEN' : join(settings.dataDir, 'webhook-token') }));
-      logger.info({ listen: service.listenUrl, db: settings.dbPath, targets: settings.syncTargets, schedule: settings.syncSchedule }, 'ember-sync started');
+      logger.info({ listen: service.listenUrl, db: service.store.location, targets: settings.syncTargets, schedule: settings.syncSchedule }, 'ember-sync started');
 
       let stopping = false;
       const stop = (signal: string) => {

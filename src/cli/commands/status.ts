@@ -111,21 +111,25 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('the webhook URL, counts, quarantine, and per target: running, crashed or last run, pending rows and when they go out')
     .option('--json', 'print JSON (the same as GET /api/status)')
-    .action((flags: { json?: boolean }) => {
+    .action(async (flags: { json?: boolean }) => {
       const ctx = createCliContext();
-      const store = ctx.openStore();
+      const store = await ctx.openStore();
       try {
         const token = peekWebhookToken(ctx.settings);
         // The base the running server announced (its PORT and PUBLIC_URL may not be in this shell's environment).
-        const base = store.meta.get('public_url') ?? ctx.settings.publicUrl;
+        const base = (await store.meta.get('public_url')) ?? ctx.settings.publicUrl;
         // A token this shell sees that is not the server's (set by WEBHOOK_TOKEN in its unit file) would give a URL that gets 401s.
-        const serverToken = store.meta.get('webhook_token_sha256');
+        const serverToken = await store.meta.get('webhook_token_sha256');
         const known = token !== undefined && (serverToken === undefined || serverToken === tokenFingerprint(token));
         const now = new Date();
         // A target the server syncs but this shell's environment does not set (SHEETS_SPREADSHEET_ID in a unit file) is still shown.
-        const notSetHere = recentTargets(store, now).filter((t) => !ctx.settings.syncTargets.includes(t));
+        const notSetHere = (await recentTargets(store, now)).filter((t) => !ctx.settings.syncTargets.includes(t));
         const targets = [...ctx.settings.syncTargets, ...notSetHere];
         const warning = webhookUrlWarning(base);
+        // The schedule the server runs on, as it recorded it at start (this shell's may differ or be unset).
+        const schedule = scheduleStatus((await store.meta.get('sync_schedule')) ?? ctx.settings.syncSchedule, (await store.meta.get('sync_timezone')) ?? ctx.settings.syncTimezone);
+        const retentionDays = serverRetention(await store.meta.get('retention_days'), ctx.settings.retentionDays);
+        const collected = await collectStatus(store, targets, { now, schedule, viewsOf: (t) => viewsSyncedTo(ctx.settings, t), retentionDays });
         const status: StatusOutput = {
           webhook_url: known ? webhookUrlFor(base, token) : null,
           ...(known && warning ? { webhook_url_warning: warning } : {}),
@@ -133,12 +137,11 @@ export function registerStatus(program: Command): void {
           // No token file, but the server recorded one: it comes from the server's environment, not "no token yet".
           ...(token === undefined && serverToken !== undefined ? { webhook_url_note: "the server's webhook token comes from its environment (WEBHOOK_TOKEN), which this shell does not have: run status with the same environment to see its URL" } : {}),
           ...(notSetHere.length ? { targets_not_set_here: notSetHere } : {}),
-          // The schedule the server runs on, as it recorded it at start (this shell's may differ or be unset).
-          ...collectStatus(store, targets, { now, schedule: scheduleStatus(store.meta.get('sync_schedule') ?? ctx.settings.syncSchedule, store.meta.get('sync_timezone') ?? ctx.settings.syncTimezone), viewsOf: (t) => viewsSyncedTo(ctx.settings, t), retentionDays: serverRetention(store.meta.get('retention_days'), ctx.settings.retentionDays) }),
+          ...collected,
         };
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : human(status, now.getTime()));
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

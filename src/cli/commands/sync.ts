@@ -24,13 +24,14 @@ export function registerSync(program: Command): void {
       if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait must be a number of seconds');
       const [{ runSync }, { createTargets }] = await Promise.all([import('../../jobs/sync.js'), import('../../sinks/create-targets.js')]);
       // The database first: a command run in the wrong place creates nothing (not even CSV_DIR).
-      const store = ctx.openStore();
+      const store = await ctx.openStore();
       const failures: string[] = [];
       try {
         // The zone the server derived the rows in (it owns REPORT_TIMEZONE): a shell without the server's
         // environment must not rewrite every local time and Sheets date in another zone.
-        warnOtherZone(settings.reportTimezone, store.reportTimezone());
-        const targets = await createTargets({ ...settings, reportTimezone: store.reportTimezone() }, only, ctx.logger);
+        const zone = await store.reportTimezone();
+        warnOtherZone(settings.reportTimezone, zone);
+        const targets = await createTargets({ ...settings, reportTimezone: zone }, only, ctx.logger);
         for (const target of targets) {
           const result = await runSync({
             store,
@@ -52,7 +53,7 @@ export function registerSync(program: Command): void {
           if (result.status === 'failed') failures.push(`${target.name}: ${result.error}`);
         }
       } finally {
-        store.close();
+        await store.close();
       }
       if (failures.length) throw new CommandFailed(`sync did not deliver everything: ${failures.join('; ')}`);
     });

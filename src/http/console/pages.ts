@@ -1,5 +1,5 @@
 import type { ErrorDetail } from '../../model/webhooks.js';
-import type { HeldPayload } from '../../store/quarantine-list.js';
+import type { HeldPayload } from '../../store/store.js';
 import { HOUR_OUTCOMES, HOUR_TYPES } from '../../store/webhook-hours.js';
 import type { Hourly } from './hourly.js';
 import { html, jsonBlock, type Html, type HtmlPart } from './html.js';

@@ -1,9 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
-import type { ConsoleSessions } from '../../store/console-sessions.js';
+import type { ConsoleStore } from '../../store/store.js';
 
 export interface ConsoleAuthOptions {
-  sessions: ConsoleSessions;
+  sessions: ConsoleStore['sessions'];
   /** Derived from ADMIN_TOKEN: a new admin token ends every session and changes every CSRF token. */
   sessionKey: Buffer;
   /** PUBLIC_URL: its origin is where the console's forms come from, and https makes the cookie Secure. */
@@ -63,11 +63,11 @@ export function createConsoleAuth(o: ConsoleAuthOptions) {
   return {
     cookieName: name,
     /** Starts a session and sets its cookie. */
-    signIn(ctx: Context): ConsoleSession {
+    async signIn(ctx: Context): Promise<ConsoleSession> {
       const id = randomBytes(32).toString('base64url');
       const session = sessionOf(id);
       const at = now();
-      o.sessions.create(session.key, new Date(at.getTime() + ttlMs), at);
+      await o.sessions.create(session.key, new Date(at.getTime() + ttlMs), at);
       ctx.append('Set-Cookie', `${name}=${id}; ${attributes(Math.floor(ttlMs / 1000))}`);
       // Only the admin token gets this mark (an HMAC keyed by it): it opens nothing, it only goes first in the sign-in queue.
       const mark = randomBytes(16).toString('base64url');
@@ -75,11 +75,11 @@ export function createConsoleAuth(o: ConsoleAuthOptions) {
       return session;
     },
     /** The request's live session, if its cookie names one. */
-    current(ctx: Context): ConsoleSession | undefined {
+    async current(ctx: Context): Promise<ConsoleSession | undefined> {
       const id = cookieValue(ctx.get('cookie') || undefined, name);
       if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
       const session = sessionOf(id);
-      return o.sessions.find(session.key, now()) ? session : undefined;
+      return (await o.sessions.find(session.key, now())) ? session : undefined;
     },
     /** True when the request carries the mark of a browser that signed in before with this admin token. */
     knownBrowser(ctx: Context): boolean {
@@ -88,8 +88,8 @@ export function createConsoleAuth(o: ConsoleAuthOptions) {
       return m !== null && sameSecret(mac('known', m[1]!), m[2]);
     },
     /** Ends the session (if any) and clears the cookie. */
-    signOut(ctx: Context, session: ConsoleSession | undefined): void {
-      if (session) o.sessions.delete(session.key);
+    async signOut(ctx: Context, session: ConsoleSession | undefined): Promise<void> {
+      if (session) await o.sessions.delete(session.key);
       ctx.append('Set-Cookie', `${name}=; ${attributes(0)}`);
     },
     csrfMatches: (session: ConsoleSession, presented: string | undefined): boolean => sameSecret(session.csrf, presented),

@@ -3,7 +3,7 @@ import { runSync } from '../../jobs/sync.js';
 import { errorMessage } from '../../lib/text.js';
 import type { Metrics } from '../../metrics/create-metrics.js';
 import type { SyncTarget } from '../../model/sync.js';
-import type { Store } from '../../store/create-store.js';
+import type { Store } from '../../store/store.js';
 
 export interface SyncNowDeps {
   store: Store;
@@ -38,21 +38,25 @@ export function createSyncNow(d: SyncNowDeps) {
   const notes = new Map<string, string>();
 
   // The same liveness rule as status and a takeover: a silent holder, or a dead pid on this host, holds nothing.
-  const lockHolder = (name: string): { holder: string; since: string } | undefined => {
-    const held = d.store.sync.liveHolder(name, now());
+  const lockHolder = async (name: string): Promise<{ holder: string; since: string } | undefined> => {
+    const held = await d.store.sync.liveHolder(name, now());
     return held && { holder: `pid ${held.pid} on ${held.host}`, since: held.heartbeat_at };
   };
 
   return {
     names: (): string[] => d.targets.map((t) => t.name),
-    start(name: string): SyncNowStart {
+    async start(name: string): Promise<SyncNowStart> {
       const target = d.targets.find((t) => t.name === name);
       if (!target) return { kind: 'unknown' };
       if (d.signal.aborted) return { kind: 'stopping' };
       const mine = running.get(name);
       if (mine) return { kind: 'busy', holder: `this console, since ${mine.since}` };
-      const other = lockHolder(name);
+      const other = await lockHolder(name);
       if (other) return { kind: 'busy', holder: other.holder };
+      // The lock was read while other clicks went on: one of them may have started this target meanwhile.
+      const raced = running.get(name);
+      if (raced) return { kind: 'busy', holder: `this console, since ${raced.since}` };
+      if (d.signal.aborted) return { kind: 'stopping' };
       notes.delete(name);
       const since = now().toISOString();
       const done = runSync({ store: d.store, target, logger: d.logger, ...(d.metrics ? { metrics: d.metrics } : {}), signal: d.signal })
@@ -67,10 +71,10 @@ export function createSyncNow(d: SyncNowDeps) {
       running.set(name, { since, done });
       return { kind: 'started' };
     },
-    activity(name: string): SyncActivity {
+    async activity(name: string): Promise<SyncActivity> {
       const mine = running.get(name);
       if (mine) return { running: true, holder: 'this console', since: mine.since };
-      const other = lockHolder(name);
+      const other = await lockHolder(name);
       return other ? { running: true, holder: other.holder, since: other.since } : { running: false };
     },
     note: (name: string): string | undefined => notes.get(name),

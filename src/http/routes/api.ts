@@ -5,7 +5,7 @@ import { bearerToken } from '../../ingest/verify-token.js';
 
 export interface ApiRouteDeps {
   adminTokenMatches: (presented: string | undefined) => boolean;
-  status: () => unknown;
+  status: () => Promise<unknown>;
 }
 
 export function requireAdmin(matches: (presented: string | undefined) => boolean): Middleware {
@@ -17,7 +17,7 @@ export function requireAdmin(matches: (presented: string | undefined) => boolean
 
 export function registerApiRoutes(router: Router, deps: ApiRouteDeps): void {
   const admin = requireAdmin(deps.adminTokenMatches);
-  router.get('/api/status', admin, (ctx) => {
-    ctx.body = deps.status();
+  router.get('/api/status', admin, async (ctx) => {
+    ctx.body = await deps.status();
   });
 }

@@ -10,11 +10,8 @@ import { errorMessage } from '../../lib/text.js';
 import type { Metrics } from '../../metrics/create-metrics.js';
 import type { SyncTarget } from '../../model/sync.js';
 import { VIEW_NAMES } from '../../model/views.js';
-import { createConsoleSessions } from '../../store/console-sessions.js';
-import type { Store } from '../../store/create-store.js';
-import { createQuarantineList } from '../../store/quarantine-list.js';
 import { pendingRowsBounded, targetRunState, webhookUrlWarning } from '../../store/status.js';
-import { createWebhookHours } from '../../store/webhook-hours.js';
+import type { Store } from '../../store/store.js';
 import type { ExportDefaults } from '../../views/export-options.js';
 import { loadConsoleAssets } from '../console/assets.js';
 import { ForbiddenError, TooManyRequestsError } from '../../errors.js';
@@ -23,7 +20,7 @@ import { hourlyWindow, windowStart } from '../console/hourly.js';
 import { clientOf, createPace, type PaceOptions } from '../console/pace.js';
 import { consolePage, errorPage, signInPage, type ConsoleView, type TargetView } from '../console/pages.js';
 import { createConsoleAuth, type ConsoleSession } from '../console/session.js';
-import { createSyncNow } from '../console/sync-now.js';
+import { createSyncNow, type SyncActivity } from '../console/sync-now.js';
 import { registerExportRoutes } from './export.js';
 
 export interface ConsoleDeps {
@@ -110,10 +107,8 @@ function describeReplay(r: ReplayResult, one: string | undefined): string {
  */
 export function createConsole(deps: ConsoleDeps) {
   const now = deps.now ?? (() => new Date());
-  const sessions = createConsoleSessions(deps.store.db);
+  const { sessions, quarantine } = deps.store.console;
   const auth = createConsoleAuth({ sessions, sessionKey: deps.sessionKey, publicUrl: deps.publicUrl, now });
-  const hours = createWebhookHours(deps.store.db);
-  const quarantine = createQuarantineList(deps.store.db);
   const syncNow = createSyncNow({ store: deps.store, targets: deps.targets, logger: deps.logger, metrics: deps.metrics, signal: deps.signal, now });
   const pace = createPace({ intervalMs: 250, maxWaiting: 8, ...deps.pace });
   const assets = loadConsoleAssets();
@@ -149,11 +144,11 @@ export function createConsole(deps: ConsoleDeps) {
     page(async (ctx) => {
       if (!auth.sameOrigin(ctx)) throw new ForbiddenError('cross-site request refused: console forms are accepted from the console page only');
       const form = await readForm(ctx);
-      const session = auth.current(ctx);
+      const session = await auth.current(ctx);
       if (!session) return answerSignIn(ctx, 401, 'Your session has ended (or you were not signed in): sign in again, then repeat what you did.');
       if (!auth.csrfMatches(session, form.get('csrf'))) throw new ForbiddenError('the form is out of date or not from this console (CSRF token missing or wrong): reload the page and try again');
       const message = await handler(ctx, session);
-      sessions.setFlash(session.key, message);
+      await sessions.setFlash(session.key, message);
       ctx.status = 303;
       ctx.set('Location', homeFrom(ctx.path));
     });
@@ -161,7 +156,7 @@ export function createConsole(deps: ConsoleDeps) {
   /** A GET that needs a signed-in operator. */
   const signedIn = (handler: (ctx: RouterContext, session: ConsoleSession) => Promise<void> | void, options: { json?: boolean } = {}) =>
     page(async (ctx) => {
-      const session = auth.current(ctx);
+      const session = await auth.current(ctx);
       if (!session) {
         if (!options.json && ctx.accepts('html')) return answerSignIn(ctx, 401, 'Sign in first.');
         throw new UnauthorizedError('not signed in to the console: sign in at /');
@@ -169,9 +164,9 @@ export function createConsole(deps: ConsoleDeps) {
       await handler(ctx, session);
     }, options);
 
-  function targetView(target: SyncTarget): TargetView {
+  async function targetView(target: SyncTarget): Promise<TargetView> {
     const name = target.name;
-    const last = deps.store.sync.lastRun(name);
+    const last = await deps.store.sync.lastRun(name);
     let notices: string[] = [];
     try {
       const d = JSON.parse(last?.details ?? 'null') as { notices?: unknown } | null;
@@ -183,59 +178,61 @@ export function createConsole(deps: ConsoleDeps) {
     let behind: number | undefined;
     try {
       // Bounded: a target far behind is not counted row by row on every page load (status counts exactly).
-      const p = pendingRowsBounded(deps.store, name, target.views);
+      const p = await pendingRowsBounded(deps.store, name, target.views);
       if ('rows' in p) pending = p.rows;
       else behind = p.behind;
     } catch (err) {
       deps.logger.warn({ target: name, error: errorMessage(err) }, 'console: could not count pending rows');
     }
     // A run that started and never finished, with no live lock holder: the process died (status says CRASHED too).
-    const state = targetRunState(deps.store, name, now());
+    const state = await targetRunState(deps.store, name, now());
     return {
       name,
       crashedSince: state.state === 'crashed' ? (state.since ?? undefined) : undefined,
-      activity: syncNow.activity(name),
+      activity: await syncNow.activity(name),
       note: syncNow.note(name),
       lastRun: last ? { startedAt: last.started_at, finishedAt: last.finished_at, ok: last.ok === 1, rows: last.rows, error: last.error, notices } : undefined,
-      lastSuccessAt: deps.store.sync.lastSuccess(name)?.finished_at ?? null,
+      lastSuccessAt: (await deps.store.sync.lastSuccess(name))?.finished_at ?? null,
       pending,
       behind,
-      viewErrors: deps.store.sync.viewErrors(name).map((e) => ({ view: e.view, error: e.last_error, at: e.last_error_at })),
+      viewErrors: (await deps.store.sync.viewErrors(name)).map((e) => ({ view: e.view, error: e.last_error, at: e.last_error_at })),
     };
   }
 
   /** RETENTION_DAYS as the server recorded it at start, and where the last run left the boundary. */
-  function retentionView(): ConsoleView['retention'] {
-    const recorded = deps.store.meta.get('retention_days');
+  async function retentionView(): Promise<ConsoleView['retention']> {
+    const recorded = await deps.store.meta.get('retention_days');
     const days = recorded === undefined || recorded === 'unset' ? null : Number(recorded);
-    return { days, keptFromDay: deps.store.retention.state().keptFromDay };
+    return { days, keptFromDay: (await deps.store.retention.state()).keptFromDay };
   }
 
-  function consoleView(ctx: Context, session: ConsoleSession): ConsoleView {
+  async function consoleView(ctx: Context, session: ConsoleSession): Promise<ConsoleView> {
     const q = strictQuery(ctx.querystring, ['quarantine_before']);
     const beforeRaw = q.get('quarantine_before');
     const before = beforeRaw === undefined ? undefined : parseId(beforeRaw);
     if (beforeRaw !== undefined && before === undefined) throw new BadRequestError('quarantine_before must be a quarantine id (a positive integer)');
     const at = now();
     // One more than a page says whether there are older ones, without counting them.
-    const items = quarantine.page(before ?? Number.MAX_SAFE_INTEGER, QUARANTINE_PAGE + 1);
+    const items = await quarantine.page(before ?? Number.MAX_SAFE_INTEGER, QUARANTINE_PAGE + 1);
     const more = items.length > QUARANTINE_PAGE;
     if (more) items.pop();
     const today = at.toISOString().slice(0, 10);
+    const targets: TargetView[] = [];
+    for (const target of deps.targets) targets.push(await targetView(target));
     return {
       home: homeFrom(ctx.path),
       csrf: session.csrf,
-      flash: sessions.takeFlash(session.key),
+      flash: await sessions.takeFlash(session.key),
       webhookUrl: deps.webhookUrl(),
       webhookUrlWarning: webhookUrlWarning(deps.webhookUrl()),
-      hourly: hourlyWindow(hours.since(windowStart(at)), at),
-      quarantine: { held: quarantine.held(), items, paged: before !== undefined, olderThan: more ? items.at(-1)?.id : undefined },
-      projector: { lag: deps.store.projection.lag(), parked: deps.store.projection.parkedCount() },
-      targets: deps.targets.map(targetView),
+      hourly: hourlyWindow(await deps.store.console.hoursSince(windowStart(at)), at),
+      quarantine: { held: await quarantine.held(), items, paged: before !== undefined, olderThan: more ? items.at(-1)?.id : undefined },
+      projector: { lag: await deps.store.projection.lag(), parked: await deps.store.projection.parkedCount() },
+      targets,
       views: VIEW_NAMES,
       today,
       weekAgo: new Date(at.getTime() - 6 * 86_400_000).toISOString().slice(0, 10),
-      retention: retentionView(),
+      retention: await retentionView(),
     };
   }
 
@@ -248,11 +245,12 @@ export function createConsole(deps: ConsoleDeps) {
   function register(router: Router): void {
     router.get(
       '/',
-      page((ctx) => {
-        const session = auth.current(ctx);
+      page(async (ctx) => {
+        const session = await auth.current(ctx);
         if (!session) return answerSignIn(ctx, 200);
+        const view = await consoleView(ctx, session);
         ctx.type = 'text/html; charset=utf-8';
-        ctx.body = consolePage(consoleView(ctx, session));
+        ctx.body = consolePage(view);
       }),
     );
 
@@ -271,9 +269,9 @@ export function createConsole(deps: ConsoleDeps) {
           refusals.report('console_sign_in_refused', { event: 'console_sign_in_refused' }, 'console: sign-in refused (wrong admin token)');
           return answerSignIn(ctx, 401, 'Sign-in refused: that is not the admin token.');
         }
-        const previous = auth.current(ctx);
-        if (previous) auth.signOut(ctx, previous);
-        auth.signIn(ctx);
+        const previous = await auth.current(ctx);
+        if (previous) await auth.signOut(ctx, previous);
+        await auth.signIn(ctx);
         deps.logger.info({ event: 'console_sign_in' }, 'console: signed in');
         ctx.status = 303;
         ctx.set('Location', homeFrom(ctx.path));
@@ -285,10 +283,10 @@ export function createConsole(deps: ConsoleDeps) {
       page(async (ctx) => {
         if (!auth.sameOrigin(ctx)) throw new ForbiddenError('cross-site sign-out refused');
         const form = await readForm(ctx);
-        const session = auth.current(ctx);
+        const session = await auth.current(ctx);
         // Without a session there is nothing to end; with one, only the console's own form may end it.
         if (session && !auth.csrfMatches(session, form.get('csrf'))) throw new ForbiddenError('the form is out of date or not from this console (CSRF token missing or wrong): reload the page and try again');
-        auth.signOut(ctx, session);
+        await auth.signOut(ctx, session);
         ctx.status = 303;
         ctx.set('Location', homeFrom(ctx.path));
       }),
@@ -296,9 +294,9 @@ export function createConsole(deps: ConsoleDeps) {
 
     router.post(
       '/console/sync/:target',
-      action((ctx) => {
+      action(async (ctx) => {
         const name = ctx.params['target'] ?? '';
-        const started = syncNow.start(name);
+        const started = await syncNow.start(name);
         if (started.kind === 'unknown') throw new NotFoundError(`no sync target ${JSON.stringify(name.slice(0, 40))} (this server syncs: ${syncNow.names().join(', ')})`);
         if (started.kind === 'stopping') return `The server is shutting down: no sync of ${name} was started.`;
         if (started.kind === 'busy') return `A sync of ${name} is already running (${started.holder}): no second one was started. This page shows it until it ends.`;
@@ -309,27 +307,27 @@ export function createConsole(deps: ConsoleDeps) {
 
     router.post(
       '/console/quarantine/replay',
-      action(() => describeReplay(replayQuarantine({ store: deps.store, validator: deps.validator, now }), undefined)),
+      action(async () => describeReplay(await replayQuarantine({ store: deps.store, validator: deps.validator, now }), undefined)),
     );
 
     router.post(
       '/console/quarantine/:id/replay',
-      action((ctx) => {
+      action(async (ctx) => {
         const id = parseId(ctx.params['id']);
-        const row = id === undefined ? undefined : quarantine.payload(id);
+        const row = id === undefined ? undefined : await quarantine.payload(id);
         if (!row) throw new NotFoundError('no such quarantined payload');
         if (row.webhook_id === null) throw new BadRequestError('this payload has no webhook_id: it cannot pass any schema, so it is never replayed');
         if (row.status !== 'held') return `Payload ${row.webhook_id} is not held any more (${row.status}).`;
         // By webhook_id, as `ember-sync replay --id`: every held copy of it is checked.
-        return describeReplay(replayQuarantine({ store: deps.store, validator: deps.validator, webhookId: row.webhook_id, now }), row.webhook_id);
+        return describeReplay(await replayQuarantine({ store: deps.store, validator: deps.validator, webhookId: row.webhook_id, now }), row.webhook_id);
       }),
     );
 
     router.get(
       '/console/quarantine/:id/payload',
-      signedIn((ctx) => {
+      signedIn(async (ctx) => {
         const id = parseId(ctx.params['id']);
-        const row = id === undefined ? undefined : quarantine.payload(id);
+        const row = id === undefined ? undefined : await quarantine.payload(id);
         if (!row || id === undefined) throw new NotFoundError('no such quarantined payload');
         ctx.status = 200;
         // The bytes as received: JSON, but hostile until proven otherwise, so a download, never rendered.
@@ -373,8 +371,10 @@ export function createConsole(deps: ConsoleDeps) {
 
     router.get(
       '/console/state',
-      signedIn((ctx) => {
-        ctx.body = { targets: Object.fromEntries(syncNow.names().map((name) => [name, syncNow.activity(name)])) };
+      signedIn(async (ctx) => {
+        const targets: Record<string, SyncActivity> = {};
+        for (const name of syncNow.names()) targets[name] = await syncNow.activity(name);
+        ctx.body = { targets };
       }, { json: true }),
     );
 

@@ -3,7 +3,7 @@ import type { Router } from '@koa/router';
 import type { Logger } from 'pino';
 import { BadRequestError, NotFoundError, StoreUnavailableError } from '../../errors.js';
 import { prepareExport, writeExport } from '../../jobs/export-view.js';
-import type { Store } from '../../store/create-store.js';
+import type { Store } from '../../store/store.js';
 import { ExportOptionError, parseExportRequest, type ExportDefaults, type ExportRequest } from '../../views/export-options.js';
 import { requireAdmin } from './api.js';
 

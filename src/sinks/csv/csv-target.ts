@@ -92,7 +92,7 @@ export function createCsvTarget(options: CsvTargetOptions): SyncTarget {
     if (split) await checkViewFolder(dir, d.view);
     // Only the lock holder may clear temp files: a run that was taken over would delete the new holder's.
     signal?.throwIfAborted();
-    fence?.();
+    await fence?.();
     await removeStaleTemps(dir, d.view);
     const batch = createFileBatch(dir);
     try {

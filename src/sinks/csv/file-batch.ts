@@ -115,7 +115,7 @@ export function createFileBatch(dir: string) {
       for (const [rel, f] of [...staged]) {
         // An aborted run, or one whose lock was taken over, renames nothing more.
         signal?.throwIfAborted();
-        fence?.();
+        await fence?.();
         const path = pathOf(rel);
         await rename(f.temp, path).catch((err: NodeJS.ErrnoException) => {
           // Someone made a folder where the file goes: say so (it is left as it is; its temp goes with the batch).
@@ -216,7 +216,7 @@ export async function removeOtherLayout(
   const emptyFolder = folderStat?.isDirectory() === true;
   if (doomed.length === 0 && !emptyFolder) return [];
   signal?.throwIfAborted();
-  fence?.();
+  await fence?.();
   const removed: string[] = [];
   for (const path of doomed) {
     await rm(path, { force: true });

@@ -130,10 +130,13 @@ export interface KeyedFileResult {
   checkpoints: number[];
 }
 
+/** Pages of rows as a store reads them (one page at a time), or as a caller has them at hand. */
+export type Pages<T> = AsyncIterable<T[]> | Iterable<T[]>;
+
 /** Renders rows one by one into page-sized strings, noting where each checkpoint row starts. */
-async function writeRows(out: Sink, rows: Iterable<Cell[][]>, firstRow: number, checkpoints: number[], render: (rows: Cell[][]) => string, signal?: AbortSignal): Promise<number> {
+async function writeRows(out: Sink, rows: Pages<Cell[]>, firstRow: number, checkpoints: number[], render: (rows: Cell[][]) => string, signal?: AbortSignal): Promise<number> {
   let row = firstRow;
-  for (const page of rows) {
+  for await (const page of rows) {
     signal?.throwIfAborted();
     let text = '';
     for (const cells of page) {
@@ -147,7 +150,7 @@ async function writeRows(out: Sink, rows: Iterable<Cell[][]>, firstRow: number, 
 }
 
 /** The whole view into a new file: BOM, header, every row; with its checkpoints. */
-export async function writeKeyedFile(o: { out: HashedFile; header: readonly string[]; pages: Iterable<Cell[][]>; dialect: CsvDialect; render: (rows: Cell[][]) => string; signal?: AbortSignal }): Promise<KeyedFileResult> {
+export async function writeKeyedFile(o: { out: HashedFile; header: readonly string[]; pages: Pages<Cell[]>; dialect: CsvDialect; render: (rows: Cell[][]) => string; signal?: AbortSignal }): Promise<KeyedFileResult> {
   const out = sink(o.out);
   await out.write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
   const checkpoints: number[] = [];
@@ -165,7 +168,7 @@ export interface SpliceInput {
   /** Data rows in it. */
   known: number;
   /** Changed rows (positions <= known) then new ones (known + 1, known + 2…), in position order. */
-  changes: Iterable<PositionedRow[]>;
+  changes: Pages<PositionedRow>;
   /** The new file to create (it must not exist). */
   temp: string;
   render: (rows: Cell[][]) => string;
@@ -180,20 +183,24 @@ export interface SpliceInput {
   readChunk?: number;
 }
 
-/** The first page of an iterable, and an iterable of all its pages again. */
-function peek<T>(pages: Iterable<T[]>): { first: T | undefined; all: Iterable<T[]> } {
-  const it = pages[Symbol.iterator]();
-  let head = it.next();
-  while (!head.done && head.value.length === 0) head = it.next();
+/** The first item of some pages, and all their pages again (read once); `close` ends the read early. */
+async function peek<T>(pages: Pages<T>): Promise<{ first: T | undefined; all: AsyncIterable<T[]>; close: () => Promise<void> }> {
+  const it = (async function* () {
+    yield* pages;
+  })();
+  let head = await it.next();
+  while (!head.done && head.value.length === 0) head = await it.next();
   const firstPage = head.done ? [] : head.value;
   return {
     first: firstPage[0],
     all: {
-      *[Symbol.iterator]() {
+      async *[Symbol.asyncIterator]() {
         if (firstPage.length) yield firstPage;
-        for (let n = it.next(); !n.done; n = it.next()) yield n.value;
+        for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
       },
     },
+    // A splice that stops half-way (a mismatch, an abort) lets the store end its read.
+    close: async () => void (await it.return(undefined)),
   };
 }
 
@@ -210,13 +217,15 @@ function peek<T>(pages: Iterable<T[]>): { first: T | undefined; all: Iterable<T[
 export async function spliceKeyedFile(o: SpliceInput): Promise<KeyedFileResult & { out: HashedFile }> {
   const fh = await open(o.path, 'r');
   let out: HashedFile | undefined;
+  let closeChanges: (() => Promise<void>) | undefined;
   try {
     const st = await fh.stat();
     if (st.size !== o.bytes) throw new SpliceMismatch(`${o.path} holds ${st.size} bytes, the last sync left ${o.bytes}`);
     if (o.known > 0 && o.checkpoints.length !== Math.ceil(o.known / ROWS_PER_CHECKPOINT)) throw new SpliceMismatch('checkpoints do not match the row count');
     const oldStart = (r: number) => o.checkpoints[(r - 1) / ROWS_PER_CHECKPOINT]!;
     const isCheckpoint = (r: number) => (r - 1) % ROWS_PER_CHECKPOINT === 0;
-    const { first, all: changes } = peek(o.changes);
+    const { first, all: changes, close } = await peek(o.changes);
+    closeChanges = close;
     const checkpoints: number[] = [];
     /** The next old row to consume. */
     let row = 1;
@@ -268,7 +277,7 @@ export async function spliceKeyedFile(o: SpliceInput): Promise<KeyedFileResult &
     };
 
     let next = o.known + 1;
-    for (const page of changes) {
+    for await (const page of changes) {
       o.signal?.throwIfAborted();
       const added: Cell[][] = [];
       for (const { position, cells } of page) {
@@ -301,6 +310,7 @@ export async function spliceKeyedFile(o: SpliceInput): Promise<KeyedFileResult &
     await out?.close();
     throw err;
   } finally {
+    await closeChanges?.();
     await fh.close();
   }
 }

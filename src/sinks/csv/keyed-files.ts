@@ -22,14 +22,14 @@ interface KeyedUnit {
   changed: boolean;
 }
 
-function unitsOf(d: KeyedDelivery, split: boolean, prev: Record<string, CsvFileEntry> | undefined, retainFrom: string | undefined): KeyedUnit[] {
+async function unitsOf(d: KeyedDelivery, split: boolean, prev: Record<string, CsvFileEntry> | undefined, retainFrom: string | undefined): Promise<KeyedUnit[]> {
   if (!split) {
     const rel = wholeFile(d.view);
     return [{ rel, rows: d.rows, resetSeq: 0, changed: d.pending > 0 || d.rows.total !== prev?.[rel]?.rows }];
   }
   const months = d.rows.months;
   if (!months) throw new Error(`${d.view} is not split by month by the store`);
-  const changed = months.changedSince(d.cursor.deliveredSeq);
+  const changed = await months.changedSince(d.cursor.deliveredSeq);
   // A month without rows (they all moved to another month) gets no file: removed with the layout's leftovers. So does
   // a month before retainFrom (RETENTION_DAYS deleted it; rows the store still lists for it must not bring it back).
   return months.list
@@ -42,15 +42,11 @@ function unitsOf(d: KeyedDelivery, split: boolean, prev: Record<string, CsvFileE
 }
 
 /** Counts the rows an iterable of pages hands out. */
-function counted(pages: Iterable<PositionedRow[]>, onPage: (n: number) => void): Iterable<PositionedRow[]> {
-  return {
-    *[Symbol.iterator]() {
-      for (const page of pages) {
-        onPage(page.length);
-        yield page;
-      }
-    },
-  };
+async function* counted(pages: AsyncIterable<PositionedRow[]>, onPage: (n: number) => void): AsyncGenerator<PositionedRow[]> {
+  for await (const page of pages) {
+    onPage(page.length);
+    yield page;
+  }
 }
 
 /**
@@ -71,7 +67,7 @@ export async function writeKeyedFiles(o: KeyedFilesInput): Promise<FilesOutcome>
   let rendered = 0;
   if (split) await ensureDir(join(o.dir, d.view));
 
-  for (const unit of unitsOf(d, split, prev, o.retainFrom)) {
+  for (const unit of await unitsOf(d, split, prev, o.retainFrom)) {
     signal?.throwIfAborted();
     const { rel, rows } = unit;
     const path = batch.pathOf(rel);

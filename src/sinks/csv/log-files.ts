@@ -138,7 +138,7 @@ export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
   /** Every row of the view up to toSeq into the files `wanted` selects (fresh ones), one scan for them all. */
   const writeWhole = async (wanted: (rel: string) => boolean, always: readonly string[]): Promise<void> => {
     const writers = new Map<string, Writer>();
-    for (const page of d.rows.pages({ toSeq: d.toSeq })) {
+    for await (const page of d.rows.pages({ toSeq: d.toSeq })) {
       signal?.throwIfAborted();
       for (const [rel, rows] of byFile(page, fileOf)) {
         if (!wanted(rel)) continue;
@@ -195,7 +195,7 @@ export async function writeLogFiles(o: LogFilesInput): Promise<FilesOutcome> {
     return w;
   };
 
-  for (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
+  for await (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
     signal?.throwIfAborted();
     for (const [rel, rows] of byFile(page, fileOf)) {
       const w = await open(rel);

@@ -22,8 +22,8 @@ const YIELD_EVERY_MS = 10;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface WriteViewCsvOptions {
-  /** The rows, a page at a time, aligned to the header. */
-  pages: Iterable<Cell[][]>;
+  /** The rows, a page at a time, aligned to the header (read from the store as they are written). */
+  pages: AsyncIterable<Cell[][]> | Iterable<Cell[][]>;
   dialect: CsvDialect;
   /** The header row (omitted when appending to an existing file, and so is the BOM). */
   header: readonly string[] | undefined;
@@ -64,7 +64,7 @@ export async function writeViewCsv(o: WriteViewCsvOptions): Promise<number> {
   let since = performance.now();
   try {
     if (o.header) await write((o.dialect.bom ? BOM : '') + renderCsv([o.header as string[]], o.dialect));
-    for (const page of o.pages) {
+    for await (const page of o.pages) {
       o.signal?.throwIfAborted();
       let text = '';
       for (const row of page) {

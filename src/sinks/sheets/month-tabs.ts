@@ -75,22 +75,22 @@ function monthRows(rows: RowSource, monthOf: (cells: readonly Cell[]) => string 
   const slice = (s: RowSlice): RowSlice => ({ fromSeq: Math.max(s.fromSeq ?? 0, since), toSeq: s.toSeq });
   const isFresh = (s: RowSlice) => s.fromSeq === fresh.fromSeq && s.toSeq === fresh.toSeq;
   return {
-    *pages(s) {
+    async *pages(s) {
       const sl = slice(s);
       let left = isFresh(sl) ? pending : Infinity;
       if (left === 0) return;
-      for (const page of rows.pages(sl)) {
+      for await (const page of rows.pages(sl)) {
         const mine = page.filter((cells) => monthOf(cells) === month);
         if (mine.length > 0) yield mine;
         left -= mine.length;
         if (left <= 0) return;
       }
     },
-    count(s) {
+    async count(s) {
       const sl = slice(s);
       if (isFresh(sl)) return pending;
       let n = 0;
-      for (const page of rows.pages(sl)) for (const cells of page) if (monthOf(cells) === month) n++;
+      for await (const page of rows.pages(sl)) for (const cells of page) if (monthOf(cells) === month) n++;
       return n;
     },
   };
@@ -115,11 +115,11 @@ function monthStateOf(d: ViewDelivery, zone: string): MonthViewState {
   return { partition: 'month', zone, months: {}, ...(legacy ? { legacy } : {}) };
 }
 
-function splitLog(d: LogDelivery, state: MonthViewState, droppedThrough: string | undefined, currentMonth: string): { units: TabDelivery[]; split: ViewSplit } {
+async function splitLog(d: LogDelivery, state: MonthViewState, droppedThrough: string | undefined, currentMonth: string): Promise<{ units: TabDelivery[]; split: ViewSplit }> {
   const monthOf = rowMonth(d.header, state.zone, currentMonth);
   const pending = new Map<string, number>();
   if (d.pending > 0) {
-    for (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
+    for await (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
       for (const cells of page) {
         const m = monthOf(cells);
         pending.set(m, (pending.get(m) ?? 0) + 1);
@@ -148,14 +148,17 @@ function splitLog(d: LogDelivery, state: MonthViewState, droppedThrough: string 
   return { units, split };
 }
 
-/** The rows of a month that holds none (any more). */
-const NO_ROWS: KeyedRows = { total: 0, pages: () => [], changed: () => [], countChanged: () => 0 };
+/** No pages at all. */
+async function* none<T>(): AsyncGenerator<T> {}
 
-function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: string | undefined, exists: (title: TabTitle) => boolean): { units: TabDelivery[]; split: ViewSplit } {
+/** The rows of a month that holds none (any more). */
+const NO_ROWS: KeyedRows = { total: 0, pages: () => none(), changed: () => none(), countChanged: async () => 0 };
+
+async function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: string | undefined, exists: (title: TabTitle) => boolean): Promise<{ units: TabDelivery[]; split: ViewSplit }> {
   const months = d.rows.months!;
   const split: ViewSplit = { d, monthly: true, state, units: new Map(), skipped: [] };
   const units: TabDelivery[] = [];
-  const changed = months.changedSince(d.cursor.deliveredSeq);
+  const changed = await months.changedSince(d.cursor.deliveredSeq);
   const listed = new Set(months.list.map((m) => m.month));
   // A month whose tab holds rows of another epoch but that has no row in this one (REPORT_TIMEZONE changed: its
   // contents now belong to a neighbouring month): its tab is emptied down to the header, or its rows would be
@@ -181,13 +184,13 @@ function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: str
     const known = tabState ? tabState.nextRow - 1 : 0;
     const tab = monthTitle(d.view, m.month);
     split.units.set(tab, m.month);
-    units.push({ ...d, tab, epoch, rows, pending: rows.countChanged(d.cursor.deliveredSeq, known), cursor: { ...d.cursor, deliveredRows: known, state: tabState } });
+    units.push({ ...d, tab, epoch, rows, pending: await rows.countChanged(d.cursor.deliveredSeq, known), cursor: { ...d.cursor, deliveredRows: known, state: tabState } });
   }
   return { units, split };
 }
 
 /**
- * Pure (reads only the rows pending): the tab deliveries of each view. With
+ * Pure but for reading the rows pending: the tab deliveries of each view. With
  * SHEETS_PARTITION=none, or for a view that is not split by month (the daily
  * views), one unit: the view's tab. With `month`, one unit per month that has
  * rows to write, each aimed at its `<view> <yyyy-mm>` tab; months up to
@@ -196,10 +199,10 @@ function splitKeyed(d: KeyedDelivery, state: MonthViewState, droppedThrough: str
  * there a tab of that title (a keyed month left without rows empties its tab
  * only when the tab is there).
  */
-export function splitViews(
+export async function splitViews(
   deliveries: readonly ViewDelivery[],
   o: { partition: Partition; droppedThrough?: string | undefined; currentMonth: string; exists?: (title: TabTitle) => boolean },
-): { units: TabDelivery[]; splits: ViewSplit[] } {
+): Promise<{ units: TabDelivery[]; splits: ViewSplit[] }> {
   const units: TabDelivery[] = [];
   const splits: ViewSplit[] = [];
   for (const d of deliveries) {
@@ -215,7 +218,7 @@ export function splitViews(
     }
     const state = monthStateOf(d, d.zone);
     const through = later(state.droppedThrough, o.droppedThrough);
-    const part = d.kind === 'log' ? splitLog(d, state, through, o.currentMonth) : splitKeyed(d, state, through, o.exists ?? (() => true));
+    const part = d.kind === 'log' ? await splitLog(d, state, through, o.currentMonth) : await splitKeyed(d, state, through, o.exists ?? (() => true));
     units.push(...part.units);
     splits.push(part.split);
   }

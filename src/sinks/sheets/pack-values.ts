@@ -28,13 +28,13 @@ export interface ValueJob {
    */
   empty: null | '';
   /** The rows to write, in ascending rows, read only when the packer reaches them (consecutive rows are one range). */
-  pages: () => Iterable<PlacedRow[]>;
+  pages: () => AsyncIterable<PlacedRow[]>;
 }
 
 /** Pages of rows placed from `firstRow` down. */
-function* placed(pages: Iterable<Cell[][]>, firstRow: number): Generator<PlacedRow[]> {
+async function* placed(pages: AsyncIterable<Cell[][]> | Iterable<Cell[][]>, firstRow: number): AsyncGenerator<PlacedRow[]> {
   let row = firstRow;
-  for (const page of pages) yield page.map((cells) => ({ row: row++, cells }));
+  for await (const page of pages) yield page.map((cells) => ({ row: row++, cells }));
 }
 
 /** Empty rows from..to (0-based, inclusive), `width` cells each: with `empty: ''`, they clear rows that were ours. */
@@ -97,9 +97,9 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
         ...base,
         writeHeader: headerChanged,
         empty: '',
-        pages: function* () {
+        pages: async function* () {
           let page: PlacedRow[] = [];
-          for (const r of plannedRows(plan)) {
+          for await (const r of plannedRows(plan)) {
             page.push({ row: r.position, cells: r.cells });
             if (page.length === 500) {
               yield page;
@@ -117,7 +117,7 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
         ...base,
         writeHeader: true,
         empty: '',
-        pages: function* () {
+        pages: async function* () {
           yield* placed(d.kind === 'keyed' ? d.rows.pages() : d.rows.pages({ fromSeq: 0, toSeq: d.toSeq }), 1);
           yield* blanks(total + 1, clearThrough, Math.max(width, plan.state.header.length, plan.tab.columnCount));
         },
@@ -130,7 +130,7 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
         ...base,
         writeHeader: true,
         empty: '',
-        pages: function* () {
+        pages: async function* () {
           if (d.kind === 'keyed') yield* placed(d.rows.pages(), 1);
           yield* blanks(total + 1, below, Math.max(width, plan.state.header.length));
         },
@@ -142,7 +142,7 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
         ...base,
         writeHeader: true,
         empty: keyed ? '' : null,
-        pages: function* () {
+        pages: async function* () {
           yield* placed(d.kind === 'keyed' ? d.rows.pages() : d.rows.pages({ fromSeq: 0, toSeq: d.toSeq }), 1);
           if (keyed) yield* blanks(plan.total + 1, clearThrough, width);
         },
@@ -152,13 +152,13 @@ export function valueJob(plan: ViewPlan, zone = 'UTC', clearThrough = 0): ValueJ
 }
 
 /**
- * Pure: the values.batchUpdate requests of every view, in order, each body at
+ * Pure but for reading rows: the values.batchUpdate requests of every view, in order, each body at
  * most `maxBytes` (a single row larger than that still goes, alone): consecutive
  * rows of a view are one range, and ranges of several views share a request.
  * Rows are read and converted lazily, one request at a time. `skip(view)` is
  * asked between requests: a view that failed meanwhile is not read further.
  */
-export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (view: TabTitle) => boolean = () => false): Generator<ValueEntry[], void, undefined> {
+export async function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (view: TabTitle) => boolean = () => false): AsyncGenerator<ValueEntry[], void, undefined> {
   let entries: ValueEntry[] = [];
   let pending = 0;
   const push = (e: Omit<ValueEntry, 'bytes'>, bytes: number) => {
@@ -197,7 +197,7 @@ export function* packValues(jobs: Iterable<ValueJob>, maxBytes: number, skip: (v
       blockBytes = 0;
     };
     let skipped = false;
-    rows: for (const page of job.pages()) {
+    rows: for await (const page of job.pages()) {
       for (const { row, cells } of page) {
         const values = toSheetRow(cells, job.kinds, job.zone, job.empty);
         const size = Buffer.byteLength(JSON.stringify(values)) + 1;

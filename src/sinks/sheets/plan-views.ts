@@ -273,9 +273,9 @@ const zoneOf = (state: SheetViewState) => state.timeZone ?? 'UTC';
  * the first part of `changed`, read until a row past `known` shows up — as
  * many rows as changed, never the whole view.
  */
-function updatedPositions(d: KeyedDelivery, known: number): number[] {
+async function updatedPositions(d: KeyedDelivery, known: number): Promise<number[]> {
   const positions: number[] = [];
-  for (const page of d.rows.changed(d.cursor.deliveredSeq, known)) {
+  for await (const page of d.rows.changed(d.cursor.deliveredSeq, known)) {
     for (const row of page) {
       if (row.position > known) return positions;
       positions.push(row.position);
@@ -285,12 +285,12 @@ function updatedPositions(d: KeyedDelivery, known: number): number[] {
 }
 
 /**
- * Pure: what to do per view, given the tabs as they are. Views with nothing
+ * Pure but for reading rows: what to do per view, given the tabs as they are. Views with nothing
  * new (same header, no pending rows) are done without a request; views Sheets
  * cannot hold are refused. `randomSheetId` picks ids for new tabs (set by us,
  * so that a retried addSheet can be recognised). `zone` is REPORT_TIMEZONE.
  */
-export function planViews(deliveries: readonly TabDelivery[], sheet: SpreadsheetTabs, randomSheetId: () => number, zone = 'UTC'): { plans: ViewPlan[]; done: TabOutcome[] } {
+export async function planViews(deliveries: readonly TabDelivery[], sheet: SpreadsheetTabs, randomSheetId: () => number, zone = 'UTC'): Promise<{ plans: ViewPlan[]; done: TabOutcome[] }> {
   const plans: ViewPlan[] = [];
   const done: TabOutcome[] = [];
   const usedIds = new Set([...sheet.tabs.values()].map((t) => t.sheetId));
@@ -322,14 +322,14 @@ export function planViews(deliveries: readonly TabDelivery[], sheet: Spreadsheet
         if (retime || state.epoch !== d.epoch || known !== state.nextRow - 1 || known > d.rows.total) {
           plans.push({ mode: 'rewrite', d, state, tab, total: d.rows.total, oursThrough: Math.max(state.nextRow - 1, died?.rows ?? 0) });
         } else if (idle) done.push({ view: title, ok: true, receipt: { rows: 0, totalRows: known, state } });
-        else plans.push({ mode: 'update', d, state, tab, known, updates: updatedPositions(d, known) });
+        else plans.push({ mode: 'update', d, state, tab, known, updates: await updatedPositions(d, known) });
         continue;
       }
       if (idle) done.push({ view: title, ok: true, receipt: { rows: 0, totalRows: d.cursor.deliveredRows, state } });
       else plans.push({ mode: 'append', d, state, tab, retime });
       continue;
     }
-    const total = d.kind === 'keyed' ? d.rows.total : d.rows.count({ toSeq: d.toSeq });
+    const total = d.kind === 'keyed' ? d.rows.total : await d.rows.count({ toSeq: d.toSeq });
     if (tab) {
       plans.push({ mode: 'adopt', d, tab, total });
       continue;
@@ -350,10 +350,10 @@ export function planViews(deliveries: readonly TabDelivery[], sheet: Spreadsheet
  * changed only after the planning waits for the next sync (its change is
  * past this delivery's toSeq), never written unchecked.
  */
-export function* plannedRows(plan: Extract<ViewPlan, { mode: 'update' }>, from = 1): Generator<{ position: number; cells: Cell[] }> {
+export async function* plannedRows(plan: Extract<ViewPlan, { mode: 'update' }>, from = 1): AsyncGenerator<{ position: number; cells: Cell[] }> {
   const { updates, known, d } = plan;
   let i = 0;
-  for (const page of d.rows.changed(d.cursor.deliveredSeq, known)) {
+  for await (const page of d.rows.changed(d.cursor.deliveredSeq, known)) {
     for (const r of page) {
       if (r.position < from) continue;
       if (r.position > known) {

@@ -117,7 +117,7 @@ export function createSheetsClient(o: SheetsClientOptions): SheetsClient {
       async function send<T>(kind: 'read' | 'write', bytes: number, fn: () => Promise<{ data: T }>): Promise<T> {
         await limiter.acquire(kind, signal);
         signal?.throwIfAborted();
-        if (kind === 'write') fence?.();
+        if (kind === 'write') await fence?.();
         stats.requests++;
         if (kind === 'write') stats.writeRequests++;
         stats.bytesSent += bytes;

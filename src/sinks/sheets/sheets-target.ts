@@ -274,7 +274,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     // SHEETS_PARTITION=none (refused with RETENTION_DAYS by the settings) there is no month tab to delete.
     const retainThrough = partition === 'month' ? retentionThrough(deliveries.map((d) => d.retainFrom), currentMonth) : undefined;
     const knownThrough = later(later(sheet.droppedThrough?.month, windowThrough), retainThrough);
-    const { units, splits } = splitViews(synced, { partition, droppedThrough: knownThrough, currentMonth, exists: (title) => sheet.tabs.has(title) });
+    const { units, splits } = await splitViews(synced, { partition, droppedThrough: knownThrough, currentMonth, exists: (title) => sheet.tabs.has(title) });
     const unitPending = new Map(units.map((u) => [titleOf(u), u.pending]));
     const tabs = await deliverTabs(s, sheet, units, control, { currentMonth, knownThrough, retainThrough, splits, skipped, startedAt, notices: [...notices], unitPending });
     const views = splits.map((split) => joinOutcome(split, tabs.outcomes, tabs.droppedThrough));
@@ -369,7 +369,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     };
 
     // Plans. With SHEETS_ON_CONFLICT=rebuild, a tab a sync left half rebuilt is rebuilt again (its marker tells).
-    const planned = planViews(units, sheet, randomSheetId, zone);
+    const planned = await planViews(units, sheet, randomSheetId, zone);
     planned.done.forEach((d) => out.set(d));
     let plans = planned.plans.map((p) => (onConflict === 'rebuild' && p.mode === 'append' && p.retime && p.tab.marker && p.tab.marker.rewrite !== p.state.rewrite ? rebuildOf(p, 'a sync had died while rebuilding it; rebuilt again') : p));
     for (const p of plans) if (p.mode === 'rebuild') rebuilding.set(titleOf(p.d), p.why);
@@ -383,6 +383,18 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
       checks.push({ view: STATUS_TITLE, kind: 'rows', firstRow: 0, range: a1(statusTitle, 0, 0, Math.min(STATUS_LABELS.length, statusFound.tab.rowCount) - 1, 0), width: 1 });
     }
     let seen = new Map<TabTitle, ReadBack>();
+    /** The plan as it goes on after the read-back: as it was, rebuilt, or (its view stopped) decided. */
+    const checked = async (plan: ViewPlan): Promise<ViewPlan> => {
+      if (out.decided(titleOf(plan.d))) return plan;
+      const problem = await verifyView(plan, seen.get(titleOf(plan.d)), zone);
+      if (!problem) return plan;
+      if (onConflict === 'rebuild' && (plan.mode === 'append' || plan.mode === 'update' || plan.mode === 'rewrite')) {
+        rebuilding.set(titleOf(plan.d), problem);
+        return rebuildOf(plan, problem);
+      }
+      out.fail(titleOf(plan.d), problem);
+      return plan;
+    };
     if (checks.length > 0) {
       try {
         seen = await readBack(s, checks, (tab, err) => (tab === STATUS_TITLE ? undefined : out.fail(tab, err)));
@@ -392,17 +404,9 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
         return result();
       }
     }
-    plans = plans.map((plan) => {
-      if (out.decided(titleOf(plan.d))) return plan;
-      const problem = verifyView(plan, seen.get(titleOf(plan.d)), zone);
-      if (!problem) return plan;
-      if (onConflict === 'rebuild' && (plan.mode === 'append' || plan.mode === 'update' || plan.mode === 'rewrite')) {
-        rebuilding.set(titleOf(plan.d), problem);
-        return rebuildOf(plan, problem);
-      }
-      out.fail(titleOf(plan.d), problem);
-      return plan;
-    });
+    const verified: ViewPlan[] = [];
+    for (const plan of plans) verified.push(await checked(plan));
+    plans = verified;
 
     // Structure: dropped month tabs, the status tab, new tabs (exact grid, frozen header, protected), grown grids,
     // date-time formats, the marker of each tab about to be written whole — one request, within the cell budget.
@@ -508,7 +512,7 @@ export function createSheetsTarget(o: SheetsTargetOptions): SyncTarget & { stats
     const jobs = live.map((p) => valueJob(p, zone, p.mode === 'adopt' ? adoptedRows(seen.get(titleOf(p.d))) : 0));
     const reserve = statusReady ? STATUS_RESERVE_BYTES : 0;
     try {
-      for (const { batch, last } of lookahead(packValues(jobs, Math.max(maxBytes - reserve, 64 * 1024), out.decided))) {
+      for await (const { batch, last } of lookahead(packValues(jobs, Math.max(maxBytes - reserve, 64 * 1024), out.decided))) {
         const entries = batch.filter((e) => !out.decided(e.view));
         let statusText: string | undefined;
         if (last && statusReady && !control.signal?.aborted) {
@@ -611,9 +615,9 @@ interface Shape {
 }
 
 /** Each batch with whether it is the last (packing runs one batch ahead of the sending). */
-function* lookahead<T>(it: Iterable<T>): Generator<{ batch: T; last: boolean }> {
+async function* lookahead<T>(it: AsyncIterable<T>): AsyncGenerator<{ batch: T; last: boolean }> {
   let prev: { value: T } | undefined;
-  for (const value of it) {
+  for await (const value of it) {
     if (prev) yield { batch: prev.value, last: false };
     prev = { value };
   }

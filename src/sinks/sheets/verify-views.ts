@@ -49,7 +49,7 @@ const foreignTab = (view: TabTitle) => `the tab "${view}" already holds data tha
 const earlierTab = (view: TabTitle) =>
   `the tab "${view}" holds rows ember-sync wrote earlier that it no longer tracks (SHEETS_PARTITION was switched to none and back, or the sync state was reset), not the rows it writes there now; nothing was written to it. Rename the tab to keep those rows (or delete it) and the next sync recreates it`;
 
-function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack | undefined, zone: string): string | undefined {
+async function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack | undefined, zone: string): Promise<string | undefined> {
   const { d } = plan;
   // A tab we have no record of: empty (made by hand, or by a sync that died before
   // writing), or holding exactly a beginning of this view (a first sync that died
@@ -73,7 +73,7 @@ function adoptProblem(plan: Extract<ViewPlan, { mode: 'adopt' }>, seen: ReadBack
   // In REPORT_TIMEZONE, or in the zone of the sync that made the tab (its marker) if that was another.
   const zones = [...new Set([zone, ...(plan.tab.marker ? [plan.tab.marker.zone] : [])])];
   let row = 1;
-  outer: for (const page of d.rows.pages({ toSeq: d.toSeq })) {
+  outer: for await (const page of d.rows.pages({ toSeq: d.toSeq })) {
     for (const cells of page) {
       if (row >= whole.length) break outer;
       const there = whole[row];
@@ -110,7 +110,7 @@ function lastFilled(seen: ReadBack | undefined, from: number): number {
   return last;
 }
 
-function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBack | undefined, zone: string): string | undefined {
+async function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBack | undefined, zone: string): Promise<string | undefined> {
   const { d, state } = plan;
   const rowAt = (row: number): unknown[] => seen?.rows.get(row) ?? [];
   const header = headerProblem(titleOf(d), d.header, state, rowAt);
@@ -134,7 +134,7 @@ function appendProblem(plan: Extract<ViewPlan, { mode: 'append' }>, seen: ReadBa
   const kinds = columnKinds(d.view, d.header);
   const zones = [...new Set([zone, state.timeZone ?? 'UTC', ...(plan.tab.marker ? [plan.tab.marker.zone] : [])])];
   let row = state.nextRow;
-  for (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
+  for await (const page of d.rows.pages({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq })) {
     for (const cells of page) {
       if (row > filled) return undefined;
       const there = rowAt(row);
@@ -162,7 +162,7 @@ function holdsKey(read: readonly unknown[], key: readonly SheetCell[], keys: rea
   );
 }
 
-function keyedProblem(plan: Extract<ViewPlan, { mode: 'update' | 'rewrite' }>, seen: ReadBack | undefined, zone: string): string | undefined {
+async function keyedProblem(plan: Extract<ViewPlan, { mode: 'update' | 'rewrite' }>, seen: ReadBack | undefined, zone: string): Promise<string | undefined> {
   const { d, state } = plan;
   const rowAt = (row: number): unknown[] => seen?.rows.get(row) ?? [];
   const header = headerProblem(titleOf(d), d.header, state, rowAt);
@@ -180,7 +180,7 @@ function keyedProblem(plan: Extract<ViewPlan, { mode: 'update' | 'rewrite' }>, s
   const width = state.header.length;
   const off = [...(state.anchors ?? [])].sort((a, b) => a.row - b.row).find((a) => !updated.has(a.row) && !matchesAnchor(rowAt(a.row).slice(0, width), a.hash));
   if (off) return movedProblem(titleOf(d), off.row);
-  for (const r of plannedRows(plan)) {
+  for await (const r of plannedRows(plan)) {
     if (r.position > plan.known) break;
     const key = keyOf(r.cells, keys, kinds, zone);
     if (!holdsKey(rowAt(r.position), key, keys)) {
@@ -191,9 +191,9 @@ function keyedProblem(plan: Extract<ViewPlan, { mode: 'update' | 'rewrite' }>, s
 }
 
 /** The delivery's rows from position `from` on, in order (a full rewrite reads them all). */
-function* pagesFrom(d: KeyedDelivery, from: number): Generator<{ position: number; cells: Cell[] }> {
+async function* pagesFrom(d: KeyedDelivery, from: number): AsyncGenerator<{ position: number; cells: Cell[] }> {
   let position = 0;
-  for (const page of d.rows.pages()) {
+  for await (const page of d.rows.pages()) {
     for (const cells of page) {
       position++;
       if (position >= from) yield { position, cells };
@@ -210,16 +210,16 @@ function* pagesFrom(d: KeyedDelivery, from: number): Generator<{ position: numbe
  * previous epoch wrote before dying, which nothing can tell from someone's
  * cells: never written over either way.
  */
-function areaProblem(
+async function areaProblem(
   d: KeyedDelivery,
   from: number,
   seen: ReadBack | undefined,
-  rows: (from: number) => Iterable<{ position: number; cells: Cell[] }>,
+  rows: (from: number) => AsyncIterable<{ position: number; cells: Cell[] }>,
   keys: readonly number[],
   kinds: readonly ColumnKind[],
   zone: string,
   rewrite = false,
-): string | undefined {
+): Promise<string | undefined> {
   const filled = lastFilled(seen, from);
   if (filled < 0) return undefined;
   const problem = (row: number) =>
@@ -227,7 +227,7 @@ function areaProblem(
       ? `rows ${row + 1} to ${filled + 1} of tab "${titleOf(d)}" hold data past the rows ember-sync had confirmed (left by a sync that died before it finished, before the view was derived again; or typed there): ember-sync rewrites the tab but will not write over them — clear those rows, or delete the tab to have it rebuilt`
       : foreignRow(titleOf(d), row);
   let next = from;
-  for (const r of rows(from)) {
+  for await (const r of rows(from)) {
     if (r.position > filled) return undefined;
     for (; next < r.position; next++) if (!isEmptyRow(seen?.rows.get(next))) return problem(next);
     next = r.position + 1;
@@ -240,7 +240,7 @@ function areaProblem(
 }
 
 /**
- * Pure: may we write this view where we are about to? The header, the rows
+ * Pure but for reading the view's rows: may we write this view where we are about to? The header, the rows
  * anchored (or, for a state from before anchors, the last row written) and
  * the rows ahead must be ours, and the rows ahead empty or
  * exactly what is about to be written; a keyed view's rows updated in place
@@ -248,7 +248,7 @@ function areaProblem(
  * hold the same keys. Returns the problem, worded for the operator (naming
  * the tab and row), or undefined. `zone` is REPORT_TIMEZONE.
  */
-export function verifyView(plan: ViewPlan, seen: ReadBack | undefined, zone = 'UTC'): string | undefined {
+export async function verifyView(plan: ViewPlan, seen: ReadBack | undefined, zone = 'UTC'): Promise<string | undefined> {
   switch (plan.mode) {
     case 'adopt':
       return adoptProblem(plan, seen, zone);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { QueryConfig } from 'pg';
 import type { WebhookType } from '../../model/webhooks.js';
 import type { NewEvent, NewQuarantined } from '../../model/writes.js';
 import type { PgPool } from './pg-pool.js';
@@ -29,11 +30,46 @@ export interface PgLogCounts {
 }
 
 /** bigint columns come from node-postgres as text. */
-function toInt(value: string | number | null, what: string): number {
+export function toInt(value: string | number | null, what: string): number {
   if (value === null) return 0;
   const n = Number(value);
   if (!Number.isSafeInteger(n)) throw new Error(`${what}: ${String(value)} is not a safe integer`);
   return n;
+}
+
+/**
+ * The append_events call for a batch (one statement): run it on the pool
+ * (committed alone) or on a client inside a transaction (the writer's group
+ * commit); read its answer with `appendedRows`.
+ */
+export function appendEventsQuery(events: readonly NewEvent[]): QueryConfig {
+  return {
+    name: 'ember_append_events',
+    text: 'SELECT ord, seq, duplicate FROM append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) ORDER BY ord',
+    values: [events.map((e) => e.webhookId), events.map((e) => e.type), events.map((e) => e.receivedAt), events.map((e) => e.outcome ?? 'accepted'), events.map((e) => e.body)],
+  };
+}
+
+/** append_events' rows, checked against the batch: per input event, in order, its seq and whether it was a duplicate. */
+export function appendedRows(rows: ReadonlyArray<{ ord: number; seq: string; duplicate: boolean }>, n: number): PgAppended[] {
+  if (rows.length !== n) throw new Error(`append_events answered ${rows.length} rows for ${n} events`);
+  return rows.map((r, i) => {
+    if (r.ord !== i + 1) throw new Error(`append_events answered element ${r.ord} at place ${i + 1}`);
+    return { seq: toInt(r.seq, 'seq'), duplicate: r.duplicate };
+  });
+}
+
+/** The upsert of one quarantined payload (the same bytes again: one more attempt, its last_received_at), answering id and attempts. */
+export function quarantineQuery(q: NewQuarantined): QueryConfig {
+  const sha = createHash('sha256').update(q.body).digest('hex');
+  return {
+    name: 'ember_quarantine',
+    text: `INSERT INTO quarantine (body_sha256, webhook_id, received_at, last_received_at, reason, errors, body)
+           VALUES ($1, $2, $3, $3, $4, $5, $6)
+           ON CONFLICT (body_sha256) DO UPDATE SET attempts = quarantine.attempts + 1, last_received_at = excluded.last_received_at
+           RETURNING id, attempts`,
+    values: [sha, q.webhookId ?? null, q.receivedAt, q.reason, JSON.stringify(q.errors), q.body],
+  };
 }
 
 /**
@@ -54,16 +90,8 @@ export function createPgEventLog(pool: PgPool) {
      */
     async appendBatch(events: readonly NewEvent[]): Promise<PgAppended[]> {
       if (events.length === 0) return [];
-      const res = await pool.query<{ ord: number; seq: string; duplicate: boolean }>({
-        name: 'ember_append_events',
-        text: 'SELECT ord, seq, duplicate FROM append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) ORDER BY ord',
-        values: [events.map((e) => e.webhookId), events.map((e) => e.type), events.map((e) => e.receivedAt), events.map((e) => e.outcome ?? 'accepted'), events.map((e) => e.body)],
-      });
-      if (res.rows.length !== events.length) throw new Error(`append_events answered ${res.rows.length} rows for ${events.length} events`);
-      return res.rows.map((r, i) => {
-        if (r.ord !== i + 1) throw new Error(`append_events answered element ${r.ord} at place ${i + 1}`);
-        return { seq: toInt(r.seq, 'seq'), duplicate: r.duplicate };
-      });
+      const res = await pool.query<{ ord: number; seq: string; duplicate: boolean }>(appendEventsQuery(events));
+      return appendedRows(res.rows, events.length);
     },
 
     /** Events with seq > `afterSeq`, in seq order, at most `limit`: a poller's next page (nothing committed later can get a seq at or below the last one read). */
@@ -78,15 +106,7 @@ export function createPgEventLog(pool: PgPool) {
 
     /** Keeps a payload that failed its schema; the same bytes again count as another attempt. */
     async quarantine(q: NewQuarantined): Promise<{ id: number; attempts: number }> {
-      const sha = createHash('sha256').update(q.body).digest('hex');
-      const res = await pool.query<{ id: string; attempts: number }>({
-        name: 'ember_quarantine',
-        text: `INSERT INTO quarantine (body_sha256, webhook_id, received_at, last_received_at, reason, errors, body)
-               VALUES ($1, $2, $3, $3, $4, $5, $6)
-               ON CONFLICT (body_sha256) DO UPDATE SET attempts = quarantine.attempts + 1, last_received_at = excluded.last_received_at
-               RETURNING id, attempts`,
-        values: [sha, q.webhookId ?? null, q.receivedAt, q.reason, JSON.stringify(q.errors), q.body],
-      });
+      const res = await pool.query<{ id: string; attempts: number }>(quarantineQuery(q));
       const row = res.rows[0]!;
       return { id: toInt(row.id, 'id'), attempts: row.attempts };
     },

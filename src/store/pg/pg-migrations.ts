@@ -1,4 +1,7 @@
 import type { PoolClient } from 'pg';
+import { PG_MIGRATION_2_STATE } from './pg-migration-2-state.js';
+import { PG_MIGRATION_3_PROJECTION } from './pg-migration-3-projection.js';
+import { PG_MIGRATION_4_KEYED } from './pg-migration-4-keyed.js';
 import type { PgPool } from './pg-pool.js';
 
 export interface PgMigration {
@@ -148,6 +151,9 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       $fn$;
     `,
   },
+  PG_MIGRATION_2_STATE,
+  PG_MIGRATION_3_PROJECTION,
+  PG_MIGRATION_4_KEYED,
 ];
 
 async function currentVersion(client: PoolClient): Promise<number> {

@@ -162,6 +162,13 @@ export function createPgPool(options: PgPoolOptions) {
         throw classifyPgError(err);
       }
       let broken: Error | undefined;
+      // node-postgres emits 'error' on a checked-out client whose connection ends (pg_terminate_backend, a
+      // failover) even while its query fails with the same error; the pool listens only to idle clients, and
+      // an unheard 'error' event would crash the process. The failing query reports it: this only hears it.
+      const heard = (err: Error): void => {
+        broken ??= err;
+      };
+      client.on('error', heard);
       try {
         return await fn(client);
       } catch (err) {
@@ -169,6 +176,7 @@ export function createPgPool(options: PgPoolOptions) {
         if (classified instanceof StoreUnavailableError) broken = classified;
         throw classified;
       } finally {
+        client.removeListener('error', heard);
         client.release(broken ?? (options.discard ? true : undefined));
       }
     },

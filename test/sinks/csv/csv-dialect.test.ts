@@ -4,13 +4,13 @@ import { loadSettings } from '../../../src/config/settings.js';
 import { DEFAULT_CSV_DIALECT, type CsvDialect } from '../../../src/model/csv.js';
 import { csvDialectFromSettings, csvDialectKey } from '../../../src/sinks/csv/csv-dialect.js';
 
-test('csvDialectFromSettings: the CSV target writes in the settings\' dialect', () => {
+test('csvDialectFromSettings: the CSV target writes in the settings\' dialect', async () => {
   assert.deepEqual(csvDialectFromSettings(loadSettings({}, '/srv')), DEFAULT_CSV_DIALECT);
   const s = loadSettings({ CSV_DELIMITER: 'tab', CSV_BOM: 'true', CSV_FORMULA_GUARD: 'false', CSV_DECIMAL: ',', CSV_TIME_FORMAT: 'local', REPORT_TIMEZONE: 'Europe/Berlin' }, '/srv');
   assert.deepEqual(csvDialectFromSettings(s), { delimiter: '\t', bom: true, guard: false, decimal: ',', timeFormat: 'local', timeZone: 'Europe/Berlin' });
 });
 
-test('csvDialectKey: every field that changes the bytes changes the key; the zone only with local times; never an older key', () => {
+test('csvDialectKey: every field that changes the bytes changes the key; the zone only with local times; never an older key', async () => {
   const base: CsvDialect = { ...DEFAULT_CSV_DIALECT };
   const variants: CsvDialect[] = [
     base,

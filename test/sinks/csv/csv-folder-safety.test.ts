@@ -13,7 +13,8 @@ import type { Partition } from '../../../src/model/partition.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
 import { writeProblem } from '../../../src/sinks/csv/file-batch.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
+import { createStore } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { exported } from '../../helpers/export.js';
 import { ingest } from '../../helpers/ingest.js';
 import { assertMonthFiles, exportedMonth, monthsBetween } from '../../helpers/month-files.js';
@@ -158,7 +159,7 @@ test('a folder made where a month file goes: that view fails naming it, the fold
   await assertMonthFiles(store, csvDir, 'scores', 'UTC', MONTHS);
 });
 
-test('a folder the sync may not write in is named as such, not as the temp file it failed to open', () => {
+test('a folder the sync may not write in is named as such, not as the temp file it failed to open', async () => {
   const denied = Object.assign(new Error("EACCES: permission denied, open '/srv/exports/scores/scores-2026-11.csv.tmp-5684-eef55a15'"), { code: 'EACCES', path: '/srv/exports/scores/scores-2026-11.csv.tmp-5684-eef55a15' });
   assert.equal((writeProblem(denied) as Error).message, 'cannot write in /srv/exports/scores (EACCES: permission denied): let the user running ember-sync write there');
   const readOnly = Object.assign(new Error('EROFS'), { code: 'EROFS', path: '/mnt/ro/daily_agents.csv' });

@@ -85,7 +85,7 @@ function slowSink(): { out: Writable; bytes: () => Buffer } {
   return { out, bytes: () => Buffer.concat(chunks) };
 }
 
-test('property: renderCsv writes exactly the bytes of the simple writer, in every dialect, with time columns', () => {
+test('property: renderCsv writes exactly the bytes of the simple writer, in every dialect, with time columns', async () => {
   fc.assert(
     fc.property(table, dialect, ({ header, rows, isTime }, d) => {
       assert.equal(renderCsv([header], d), oracleCsv([header], d));
@@ -95,7 +95,7 @@ test('property: renderCsv writes exactly the bytes of the simple writer, in ever
   );
 });
 
-test('property: numbers, alone and among text, are spelled exactly as the simple writer spells them', () => {
+test('property: numbers, alone and among text, are spelled exactly as the simple writer spells them', async () => {
   const anyNumber = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constantFrom(1e-7, -1e-7, 1.5e-7, 1e21, -1e21, 1.7976931348623157e308, 5e-324, -0, 0.1, 123456789.125));
   fc.assert(
     fc.property(fc.array(fc.oneof(anyNumber, text), { minLength: 1, maxLength: 5 }), dialect, (row, d) => {

@@ -19,7 +19,7 @@ const table = fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }).chain((isTi
   }),
 );
 
-test('property: any header and cells, in every dialect, with time columns, read back cell for cell by csv-parse', () => {
+test('property: any header and cells, in every dialect, with time columns, read back cell for cell by csv-parse', async () => {
   fc.assert(
     fc.property(table, dialect, ({ header, rows, isTime }, d) => {
       assertCsv(file(header, rows, d, isTime), d, header, rows, JSON.stringify(d), isTime);
@@ -28,7 +28,7 @@ test('property: any header and cells, in every dialect, with time columns, read 
   );
 });
 
-test('property: one cell alone on its line, first in the file, survives every dialect', () => {
+test('property: one cell alone on its line, first in the file, survives every dialect', async () => {
   // The cell that opens the file meets BOM stripping; alone on a line, an empty or null cell makes an empty line.
   fc.assert(
     fc.property(fc.option(shortText, { nil: null }), dialect, (c, d) => {
@@ -40,7 +40,7 @@ test('property: one cell alone on its line, first in the file, survives every di
   );
 });
 
-test('property: text gets exactly one leading quote mark, only when it starts like a formula and is not a plain decimal; never changed otherwise, whatever the decimal', () => {
+test('property: text gets exactly one leading quote mark, only when it starts like a formula and is not a plain decimal; never changed otherwise, whatever the decimal', async () => {
   fc.assert(
     fc.property(fc.oneof(numericText, shortText), dialect, (t, d) => {
       const [[got]] = readCsv(Buffer.from(renderCsv([[t]], d), 'utf8'), d.delimiter) as [[string]];
@@ -52,7 +52,7 @@ test('property: text gets exactly one leading quote mark, only when it starts li
   );
 });
 
-test('property: every number with a decimal comma is plain digits that read back as the same number; with a point, as JavaScript prints it', () => {
+test('property: every number with a decimal comma is plain digits that read back as the same number; with a point, as JavaScript prints it', async () => {
   const anyNumber = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constantFrom(1e-7, -1e-7, 1.5e-7, 1e21, -1e21, 1.7976931348623157e308, 5e-324, -5e-324, 0.1, -0, 123456789.125));
   fc.assert(
     fc.property(anyNumber, fc.constantFrom(';', '\t', '|'), (n, delimiter) => {

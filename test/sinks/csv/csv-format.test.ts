@@ -46,7 +46,7 @@ test('formula-looking strings are neutralised and quoted; numbers and plain deci
   assert.deepEqual(raw, ['=1+2', '+1a', '-1+1', '@SUM(A1)', '\tTAB', '\rCR', '=HYPERLINK("http://x","y")', 'a=1', '-1', 'safe']);
 });
 
-test('the guard lets plain decimal text through (sign, digits, optional . and digits) and nothing more', () => {
+test('the guard lets plain decimal text through (sign, digits, optional . and digits) and nothing more', async () => {
   const plain = ['-1250.50', '+3', '-0.5', '-12', '+0', '-007', '1.5', '42'];
   const guarded = ['=1+1', '-1+1', '-2-3', '+1 (555)', '@SUM(A1:A2)', '- 5', '-1e5', '+1E+3', '-.5', '-5.', '--1', '-1,5', '-1%', '-', '+', '-١٢', '-1\n', '\t1', '\r1'];
   for (const t of plain) assert.equal(renderCsv([[t]], D), `${t}\r\n`, t);
@@ -55,12 +55,12 @@ test('the guard lets plain decimal text through (sign, digits, optional . and di
   for (const t of [...plain, ...guarded]) assert.equal(readBack(Buffer.from(renderCsv([[t]], { ...D, guard: false })), ',')[0]![0], t, JSON.stringify(t));
 });
 
-test('booleans are true and false, never quoted or guarded', () => {
+test('booleans are true and false, never quoted or guarded', async () => {
   assert.equal(renderCsv([[true, false, null, 'true']], D), 'true,false,,true\r\n');
   assert.equal(renderCsv([[true, false]], { ...D, delimiter: ';', decimal: ',' }), 'true;false\r\n');
 });
 
-test('a decimal comma: numbers get a comma and no exponent, text is never touched; refused with , as delimiter', () => {
+test('a decimal comma: numbers get a comma and no exponent, text is never touched; refused with , as delimiter', async () => {
   const comma: CsvDialect = { ...D, delimiter: ';', decimal: ',' };
   assert.equal(renderCsv([[8.6, -1250.5, 42, 0, -0, 1e-7, -1.5e-7, 1e21, 1.25e22, 0.1]], comma), '8,6;-1250,5;42;0;0;0,0000001;-0,00000015;1000000000000000000000;12500000000000000000000;0,1\r\n');
   assert.equal(renderCsv([['8.6', '-1250.50', '1,5', 'a.b']], comma), '8.6;-1250.50;1,5;a.b\r\n', 'text keeps its point (and its comma)');
@@ -71,7 +71,7 @@ test('a decimal comma: numbers get a comma and no exponent, text is never touche
   assert.throws(() => renderCsv([[1.5]], { ...D, decimal: ',' }), /decimal comma needs ; \| or tab/);
 });
 
-test('time columns: iso as received; local on the wall clock of the zone; anything else left as text (guarded)', () => {
+test('time columns: iso as received; local on the wall clock of the zone; anything else left as text (guarded)', async () => {
   const row: Cell[] = ['2026-11-30T09:24:41.923Z', '2026-11-30T09:24:41.923Z', 'Call 12', '=NOW()', '2026-02-30T10:00:00.000Z', null, 7];
   const isTime = [true, false, true, true, true, true, true];
   assert.equal(renderCsv([row], D, isTime), `2026-11-30T09:24:41.923Z,2026-11-30T09:24:41.923Z,Call 12,"'=NOW()",2026-02-30T10:00:00.000Z,,7\r\n`);
@@ -122,7 +122,7 @@ test('a cell starting with U+FEFF is quoted: a reader stripping a byte order mar
   assert.deepEqual(readBack(await render([['\uFEFFkey', 'b']], { ...dialect, bom: true })), [['\uFEFFkey', 'b']]);
 });
 
-test('the formula guard quotes its cell even when nothing else would; numbers, plain decimals and --raw are left alone', () => {
+test('the formula guard quotes its cell even when nothing else would; numbers, plain decimals and --raw are left alone', async () => {
   const text = renderCsv([['=a', '-1', -1, '\r', '\tx', '@', '+', '-1x']], { ...D, delimiter: ';' });
   assert.equal(text, `"'=a";-1;-1;"'\r";"'\tx";"'@";"'+";"'-1x"\r\n`);
   assert.equal(renderCsv([['=a', '-1', -1, '@']], { ...D, delimiter: ';', guard: false }), '=a;-1;-1;@\r\n');

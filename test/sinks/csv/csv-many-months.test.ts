@@ -14,7 +14,7 @@ import { tempDir } from '../../helpers/temp-dir.js';
 const root = join(import.meta.dirname, '..', '..', '..');
 const src = (p: string) => JSON.stringify(pathToFileURL(join(root, p)).href);
 
-test('a rewrite of 300 month files runs under a 100-descriptor limit, and every file is exact', (t) => {
+test('a rewrite of 300 month files runs under a 100-descriptor limit, and every file is exact', async (t) => {
   const dir = tempDir(t);
   const script = join(dir, 'many-months.mts');
   writeFileSync(
@@ -55,7 +55,7 @@ for (const i of [0, 299]) {
   assert.match(text.split('\\r\\n')[0], /brand_new_score$/, 'the new column reached every month');
   assert.equal(text, await exportedMonth(store, 'completions', month(i), 'UTC'));
 }
-store.close();
+await store.close();
 `,
   );
   const run = spawnSync('sh', ['-c', `ulimit -n 100 && exec "${process.execPath}" --import tsx "${script}"`], { cwd: root, encoding: 'utf8' });

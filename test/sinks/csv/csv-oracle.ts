@@ -13,7 +13,7 @@ import type { Cell } from '../../../src/model/cells.js';
 import type { CsvDialect } from '../../../src/model/csv.js';
 import { FIXED_COLUMNS, TIME_COLUMNS, type ViewName } from '../../../src/model/views.js';
 import { generateWebhook, type SimulatedKind } from '../../../src/simulate/generate.js';
-import type { Store } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 
 /** Pieces that break naive CSV writers and readers, mixed with ordinary text. */
 const PIECES = ['\r', '\n', '\r\n', '"', '""', ',', ';', '\t', '|', '\uFEFF', '\u0000', '\uD800', '\uDFFF', '\uD83D', '=', '+', '-', '@', "'", ' ', '🔥', 'é', '中', 'a', 'Z', '0', '.', 'x y'];
@@ -160,10 +160,10 @@ export function viewTimeColumns(view: ViewName, header: readonly string[]): bool
 }
 
 /** The view as the database holds it now: header and every row (the oracle's side). */
-export function viewInDb(store: Store, view: ViewName): { header: string[]; rows: Cell[][] } {
-  const { header, rows } = store.views.snapshot(view);
+export async function viewInDb(store: Store, view: ViewName): Promise<{ header: string[]; rows: Cell[][] }> {
+  const { header, rows } = await store.views.snapshot(view);
   const all: Cell[][] = [];
-  for (const page of rows.pages({ toSeq: store.projection.cursor() })) all.push(...page);
+  for await (const page of rows.pages({ toSeq: await store.projection.cursor() })) all.push(...page);
   return { header, rows: all };
 }
 

@@ -13,7 +13,8 @@ import { deliveriesFor, runSync } from '../../../src/jobs/sync.js';
 import type { Partition } from '../../../src/model/partition.js';
 import { VIEW_NAMES, type ViewName } from '../../../src/model/views.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
+import { createStore } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { ingest } from '../../helpers/ingest.js';
 import { assertCsv, dialect as dialectArb, hostilePayload, payloadParts, viewInDb, viewTimeColumns } from './csv-oracle.js';
 
@@ -54,12 +55,12 @@ function instantIn(zone: string): fc.Arbitrary<string> {
 }
 
 /** Every view as the target must have written it now: month files for the split views (by the oracle's own month of each row), else one file. */
-function assertLayout(store: Store, csvDir: string, d: CsvDialect, partition: Partition, zone: string): void {
-  const contents = viewInDb(store, 'contents');
+async function assertLayout(store: Store, csvDir: string, d: CsvDialect, partition: Partition, zone: string): Promise<void> {
+  const contents = await viewInDb(store, 'contents');
   const firstAt = contents.header.indexOf('first_received_at');
   const monthOfContent = new Map(contents.rows.map((r) => [r[0] as string, monthIn(r[firstAt] as string, zone)]));
   for (const view of VIEW_NAMES) {
-    const { header, rows } = view === 'contents' ? contents : viewInDb(store, view);
+    const { header, rows } = view === 'contents' ? contents : await viewInDb(store, view);
     const isTime = viewTimeColumns(view, header);
     const by = SPLIT_BY[view];
     if (partition === 'none' || by === undefined) {
@@ -128,7 +129,7 @@ test('property: month files (and whole files) equal the view split by the month 
           ctx.log(`${payloads.length} webhooks at ${times.join(' ')}, ${s.mishap}, sync ${s.partition}`);
           if (s.mishap === 'crash') {
             await catchUpAsync(store.projection);
-            await target(s.partition).deliver(deliveriesFor(store, 'csv'));
+            await target(s.partition).deliver(await deliveriesFor(store, 'csv'));
           } else if (s.mishap !== 'none' && existsSync(csvDir)) edit(csvDir, s.pick, s.mishap);
           const r = await runSync({
             store,
@@ -136,7 +137,7 @@ test('property: month files (and whole files) equal the view split by the month 
             logger: silent,
           });
           assert.equal(r.status, 'ok', JSON.stringify(r));
-          assertLayout(store, csvDir, dialect, s.partition, zone);
+          await assertLayout(store, csvDir, dialect, s.partition, zone);
           assert.deepEqual(
             (readdirSync(csvDir, { recursive: true }) as string[]).filter((f) => f.includes('.tmp-')),
             [],
@@ -144,7 +145,7 @@ test('property: month files (and whole files) equal the view split by the month 
           );
         }
       } finally {
-        store.close();
+        await store.close();
         rmSync(dir, { recursive: true, force: true });
       }
     }),

@@ -10,7 +10,8 @@ import { splitByMonth, type Partition } from '../../../src/model/partition.js';
 import { VIEW_NAMES } from '../../../src/model/views.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
+import { createStore } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { exported } from '../../helpers/export.js';
 import { ingest } from '../../helpers/ingest.js';
 import { tempDir } from '../../helpers/temp-dir.js';
@@ -60,7 +61,7 @@ async function sync(store: Store, target: ReturnType<typeof createCsvTarget>) {
 async function assertMonthLayout(store: Store, csvDir: string, zone = ZONE): Promise<void> {
   for (const view of SPLIT) {
     const rows = await assertMonthFiles(store, csvDir, view, zone, MONTHS);
-    assert.equal(rows, store.sync.cursor('csv', view).deliveredRows, `${view}: the cursor counts the rows of its month files`);
+    assert.equal(rows, (await store.sync.cursor('csv', view)).deliveredRows, `${view}: the cursor counts the rows of its month files`);
   }
   for (const view of WHOLE) assert.equal(readFileSync(join(csvDir, `${view}.csv`), 'utf8'), await exported(store, view), `${view}.csv stays one file`);
   assertNoTemps(csvDir);
@@ -100,7 +101,7 @@ test('month files equal the per-month export (New York months), first sync and a
   await ingestAt(store, 25, TIMES.slice(2));
   await sync(store, target());
   await assertMonthLayout(store, csvDir);
-  const state = store.sync.cursor('csv', 'scores').state as { layout: string; files: Record<string, { rows: number }> };
+  const state = (await store.sync.cursor('csv', 'scores')).state as { layout: string; files: Record<string, { rows: number }> };
   assert.equal(state.layout, `month:${ZONE}`);
   assert.deepEqual(Object.keys(state.files), ['2026-01', '2026-02', '2026-03'].map((m) => `scores/scores-${m}.csv`));
 
@@ -136,7 +137,7 @@ test('CSV_PARTITION none → month → none: the new layout is complete before t
   ] as const) {
     await ingestAt(store, 10, TIMES.slice(3));
     await catchUpAsync(store.projection);
-    for (const d of deliveriesFor(store, 'csv')) {
+    for (const d of await deliveriesFor(store, 'csv')) {
       if (!splitByMonth(d.view)) continue;
       // What the new layout must hold, from the exports (the store does not change meanwhile).
       const want = new Map<string, string>();
@@ -148,7 +149,7 @@ test('CSV_PARTITION none → month → none: the new layout is complete before t
       const complete = () => [...want].every(([file, text]) => existsSync(file) && readFileSync(file, 'utf8') === text);
       // The lock is lost the first time it is checked with the new layout complete: right before the old one is removed.
       let stopped = false;
-      const fence = () => {
+      const fence = async () => {
         if (complete()) {
           stopped = true;
           throw new Error('the sync lock was taken over');
@@ -178,7 +179,7 @@ test('a crash between the rename of a month file and the cursor commit never dup
     await ingestAt(store, 15, TIMES.slice(4 + (round % 3)));
     // A delivery whose cursor is never committed (the process died right after the renames).
     await catchUpAsync(store.projection);
-    const outcomes = await target().deliver(deliveriesFor(store, 'csv'));
+    const outcomes = await target().deliver(await deliveriesFor(store, 'csv'));
     assert.ok(outcomes.every((o) => o.ok));
     if (round === 1) await ingestAt(store, 5, ['2026-04-02T12:00:00.000Z']);
     await sync(store, target());
@@ -199,11 +200,11 @@ test('a run that loses its lock between two month renames renames nothing more; 
   // New rows for two months of every append-only view.
   await ingestAt(store, 20, ['2026-02-25T12:00:00.000Z', '2026-03-25T12:00:00.000Z']);
   await catchUpAsync(store.projection);
-  const scores = deliveriesFor(store, 'csv').find((d) => d.view === 'scores')!;
+  const scores = (await deliveriesFor(store, 'csv')).find((d) => d.view === 'scores')!;
   const before = stamps(csvDir);
   let calls = 0;
   // The first check clears temp files, the second comes before the first rename: lost before the second rename.
-  const fence = () => {
+  const fence = async () => {
     if (++calls > 2) throw new Error('the sync lock was taken over');
   };
   const [o] = await target().deliver([scores], { fence });
@@ -288,14 +289,14 @@ test('another REPORT_TIMEZONE moves rows to their months in the new zone (one re
     await sync(store, target);
     await assertMonthLayout(store, csvDir, ZONE);
   } finally {
-    store.close();
+    await store.close();
   }
   store = createStore({ dbPath, reportTimezone: 'UTC' });
   try {
     await sync(store, target);
     await assertMonthLayout(store, csvDir, 'UTC');
   } finally {
-    store.close();
+    await store.close();
   }
 });
 

@@ -24,7 +24,8 @@ import type { SyncTarget, ViewDelivery } from '../../../src/model/sync.js';
 import { VIEW_NAMES, type ViewName } from '../../../src/model/views.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
+import { createStore } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { exported } from '../../helpers/export.js';
 import { ingest } from '../../helpers/ingest.js';
 import { exportedMonth, monthPath, monthsBetween } from '../../helpers/month-files.js';
@@ -121,7 +122,7 @@ async function assertRetained(store: Store, csvDir: string, retainFrom: string |
     }
     const ours = (existsSync(join(csvDir, view)) ? readdirSync(join(csvDir, view)) : []).filter((n) => !foreign.includes(`${view}/${n}`)).sort();
     assert.deepEqual(ours, expected.sort(), `${view}/ holds exactly the kept month files`);
-    const cursor = store.sync.cursor('csv', view);
+    const cursor = await store.sync.cursor('csv', view);
     const state = cursor.state as { files: Record<string, { rows: number }> };
     assert.deepEqual(Object.keys(state.files).sort(), expected.map((n) => `${view}/${n}`).sort(), `${view}: the state lists exactly the kept files`);
     assert.equal(cursor.deliveredRows, rows, `${view}: the cursor counts the rows of the kept files`);
@@ -199,11 +200,12 @@ test('a crash after the unlinks, before the cursor commit: the next sync finishe
   assert.ok(old.length > 0);
   // A delivery whose cursor is never committed (the process died right after removing the files).
   await catchUpAsync(store.projection);
-  const outcomes = await csv().deliver(deliveriesFor(store, 'csv').map((d) => ({ ...d, retainFrom: RETAIN_FROM })));
+  const outcomes = await csv().deliver((await deliveriesFor(store, 'csv')).map((d) => ({ ...d, retainFrom: RETAIN_FROM })));
   assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
   assert.deepEqual(filesBefore(csvDir, RETAIN_FROM), []);
   // The confirmed state still lists the removed files.
-  const listed = SPLIT.flatMap((v) => Object.keys((store.sync.cursor('csv', v).state as { files: object }).files));
+  const listed: string[] = [];
+  for (const v of SPLIT) listed.push(...Object.keys(((await store.sync.cursor('csv', v)).state as { files: object }).files));
   for (const f of old) assert.ok(listed.includes(f), `${f} still in the confirmed state`);
 
   await ingestAt(store, 5, TIMES.slice(-2));
@@ -218,7 +220,7 @@ test('a cursor whose rows already leave out the removed months still reads: old 
   await sync(store, csv());
   const kept = new Map((readdirSync(csvDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.csv') && !filesBefore(csvDir, RETAIN_FROM).includes(f)).map((f) => [f, stampOf(join(csvDir, f))]));
   await catchUpAsync(store.projection);
-  const deliveries = deliveriesFor(store, 'csv').map((d): ViewDelivery => {
+  const deliveries = (await deliveriesFor(store, 'csv')).map((d): ViewDelivery => {
     const files = (d.cursor.state as { files: Record<string, { rows: number }> }).files;
     // As if whoever deleted the months had taken their rows off the cursor.
     const rows = Object.entries(files).reduce((n, [rel, e]) => n + ((/-(\d{4}-\d{2})\.csv$/.exec(rel)?.[1] ?? '9999') < RETAIN_FROM ? 0 : e.rows), 0);
@@ -236,11 +238,11 @@ test('removal waits for the lock check: a run that lost its lock removes nothing
   await sync(store, csv());
   const old = filesBefore(csvDir, RETAIN_FROM);
   await catchUpAsync(store.projection);
-  for (const d of deliveriesFor(store, 'csv')) {
+  for (const d of await deliveriesFor(store, 'csv')) {
     if (!splitByMonth(d.view)) continue;
     // The first check (before stale temp files are cleared) passes; the next one, right before the removal, finds the lock gone.
     let checks = 0;
-    const fence = () => {
+    const fence = async () => {
       if (checks++ > 0) throw new Error('the sync lock was taken over');
     };
     const [o] = await csv().deliver([{ ...d, retainFrom: RETAIN_FROM }], { fence });
@@ -327,13 +329,13 @@ const monthIn = (iso: string, zone: string) => Temporal.Instant.from(iso).toZone
 const SPLIT_BY: Partial<Record<ViewName, string>> = { contents: 'first_received_at', content_scores: 'first_received_at' };
 
 /** The files every split view must have: one per month with rows in the store (by Temporal), from retainFrom on. */
-function expectedFiles(store: Store, zone: string, retainFrom: string | undefined): Map<ViewName, Map<string, number>> {
-  const contents = viewInDb(store, 'contents');
+async function expectedFiles(store: Store, zone: string, retainFrom: string | undefined): Promise<Map<ViewName, Map<string, number>>> {
+  const contents = await viewInDb(store, 'contents');
   const firstAt = contents.header.indexOf('first_received_at');
   const monthOfContent = new Map(contents.rows.map((r) => [r[0] as string, monthIn(r[firstAt] as string, zone)]));
   const out = new Map<ViewName, Map<string, number>>();
   for (const view of SPLIT) {
-    const { header, rows } = view === 'contents' ? contents : viewInDb(store, view);
+    const { header, rows } = view === 'contents' ? contents : await viewInDb(store, view);
     const at = header.indexOf(SPLIT_BY[view] ?? 'received_at');
     const months = new Map<string, number>();
     for (const r of rows as Cell[][]) {
@@ -377,19 +379,19 @@ test('property: the month files are exactly the months with rows from retainFrom
           const target = retaining(csv(), retainFrom);
           if (s.crash) {
             await catchUpAsync(store.projection);
-            await target.deliver(deliveriesFor(store, 'csv'));
+            await target.deliver(await deliveriesFor(store, 'csv'));
           }
           await sync(store, target);
-          for (const [view, months] of expectedFiles(store, zone, retainFrom)) {
+          for (const [view, months] of await expectedFiles(store, zone, retainFrom)) {
             const names = [...months.keys()].map((m) => `${view}-${m}.csv`).sort();
             assert.deepEqual(existsSync(join(csvDir, view)) ? readdirSync(join(csvDir, view)).sort() : [], names, `${view}/ (retainFrom ${retainFrom ?? 'absent'})`);
             for (const [month, rows] of months) assert.equal(rowsOf(readFileSync(monthPath(csvDir, view, month), 'utf8')).length, rows, `${view}-${month}.csv rows`);
-            assert.equal(store.sync.cursor('csv', view).deliveredRows, [...months.values()].reduce((a, b) => a + b, 0), `${view}: cursor rows`);
+            assert.equal((await store.sync.cursor('csv', view)).deliveredRows, [...months.values()].reduce((a, b) => a + b, 0), `${view}: cursor rows`);
           }
-          for (const view of DAILY) assert.equal(rowsOf(readFileSync(join(csvDir, `${view}.csv`), 'utf8')).length, viewInDb(store, view).rows.length, `${view}.csv holds every row`);
+          for (const view of DAILY) assert.equal(rowsOf(readFileSync(join(csvDir, `${view}.csv`), 'utf8')).length, (await viewInDb(store, view)).rows.length, `${view}.csv holds every row`);
         }
       } finally {
-        store.close();
+        await store.close();
         rmSync(dir, { recursive: true, force: true });
       }
     }),

@@ -36,12 +36,12 @@ test('property: the CSV target through runSync writes every view as the database
             const result = await runSync({ store, target, logger: silent });
             assert.equal(result.status, 'ok', JSON.stringify(result));
             for (const view of VIEW_NAMES) {
-              const { header, rows } = viewInDb(store, view);
+              const { header, rows } = await viewInDb(store, view);
               assertCsv(readFileSync(join(csvDir, `${view}.csv`)), dialect, header, rows, view);
             }
           }
         } finally {
-          store.close();
+          await store.close();
           rmSync(dir, { recursive: true, force: true });
         }
       },

@@ -10,7 +10,8 @@ import { catchUpAsync } from '../../../src/jobs/projector.js';
 import { deliveriesFor, runSync } from '../../../src/jobs/sync.js';
 import { createCsvTarget } from '../../../src/sinks/csv/csv-target.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
+import { createStore } from '../../../src/store/create-store.js';
+import type { Store, ViewConfirmation } from '../../../src/store/store.js';
 import { ingest } from '../../helpers/ingest.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { exported } from '../../helpers/export.js';
@@ -80,12 +81,12 @@ test('the state holds the hash and size of the whole file, continued over append
     await runSync({ store, target, logger: silent });
     for (const view of VIEW_NAMES) {
       const file = join(csvDir, `${view}.csv`);
-      const state = store.sync.cursor('csv', view).state as { files: Record<string, { bytes: number; sha256: string; rows: number }> };
+      const state = (await store.sync.cursor('csv', view)).state as { files: Record<string, { bytes: number; sha256: string; rows: number }> };
       assert.deepEqual(Object.keys(state.files), [`${view}.csv`], `${view}: one file`);
       const entry = state.files[`${view}.csv`]!;
       assert.equal(entry.bytes, statSync(file).size, `${view}: size`);
       assert.equal(entry.sha256, sha256(file), `${view}: hash of the whole file`);
-      assert.equal(entry.rows, store.sync.cursor('csv', view).deliveredRows, `${view}: rows`);
+      assert.equal(entry.rows, (await store.sync.cursor('csv', view)).deliveredRows, `${view}: rows`);
     }
   }
   await assertFilesEqualViews(store, csvDir);
@@ -145,7 +146,7 @@ test('an aborted delivery renames nothing more: the view being written keeps its
   const pages = second.rows.pages.bind(second.rows);
   second.rows = {
     count: second.rows.count.bind(second.rows),
-    *pages(slice) {
+    async *pages(slice) {
       yield* pages(slice);
       abort.abort(new Error('the sync lock was taken over'));
     },
@@ -192,7 +193,7 @@ test(
         const lines = readFileSync(join(csvDir, 'low_scores.csv'), 'utf8').trimEnd().split('\r\n');
         assert.equal(lines.length, restart + 2, 'header and one row per webhook');
       } finally {
-        store.close();
+        await store.close();
       }
     }
   },
@@ -203,20 +204,25 @@ test('a state written before month partitions (one file per view) is continued, 
   await ingest(store, batch(0, 20));
   await runSync({ store, target, logger: silent });
   // Put back each view's state as the earlier target recorded it: the file's own fields, no file map.
-  const toSeq = store.projection.cursor();
+  const toSeq = await store.projection.cursor();
+  const legacyStates: ViewConfirmation[] = [];
   for (const view of VIEW_NAMES) {
-    const c = store.sync.cursor('csv', view);
+    const c = await store.sync.cursor('csv', view);
     const { header, dialect, epoch, files } = c.state as { header: string[]; dialect: string; epoch?: string; files: Record<string, { bytes: number; sha256: string; stamp: string; checkpoints?: number[] }> };
     const { bytes, sha256, stamp, checkpoints } = files[`${view}.csv`]!;
     const legacy = { bytes, sha256, header, dialect, stamp, ...(epoch === undefined ? {} : { epoch }), ...(checkpoints === undefined ? {} : { checkpoints }) };
-    store.db.transaction(() => store.sync.confirm('csv', view, toSeq, c.deliveredRows, legacy, 0))();
+    legacyStates.push({ view, ok: true, totalRows: c.deliveredRows, rows: 0, state: legacy });
   }
+  // Committed as a run commits them: under the target's lock, all views in one transaction.
+  const ticket = (await store.sync.tryLock('csv', store.sync.newOwner()))!;
+  await store.sync.commitRun(ticket, toSeq, legacyStates);
+  await store.sync.unlock(ticket);
   const inodes = () => VIEW_NAMES.map((v) => statSync(join(csvDir, `${v}.csv`)).ino);
   const before = inodes();
   const idle = await runSync({ store, target, logger: silent });
   assert.equal(idle.status === 'ok' && idle.rows, 0, 'nothing rewritten');
   assert.deepEqual(inodes(), before, 'the files are left as they are');
-  for (const view of VIEW_NAMES) assert.equal((store.sync.cursor('csv', view).state as { v: number }).v, 2, `${view}: the state is in the new format`);
+  for (const view of VIEW_NAMES) assert.equal(((await store.sync.cursor('csv', view)).state as { v: number }).v, 2, `${view}: the state is in the new format`);
   await ingest(store, batch(100, 5));
   const pending = (await deliveries(store)).reduce((n, d) => n + d.pending, 0);
   const r = await runSync({ store, target, logger: silent });

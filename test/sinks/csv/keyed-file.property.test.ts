@@ -37,15 +37,15 @@ function source(rows: Cell[][], changedAt: number[]): KeyedRowSource {
   const total = rows.length;
   return {
     total,
-    *pages() {
+    async *pages() {
       for (let i = 0; i < total; i += 100) yield rows.slice(i, i + 100);
     },
-    *changed(sinceSeq: number, known: number) {
+    async *changed(sinceSeq: number, known: number) {
       const out: PositionedRow[] = [];
       for (let p = 1; p <= total; p++) if (p > known || changedAt[p - 1]! > sinceSeq) out.push({ position: p, cells: rows[p - 1]! });
       for (let i = 0; i < out.length; i += 50) yield out.slice(i, i + 50);
     },
-    countChanged(sinceSeq: number, known: number) {
+    async countChanged(sinceSeq: number, known: number) {
       let n = 0;
       for (let p = 1; p <= total; p++) if (p > known || changedAt[p - 1]! > sinceSeq) n++;
       return n;
@@ -86,7 +86,7 @@ test('property: a keyed CSV file spliced sync after sync equals the view, across
         }
         add(s.added, s.fresh[0]!);
         const d: KeyedDelivery = { kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, zone: 'UTC', epoch: 'e1', pending: 0, rows: source(rows, changedAt) };
-        d.pending = d.rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows);
+        d.pending = await d.rows.countChanged(cursor.deliveredSeq, cursor.deliveredRows);
         const [out] = await target.deliver([d]);
         assert.ok(out?.ok, JSON.stringify(out));
         // After a committed sync and no hand edit, the old file is spliced, never written whole.
@@ -166,8 +166,8 @@ test('regression: a write to a keyed file while a sync splices it is not copied 
   const file = join(dir, 'content_scores.csv');
   const rows: Cell[][] = Array.from({ length: 2000 }, (_, i) => [`c${i + 1}`, 'Ann', '2026-11-30T00:00:00.000Z', 'm', i % 10, 'j', 't']);
   const changedAt = rows.map(() => 1);
-  const delivery = (cursor: ViewCursor, seq: number, src: KeyedRowSource): KeyedDelivery => ({ kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, zone: 'UTC', epoch: 'e1', pending: src.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: src });
-  const [first] = await target.deliver([delivery({ deliveredSeq: 0, deliveredRows: 0, state: undefined, lastError: null, lastErrorAt: null }, 1, source(rows, changedAt))]);
+  const delivery = async (cursor: ViewCursor, seq: number, src: KeyedRowSource): Promise<KeyedDelivery> => ({ kind: 'keyed', view: 'content_scores', header: HEADER, cursor, toSeq: seq, zone: 'UTC', epoch: 'e1', pending: await src.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: src });
+  const [first] = await target.deliver([await delivery({ deliveredSeq: 0, deliveredRows: 0, state: undefined, lastError: null, lastErrorAt: null }, 1, source(rows, changedAt))]);
   assert.ok(first?.ok);
   const cursor: ViewCursor = { deliveredSeq: 1, deliveredRows: 2000, state: first.receipt.state, lastError: null, lastErrorAt: null };
   rows[1999] = ['c2000', 'Bob', '2026-11-30T00:00:00.000Z', 'm', 7, 'changed', 't'];
@@ -176,7 +176,7 @@ test('regression: a write to a keyed file while a sync splices it is not copied 
   const src = source(rows, changedAt);
   const racing: KeyedRowSource = {
     ...src,
-    *changed(since, known) {
+    async *changed(since, known) {
       const b = readFileSync(file);
       const at = b.indexOf('c10,') + 1;
       b[at] = 0x39; // c10 → c90
@@ -184,7 +184,7 @@ test('regression: a write to a keyed file while a sync splices it is not copied 
       yield* src.changed(since, known);
     },
   };
-  const [second] = await target.deliver([delivery(cursor, 2, racing)]);
+  const [second] = await target.deliver([await delivery(cursor, 2, racing)]);
   assert.ok(second?.ok);
   const got = parse(readFileSync(file)) as string[][];
   assert.deepEqual(got.slice(1), rows.map((r) => r.map(shown)), 'the file is the view, not the edit');

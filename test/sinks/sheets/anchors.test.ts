@@ -7,7 +7,7 @@ import { sameRow } from '../../../src/sinks/sheets/cells.js';
 const at = (...rows: number[]): Anchor[] => rows.map((row) => ({ row, hash: `h${row}` }));
 const rowsOf = (anchors: readonly Anchor[]) => anchors.map((a) => a.row);
 
-test('hashes compare as sameRow does: empty is null, missing or "", trailing empties do not count, numbers survive a float round trip', () => {
+test('hashes compare as sameRow does: empty is null, missing or "", trailing empties do not count, numbers survive a float round trip', async () => {
   const row = ['w-1', 45673.64635559027, null, 7, '=HYPERLINK("x")'];
   const h = hashRow(row);
   assert.match(h, /^[A-Za-z0-9_-]{16}$/, 'a short hash: the state stays small');
@@ -24,7 +24,7 @@ test('hashes compare as sameRow does: empty is null, missing or "", trailing emp
   assert.ok(matchesAnchor([], hashRow([null, ''])));
 });
 
-test('numbers sitting on a rounding boundary still match after a round trip (both readings are tried)', () => {
+test('numbers sitting on a rounding boundary still match after a round trip (both readings are tried)', async () => {
   // Numbers whose 12-significant-digit rounding differs from that of a hair below them.
   const straddling = Array.from({ length: 200 }, (_, i) => 0.1234567890125 + (i - 100) * 1e-17).filter((x) => x.toPrecision(12) !== (x * (1 - 5e-15)).toPrecision(12));
   assert.ok(straddling.length > 0);
@@ -42,7 +42,7 @@ test('numbers sitting on a rounding boundary still match after a round trip (bot
   }
 });
 
-test('anchorRows: a first write of many rows is anchored at its first row and at points spread over it; a small sync at its last row', () => {
+test('anchorRows: a first write of many rows is anchored at its first row and at points spread over it; a small sync at its last row', async () => {
   const first = anchorRows(1, 100);
   assert.equal(first[0], 1);
   assert.equal(first.at(-1), 100);
@@ -58,7 +58,7 @@ test('anchorRows: a first write of many rows is anchored at its first row and at
   assert.ok(backlog[0]! >= 1001 && backlog.length <= MAX_ANCHORS + 1);
 });
 
-test('keepAnchors: at most MAX_ANCHORS, sorted, the first and the newest kept, the rest thinned to stay spread', () => {
+test('keepAnchors: at most MAX_ANCHORS, sorted, the first and the newest kept, the rest thinned to stay spread', async () => {
   assert.deepEqual(rowsOf(keepAnchors(at(5, 1, 3))), [1, 3, 5]);
   assert.deepEqual(keepAnchors([...at(3), { row: 3, hash: 'new' }]), [{ row: 3, hash: 'new' }], 'a later anchor of a row replaces the earlier');
   // Fifty syncs of two rows each, starting from a first sync of 100 rows.

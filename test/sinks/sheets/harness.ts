@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import { OAuth2Client } from 'google-auth-library';
-import type { ViewDelivery } from '../../../src/model/sync.js';
+import type { ViewDelivery, ViewOutcome } from '../../../src/model/sync.js';
 import { isKeyedView, VIEW_NAMES, type LogViewName, type ViewName } from '../../../src/model/views.js';
 import { createSheetsAuth } from '../../../src/sinks/sheets/auth.js';
 import { DATE_PATTERN, DATE_TIME_PATTERN, toSheetRow } from '../../../src/sinks/sheets/cells.js';
 import { columnKinds } from '../../../src/model/views.js';
 import { createSheetsTarget, type SheetsTargetOptions } from '../../../src/sinks/sheets/sheets-target.js';
 import { generateWebhook } from '../../../src/simulate/generate.js';
-import { createStore, type Store } from '../../../src/store/create-store.js';
+import { createStore } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { startFakeSheets, type FakeSheets, type FakeSheetsOptions } from '../../fakes/fake-sheets.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
@@ -52,24 +53,45 @@ export function rawApi(fake: FakeSheets): sheets_v4.Sheets {
 export const mixed = (from: number, n: number, prefix = 'w-') => Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 11, idPrefix: prefix }) as unknown as Record<string, unknown>);
 
 /** What runSync hands a target (after projecting what is pending): every view after the target's cursor, header and rows from one column snapshot. */
-export function deliveries(store: Store, target = 'sheets'): ViewDelivery[] {
-  store.projection.catchUp();
-  const toSeq = store.projection.cursor();
-  const registry = store.projection.columns();
-  const epoch = store.keyedEpoch();
-  const zone = store.reportTimezone();
-  return VIEW_NAMES.map((view): ViewDelivery => {
-    const cursor = store.sync.cursor(target, view);
-    const { header, rows, keyed } = store.views.snapshot(view, registry);
-    if (isKeyedView(view) && keyed) return { kind: 'keyed', view, header, cursor, toSeq, zone, epoch, pending: keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: keyed };
-    return { kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, pending: rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows };
-  });
+export async function deliveries(store: Store, target = 'sheets'): Promise<ViewDelivery[]> {
+  await store.projection.catchUp();
+  const toSeq = await store.projection.cursor();
+  const registry = await store.projection.columns();
+  const epoch = await store.keyedEpoch();
+  const zone = await store.reportTimezone();
+  const out: ViewDelivery[] = [];
+  for (const view of VIEW_NAMES) {
+    const cursor = await store.sync.cursor(target, view);
+    const { header, rows, keyed } = await store.views.snapshot(view, registry);
+    if (isKeyedView(view) && keyed) out.push({ kind: 'keyed', view, header, cursor, toSeq, zone, epoch, pending: await keyed.countChanged(cursor.deliveredSeq, cursor.deliveredRows), rows: keyed });
+    else out.push({ kind: 'log', view: view as LogViewName, header, cursor, toSeq, zone, pending: await rows.count({ fromSeq: cursor.deliveredSeq, toSeq }), rows });
+  }
+  return out;
 }
 
-/** How many rows a view has: an append-only view's rows up to `toSeq`, a keyed view's keys now. */
-export function viewCount(store: Store, view: ViewName, toSeq = store.projection.cursor()): number {
-  const { keyed } = store.views.snapshot(view);
-  return keyed ? keyed.total : store.views.count(view as LogViewName, { toSeq });
+/**
+ * Commits a delivery's outcomes as runSync does: under the target's lock, the
+ * ok views' cursors move to `toSeq` with their receipts, the others' errors
+ * are recorded.
+ */
+export async function commitOutcomes(store: Store, target: string, toSeq: number, outcomes: readonly ViewOutcome[]): Promise<void> {
+  const ticket = await store.sync.tryLock(target, store.sync.newOwner());
+  assert.ok(ticket, `the ${target} lock is free`);
+  try {
+    await store.sync.commitRun(
+      ticket,
+      toSeq,
+      outcomes.map((o) => (o.ok ? { view: o.view, ok: true, totalRows: o.receipt.totalRows, rows: o.receipt.rows, state: o.receipt.state } : { view: o.view, ok: false, error: o.error })),
+    );
+  } finally {
+    await store.sync.unlock(ticket);
+  }
+}
+
+/** How many rows a view has: an append-only view's rows up to `toSeq` (default: the projector's cursor), a keyed view's keys now. */
+export async function viewCount(store: Store, view: ViewName, toSeq?: number): Promise<number> {
+  const { rows, keyed } = await store.views.snapshot(view);
+  return keyed ? keyed.total : rows.count({ toSeq: toSeq ?? (await store.projection.cursor()) });
 }
 
 /**
@@ -77,13 +99,13 @@ export function viewCount(store: Store, view: ViewName, toSeq = store.projection
  * numbers of the wall clock in `zone` with a date-time format, days as date
  * serials with a date format, booleans as booleans).
  */
-export function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewName, zone = 'UTC'): void {
-  const { header, rows } = store.views.snapshot(view);
+export async function assertTabEqualsView(fake: FakeSheets, store: Store, view: ViewName, zone = 'UTC'): Promise<void> {
+  const { header, rows } = await store.views.snapshot(view);
   const tab = fake.tab(SHEET, view);
   assert.ok(tab, `tab ${view} exists`);
   const kinds = columnKinds(view, header);
   const expected: unknown[][] = [header];
-  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, kinds, zone));
+  for await (const page of rows.pages({ toSeq: await store.projection.cursor() })) for (const row of page) expected.push(toSheetRow(row, kinds, zone));
   const norm = (rows: unknown[][]) =>
     rows.map((r) => {
       const c = r.map((v) => (v === undefined || v === '' ? null : v));

@@ -72,7 +72,7 @@ test('failures that are not about one view (quota, server, permission, a stopped
   assert.equal(calls, 2);
 });
 
-test('errors name the tab when a request is about one view', () => {
+test('errors name the tab when a request is about one view', async () => {
   assert.equal(whatFor(['scores'], 'writing rows', 'writing the rows of tab'), 'writing the rows of tab "scores"');
   assert.equal(whatFor(['scores', 'red_flags'], 'writing rows', 'writing the rows of tab'), 'writing rows');
 });

@@ -28,8 +28,8 @@ export function makeDelivery(o: { view: LogViewName; header: string[]; rows?: Ce
     toSeq: rows.length,
     pending: rows.length - delivered,
     rows: {
-      count: (s) => select(s).length,
-      *pages(s) {
+      count: async (s) => select(s).length,
+      async *pages(s) {
         const all = select(s);
         for (let i = 0; i < all.length; i += pageSize) {
           const page = all.slice(i, i + pageSize);
@@ -112,14 +112,14 @@ export class KeyedModel {
       pending: changed(cursor.deliveredSeq, cursor.deliveredRows).length,
       rows: {
         total,
-        *pages() {
+        async *pages() {
           for (let i = 0; i < total; i += pageSize) {
             const page = rows.slice(i, i + pageSize).map(aligned);
             self.reads += page.length;
             yield page;
           }
         },
-        *changed(sinceSeq, known) {
+        async *changed(sinceSeq, known) {
           const positions = changed(sinceSeq, known);
           for (let i = 0; i < positions.length; i += pageSize) {
             const page: PositionedRow[] = positions.slice(i, i + pageSize).map((p) => ({ position: p, cells: aligned(rows[p - 1]!) }));
@@ -127,8 +127,15 @@ export class KeyedModel {
             yield page;
           }
         },
-        countChanged: (sinceSeq, known) => changed(sinceSeq, known).length,
+        countChanged: async (sinceSeq, known) => changed(sinceSeq, known).length,
       },
     };
   }
+}
+
+/** Every item of an async iterable, in order (Array.fromAsync is Node 22). */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
 }

@@ -10,19 +10,16 @@ import type { RunFacts, SyncTarget, ViewOutcome } from '../../../src/model/sync.
 import { dayIn } from '../../../src/model/time.js';
 import { columnKinds, isKeyedView, type ViewName } from '../../../src/model/views.js';
 import { toSheetRow } from '../../../src/sinks/sheets/cells.js';
-import type { Store } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import type { FakeSheets } from '../../fakes/fake-sheets.js';
-import { deliveries, SHEET } from './harness.js';
+import { commitOutcomes, deliveries, SHEET } from './harness.js';
 
 /** One sync as runSync does it (deliver, then commit the ok views), at `startedAt`. */
 export async function syncAt(store: Store, target: SyncTarget, startedAt: string, run: Partial<RunFacts> = {}): Promise<ViewOutcome[]> {
-  const ds = deliveries(store);
+  const ds = await deliveries(store);
   const toSeq = ds[0]!.toSeq;
   const outs = await target.deliver(ds, { run: { startedAt, quarantined: 0, parked: 0, ...run } });
-  for (const o of outs) {
-    if (o.ok) store.sync.confirm('sheets', o.view, toSeq, o.receipt.totalRows, o.receipt.state, o.receipt.rows);
-    else store.sync.recordViewError('sheets', o.view, o.error);
-  }
+  await commitOutcomes(store, 'sheets', toSeq, outs);
   return outs;
 }
 
@@ -36,8 +33,8 @@ const norm = (rows: readonly unknown[][]) =>
   });
 
 /** The rows of a view by month (append-only views: of received_at; keyed views: the store's months), as written. */
-export function rowsByMonth(store: Store, view: ViewName, zone = 'UTC'): Map<string, { header: string[]; rows: unknown[][] }> {
-  const { header, rows, keyed } = store.views.snapshot(view);
+export async function rowsByMonth(store: Store, view: ViewName, zone = 'UTC'): Promise<Map<string, { header: string[]; rows: unknown[][] }>> {
+  const { header, rows, keyed } = await store.views.snapshot(view);
   const kinds = columnKinds(view, header);
   const out = new Map<string, { header: string[]; rows: unknown[][] }>();
   const add = (month: string, cells: Cell[]) => {
@@ -48,19 +45,19 @@ export function rowsByMonth(store: Store, view: ViewName, zone = 'UTC'): Map<str
   if (isKeyedView(view)) {
     const months = keyed!.months!;
     for (const m of months.list) {
-      for (const page of months.rows(m.month).pages()) for (const cells of page) add(m.month, cells);
+      for await (const page of months.rows(m.month).pages()) for (const cells of page) add(m.month, cells);
       if (!out.has(m.month) && m.total > 0) out.set(m.month, { header, rows: [] });
     }
     return out;
   }
   const at = header.indexOf('received_at');
-  for (const page of rows.pages({ toSeq: store.projection.cursor() })) for (const cells of page) add(dayIn(cells[at] as string, zone)!.slice(0, 7), cells);
+  for await (const page of rows.pages({ toSeq: await store.projection.cursor() })) for (const cells of page) add(dayIn(cells[at] as string, zone)!.slice(0, 7), cells);
   return out;
 }
 
 /** Each month of the view has its tab `<view> <yyyy-mm>` holding exactly its rows under the header (`except`: months dropped). */
-export function assertMonthTabs(fake: FakeSheets, store: Store, view: ViewName, except: readonly string[] = []): string[] {
-  const months = rowsByMonth(store, view);
+export async function assertMonthTabs(fake: FakeSheets, store: Store, view: ViewName, except: readonly string[] = []): Promise<string[]> {
+  const months = await rowsByMonth(store, view);
   const seen: string[] = [];
   for (const [month, { header, rows }] of [...months].sort()) {
     const title = `${view} ${month}`;

@@ -12,6 +12,7 @@ import { monthsBefore, planDrops, type MonthTab } from '../../../src/sinks/sheet
 import { joinOutcome, splitViews, type MonthTabState, type MonthViewState } from '../../../src/sinks/sheets/month-tabs.js';
 import type { SheetViewState, TabOutcome } from '../../../src/sinks/sheets/plan-views.js';
 import { placeOf } from '../../../src/sinks/sheets/tab-order.js';
+import { collect } from './make-delivery.js';
 
 const MONTHS = ['2026-05', '2026-06', '2026-07', '2026-08', '2026-09', '2026-10', '2026-11'];
 const monthArb = fc.constantFrom(...MONTHS);
@@ -29,8 +30,8 @@ function logDelivery(months: readonly string[], delivered: number, state?: Month
     toSeq: rows.length,
     pending: rows.length - delivered,
     rows: {
-      count: (s) => select(s.fromSeq, s.toSeq).length,
-      *pages(s) {
+      count: async (s) => select(s.fromSeq, s.toSeq).length,
+      async *pages(s) {
         const all = select(s.fromSeq, s.toSeq);
         for (let i = 0; i < all.length; i += 3) yield all.slice(i, i + 3);
       },
@@ -38,13 +39,13 @@ function logDelivery(months: readonly string[], delivered: number, state?: Month
   };
 }
 
-test('property: the pending rows of a log view split into one tab per month, each with exactly its month’s rows, in order; dropped months skipped', () => {
-  fc.assert(
-    fc.property(fc.array(monthArb, { maxLength: 40 }), fc.nat(), fc.option(monthArb, { nil: undefined }), (raw, cut, dropped) => {
+test('property: the pending rows of a log view split into one tab per month, each with exactly its month’s rows, in order; dropped months skipped', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(monthArb, { maxLength: 40 }), fc.nat(), fc.option(monthArb, { nil: undefined }), async (raw, cut, dropped) => {
       const months = [...raw].sort();
       const delivered = months.length === 0 ? 0 : cut % (months.length + 1);
       const d = logDelivery(months, delivered);
-      const { units, splits } = splitViews([d], { partition: 'month', droppedThrough: dropped, currentMonth: '2026-11' });
+      const { units, splits } = await splitViews([d], { partition: 'month', droppedThrough: dropped, currentMonth: '2026-11' });
       const pending = months.slice(delivered);
       const expected = [...new Set(pending)].filter((m) => dropped === undefined || m > dropped).sort();
       assert.deepEqual(units.map((u) => u.tab), expected.map((m) => `red_flags ${m}`));
@@ -54,26 +55,26 @@ test('property: the pending rows of a log view split into one tab per month, eac
         const m = u.tab!.slice('red_flags '.length);
         const mine = pending.map((x, i) => ({ x, id: `w-${delivered + i}` })).filter((r) => r.x === m);
         assert.equal(u.pending, mine.length);
-        const got = [...u.rows.pages({ fromSeq: u.cursor.deliveredSeq, toSeq: u.toSeq })].flat().map((r) => r[0]);
+        const got = (await collect(u.rows.pages({ fromSeq: u.cursor.deliveredSeq, toSeq: u.toSeq }))).flat().map((r) => r[0]);
         assert.deepEqual(got, mine.map((r) => r.id));
-        assert.equal(u.rows.count({ toSeq: u.toSeq }), mine.length, 'a new month tab holds only rows after the cursor');
+        assert.equal(await u.rows.count({ toSeq: u.toSeq }), mine.length, 'a new month tab holds only rows after the cursor');
         // Any other slice is read and filtered (never answered from the split's count).
         const shorter = months.slice(delivered, Math.max(delivered, months.length - 1)).filter((x) => x === m).length;
-        assert.equal(u.rows.count({ fromSeq: 0, toSeq: Math.max(delivered, months.length - 1) }), shorter);
-        assert.equal([...u.rows.pages({ fromSeq: 0, toSeq: Math.max(delivered, months.length - 1) })].flat().length, shorter);
+        assert.equal(await u.rows.count({ fromSeq: 0, toSeq: Math.max(delivered, months.length - 1) }), shorter);
+        assert.equal((await collect(u.rows.pages({ fromSeq: 0, toSeq: Math.max(delivered, months.length - 1) }))).flat().length, shorter);
       }
       assert.deepEqual(splits[0]!.skipped, [...new Set(pending)].filter((m) => dropped !== undefined && m <= dropped).sort());
     }),
   );
 });
 
-test('property: a view succeeds only when all its month tabs did; its state keeps each month tab and forgets the dropped ones', () => {
-  fc.assert(
-    fc.property(fc.array(monthArb, { minLength: 1, maxLength: 30 }), fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }), fc.option(monthArb, { nil: undefined }), (raw, fails, through) => {
+test('property: a view succeeds only when all its month tabs did; its state keeps each month tab and forgets the dropped ones', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(monthArb, { minLength: 1, maxLength: 30 }), fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }), fc.option(monthArb, { nil: undefined }), async (raw, fails, through) => {
       const months = [...raw].sort();
       const old: MonthViewState = { partition: 'month', zone: 'UTC', months: { '2026-04': { sheetId: 4, nextRow: 3, header: [], since: 0 } } };
       const d = logDelivery(months, 0, old);
-      const { splits } = splitViews([d], { partition: 'month', currentMonth: '2026-11' });
+      const { splits } = await splitViews([d], { partition: 'month', currentMonth: '2026-11' });
       const split = splits[0]!;
       const outcomes = new Map<string, TabOutcome>();
       let i = 0;
@@ -98,7 +99,7 @@ test('property: a view succeeds only when all its month tabs did; its state keep
 
 const tabsArb = fc.uniqueArray(fc.record({ view: fc.constantFrom('red_flags', 'scores', 'contents'), month: monthArb, cells: fc.integer({ min: 1, max: 1000 }) }), { selector: (t) => `${t.view} ${t.month}` });
 
-test('property: auto drops whole months, oldest first, only as many as needed (the months this sync was about to write too), never the current month; N keeps the last N months', () => {
+test('property: auto drops whole months, oldest first, only as many as needed (the months this sync was about to write too), never the current month; N keeps the last N months', async () => {
   fc.assert(
     fc.property(
       tabsArb,
@@ -136,7 +137,7 @@ test('property: auto drops whole months, oldest first, only as many as needed (t
   );
 });
 
-test('property: a new month tab goes next to its view’s previous month (or before its next one), else after the single tab, else at the end', () => {
+test('property: a new month tab goes next to its view’s previous month (or before its next one), else after the single tab, else at the end', async () => {
   fc.assert(
     fc.property(fc.uniqueArray(fc.oneof(fc.constantFrom('Notes', 'scores', 'ember-sync'), fc.tuple(fc.constantFrom('scores', 'red_flags'), monthArb).map(([v, m]) => `${v} ${m}`))), monthArb, (titles, month) => {
       const title = `scores ${month}`;
@@ -157,8 +158,8 @@ test('property: a new month tab goes next to its view’s previous month (or bef
   assert.equal(monthsBefore('2026-11', 12), '2025-11');
 });
 
-test('keyed months: a tab per month that changed, is new, or was renumbered (a new resetSeq or epoch: written whole); the others untouched', () => {
-  const rowsOf = (total: number): KeyedRows => ({ total, *pages() {}, *changed() {}, countChanged: (_s, known) => Math.max(0, total - known) });
+test('keyed months: a tab per month that changed, is new, or was renumbered (a new resetSeq or epoch: written whole); the others untouched', async () => {
+  const rowsOf = (total: number): KeyedRows => ({ total, async *pages() {}, async *changed() {}, countChanged: async (_s, known) => Math.max(0, total - known) });
   const list = [
     { month: '2026-08', total: 3, resetSeq: 0 },
     { month: '2026-09', total: 4, resetSeq: 0 },
@@ -180,17 +181,17 @@ test('keyed months: a tab per month that changed, is new, or was renumbered (a n
     toSeq: 12,
     pending: 1,
     cursor: { deliveredSeq: 10, deliveredRows: 9, state, lastError: null, lastErrorAt: null },
-    rows: { ...rowsOf(14), months: { list, changedSince: () => new Set(changed), rows: (m) => rowsOf(list.find((x) => x.month === m)!.total) } },
+    rows: { ...rowsOf(14), months: { list, changedSince: async () => new Set(changed), rows: (m) => rowsOf(list.find((x) => x.month === m)!.total) } },
   });
-  const units = (d: KeyedDelivery) => splitViews([d], { partition: 'month', currentMonth: '2026-11' }).units.map((u) => [u.tab, u.kind === 'keyed' ? u.epoch : '', u.cursor.deliveredRows]);
+  const units = async (d: KeyedDelivery) => (await splitViews([d], { partition: 'month', currentMonth: '2026-11' })).units.map((u) => [u.tab, u.kind === 'keyed' ? u.epoch : '', u.cursor.deliveredRows]);
   // September changed; October was renumbered after its tab was written (resetSeq 9, tab at 4); November is new.
-  assert.deepEqual(units(delivery('e1', ['2026-09'])), [
+  assert.deepEqual(await units(delivery('e1', ['2026-09'])), [
     ['contents 2026-09', 'e1#0', 4],
     ['contents 2026-10', 'e1#9', 2],
     ['contents 2026-11', 'e1#0', 0],
   ]);
   // A new epoch: every month is written whole.
-  assert.deepEqual(units(delivery('e2', [])).map((u) => u[0]), ['contents 2026-08', 'contents 2026-09', 'contents 2026-10', 'contents 2026-11']);
+  assert.deepEqual((await units(delivery('e2', []))).map((u) => u[0]), ['contents 2026-08', 'contents 2026-09', 'contents 2026-10', 'contents 2026-11']);
   // Dropped months are skipped.
-  assert.deepEqual(splitViews([delivery('e1', ['2026-09'])], { partition: 'month', droppedThrough: '2026-09', currentMonth: '2026-11' }).splits[0]!.skipped, ['2026-09']);
+  assert.deepEqual((await splitViews([delivery('e1', ['2026-09'])], { partition: 'month', droppedThrough: '2026-09', currentMonth: '2026-11' })).splits[0]!.skipped, ['2026-09']);
 });

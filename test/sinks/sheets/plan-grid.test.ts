@@ -7,7 +7,7 @@ import { planViews, type SpreadsheetTabs, type Tab, type ViewPlan } from '../../
 import { HEADER, makeDelivery, someRows } from './make-delivery.js';
 
 const sheetOf = (tabs: Record<string, Tab>): SpreadsheetTabs => ({ tabs: new Map(Object.entries(tabs)), cells: 0 });
-const planOf = (d: ReturnType<typeof makeDelivery>, tabs: Record<string, Tab> = {}, id = 77): ViewPlan => planViews([d], sheetOf(tabs), () => id).plans[0]!;
+const planOf = async (d: ReturnType<typeof makeDelivery>, tabs: Record<string, Tab> = {}, id = 77): Promise<ViewPlan> => (await planViews([d], sheetOf(tabs), () => id)).plans[0]!;
 const timeFormat = (sheetId: number, column: number, from: number, to: number) => ({
   repeatCell: {
     range: { sheetId, startRowIndex: from, endRowIndex: to, startColumnIndex: column, endColumnIndex: column + 1 },
@@ -16,22 +16,22 @@ const timeFormat = (sheetId: number, column: number, from: number, to: number) =
   },
 });
 
-test('a new tab: exactly its rows (at least header + one), its columns, the header frozen, time columns formatted', () => {
-  const goal = gridGoal(planOf(makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(4) })), 500)!;
+test('a new tab: exactly its rows (at least header + one), its columns, the header frozen, time columns formatted', async () => {
+  const goal = gridGoal(await planOf(makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(4) })), 500)!;
   assert.deepEqual(goal, { view: 'red_flags', sheetId: 77, before: undefined, rowCount: 5, columnCount: 3, adopt: false, formats: [{ column: 1, fromRow: 1, toRow: 5 }], growth: 15 });
   assert.deepEqual(goalRequests(goal, undefined), [
     { addSheet: { properties: { sheetId: 77, title: 'red_flags', gridProperties: { rowCount: 5, columnCount: 3, frozenRowCount: 1 } } } },
     timeFormat(77, 1, 1, 5),
   ]);
-  assert.equal(gridGoal(planOf(makeDelivery({ view: 'scores', header: HEADER })), 500)!.rowCount, 2, 'an empty view still has a row under its frozen header');
+  assert.equal(gridGoal(await planOf(makeDelivery({ view: 'scores', header: HEADER })), 500)!.rowCount, 2, 'an empty view still has a row under its frozen header');
   // The answer was lost but Google added the tab (our sheet id): nothing is sent again.
   assert.deepEqual(goalRequests(goal, { sheetId: 77, rowCount: 5, columnCount: 3 }), []);
 });
 
-test('growing a tab: rows appended with slack, only the dimensions that change; a growth already applied is not sent again', () => {
+test('growing a tab: rows appended with slack, only the dimensions that change; a growth already applied is not sent again', async () => {
   const tab = { sheetId: 5, rowCount: 4, columnCount: 3 };
   const state = { sheetId: 5, nextRow: 4, header: HEADER, last: null };
-  const grow = planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state }), { scores: tab });
+  const grow = await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state }), { scores: tab });
   const goal = gridGoal(grow, 10)!;
   assert.deepEqual([goal.rowCount, goal.columnCount, goal.growth], [17, 3, 39]);
   const requests = goalRequests(goal, tab);
@@ -44,22 +44,22 @@ test('growing a tab: rows appended with slack, only the dimensions that change; 
   assert.deepEqual(goalRequests(goal, { ...tab, rowCount: 500, columnCount: 9 }), [timeFormat(5, 1, 4, 17)]);
 
   // A new column: the columns grow. It is a dynamic one, so never formatted as a time, even named like one.
-  const widened = planOf(makeDelivery({ view: 'scores', header: [...HEADER, 'timestamp'], rows: someRows(3), delivered: 3, state }), { scores: tab });
+  const widened = await planOf(makeDelivery({ view: 'scores', header: [...HEADER, 'timestamp'], rows: someRows(3), delivered: 3, state }), { scores: tab });
   const g2 = gridGoal(widened, 10)!;
   assert.deepEqual([g2.rowCount, g2.columnCount], [4, 4]);
   assert.deepEqual(goalRequests(g2, tab), [{ appendDimension: { sheetId: 5, dimension: 'COLUMNS', length: 1 } }]);
 
   // Rows that fit the grid and the same columns: no structural request at all.
-  assert.equal(gridGoal(planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(4), delivered: 3, state }), { scores: { ...tab, rowCount: 10 } }), 10), undefined);
+  assert.equal(gridGoal(await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(4), delivered: 3, state }), { scores: { ...tab, rowCount: 10 } }), 10), undefined);
 });
 
-test('adopting a tab: grown to what it needs, never trimmed (someone may be writing to it), header frozen', () => {
+test('adopting a tab: grown to what it needs, never trimmed (someone may be writing to it), header frozen', async () => {
   const tab = { sheetId: 9, rowCount: 1000, columnCount: 26 };
-  const goal = gridGoal(planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(2) }), { scores: tab }), 500)!;
+  const goal = gridGoal(await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(2) }), { scores: tab }), 500)!;
   assert.deepEqual([goal.rowCount, goal.columnCount, goal.adopt, goal.growth], [1000, 26, true, 0]);
   assert.deepEqual(goalRequests(goal, tab)[0], { updateSheetProperties: { properties: { sheetId: 9, gridProperties: { frozenRowCount: 1 } }, fields: 'gridProperties.frozenRowCount' } });
   // A small tab grows to its rows; freezing and formats are resent (idempotent).
-  const small = gridGoal(planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(4) }), { scores: { sheetId: 9, rowCount: 2, columnCount: 2 } }), 500)!;
+  const small = gridGoal(await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(4) }), { scores: { sheetId: 9, rowCount: 2, columnCount: 2 } }), 500)!;
   assert.deepEqual([small.rowCount, small.columnCount, small.growth], [5, 3, 11]);
   assert.deepEqual(goalRequests(small, { sheetId: 9, rowCount: 2, columnCount: 2 }).slice(0, 2), [
     { appendDimension: { sheetId: 9, dimension: 'ROWS', length: 3 } },
@@ -68,11 +68,11 @@ test('adopting a tab: grown to what it needs, never trimmed (someone may be writ
   assert.equal(goalRequests(small, { sheetId: 9, rowCount: 5, columnCount: 3 }).length, 2, 'applied: freeze and format only');
 });
 
-test('the cell budget: each view with its slack if it fits, else without, else refused alone', () => {
+test('the cell budget: each view with its slack if it fits, else without, else refused alone', async () => {
   const state = { sheetId: 5, nextRow: 4, header: HEADER, last: null };
-  const append = planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state }), { scores: { sheetId: 5, rowCount: 4, columnCount: 3 } });
-  const create = planOf(makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(9) }), {}, 8);
-  const adopt = planOf(makeDelivery({ view: 'low_scores', header: HEADER, rows: someRows(1) }), { low_scores: { sheetId: 6, rowCount: 10, columnCount: 3 } });
+  const append = await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state }), { scores: { sheetId: 5, rowCount: 4, columnCount: 3 } });
+  const create = await planOf(makeDelivery({ view: 'red_flags', header: HEADER, rows: someRows(9) }), {}, 8);
+  const adopt = await planOf(makeDelivery({ view: 'low_scores', header: HEADER, rows: someRows(1) }), { low_scores: { sheetId: 6, rowCount: 10, columnCount: 3 } });
   const views = (goals: GridGoal[]) => goals.map((g) => [g.view, g.rowCount]);
 
   // Room for everything.
@@ -95,13 +95,13 @@ test('the cell budget: each view with its slack if it fits, else without, else r
   assert.match(refused[0]!.error, /^tab "red_flags" needs 30 more cells: the spreadsheet would hold 1,009 cells, over Google's limit of 1,000; nothing was written to it\./);
 });
 
-test('regression: rows someone else added to the grid (a late growth of a sync that lost its lock) get the time format before rows land there', () => {
+test('regression: rows someone else added to the grid (a late growth of a sync that lost its lock) get the time format before rows land there', async () => {
   const state = { sheetId: 5, nextRow: 4, header: HEADER, last: null, formattedRows: 6 };
   // The grid has 20 rows but only 6 carry our formats; 3 new rows fit without growing.
-  const plan = planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state }), { scores: { sheetId: 5, rowCount: 20, columnCount: 3 } });
+  const plan = await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state }), { scores: { sheetId: 5, rowCount: 20, columnCount: 3 } });
   const goal = gridGoal(plan, 10)!;
   assert.deepEqual([goal.rowCount, goal.columnCount, goal.growth], [20, 3, 0]);
   assert.deepEqual(goalRequests(goal, { sheetId: 5, rowCount: 20, columnCount: 3 }), [timeFormat(5, 1, 6, 20)]);
   // Fully formatted: no request at all.
-  assert.equal(gridGoal(planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state: { ...state, formattedRows: 20 } }), { scores: { sheetId: 5, rowCount: 20, columnCount: 3 } }), 10), undefined);
+  assert.equal(gridGoal(await planOf(makeDelivery({ view: 'scores', header: HEADER, rows: someRows(6), delivered: 3, state: { ...state, formattedRows: 20 } }), { scores: { sheetId: 5, rowCount: 20, columnCount: 3 } }), 10), undefined);
 });

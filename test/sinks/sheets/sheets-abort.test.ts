@@ -18,7 +18,7 @@ test('an aborted signal: nothing is sent, every view fails with the reason', asy
   await ingest(store, mixed(0, 10));
   const ac = new AbortController();
   ac.abort(lockLost());
-  const outcomes = await target().deliver(deliveries(store), { signal: ac.signal });
+  const outcomes = await target().deliver(await deliveries(store), { signal: ac.signal });
   assert.equal(fake.requests.length, 0);
   assert.equal(outcomes.length, VIEW_NAMES.length);
   for (const o of outcomes) {
@@ -39,7 +39,7 @@ test('aborted while a request is in flight: the next request is not sent', async
       if (r.kind === kind) ac.abort(lockLost());
       return 0;
     });
-    const outcomes = await sheets.deliver(deliveries(store), { signal: ac.signal });
+    const outcomes = await sheets.deliver(await deliveries(store), { signal: ac.signal });
     assert.equal(fake.requests.at(-1)?.kind, kind, `nothing sent after the ${kind} in flight`);
     for (const o of outcomes) assert.match(o.ok ? 'ok' : o.error, /stopped.*taken over by another process/);
   }
@@ -55,7 +55,7 @@ test('aborted during a retry wait: the retry is not sent', async (t) => {
   const ac = new AbortController();
   fake.injectFault({ status: 503, count: 10, match: (r) => r.kind === 'get' });
   const sheets = target({ retry: { baseMs: 5, capMs: 5, onRetry: () => ac.abort(lockLost()) } });
-  const outcomes = await sheets.deliver(deliveries(store), { signal: ac.signal });
+  const outcomes = await sheets.deliver(await deliveries(store), { signal: ac.signal });
   assert.equal(fake.requests.length, 1, 'one try, no retry after the abort');
   for (const o of outcomes) assert.match(o.ok ? 'ok' : o.error, /stopped.*taken over by another process/);
 });

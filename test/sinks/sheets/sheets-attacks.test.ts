@@ -31,12 +31,12 @@ test('a column the analyst inserted in a synced tab: the rebuild leaves nothing 
   // Every row holds the view's columns and nothing right of them (the last column had been pushed out to the right).
   const after = fake.tab(SHEET, title)!;
   assert.ok(after.values.every((r) => r.length <= width), `no cell past column ${width}: ${JSON.stringify(after.values[0])}`);
-  assertMonthTabs(fake, store, 'scores');
+  await assertMonthTabs(fake, store, 'scores');
   await ingest(store, mixed(70, 2, 'm-'), () => '2026-11-11T10:00:00.000Z');
   fake.resetRequests();
   assert.deepEqual(failures(await syncAt(store, sheets, '2026-11-20T00:02:00.000Z')), []);
   assert.equal(statusRow(fake.tab(SHEET, 'ember-sync')!.values, 'Tabs rebuilt')?.[1], 'none');
-  assertMonthTabs(fake, store, 'scores');
+  await assertMonthTabs(fake, store, 'scores');
 });
 
 test('REPORT_TIMEZONE changes and a keyed month is left without contents: its tab is emptied, no content shows in two month tabs', async (t) => {
@@ -47,7 +47,7 @@ test('REPORT_TIMEZONE changes and a keyed month is left without contents: its ta
   const ids = (title: string) => (fake.tab(SHEET, title)?.values ?? []).slice(1).map((r) => r[0]).filter((v) => v !== null && v !== undefined);
   assert.equal(ids('contents 2026-12').length, 1, 'in UTC the second call is December’s');
 
-  store.adoptReportTimezone('America/New_York');
+  await store.adoptReportTimezone('America/New_York');
   const ny = target({ partition: 'month', reportTimezone: 'America/New_York' });
   assert.deepEqual(failures(await syncAt(store, ny, '2026-12-01T06:00:00.000Z')), []);
   for (const view of ['contents', 'content_scores'] as const) {
@@ -111,10 +111,10 @@ test('a sorted status tab gets its formats back at the next sync that reads rows
 test('SHEETS_KEEP_MONTHS=1 after REPORT_TIMEZONE moved east: the month the append-only tabs still fill is current, never dropped, its rows written', async (t) => {
   const { fake, store, target } = await setup(t);
   // The month tabs began in Los Angeles time: a row keeps going to the month of that zone.
-  store.adoptReportTimezone('America/Los_Angeles');
+  await store.adoptReportTimezone('America/Los_Angeles');
   await ingest(store, mixed(0, 10), () => '2026-11-10T12:00:00.000Z');
   assert.deepEqual(failures(await syncAt(store, target({ partition: 'month', keepMonths: 1, reportTimezone: 'America/Los_Angeles' }), '2026-11-20T00:00:00.000Z')), []);
-  store.adoptReportTimezone('UTC');
+  await store.adoptReportTimezone('UTC');
   // 02:00 UTC on December 1st is still November 30 in Los Angeles: these rows belong in the November tabs.
   await ingest(store, mixed(50, 6, 'eve-'), () => '2026-12-01T02:00:00.000Z');
   const outs = await syncAt(store, target({ partition: 'month', keepMonths: 1, reportTimezone: 'UTC' }), '2026-12-01T02:30:00.000Z');
@@ -161,11 +161,11 @@ test('auto: a first sync of a history too big for the spreadsheet leaves out its
   assert.ok(fake.totalCells(SHEET) <= budget * 0.9, `${fake.totalCells(SHEET)} cells, at most 90% of ${budget}`);
   assert.ok(fake.tab(SHEET, 'scores 2026-11') && fake.tab(SHEET, 'daily_agents') && fake.tab(SHEET, 'daily_metrics'), 'the current month and the daily tabs');
   assert.ok(!fake.tabs(SHEET).some((title) => title.endsWith(' 2026-06')), 'the oldest month left out');
-  const state = store.sync.cursor('sheets', 'scores').state as MonthViewState;
+  const state = (await store.sync.cursor('sheets', 'scores')).state as MonthViewState;
   assert.ok(state.droppedThrough !== undefined && state.droppedThrough >= '2026-06');
   for (const m of Object.keys(state.months)) assert.ok(m > state.droppedThrough!, `${m} kept`);
   const kept = Object.keys(state.months).sort();
-  assertMonthTabs(fake, store, 'scores', ['2026-06', '2026-07', '2026-08', '2026-09', '2026-10'].filter((m) => !kept.includes(m)));
+  await assertMonthTabs(fake, store, 'scores', ['2026-06', '2026-07', '2026-08', '2026-09', '2026-10'].filter((m) => !kept.includes(m)));
   assert.match(String(statusRow(fake.tab(SHEET, 'ember-sync')!.values, 'Note')?.[1]), /^months? 2026-06.* not written to Sheets: .*SHEETS_KEEP_MONTHS=auto/);
   // The result counts the rows that went to Sheets, not those of the months left out.
   const rows = fake.tabs(SHEET).filter((title) => title !== 'ember-sync').reduce((n, title) => n + fake.tab(SHEET, title)!.values.length - 1, 0);
@@ -174,12 +174,12 @@ test('auto: a first sync of a history too big for the spreadsheet leaves out its
   await ingest(store, mixed(100, 3, 'n-'), () => '2026-11-19T10:00:00.000Z');
   assert.deepEqual(failures(await syncAt(store, sheets, '2026-11-20T00:01:00.000Z')), []);
   assert.ok(!fake.tabs(SHEET).some((title) => title.endsWith(' 2026-06')));
-  assertMonthTabs(fake, store, 'scores', ['2026-06', '2026-07', '2026-08', '2026-09', '2026-10'].filter((m) => !kept.includes(m)));
+  await assertMonthTabs(fake, store, 'scores', ['2026-06', '2026-07', '2026-08', '2026-09', '2026-10'].filter((m) => !kept.includes(m)));
 });
 
 test('month rollover at midnight in New York with the product options: the last second of November stays in November, the rollover sync makes at most 4 requests, the status tab too', async (t) => {
   const { fake, store, target } = await setup(t);
-  store.adoptReportTimezone('America/New_York');
+  await store.adoptReportTimezone('America/New_York');
   const sheets = target({ partition: 'month', keepMonths: 'auto', onConflict: 'rebuild', statusTab: true, protectTabs: true, reportTimezone: 'America/New_York', growSlackRows: 50 });
   await ingest(store, mixed(0, 20), (i) => `2026-11-${String(10 + i).padStart(2, '0')}T12:00:00.000Z`);
   assert.deepEqual(failures(await syncAt(store, sheets, '2026-11-30T12:00:00.000Z')), []);

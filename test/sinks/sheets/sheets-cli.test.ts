@@ -18,7 +18,7 @@ const TOKEN = 'cli-access-token';
 async function seed(dbPath: string, from: number, n: number): Promise<void> {
   const store = createStore({ dbPath });
   await ingest(store, Array.from({ length: n }, (_, i) => generateWebhook(from + i, { seed: 21, idPrefix: 'cli-' })));
-  store.close();
+  await store.close();
 }
 
 test('a sheets sync killed after the write but before the cursor commit: the next sync leaves no duplicate and no gap', async (t) => {
@@ -44,17 +44,17 @@ test('a sheets sync killed after the write but before the cursor commit: the nex
   assert.equal(killed.signal, 'SIGKILL');
   const store = createStore({ dbPath });
   t.after(() => store.close());
-  const toSeq = store.projection.cursor();
+  const toSeq = await store.projection.cursor();
   const inSheet = fake.tab(SHEET, 'scores')!.values.filter((r) => r.length > 0).length - 1;
-  assert.equal(inSheet, store.views.count('scores', { toSeq }), 'the killed sync had written the new rows');
-  assert.ok(store.sync.cursor('sheets', 'scores').deliveredRows < inSheet, 'but its cursor did not move');
+  assert.equal(inSheet, await viewCount(store, 'scores', toSeq), 'the killed sync had written the new rows');
+  assert.ok((await store.sync.cursor('sheets', 'scores')).deliveredRows < inSheet, 'but its cursor did not move');
 
   const again = await runCli(['sync', '--target', 'sheets'], env);
   assert.equal(again.code, 0, again.stderr);
   for (const view of VIEW_NAMES) {
     const values = fake.tab(SHEET, view)!.values.filter((r) => r.length > 0);
     const ids = values.slice(1).map((r) => r[0]);
-    assert.equal(ids.length, viewCount(store, view, toSeq), `${view}: no gap`);
+    assert.equal(ids.length, await viewCount(store, view, toSeq), `${view}: no gap`);
     // A keyed view: one row per key; a wide view: one row per webhook.
     const keys = isKeyedView(view) ? values.slice(1).map((r) => JSON.stringify(keyColumns(view).map((k) => r[k]))) : ids;
     if (view !== 'scores' && view !== 'workflow_fields') assert.equal(new Set(keys).size, keys.length, `${view}: no duplicate`);

@@ -49,14 +49,14 @@ test('rebuild: a sorted month tab is written again from the database in place, a
   const sheetId = tab.sheetId;
   const outs = await syncAt(store, sheets, '2026-11-20T00:01:00.000Z');
   assert.deepEqual(failures(outs), []);
-  assertMonthTabs(fake, store, 'scores');
+  await assertMonthTabs(fake, store, 'scores');
   assert.equal(fake.tab(SHEET, title)!.sheetId, sheetId, 'rebuilt in place (same tab)');
   const rebuilt = statusRow(fake.tab(SHEET, 'ember-sync')!.values, 'Tabs rebuilt');
   assert.match(String(rebuilt?.[1]), /^scores 2026-11: the rows of tab "scores 2026-11" were moved/);
   // The next sync is a plain append again.
   await ingest(store, mixed(80, 2, 'after-'), () => '2026-11-11T10:00:00.000Z');
   assert.deepEqual(failures(await syncAt(store, sheets, '2026-11-20T00:02:00.000Z')), []);
-  assertMonthTabs(fake, store, 'scores');
+  await assertMonthTabs(fake, store, 'scores');
   assert.equal(statusRow(fake.tab(SHEET, 'ember-sync')!.values, 'Tabs rebuilt')?.[1], 'none');
 });
 
@@ -78,7 +78,7 @@ test('rebuild: a sorted keyed tab and rows inserted by hand are rebuilt; stop ke
 
   const r = await runSync({ store, target: target({ onConflict: 'rebuild' }), logger: silent });
   assert.equal(r.status, 'ok', JSON.stringify(r));
-  for (const view of ['red_flags', 'contents', 'scores'] as const) assertTabEqualsView(fake, store, view);
+  for (const view of ['red_flags', 'contents', 'scores'] as const) await assertTabEqualsView(fake, store, view);
 });
 
 test('filters and filter views hide rows without moving them: not conflicts, rows keep being appended', async (t) => {
@@ -105,7 +105,7 @@ test('filters and filter views hide rows without moving them: not conflicts, row
   const r = await runSync({ store, target: sheets, logger: silent });
   assert.equal(r.status, 'ok', JSON.stringify(r));
   assert.deepEqual(fake.tab(SHEET, 'red_flags')!.values.slice(0, before.length), before, 'the filter view moved nothing');
-  for (const view of ['red_flags', 'scores'] as const) assertTabEqualsView(fake, store, view);
+  for (const view of ['red_flags', 'scores'] as const) await assertTabEqualsView(fake, store, view);
   assert.equal(statusRow(fake.tab(SHEET, 'ember-sync')!.values, 'Tabs rebuilt')?.[1], 'none', 'nothing rebuilt');
   // Appends only: no row above the new ones was written again.
   const first = before.length;
@@ -128,7 +128,7 @@ test('a rebuild that dies half-way is finished by the next sync', async (t) => {
   fake.clearFaults();
   const r = await runSync({ store, target: sheets, logger: silent });
   assert.equal(r.status, 'ok', JSON.stringify(r));
-  for (const view of ['scores', 'contents'] as const) assertTabEqualsView(fake, store, view);
+  for (const view of ['scores', 'contents'] as const) await assertTabEqualsView(fake, store, view);
 });
 
 test('the status tab: last sync, result, pending rows per view, quarantine, cells used (warning from 80%), the last error — in the requests a sync makes anyway', async (t) => {

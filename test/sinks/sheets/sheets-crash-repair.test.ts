@@ -17,9 +17,9 @@ test('a crashed first sync, then a new column: the next sync adopts the tabs and
   const sheets = target();
   await ingest(store, mixed(0, 10));
   // The first sync writes everything, and its process dies before the cursor commit.
-  const crashed = await sheets.deliver(deliveries(store));
+  const crashed = await sheets.deliver(await deliveries(store));
   assert.ok(crashed.every((o) => o.ok));
-  assert.equal(store.sync.cursor('sheets', 'low_scores').state ?? null, null, 'no record of the tabs');
+  assert.equal((await store.sync.cursor('sheets', 'low_scores')).state ?? null, null, 'no record of the tabs');
   const before = fake.tab(SHEET, 'low_scores')!.values[0]!.length;
 
   const extra = { ...vendorJson('low-score'), webhook_id: 'new-metric-1', score_details: { upsell_score: 9, upsell_justification: 'offered premium' } };
@@ -27,5 +27,5 @@ test('a crashed first sync, then a new column: the next sync adopts the tabs and
   const result = await runSync({ store, target: sheets, logger: pino({ level: 'silent' }) });
   assert.equal(result.status, 'ok', JSON.stringify(result));
   assert.equal(fake.tab(SHEET, 'low_scores')!.values[0]!.length, before + 2);
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
 });

@@ -11,7 +11,7 @@ import { VIEW_NAMES } from '../../../src/model/views.js';
 import type { FakeSheets, FaultSpec } from '../../fakes/fake-sheets.js';
 import { vendorJson } from '../../helpers/fixtures.js';
 import { ingest } from '../../helpers/ingest.js';
-import type { Store } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { assertTabEqualsView, mixed, setup, SHEET, viewCount } from './harness.js';
 
 const silent = pino({ level: 'silent' });
@@ -19,15 +19,15 @@ const SLACK = 10;
 const structural = (r: { kind: string }) => r.kind === 'batchUpdate';
 
 /** Every view has one tab, equal to the view, with the grid it should have. */
-function assertGrids(fake: FakeSheets, store: Store, rows: (view: (typeof VIEW_NAMES)[number], total: number) => number): void {
+async function assertGrids(fake: FakeSheets, store: Store, rows: (view: (typeof VIEW_NAMES)[number], total: number) => number): Promise<void> {
   assert.deepEqual([...fake.tabs(SHEET)].sort(), [...VIEW_NAMES].sort(), 'one tab per view');
-  const toSeq = store.projection.cursor();
+  const toSeq = await store.projection.cursor();
   for (const view of VIEW_NAMES) {
     const tab = fake.tab(SHEET, view)!;
-    const total = viewCount(store, view, toSeq);
+    const total = await viewCount(store, view, toSeq);
     assert.equal(tab.rowCount, rows(view, total), `${view}: exact row count`);
-    assert.equal(tab.columnCount, store.views.snapshot(view).header.length, `${view}: exact column count`);
-    assertTabEqualsView(fake, store, view);
+    assert.equal(tab.columnCount, (await store.views.snapshot(view)).header.length, `${view}: exact column count`);
+    await assertTabEqualsView(fake, store, view);
   }
 }
 
@@ -39,7 +39,7 @@ test('tab creation survives a 5xx or a dropped connection after Google applied i
       fake.injectFault({ ...fault, afterApply: true, match: structural });
       const result = await runSync({ store, target: target({ growSlackRows: SLACK }), logger: silent });
       assert.equal(result.status, 'ok', JSON.stringify(result));
-      assertGrids(fake, store, (_, total) => Math.max(2, total + 1));
+      await assertGrids(fake, store, (_, total) => Math.max(2, total + 1));
       assert.equal(fake.requests.filter((r) => r.status === 400).length, 0, 'no "already exists"');
       assert.equal(fake.requests.filter(structural).length, 1, 'the applied batch is not sent again');
     });
@@ -63,7 +63,7 @@ test('grid growth survives a 5xx or a dropped connection after Google applied it
     const result = await runSync({ store, target: sheets, logger: silent });
     assert.equal(result.status, 'ok', JSON.stringify(result));
     // A view whose rows pass its grid grows to exactly header + rows + slack; the others keep their grid.
-    assertGrids(fake, store, (view, total) => (total + 1 > before[view]! ? total + 1 + SLACK : before[view]!));
+    await assertGrids(fake, store, (view, total) => (total + 1 > before[view]! ? total + 1 + SLACK : before[view]!));
     assert.equal(fake.requests.filter((r) => r.status === 400).length, 0);
   }
 });

@@ -34,10 +34,10 @@ test('auto: the oldest month tabs are dropped when the spreadsheet would pass 90
   const gone = ['2026-08', '2026-09', '2026-10'].filter((m) => !fake.tab(SHEET, `scores ${m}`));
   assert.deepEqual(gone, ['2026-08', '2026-09', '2026-10'].slice(0, gone.length));
   for (const m of gone) assert.ok(!fake.tabs(SHEET).some((title) => title.endsWith(` ${m}`)), `${m}: every view's tab dropped`);
-  assertMonthTabs(fake, store, 'scores', gone);
+  await assertMonthTabs(fake, store, 'scores', gone);
   assert.ok(fake.tab(SHEET, 'scores 2026-11'), 'the current month stays');
   assert.ok(fake.tab(SHEET, 'daily_agents'), 'daily tabs stay');
-  const state = store.sync.cursor('sheets', 'scores').state as MonthViewState;
+  const state = (await store.sync.cursor('sheets', 'scores')).state as MonthViewState;
   assert.equal(state.droppedThrough, gone.at(-1));
   assert.ok(gone.every((m) => !(m in state.months)));
   // Reported: in the status tab and the run's notices.
@@ -80,7 +80,7 @@ test('N months: older month tabs are dropped whatever the cells; all: never', as
   assert.ok(fake.tab(SHEET, 'red_flags 2026-01'), 'not ours: kept');
   // Nothing else to write: the drop is its one structural request.
   assert.deepEqual(fake.requests.map((r) => r.kind), ['get', 'batchUpdate']);
-  const state = store.sync.cursor('sheets', 'scores').state as MonthViewState;
+  const state = (await store.sync.cursor('sheets', 'scores')).state as MonthViewState;
   assert.deepEqual(Object.keys(state.months).sort(), ['2026-10', '2026-11']);
 });
 
@@ -93,16 +93,16 @@ test('a sync that dies after a drop (before its cursor commit) repairs itself: t
   // process dies before committing anything.
   fake.injectFault({ status: 503, afterApply: true, match: (r) => r.kind === 'batchUpdate' });
   const sheets = target({ partition: 'month', keepMonths: 1 });
-  await sheets.deliver(deliveries(store), { run: { startedAt: '2026-11-25T00:00:00.000Z', quarantined: 0, parked: 0 } });
+  await sheets.deliver(await deliveries(store), { run: { startedAt: '2026-11-25T00:00:00.000Z', quarantined: 0, parked: 0 } });
   assert.deepEqual(fake.tabs(SHEET).filter((title) => title.startsWith('scores')), ['scores 2026-11']);
-  const stale = store.sync.cursor('sheets', 'scores').state as MonthViewState;
+  const stale = (await store.sync.cursor('sheets', 'scores')).state as MonthViewState;
   assert.ok('2026-09' in stale.months, 'the cursor still lists the dropped months');
 
   const outs = await syncAt(store, target({ partition: 'month', keepMonths: 'auto' }), '2026-11-25T00:05:00.000Z');
   assert.deepEqual(failures(outs), []);
   assert.deepEqual(fake.tabs(SHEET).filter((title) => title.startsWith('scores')), ['scores 2026-11'], 'dropped months are not brought back');
-  const state = store.sync.cursor('sheets', 'scores').state as MonthViewState;
+  const state = (await store.sync.cursor('sheets', 'scores')).state as MonthViewState;
   assert.deepEqual(Object.keys(state.months), ['2026-11']);
   assert.equal(state.droppedThrough, '2026-10');
-  assertMonthTabs(fake, store, 'scores', ['2026-09', '2026-10']);
+  await assertMonthTabs(fake, store, 'scores', ['2026-09', '2026-10']);
 });

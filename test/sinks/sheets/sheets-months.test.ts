@@ -27,7 +27,7 @@ test('a history spanning four months: four month tabs per detail view, each hold
   assert.deepEqual(failures(outs), []);
 
   for (const view of [...LOG_VIEWS, 'contents', 'content_scores'] as const) {
-    const months = assertMonthTabs(fake, store, view);
+    const months = await assertMonthTabs(fake, store, view);
     if (view === 'red_flags' || view === 'scores' || view === 'contents') assert.deepEqual(months, ['2026-08', '2026-09', '2026-10', '2026-11'], view);
     // Tab order: a view's months side by side, oldest first.
     const order = fake.tabs(SHEET).filter((t) => t.startsWith(`${view} `));
@@ -43,7 +43,7 @@ test('a history spanning four months: four month tabs per detail view, each hold
   fake.resetRequests();
   assert.deepEqual(failures(await syncAt(store, sheets, '2026-12-01T10:00:00.000Z')), []);
   for (const view of ['red_flags', 'scores', 'contents'] as const) {
-    assert.deepEqual(assertMonthTabs(fake, store, view).slice(-2), ['2026-11', '2026-12']);
+    assert.deepEqual((await assertMonthTabs(fake, store, view)).slice(-2), ['2026-11', '2026-12']);
     const titles = fake.tabs(SHEET);
     assert.equal(titles.indexOf(`${view} 2026-12`), titles.indexOf(`${view} 2026-11`) + 1, `${view}: the new month next to the previous one`);
   }
@@ -53,7 +53,7 @@ test('a history spanning four months: four month tabs per detail view, each hold
   assert.deepEqual(fake.requests.map((r) => r.kind), ['get', 'values.batchGet', 'batchUpdate', 'values.batchUpdate']);
 
   // The state per view: a month state per tab.
-  const state = store.sync.cursor('sheets', 'red_flags').state;
+  const state = (await store.sync.cursor('sheets', 'red_flags')).state;
   assert.ok(isMonthViewState(state));
   assert.deepEqual(Object.keys((state as MonthViewState).months).sort(), ['2026-08', '2026-09', '2026-10', '2026-11', '2026-12']);
 
@@ -67,11 +67,11 @@ test('a sync that dies after creating month tabs (before its cursor commit): the
   const { fake, store, target } = await setup(t);
   const sheets = target({ partition: 'month' });
   await ingest(store, mixed(0, 20), fourMonths);
-  await sheets.deliver(deliveries(store), { run: { startedAt: '2026-11-20T00:00:00.000Z', quarantined: 0, parked: 0 } });
+  await sheets.deliver(await deliveries(store), { run: { startedAt: '2026-11-20T00:00:00.000Z', quarantined: 0, parked: 0 } });
   assert.ok(fake.tab(SHEET, 'scores 2026-09'));
   await ingest(store, mixed(60, 4, 'x-'), () => '2026-09-20T00:00:00.000Z');
   assert.deepEqual(failures(await syncAt(store, sheets, '2026-11-20T00:01:00.000Z')), []);
-  for (const view of ['red_flags', 'scores', 'contents', 'content_scores'] as const) assertMonthTabs(fake, store, view);
+  for (const view of ['red_flags', 'scores', 'contents', 'content_scores'] as const) await assertMonthTabs(fake, store, view);
 });
 
 test('migration: a single tab from SHEETS_PARTITION=none is left as it is, new rows go to month tabs', async (t) => {
@@ -92,22 +92,22 @@ test('migration: a single tab from SHEETS_PARTITION=none is left as it is, new r
   assert.ok(ids.length > 0 && ids.every((id) => id.startsWith('new-')), ids.join(' '));
   const titles = fake.tabs(SHEET);
   assert.equal(titles.indexOf('scores 2026-11'), titles.indexOf('scores') + 1, 'the first month tab goes next to the single tab');
-  const state = store.sync.cursor('sheets', 'scores').state as MonthViewState;
+  const state = (await store.sync.cursor('sheets', 'scores')).state as MonthViewState;
   assert.equal(state.legacy?.sheetId, fake.tab(SHEET, 'scores')!.sheetId, 'the single tab is remembered');
   // A keyed view's months are written whole next to its single tab (its rows change in place: no cut by time).
-  assertMonthTabs(fake, store, 'contents');
+  await assertMonthTabs(fake, store, 'contents');
 });
 
 test('SHEETS_VIEWS: only the chosen views are synced; the engine hands the target no other, whose cursors and state stay', async (t) => {
   const { fake, store, target } = await setup(t);
   await ingest(store, mixed(0, 12));
   const sheets = target({ views: ['red_flags', 'daily_agents'] });
-  const before = store.sync.cursor('sheets', 'scores');
+  const before = await store.sync.cursor('sheets', 'scores');
   const r = await runSync({ store, target: sheets, logger: silent });
   assert.ok(r.status === 'ok', JSON.stringify(r));
   assert.deepEqual(fake.tabs(SHEET).sort(), ['daily_agents', 'red_flags']);
   assert.deepEqual(r.views.map((v) => v.view), ['red_flags', 'daily_agents']);
-  assert.deepEqual(store.sync.cursor('sheets', 'scores'), before, 'a view not chosen: its cursor did not move');
+  assert.deepEqual(await store.sync.cursor('sheets', 'scores'), before, 'a view not chosen: its cursor did not move');
 });
 
 test('the product defaults (settings → sheetsBehaviour) through the engine: status tab first, month tabs protected, steady syncs in ≤ 4 requests', async (t) => {

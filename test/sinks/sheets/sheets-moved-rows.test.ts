@@ -12,14 +12,14 @@ import { runSync } from '../../../src/jobs/sync.js';
 import { VIEW_NAMES, type ViewName } from '../../../src/model/views.js';
 import { MAX_ANCHORS } from '../../../src/sinks/sheets/anchors.js';
 import type { SheetViewState } from '../../../src/sinks/sheets/plan-views.js';
-import type { Store } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import type { FakeSheets } from '../../fakes/fake-sheets.js';
 import { ingest } from '../../helpers/ingest.js';
-import { assertTabEqualsView, mixed, rawApi, setup, SHEET } from './harness.js';
+import { assertTabEqualsView, commitOutcomes, mixed, rawApi, setup, SHEET } from './harness.js';
 
 const silent = pino({ level: 'silent' });
-const errorsOf = (store: Store) => Object.fromEntries(store.sync.viewErrors('sheets').map((e) => [e.view, e.last_error ?? '']));
-const stateOf = (store: Store, view: ViewName) => store.sync.cursor('sheets', view).state as SheetViewState;
+const errorsOf = async (store: Store) => Object.fromEntries((await store.sync.viewErrors('sheets')).map((e) => [e.view, e.last_error ?? '']));
+const stateOf = async (store: Store, view: ViewName) => (await store.sync.cursor('sheets', view)).state as SheetViewState;
 const writesTo = (fake: FakeSheets, view: ViewName) => fake.requests.filter((r) => r.kind === 'values.batchUpdate' && (r.ranges ?? []).some((x) => x.startsWith(`'${view}'!`)));
 const sheetIdOf = (fake: FakeSheets, view: ViewName) => fake.tab(SHEET, view)!.sheetId;
 
@@ -32,16 +32,16 @@ const workflowWithoutReasoning = (id: string) => ({
 });
 
 /** The view stopped with a "moved" error naming its tab and a row, nothing was written to it, its cursor stayed. */
-function assertRefusedUntouched(fake: FakeSheets, store: Store, view: ViewName, before: { values: unknown[][]; rows: number }): string {
-  const error = errorsOf(store)[view] ?? '';
+async function assertRefusedUntouched(fake: FakeSheets, store: Store, view: ViewName, before: { values: unknown[][]; rows: number }): Promise<string> {
+  const error = (await errorsOf(store))[view] ?? '';
   assert.match(error, new RegExp(`^the rows of tab "${view}" were moved \\(sorted, or rows inserted or deleted above\\): row \\d+ no longer holds the row ember-sync wrote there`));
   assert.equal(writesTo(fake, view).length, 0, `nothing was sent to ${view}`);
   assert.deepEqual(fake.tab(SHEET, view)!.values, before.values, 'their cells are intact');
-  assert.equal(store.sync.cursor('sheets', view).deliveredRows, before.rows, 'the cursor did not move');
+  assert.equal((await store.sync.cursor('sheets', view)).deliveredRows, before.rows, 'the cursor did not move');
   return error;
 }
 
-const snapshot = (fake: FakeSheets, store: Store, view: ViewName) => ({ values: structuredClone(fake.tab(SHEET, view)!.values), rows: store.sync.cursor('sheets', view).deliveredRows });
+const snapshot = async (fake: FakeSheets, store: Store, view: ViewName) => ({ values: structuredClone(fake.tab(SHEET, view)!.values), rows: (await store.sync.cursor('sheets', view)).deliveredRows });
 
 test("the tester's repro: a sort by a column that is blank in the last row leaves that row in place; the anchors see it, the view stops, nothing is written", async (t) => {
   const { fake, store, target } = await setup(t);
@@ -65,11 +65,11 @@ test("the tester's repro: a sort by a column that is blank in the last row leave
   assert.notDeepEqual(sorted, unsorted, 'precondition: other rows moved');
 
   await ingest(store, [...mixed(100, 6), workflowWithoutReasoning('after-sort')]);
-  const before = snapshot(fake, store, view);
+  const before = await snapshot(fake, store, view);
   fake.resetRequests();
   const result = await runSync({ store, target: sheets, logger: silent });
   assert.equal(result.status, 'failed');
-  const error = assertRefusedUntouched(fake, store, view, before);
+  const error = await assertRefusedUntouched(fake, store, view, before);
   assert.match(error, /undo the change, or delete the tab to have it rebuilt/);
   assert.deepEqual(
     fake.requests.filter((r) => !r.kind.endsWith('atchUpdate')).map((r) => r.kind),
@@ -77,12 +77,12 @@ test("the tester's repro: a sort by a column that is blank in the last row leave
     'the anchors were read in the one batched read-back',
   );
   assert.equal(fake.requests.filter((r) => r.kind === 'values.batchUpdate').length, 1, 'the other views were written');
-  for (const other of VIEW_NAMES) if (other !== view) assertTabEqualsView(fake, store, other);
+  for (const other of VIEW_NAMES) if (other !== view) await assertTabEqualsView(fake, store, other);
 
   // Undo the sort (put the rows back): the view goes on from where it was.
   fake.setCells(SHEET, view, `'${view}'!A1`, unsorted as never);
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'ok');
-  assertTabEqualsView(fake, store, view);
+  await assertTabEqualsView(fake, store, view);
 });
 
 test('a sort by several columns, from the UI or the API, stops the view', async (t) => {
@@ -109,11 +109,11 @@ test('a sort by several columns, from the UI or the API, stops the view', async 
     },
   });
   await ingest(store, mixed(100, 10));
-  const before = snapshot(fake, store, 'scores');
+  const before = await snapshot(fake, store, 'scores');
   fake.resetRequests();
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'failed');
-  assertRefusedUntouched(fake, store, 'scores', before);
-  for (const other of VIEW_NAMES) if (other !== 'scores') assertTabEqualsView(fake, store, other);
+  await assertRefusedUntouched(fake, store, 'scores', before);
+  for (const other of VIEW_NAMES) if (other !== 'scores') await assertTabEqualsView(fake, store, other);
 });
 
 test('a sort that moves only rows in the middle (first and last rows in place) stops the view, naming a row in the sorted block', async (t) => {
@@ -125,7 +125,7 @@ test('a sort that moves only rows in the middle (first and last rows in place) s
     assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'ok');
   }
   const view = 'scores';
-  const anchors = stateOf(store, view).anchors!;
+  const anchors = (await stateOf(store, view)).anchors!;
   assert.ok(anchors.length > 3 && anchors.length <= MAX_ANCHORS, `anchors: ${JSON.stringify(anchors)}`);
   const middle = anchors[Math.floor(anchors.length / 2)]!.row;
   const unsorted = structuredClone(fake.tab(SHEET, view)!.values);
@@ -140,10 +140,10 @@ test('a sort that moves only rows in the middle (first and last rows in place) s
   assert.deepEqual([sorted[1], sorted.at(-1)], [unsorted[1], unsorted.at(-1)], 'precondition: first and last rows in place');
 
   await ingest(store, mixed(900, 5));
-  const before = snapshot(fake, store, view);
+  const before = await snapshot(fake, store, view);
   fake.resetRequests();
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'failed');
-  const error = assertRefusedUntouched(fake, store, view, before);
+  const error = await assertRefusedUntouched(fake, store, view, before);
   const named = Number(/row (\d+) no longer holds/.exec(error)![1]) - 1;
   assert.ok(named === middle || named === middle + 1, `names a row of the sorted block (row ${named + 1})`);
 });
@@ -192,8 +192,8 @@ test('an untouched tab with a full set of anchors: steady syncs stay 3 requests,
   kinds.forEach((k, i) => assert.ok(k.filter((x) => x === 'batchUpdate').length <= 1, `sync ${i + 1}`));
   kinds.slice(-10).forEach((k, i) => assert.deepEqual(k, ['get', 'values.batchGet', 'values.batchUpdate'], `steady sync ${i + 6}`));
   for (const view of VIEW_NAMES) {
-    assertTabEqualsView(fake, store, view);
-    const state = stateOf(store, view);
+    await assertTabEqualsView(fake, store, view);
+    const state = await stateOf(store, view);
     assert.ok(state.anchors!.length <= MAX_ANCHORS);
     assert.equal(state.anchors![0]!.row, 1, `${view}: the first data row is anchored`);
     assert.equal(state.anchors!.at(-1)!.row, state.nextRow - 1, `${view}: so is the last`);
@@ -212,18 +212,18 @@ test('a state written before anchors: checked by its last row, and anchored from
   await ingest(store, mixed(0, 20));
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'ok');
   // Turn every state into one of the old kind: no anchors, the last row as written.
-  const oldLast = stateOf(store, 'scores').nextRow - 1;
+  const oldLast = (await stateOf(store, 'scores')).nextRow - 1;
   for (const view of VIEW_NAMES) {
-    const cursor = store.sync.cursor('sheets', view);
+    const cursor = await store.sync.cursor('sheets', view);
     const { anchors, ...rest } = cursor.state as SheetViewState;
     assert.ok(anchors);
     const last = fake.tab(SHEET, view)!.values[rest.nextRow - 1]!;
-    store.sync.confirm('sheets', view, cursor.deliveredSeq, cursor.deliveredRows, { ...rest, last });
+    await commitOutcomes(store, 'sheets', cursor.deliveredSeq, [{ view, ok: true, receipt: { rows: 0, totalRows: cursor.deliveredRows, state: { ...rest, last } } }]);
   }
   await ingest(store, mixed(100, 5));
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'ok', 'the old states still work');
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
-  const state = stateOf(store, 'scores');
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
+  const state = await stateOf(store, 'scores');
   assert.ok(
     state.anchors!.some((a) => a.row === oldLast),
     'the old last row (checked by this sync) is an anchor',
@@ -237,16 +237,16 @@ test('a state written before anchors: checked by its last row, and anchored from
   assert.notDeepEqual(fake.tab(SHEET, 'scores')!.values[oldLast], unsorted[oldLast], 'precondition: the old last row moved');
   assert.deepEqual(fake.tab(SHEET, 'scores')!.values.slice(oldLast + 1), unsorted.slice(oldLast + 1), 'precondition: the newer rows did not');
   await ingest(store, mixed(200, 5));
-  const before = snapshot(fake, store, 'scores');
+  const before = await snapshot(fake, store, 'scores');
   fake.resetRequests();
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'failed');
-  assertRefusedUntouched(fake, store, 'scores', before);
+  await assertRefusedUntouched(fake, store, 'scores', before);
 
   // A view whose old state has a moved last row is refused as before.
-  const cursor = store.sync.cursor('sheets', 'workflows');
+  const cursor = await store.sync.cursor('sheets', 'workflows');
   const { anchors: _, ...rest } = cursor.state as SheetViewState;
-  store.sync.confirm('sheets', 'workflows', cursor.deliveredSeq, cursor.deliveredRows, { ...rest, last: ['not', 'our', 'row'] });
+  await commitOutcomes(store, 'sheets', cursor.deliveredSeq, [{ view: 'workflows', ok: true, receipt: { rows: 0, totalRows: cursor.deliveredRows, state: { ...rest, last: ['not', 'our', 'row'] } } }]);
   await ingest(store, [workflowWithoutReasoning('wf-late')]);
   assert.equal((await runSync({ store, target: sheets, logger: silent })).status, 'failed');
-  assert.match(errorsOf(store)['workflows'] ?? '', /^the rows of tab "workflows" were moved/);
+  assert.match((await errorsOf(store))['workflows'] ?? '', /^the rows of tab "workflows" were moved/);
 });

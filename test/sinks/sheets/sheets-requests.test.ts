@@ -43,5 +43,5 @@ test('requests per sync: first sync, growth, steady, idle, and a backlog split b
   assert.ok(writes.every((q) => q.bytesIn <= 64 * 1024));
   assert.ok(writes.length <= Math.ceil(bytes / (64 * 1024)) + 1, `${writes.length} requests for ${bytes} bytes`);
   assert.deepEqual(fake.requests.slice(0, 3).map((q) => q.kind), ['get', 'values.batchGet', 'batchUpdate']);
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
 });

@@ -21,9 +21,10 @@ import { monthsBefore, monthTabs, planDrops, retentionThrough, type KeepMonths }
 import { splitViews, type MonthViewState } from '../../../src/sinks/sheets/month-tabs.js';
 import { DROPPED_KEY, type Tab } from '../../../src/sinks/sheets/plan-views.js';
 import { statusCells } from '../../../src/sinks/sheets/status-tab.js';
-import type { Store } from '../../../src/store/create-store.js';
+import type { Store } from '../../../src/store/store.js';
 import { ingest } from '../../helpers/ingest.js';
-import { deliveries, mixed, rawApi, setup, SHEET } from './harness.js';
+import { commitOutcomes, deliveries, mixed, rawApi, setup, SHEET } from './harness.js';
+import { collect } from './make-delivery.js';
 import { assertMonthTabs, failures } from './month-harness.js';
 
 const MONTH_VIEWS: ViewName[] = [...LOG_VIEWS, 'contents', 'content_scores'];
@@ -35,28 +36,28 @@ const monthOfRow = (header: readonly string[]) => {
 };
 
 /** The store after RETENTION_DAYS deleted the months before `from` (UTC here): what it no longer hands. */
-function pruned(d: ViewDelivery, from: string): ViewDelivery {
+async function pruned(d: ViewDelivery, from: string): Promise<ViewDelivery> {
   if (d.kind === 'log') {
     const monthOf = monthOfRow(d.header);
     const src = d.rows;
     const rows: RowSource = {
-      *pages(s) {
-        for (const page of src.pages(s)) {
+      async *pages(s) {
+        for await (const page of src.pages(s)) {
           const kept = page.filter((c) => monthOf(c) >= from);
           if (kept.length > 0) yield kept;
         }
       },
-      count: (s) => [...rows.pages(s)].reduce((n, p) => n + p.length, 0),
+      count: async (s) => (await collect(rows.pages(s))).reduce((n, p) => n + p.length, 0),
     };
     const log: LogDelivery = { ...d, rows };
-    return { ...log, pending: rows.count({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }) };
+    return { ...log, pending: await rows.count({ fromSeq: d.cursor.deliveredSeq, toSeq: d.toSeq }) };
   }
   const src = d.rows;
   const months = src.months;
   if (!months) return d;
   const kept: KeyedMonths = {
     list: months.list.filter((m) => m.month >= from),
-    changedSince: (seq) => new Set([...months.changedSince(seq)].filter((m) => m >= from)),
+    changedSince: async (seq) => new Set([...(await months.changedSince(seq))].filter((m) => m >= from)),
     rows: (m) => months.rows(m),
   };
   // Delegates (the store's row sources may keep their methods on a prototype).
@@ -66,20 +67,21 @@ function pruned(d: ViewDelivery, from: string): ViewDelivery {
 
 /** One sync as the engine does it (deliver, then commit the ok views), each delivery carrying `retainFrom`; `commit: false` plays a crash before the commit. */
 async function syncRetaining(store: Store, target: SyncTarget, startedAt: string, retainFrom: string | undefined, o: { prune?: boolean; commit?: boolean; epoch?: string } = {}): Promise<ViewOutcome[]> {
-  const ds = deliveries(store).map((d0) => {
+  const ds: ViewDelivery[] = [];
+  for (const d0 of await deliveries(store)) {
     // `epoch`: the keyed views derived again (the store's retention can start a new epoch).
     const d: ViewDelivery = o.epoch !== undefined && d0.kind === 'keyed' ? { ...d0, epoch: o.epoch } : d0;
-    if (retainFrom === undefined) return d;
+    if (retainFrom === undefined) {
+      ds.push(d);
+      continue;
+    }
     const withFrom: ViewDelivery = { ...d, retainFrom };
-    return o.prune ? pruned(withFrom, retainFrom) : withFrom;
-  });
+    ds.push(o.prune ? await pruned(withFrom, retainFrom) : withFrom);
+  }
   const toSeq = ds[0]!.toSeq;
   const outs = await target.deliver(ds, { run: { startedAt, quarantined: 0, parked: 0 } });
   if (o.commit === false) return outs;
-  for (const out of outs) {
-    if (out.ok) store.sync.confirm('sheets', out.view, toSeq, out.receipt.totalRows, out.receipt.state, out.receipt.rows);
-    else store.sync.recordViewError('sheets', out.view, out.error);
-  }
+  await commitOutcomes(store, 'sheets', toSeq, outs);
   return outs;
 }
 
@@ -127,8 +129,8 @@ test('SHEETS_KEEP_MONTHS=all: the month tabs before retainFrom are deleted for t
 
   assert.deepEqual([...monthTitles(fake, '2026-08'), ...monthTitles(fake, '2026-09')], [], 'August and September gone in every view');
   for (const view of MONTH_VIEWS) {
-    assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
-    const state = store.sync.cursor('sheets', view).state as MonthViewState;
+    await assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
+    const state = (await store.sync.cursor('sheets', view)).state as MonthViewState;
     assert.equal(state.droppedThrough, '2026-09', view);
     assert.ok(Object.keys(state.months).every((m) => m >= '2026-10'), `${view}: forgets the deleted months`);
   }
@@ -157,7 +159,7 @@ test('SHEETS_KEEP_MONTHS=auto and N: retention deletes the months before retainF
     const { fake, store, target } = await history(t);
     const sheets = target({ partition: 'month', keepMonths: 'auto', statusTab: true });
     assert.deepEqual(failures(await syncRetaining(store, sheets, '2026-11-21T00:00:00.000Z', '2026-10', { prune: true })), []);
-    for (const view of MONTH_VIEWS) assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
+    for (const view of MONTH_VIEWS) await assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
     assert.deepEqual([...monthTitles(fake, '2026-08'), ...monthTitles(fake, '2026-09')], []);
     assert.ok(fake.tab(SHEET, 'scores 2026-10') && fake.tab(SHEET, 'contents 2026-10'));
     assertKeptTabs(fake, true);
@@ -166,7 +168,7 @@ test('SHEETS_KEEP_MONTHS=auto and N: retention deletes the months before retainF
     const { fake, store, target } = await history(t);
     const sheets = target({ partition: 'month', keepMonths: 1, statusTab: true });
     assert.deepEqual(failures(await syncRetaining(store, sheets, '2026-11-21T00:00:00.000Z', '2026-09', { prune: true })), []);
-    for (const view of MONTH_VIEWS) assertMonthTabs(fake, store, view, ['2026-08', '2026-09', '2026-10']);
+    for (const view of MONTH_VIEWS) await assertMonthTabs(fake, store, view, ['2026-08', '2026-09', '2026-10']);
     assertKeptTabs(fake, true);
     const row = String(fake.tab(SHEET, 'ember-sync')!.values.find((r) => r[0] === 'Tabs dropped')?.[1]);
     assert.match(row, /scores 2026-08.*\(RETENTION_DAYS: months before 2026-09\); .*scores 2026-09.*\(SHEETS_KEEP_MONTHS\)/s);
@@ -184,7 +186,7 @@ test('with a new epoch of the keyed views: their months before retainFrom are ne
   assert.deepEqual(touched.filter((r) => /2026-0[89]/.test(r)), [], 'not read back nor written');
   assert.deepEqual([...monthTitles(fake, '2026-08'), ...monthTitles(fake, '2026-09')], []);
   for (const view of ['contents', 'content_scores'] as const) {
-    assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
+    await assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
     assert.ok(fake.writes.some((w) => w.title === `${view} 2026-10`), `${view} 2026-10 rewritten for the new epoch`);
   }
   assert.deepEqual(fake.requests.map((r) => r.kind), ['get', 'values.batchGet', 'batchUpdate', 'values.batchUpdate']);
@@ -202,7 +204,7 @@ test('the months before retainFrom are never written again: late rows handed any
   assert.deepEqual(failures(outs), []);
   assert.deepEqual(monthTitles(fake, '2026-09'), []);
   assert.deepEqual(fake.writes.filter((w) => /2026-0[89]$/.test(w.title)), []);
-  assert.equal(store.sync.cursor('sheets', 'scores').deliveredSeq, store.projection.cursor(), 'the cursor moved past them');
+  assert.equal((await store.sync.cursor('sheets', 'scores')).deliveredSeq, await store.projection.cursor(), 'the cursor moved past them');
 
   // RETENTION_DAYS unset later (no retainFrom): the spreadsheet's record keeps those months dropped.
   await ingest(store, mixed(200, 3, 'later-'), () => '2026-09-26T10:00:00.000Z');
@@ -213,7 +215,7 @@ test('the months before retainFrom are never written again: late rows handed any
   await ingest(store, mixed(300, 3, 'dec-'), () => '2026-12-03T10:00:00.000Z');
   assert.deepEqual(failures(await syncRetaining(store, target(opts), '2026-12-03T11:00:00.000Z', '2026-11', { prune: true })), []);
   assert.deepEqual(monthTitles(fake, '2026-10'), []);
-  for (const view of ['scores', 'contents'] as const) assertMonthTabs(fake, store, view, ['2026-08', '2026-09', '2026-10']);
+  for (const view of ['scores', 'contents'] as const) await assertMonthTabs(fake, store, view, ['2026-08', '2026-09', '2026-10']);
   assert.ok(fake.tab(SHEET, 'scores 2026-12') && fake.tab(SHEET, 'scores 2026-11'));
   assertKeptTabs(fake);
   assert.equal(await droppedRecord(fake), '2026-10');
@@ -228,7 +230,7 @@ test('a sync that dies after the deletion (its answer lost once, then no cursor 
       const outs = await syncRetaining(store, target({ partition: 'month', keepMonths: 'all' }), '2026-11-21T09:00:00.000Z', '2026-10', { prune: true, commit: false });
       assert.deepEqual(failures(outs), []);
       assert.deepEqual([...monthTitles(fake, '2026-08'), ...monthTitles(fake, '2026-09')], []);
-      const stale = store.sync.cursor('sheets', 'contents').state as MonthViewState;
+      const stale = (await store.sync.cursor('sheets', 'contents')).state as MonthViewState;
       assert.ok('2026-09' in stale.months, 'the cursor still lists the deleted months');
 
       // Twice, the second time committed: idempotent.
@@ -237,8 +239,8 @@ test('a sync that dies after the deletion (its answer lost once, then no cursor 
         assert.deepEqual(failures(again), []);
       }
       for (const view of MONTH_VIEWS) {
-        assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
-        const state = store.sync.cursor('sheets', view).state as MonthViewState;
+        await assertMonthTabs(fake, store, view, ['2026-08', '2026-09']);
+        const state = (await store.sync.cursor('sheets', view)).state as MonthViewState;
         assert.ok(Object.keys(state.months).every((m) => m >= '2026-10'), view);
         assert.equal(state.droppedThrough, '2026-09');
       }
@@ -253,7 +255,7 @@ test('retainFrom absent: nothing deleted, no record; SHEETS_PARTITION=none ignor
     await ingest(store, mixed(100, 3, 'nov-'), () => '2026-11-21T08:00:00.000Z');
     fake.resetRequests();
     assert.deepEqual(failures(await syncRetaining(store, target({ partition: 'month', keepMonths: 'all' }), '2026-11-21T09:00:00.000Z', undefined)), []);
-    for (const view of MONTH_VIEWS) assertMonthTabs(fake, store, view);
+    for (const view of MONTH_VIEWS) await assertMonthTabs(fake, store, view);
     assert.equal(await droppedRecord(fake), undefined);
     assert.ok(fake.requests.every((r) => !JSON.stringify(r.body ?? {}).includes('deleteSheet')));
   });
@@ -278,14 +280,14 @@ const tabArb = fc.oneof(
   fc.constantFrom('ember-sync', 'scores', 'daily_metrics', 'Notes').map((title) => ({ title, ours: true })),
 );
 
-test('property: the tabs left after a sync with retention are exactly those the oracle keeps (retention ∪ SHEETS_KEEP_MONTHS), and no month before retainFrom gets a tab to write', () => {
-  fc.assert(
-    fc.property(
+test('property: the tabs left after a sync with retention are exactly those the oracle keeps (retention ∪ SHEETS_KEEP_MONTHS), and no month before retainFrom gets a tab to write', async () => {
+  await fc.assert(
+    fc.asyncProperty(
       fc.uniqueArray(tabArb, { selector: (t) => t.title.toLowerCase(), maxLength: 25 }),
       fc.option(fc.constantFrom('2026-04', ...MONTHS, '2026-12', 'bogus'), { nil: undefined }),
       fc.constantFrom<KeepMonths>('all', 'auto', 1, 2, 4),
       fc.array(fc.constantFrom(...MONTHS), { maxLength: 12 }),
-      (raw, retainFrom, keep, rowMonths) => {
+      async (raw, retainFrom, keep, rowMonths) => {
         const tabs = new Map<string, Tab>(raw.map((t, i) => [t.title, { sheetId: i + 1, rowCount: 10, columnCount: 2, ...(t.ours ? { marker: { id: i + 1, rewrite: 'r', zone: 'UTC', rows: 9 } } : {}) }]));
         const retainThrough = retentionThrough([retainFrom], CURRENT);
         // `auto` far from its threshold: it drops nothing by itself.
@@ -319,9 +321,14 @@ test('property: the tabs left after a sync with retention are exactly those the 
           pending: rows.length,
           cursor: { deliveredSeq: 0, deliveredRows: 0, state: undefined, lastError: null, lastErrorAt: null },
           ...(retainFrom !== undefined ? { retainFrom } : {}),
-          rows: { count: (s) => rows.slice(s.fromSeq, s.toSeq).length, pages: (s) => [rows.slice(s.fromSeq, s.toSeq)] },
+          rows: {
+            count: async (s) => rows.slice(s.fromSeq, s.toSeq).length,
+            async *pages(s) {
+              yield rows.slice(s.fromSeq, s.toSeq);
+            },
+          },
         };
-        const { units } = splitViews([d], { partition: 'month', droppedThrough: plan.through, currentMonth: CURRENT });
+        const { units } = await splitViews([d], { partition: 'month', droppedThrough: plan.through, currentMonth: CURRENT });
         const written = units.map((u) => u.tab!.slice('red_flags '.length));
         assert.deepEqual(written, [...new Set(rowMonths)].filter((m) => (firstKept === undefined || m >= firstKept) && (plan.through === undefined || m > plan.through)).sort());
       },
@@ -329,7 +336,7 @@ test('property: the tabs left after a sync with retention are exactly those the 
   );
 });
 
-test('the status tab names the tabs deleted for RETENTION_DAYS apart from those SHEETS_KEEP_MONTHS dropped', () => {
+test('the status tab names the tabs deleted for RETENTION_DAYS apart from those SHEETS_KEEP_MONTHS dropped', async () => {
   const base = { run: undefined, now: '2026-11-21T00:00:00.000Z', zone: 'UTC', views: [], cellsUsed: 0, cellBudget: 10_000_000, rebuilt: [], notes: [] };
   const row = (s: Parameters<typeof statusCells>[0]) => statusCells(s).find((r) => r[0] === 'Tabs dropped')![1];
   assert.equal(row({ ...base, dropped: [] }), 'none');

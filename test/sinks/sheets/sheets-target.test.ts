@@ -11,7 +11,7 @@ import { toSerial } from '../../../src/sinks/sheets/cells.js';
 import { createSheetsTarget } from '../../../src/sinks/sheets/sheets-target.js';
 import { vendorJson } from '../../helpers/fixtures.js';
 import { ingest } from '../../helpers/ingest.js';
-import { assertTabEqualsView, mixed, rawApi, setup, SHEET } from './harness.js';
+import { assertTabEqualsView, mixed, rawApi, setup, SHEET, viewCount } from './harness.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -22,10 +22,10 @@ test('first sync creates the tabs and writes every view; later syncs append; a n
   const first = await runSync({ store, target: sheets, logger: silent });
   assert.equal(first.status, 'ok', JSON.stringify(first));
   assert.deepEqual(fake.tabs(SHEET).sort(), [...VIEW_NAMES].sort());
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
   const grid = fake.tab(SHEET, 'workflows')!;
-  assert.equal(grid.rowCount, 1 + store.views.count('workflows', { toSeq: store.projection.cursor() }), 'exact grid: no empty default rows');
-  assert.equal(grid.columnCount, store.views.snapshot('workflows').header.length);
+  assert.equal(grid.rowCount, 1 + (await viewCount(store, 'workflows')), 'exact grid: no empty default rows');
+  assert.equal(grid.columnCount, (await store.views.snapshot('workflows')).header.length);
   assert.equal(fake.requests.filter((r) => r.kind === 'values.append').length, 0, 'never values.append');
 
   // A new metric: a column at the end, earlier rows blank there; rows appended below.
@@ -34,7 +34,7 @@ test('first sync creates the tabs and writes every view; later syncs append; a n
   fake.requests.length = 0;
   const second = await runSync({ store, target: sheets, logger: silent });
   assert.equal(second.status, 'ok', JSON.stringify(second));
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
   const header = fake.tab(SHEET, 'low_scores')!.values[0]!;
   assert.deepEqual(header.slice(-2), ['upsell_score', 'upsell_justification']);
   assert.ok(fake.requests.length <= 4, `a steady sync takes at most 4 requests (took ${fake.requests.length})`);
@@ -53,9 +53,9 @@ test('a tab named like a view that holds someone else\'s data is left alone', as
   await ingest(store, mixed(0, 5));
   const result = await runSync({ store, target: target(), logger: silent });
   assert.equal(result.status, 'failed');
-  assert.match(store.sync.viewErrors('sheets').find((e) => e.view === 'scores')?.last_error ?? '', /already holds data that ember-sync did not write/);
+  assert.match((await store.sync.viewErrors('sheets')).find((e) => e.view === 'scores')?.last_error ?? '', /already holds data that ember-sync did not write/);
   assert.deepEqual(fake.tab(SHEET, 'scores')!.values.slice(0, 2), [['my', 'table'], [1, 2]]);
-  assertTabEqualsView(fake, store, 'red_flags');
+  await assertTabEqualsView(fake, store, 'red_flags');
 });
 
 test('long text is cut with a marker, formulas stay text, times are date-time cells', async (t) => {
@@ -87,20 +87,20 @@ test('429 with Retry-After then success; repeated 500s fail the sync, status say
   assert.equal(ok.status, 'ok', JSON.stringify(ok));
   assert.equal(retries[0]?.status, 429);
   assert.ok(retries[0]!.delayMs >= 1000, 'waited at least Retry-After');
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
 
   await ingest(store, mixed(50, 15));
   fake.injectFault({ status: 500, count: 100, match: (r) => r.kind === 'values.batchUpdate' });
   const failed = await runSync({ store, target: sheets, logger: silent });
   assert.equal(failed.status, 'failed');
   assert.match(failed.status === 'failed' ? failed.error ?? '' : '', /failed with 500 after retrying/);
-  assert.match(store.sync.lastRun('sheets')?.error ?? '', /500/);
-  assert.ok(store.sync.viewErrors('sheets').length > 0);
+  assert.match((await store.sync.lastRun('sheets'))?.error ?? '', /500/);
+  assert.ok((await store.sync.viewErrors('sheets')).length > 0);
   fake.injectFault({ status: 500, count: 0 });
   const healed = await runSync({ store, target: sheets, logger: silent });
   assert.equal(healed.status, 'ok', JSON.stringify(healed));
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view);
-  assert.equal(store.sync.viewErrors('sheets').length, 0, 'errors cleared once delivered');
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view);
+  assert.equal((await store.sync.viewErrors('sheets')).length, 0, 'errors cleared once delivered');
 });
 
 test("an analyst's edits in our area are detected and never overwritten", async (t) => {
@@ -117,14 +117,14 @@ test("an analyst's edits in our area are detected and never overwritten", async 
   await ingest(store, mixed(100, 10));
   const result = await runSync({ store, target: sheets, logger: silent });
   assert.equal(result.status, 'failed');
-  const errors = Object.fromEntries(store.sync.viewErrors('sheets').map((e) => [e.view, e.last_error]));
+  const errors = Object.fromEntries((await store.sync.viewErrors('sheets')).map((e) => [e.view, e.last_error]));
   assert.match(errors['scores'] ?? '', /row \d+ of tab "scores" holds data that ember-sync did not write/);
   assert.match(errors['red_flags'] ?? '', /were moved/);
   assert.deepEqual(fake.tab(SHEET, 'scores')!.values[next]!.slice(0, 2), ['my note', 42], 'their cells are intact');
-  assert.equal(store.sync.cursor('sheets', 'scores').deliveredRows, before.values.length - 1, 'the cursor did not move');
+  assert.equal((await store.sync.cursor('sheets', 'scores')).deliveredRows, before.values.length - 1, 'the cursor did not move');
   // Other views went on.
-  assertTabEqualsView(fake, store, 'low_scores');
-  assertTabEqualsView(fake, store, 'workflow_fields');
+  await assertTabEqualsView(fake, store, 'low_scores');
+  await assertTabEqualsView(fake, store, 'workflow_fields');
 });
 
 test('403 names the service account to share with; 404 points at SHEETS_SPREADSHEET_ID; the 10M-cell limit stops before writing', async (t) => {

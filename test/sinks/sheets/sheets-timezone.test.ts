@@ -19,12 +19,12 @@ const silent = pino({ level: 'silent' });
 
 test('a whole store synced with REPORT_TIMEZONE America/New_York: every tab equals its view in New York time, booleans and days typed', async (t) => {
   const { fake, store, target } = await setup(t);
-  store.adoptReportTimezone('America/New_York');
+  await store.adoptReportTimezone('America/New_York');
   const sheets = target({ reportTimezone: 'America/New_York' });
   await ingest(store, [vendorJson('red-flag'), vendorJson('low-score'), vendorJson('completion-call'), ...mixed(0, 30)]);
   const first = await runSync({ store, target: sheets, logger: silent });
   assert.equal(first.status, 'ok', JSON.stringify(first));
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view, 'America/New_York');
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view, 'America/New_York');
   const tab = fake.tab(SHEET, 'red_flags')!;
   const header = tab.values[0] as string[];
   assert.equal(tab.values[1]![header.indexOf('timestamp')], localSerial('2025-01-16T15:30:45.123Z', 'America/New_York'), '10:30:45.123 in New York');
@@ -39,7 +39,7 @@ test('a whole store synced with REPORT_TIMEZONE America/New_York: every tab equa
   await ingest(store, mixed(100, 10));
   const second = await runSync({ store, target: sheets, logger: silent });
   assert.equal(second.status, 'ok', JSON.stringify(second));
-  for (const view of VIEW_NAMES) assertTabEqualsView(fake, store, view, 'America/New_York');
+  for (const view of VIEW_NAMES) await assertTabEqualsView(fake, store, view, 'America/New_York');
 });
 
 test('an append-only tab written in UTC is written again when REPORT_TIMEZONE changes, then appended to as before', async (t) => {

@@ -19,7 +19,7 @@ const base: SyncStatus = {
   notes: [],
 };
 
-test('the grid is always STATUS_ROWS × STATUS_COLUMNS, empty cells "" (a rewrite clears what an older status left)', () => {
+test('the grid is always STATUS_ROWS × STATUS_COLUMNS, empty cells "" (a rewrite clears what an older status left)', async () => {
   const cells = statusCells(base);
   assert.equal(cells.length, STATUS_ROWS);
   assert.ok(cells.every((r) => r.length === STATUS_COLUMNS && r.every((c) => c !== null && c !== undefined)));
@@ -33,7 +33,7 @@ test('the grid is always STATUS_ROWS × STATUS_COLUMNS, empty cells "" (a rewrit
   assert.equal(crowded.length, STATUS_ROWS);
 });
 
-test('failures: the result names the views, the last error is the first one, pending rows shown; 80% of the cells warns', () => {
+test('failures: the result names the views, the last error is the first one, pending rows shown; 80% of the cells warns', async () => {
   const s: SyncStatus = {
     ...base,
     cellsUsed: 8_100_000,
@@ -52,7 +52,7 @@ test('failures: the result names the views, the last error is the first one, pen
   assert.equal(resultOf({ ...s, views: [s.views[0]!] }), 'failed: no view was delivered');
 });
 
-test('the status tab is added first, protected, its time cell formatted; a cut grid is grown back; an intact one needs nothing', () => {
+test('the status tab is added first, protected, its time cell formatted; a cut grid is grown back; an intact one needs nothing', async () => {
   const add = statusTabRequests(7, undefined);
   assert.deepEqual(add[0], { addSheet: { properties: { sheetId: 7, title: 'ember-sync', index: 0, gridProperties: { rowCount: STATUS_ROWS, columnCount: STATUS_COLUMNS, frozenRowCount: 1 } } } });
   assert.ok(add.some((r) => r.addProtectedRange?.protectedRange?.warningOnly === true));

@@ -60,12 +60,7 @@ pg_cluster_start() {
     pg_cluster_stop
     return 1
   fi
-  # Unix socket only; the server's durability settings are left at their defaults (fsync on),
-  # so the tests see commits as production does.
-  if ! pg_cluster_as "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -l "$PG_CLUSTER_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -k '$PG_CLUSTER_DIR' -c max_connections=200" start >/dev/null; then
-    echo "pg-cluster: the server did not start:" >&2
-    cat "$PG_CLUSTER_DIR/server.log" >&2
+  if ! pg_cluster_resume; then
     pg_cluster_stop
     return 1
   fi
@@ -73,6 +68,28 @@ pg_cluster_start() {
   # <dir>/.s.PGSQL.5432.
   export EMBER_SYNC_TEST_DATABASE_URL="postgres://postgres@/postgres?host=$PG_CLUSTER_DIR"
   echo "pg-cluster: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on $PG_CLUSTER_DIR (EMBER_SYNC_TEST_DATABASE_URL=$EMBER_SYNC_TEST_DATABASE_URL)" >&2
+}
+
+# Starts the server of the cluster in PG_CLUSTER_DIR (again, after pg_cluster_pause).
+pg_cluster_resume() {
+  local bin
+  bin=$(pg_cluster_bin) || return 1
+  # Unix socket only; the server's durability settings are left at their defaults (fsync on),
+  # so the tests see commits as production does.
+  if ! pg_cluster_as "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -l "$PG_CLUSTER_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -k '$PG_CLUSTER_DIR' -c max_connections=200" start >/dev/null; then
+    echo "pg-cluster: the server did not start:" >&2
+    cat "$PG_CLUSTER_DIR/server.log" >&2
+    return 1
+  fi
+}
+
+# Stops the server of the cluster in PG_CLUSTER_DIR (fast shutdown: sessions are ended), keeping
+# its data: a restart under load (test/store/pg/pg-restart.test.ts).
+pg_cluster_pause() {
+  local bin
+  bin=$(pg_cluster_bin) || return 1
+  pg_cluster_as "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -m fast -w -t 30 stop >/dev/null
 }
 
 # Stops the cluster started by pg_cluster_start and deletes its dir. Safe to call twice.

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadSettings } from '../../src/config/settings.js';
+import { SettingError } from '../../src/errors.js';
+
+const TOKENS = { WEBHOOK_TOKEN: 'w'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) };
+const SHEET_ID = '1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms';
+const load = (env: Record<string, string | undefined>) => loadSettings(env, '/srv/ember');
+
+function refused(env: Record<string, string | undefined>, setting: string, problem: RegExp, secret?: string): void {
+  assert.throws(
+    () => load(env),
+    (err: unknown) => {
+      assert.ok(err instanceof SettingError, String(err));
+      assert.equal(err.setting, setting);
+      assert.match(err.problem, problem);
+      assert.ok(!err.message.includes('\n'));
+      if (secret !== undefined) assert.ok(!err.message.includes(secret), `the password leaked: ${err.message}`);
+      return true;
+    },
+  );
+}
+
+test('DATABASE_URL unset: SQLite, CSV on by default', () => {
+  const s = load({});
+  assert.equal(s.databaseUrl, undefined);
+  assert.deepEqual(s.syncTargets, ['csv']);
+  assert.equal(s.databasePoolSize, 10);
+  assert.equal(s.databaseStatementTimeoutMs, 30_000);
+});
+
+test('DATABASE_URL: host and socket forms are taken as given', () => {
+  for (const url of ['postgres://ember:pw@db.internal:5432/ember_sync', 'postgresql://ember@db/ember', 'postgres://postgres@/ember?host=/run/postgresql']) {
+    assert.equal(load({ ...TOKENS, DATABASE_URL: url }).databaseUrl, url);
+  }
+});
+
+test('DATABASE_URL: the CSV target is on only when SYNC_TARGETS names it', () => {
+  assert.deepEqual(load({ ...TOKENS, DATABASE_URL: 'postgres://db/ember' }).syncTargets, []);
+  assert.deepEqual(load({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', SHEETS_SPREADSHEET_ID: SHEET_ID }).syncTargets, ['sheets']);
+  assert.deepEqual(load({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', SYNC_TARGETS: 'csv,sheets', SHEETS_SPREADSHEET_ID: SHEET_ID }).syncTargets, ['csv', 'sheets']);
+});
+
+test('DATABASE_URL: the tokens must come from the environment (every replica the same)', () => {
+  refused({ DATABASE_URL: 'postgres://db/ember', ADMIN_TOKEN: TOKENS.ADMIN_TOKEN }, 'WEBHOOK_TOKEN', /environment with DATABASE_URL/);
+  refused({ DATABASE_URL: 'postgres://db/ember', WEBHOOK_TOKEN: TOKENS.WEBHOOK_TOKEN }, 'ADMIN_TOKEN', /environment with DATABASE_URL/);
+});
+
+test('DATABASE_URL: bad values are refused in one line, without the password', () => {
+  refused({ ...TOKENS, DATABASE_URL: 'mysql://u:hunter2secret@db/ember' }, 'DATABASE_URL', /postgres:\/\//, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'not a url hunter2secret' }, 'DATABASE_URL', /postgres:\/\/ URL/, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret@/ember' }, 'DATABASE_URL', /no host/, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret@db' }, 'DATABASE_URL', /no database/, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_POOL_SIZE: '1' }, 'DATABASE_POOL_SIZE', /from 2 to 200/);
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_STATEMENT_TIMEOUT_MS: 'soon' }, 'DATABASE_STATEMENT_TIMEOUT_MS', /whole number/);
+});
