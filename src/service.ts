@@ -78,9 +78,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     projection: store.projection,
     onError: (err) => projectorFailures.report('projector', { error: (err as Error).message, code: (err as { code?: unknown }).code }, 'projector: could not build view rows, retrying every second'),
   });
-  const writer = store.createWriter({ onCommit: () => projector.kick() });
-  const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
   const metrics = createMetrics();
+  const writer = store.createWriter({
+    onCommit: (results) => {
+      metrics.commitBatch.observe(results.length);
+      projector.kick();
+    },
+  });
+  const validator = createValidator(options.schemasDir === undefined ? {} : { schemasDir: options.schemasDir });
 
   // Shutdown stops a running sync at its next request (Sheets retries can take minutes; systemd waits 90 s).
   const stopping = new AbortController();

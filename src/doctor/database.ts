@@ -1,7 +1,9 @@
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
-import type { Db } from '../store/open-db.js';
+import { openDb, type Db } from '../store/open-db.js';
 import { RECENT_TARGET_MS } from '../store/status.js';
+import type { MetaKey } from '../store/store.js';
 import { fail, oneLine, pass, type CheckResult } from './check.js';
+import type { DoctorDb } from './doctor-db.js';
 
 /** SQLite's synchronous levels: FULL (2) or EXTRA (3) sync the WAL at every commit. */
 const SYNCHRONOUS = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
@@ -83,4 +85,25 @@ export function recentTargetsIn(db: Db, now: Date): SyncTargetName[] {
   const since = new Date(now.getTime() - RECENT_TARGET_MS).toISOString();
   const names = db.prepare<[string], string>('SELECT DISTINCT target FROM sync_runs WHERE started_at >= ?').pluck().all(since);
   return SYNC_TARGET_NAMES.filter((t) => names.includes(t));
+}
+
+/** The SQLite file, opened read-only (no migration, no WAL switch, no meta written). Throws when it cannot be opened. */
+export function sqliteDoctorDb(path: string): DoctorDb {
+  const db = openDb(path, { readonly: true });
+  return {
+    checks: async () => checkDatabase(db, path),
+    async meta(key: MetaKey) {
+      try {
+        return db.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck().get(key) ?? undefined;
+      } catch {
+        // A database from before a key (or the table) existed.
+        return undefined;
+      }
+    },
+    retention: async (days) => checkRetention(db, days),
+    recentTargets: async (now) => recentTargetsIn(db, now),
+    async close() {
+      if (db.open) db.close();
+    },
+  };
 }

@@ -1,8 +1,7 @@
 import type { Settings } from '../config/settings.js';
-import type { Db } from '../store/open-db.js';
 import { fail, oneLine, pass, type CheckResult } from './check.js';
 import { checkCsvDir } from './csv-dir.js';
-import { checkDatabase, checkRetention, recentTargetsIn } from './database.js';
+import type { DoctorDb } from './doctor-db.js';
 import { checkDisk } from './disk.js';
 import { checkPublicUrl, reachableFromEmberQa } from './public-url.js';
 import { checkSchedule } from './schedule.js';
@@ -15,7 +14,7 @@ const SETTING_NAMES = [
   'SYNC_SCHEDULE', 'SYNC_TIMEZONE', 'SYNC_TARGETS', 'CSV_DIR', 'CSV_DELIMITER', 'CSV_BOM', 'REPORT_TIMEZONE', 'CSV_TIME_FORMAT',
   'CSV_DECIMAL', 'CSV_FORMULA_GUARD', 'CSV_PARTITION', 'SHEETS_SPREADSHEET_ID', 'SHEETS_VIEWS', 'SHEETS_PARTITION', 'SHEETS_KEEP_MONTHS',
   'SHEETS_ON_CONFLICT', 'GOOGLE_APPLICATION_CREDENTIALS', 'SHEETS_ACCESS_TOKEN', 'SHEETS_API_ROOT_URL', 'GOOGLE_OAUTH_TOKEN_URL',
-  'LOG_LEVEL', 'MAX_DYNAMIC_COLUMNS',
+  'LOG_LEVEL', 'MAX_DYNAMIC_COLUMNS', 'RETENTION_DAYS', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS',
 ];
 
 export interface DoctorDeps {
@@ -24,9 +23,11 @@ export interface DoctorDeps {
   /**
    * Opens the existing database read-only (the command made sure there is one):
    * doctor must not migrate it, switch its journal to WAL or write its meta, or it
-   * would change the file it reports on (and pass its own checks).
+   * would change the database it reports on (and pass its own checks).
    */
-  openDb: () => Db;
+  openDb: () => Promise<DoctorDb>;
+  /** Where the database is, for people (the SQLite file, or the PostgreSQL URL without its password). */
+  location: string;
   /** Each result as soon as it is known (slow checks come last). */
   onResult?: (r: CheckResult) => void;
   now?: () => Date;
@@ -50,53 +51,53 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
   const set = SETTING_NAMES.filter((n) => (d.env[n] ?? '').trim() !== '');
   add(pass('settings', `valid; targets ${settings.syncTargets.join(', ')}; ${set.length ? `set here: ${set.join(', ')}` : 'all defaults'}`));
 
-  let db: Db | undefined;
+  let db: DoctorDb | undefined;
   try {
-    db = d.openDb();
+    db = await d.openDb();
   } catch (err) {
-    add(fail('database', `cannot open ${settings.dbPath}: ${oneLine(err)}`, 'stop the server, keep the file aside and restore the latest `ember-sync backup` (README: Restore a backup)'));
+    const todo =
+      settings.databaseUrl === undefined
+        ? 'stop the server, keep the file aside and restore the latest `ember-sync backup` (README: Restore a backup)'
+        : 'check DATABASE_URL (host, database, user, password) and that PostgreSQL is up and reachable from here';
+    add(fail('database', `cannot open ${d.location}: ${oneLine(err)}`, todo));
   }
   // What the server recorded (app_meta); a database from before a key existed has none.
-  const meta = (key: 'public_url' | 'webhook_token_sha256' | 'admin_token_sha256' | 'report_timezone' | 'retention_days'): string | undefined => {
-    try {
-      return db?.prepare<[string], string>('SELECT value FROM app_meta WHERE key = ?').pluck().get(key) ?? undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  const recordedMeta = async (key: 'public_url' | 'webhook_token_sha256' | 'admin_token_sha256' | 'report_timezone' | 'retention_days'): Promise<string | undefined> => db?.meta(key);
   try {
     // RETENTION_DAYS as the running server recorded it at start (its unit file may set it, this shell not).
-    const recorded = meta('retention_days');
+    const recorded = await recordedMeta('retention_days');
     const retentionDays = recorded === undefined ? settings.retentionDays : recorded === 'unset' ? undefined : Number(recorded);
-    if (db) add(...checkDatabase(db, settings.dbPath), checkRetention(db, retentionDays));
+    if (db) add(...(await db.checks()), await db.retention(retentionDays));
     // A target the server syncs that this shell does not set would go unchecked: say so rather than pass without it.
     let missing: string[] = [];
     try {
-      missing = db ? recentTargetsIn(db, d.now?.() ?? new Date()).filter((t) => !settings.syncTargets.includes(t)) : [];
+      missing = db ? (await db.recentTargets(d.now?.() ?? new Date())).filter((t) => !settings.syncTargets.includes(t)) : [];
     } catch {
       // A database without sync_runs has no runs to tell of.
     }
     if (missing.length) {
       add(fail('targets', `the server synced ${missing.join(', ')} in the last 7 days, but this shell's settings have no ${missing.join(', ')} target, so ${missing.length === 1 ? 'it is' : 'they are'} not checked here`, "run doctor with the server's environment (the variables of its systemd unit, container or .env file)"));
     }
-    add(...checkDisk([{ label: 'DATA_DIR', path: settings.dataDir }, { label: 'DB_PATH', path: settings.dbPath }, ...(settings.syncTargets.includes('csv') ? [{ label: 'CSV_DIR', path: settings.csvDir }] : [])]));
-    add(...checkSecrets(settings, { webhook: meta('webhook_token_sha256'), admin: meta('admin_token_sha256') }));
+    // On PostgreSQL the database's disk is the server's: DB_PATH is not used.
+    const dbDisk = settings.databaseUrl === undefined ? [{ label: 'DB_PATH', path: settings.dbPath }] : [];
+    add(...checkDisk([{ label: 'DATA_DIR', path: settings.dataDir }, ...dbDisk, ...(settings.syncTargets.includes('csv') ? [{ label: 'CSV_DIR', path: settings.csvDir }] : [])]));
+    add(...checkSecrets(settings, { webhook: await recordedMeta('webhook_token_sha256'), admin: await recordedMeta('admin_token_sha256') }));
     add(checkSchedule(settings.syncSchedule, settings.syncTimezone, d.now?.() ?? new Date()));
 
     // The base the running server announced is the one pasted into EmberQA; this shell may lack its PUBLIC_URL.
-    const announced = meta('public_url');
+    const announced = await recordedMeta('public_url');
     const base = announced ?? settings.publicUrl;
     const note = announced !== undefined && announced !== settings.publicUrl ? ` (the URL the server announced; PUBLIC_URL here would give ${settings.publicUrl})` : '';
     add(reachableFromEmberQa(await checkPublicUrl(base, note, Math.min(d.timeoutMs ?? 5000, 5000)), base));
 
     // The zone the views are derived in is the server's (recorded in the database), not this shell's.
-    const reportTimezone = meta('report_timezone') ?? settings.reportTimezone;
+    const reportTimezone = (await recordedMeta('report_timezone')) ?? settings.reportTimezone;
     for (const target of settings.syncTargets) {
       if (target === 'csv') add(checkCsvDir(settings.csvDir));
       else add(...(await checkSheets({ settings, reportTimezone, ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}) })));
     }
   } finally {
-    if (db?.open) db.close();
+    await db?.close();
   }
   return results;
 }

@@ -40,6 +40,12 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
     help: 'Logged events whose view rows are not built yet.',
     registers: [registry],
   });
-  return { registry, webhooks, ingestSeconds, syncRuns, rowsDelivered, rowsPending, projectorLag };
+  const commitBatch = new Histogram({
+    name: 'ember_sync_commit_batch_size',
+    help: 'Writes (webhooks, quarantined payloads, health probes) committed together by one group commit of this process.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [registry],
+  });
+  return { registry, webhooks, ingestSeconds, syncRuns, rowsDelivered, rowsPending, projectorLag, commitBatch };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -314,6 +314,9 @@ test('GET /metrics exposes webhook counters and latency; /api/status needs the a
   assert.match(text, /ember_sync_webhooks_total\{type="red_flag",outcome="accepted"\} 1/);
   assert.match(text, /ember_sync_webhooks_total\{type="red_flag",outcome="duplicate"\} 1/);
   assert.match(text, /ember_sync_webhooks_total\{type="unknown",outcome="quarantined"\} 1/);
+  // Three writes, each its own group commit here (sent one after the other); the health probe adds none.
+  assert.match(text, /ember_sync_commit_batch_size_count 3\n/);
+  assert.match(text, /ember_sync_commit_batch_size_sum 3\n/);
   assert.match(text, /ember_sync_ingest_duration_seconds_bucket/);
   // The red flag's rows (red_flags, scores, contents, content_scores, daily views), pending for the csv target.
   const pending = Number(/ember_sync_rows_pending\{target="csv"\} (\d+)/.exec(text)?.[1]);

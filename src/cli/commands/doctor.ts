@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { formatCheck } from '../../doctor/check.js';
-import { openDb } from '../../store/open-db.js';
 import { createCliContext, openStoreOrExplain } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -14,15 +13,20 @@ export function registerDoctor(program: Command): void {
       // A bad setting is exit 2, as for every command.
       const ctx = createCliContext();
       const { settings } = ctx;
-      // No database where the settings point: exit 2 saying where it looked (nothing is created).
-      if (!existsSync(settings.dbPath)) openStoreOrExplain(settings.dbPath);
+      const { databaseUrl } = settings;
+      // No SQLite file where the settings point: exit 2 saying where it looked (nothing is created).
+      if (databaseUrl === undefined && !existsSync(settings.dbPath)) openStoreOrExplain(settings.dbPath);
       const { runDoctor } = await import('../../doctor/run-doctor.js');
+      // Read-only: doctor reports on the database as it is (no migration, no WAL switch, no meta written).
+      // A database that cannot be opened is a failed check, not a usage error.
+      const location = databaseUrl === undefined ? settings.dbPath : (await import('../../store/pg/create-pg-store.js')).redactedUrl(databaseUrl);
+      const openDb = async () =>
+        databaseUrl === undefined ? (await import('../../doctor/database.js')).sqliteDoctorDb(settings.dbPath) : (await import('../../doctor/pg-database.js')).pgDoctorDb(databaseUrl, location);
       const results = await runDoctor({
         settings,
         env: process.env,
-        // Read-only: doctor reports on the file as it is (no migration, no WAL switch, no meta written).
-        // A database that exists but cannot be opened is a failed check, not a usage error.
-        openDb: () => openDb(settings.dbPath, { readonly: true }),
+        openDb,
+        location,
         onResult: (r) => process.stdout.write(`${formatCheck(r)}\n`),
       });
       const failed = results.filter((r) => !r.ok).length;

@@ -6,6 +6,6 @@ export function registerHealthRoutes(router: Router, deps: { ping: () => Promise
     ctx.status = ok ? 200 : 503;
     ctx.body = ok
       ? { status: 'ok' }
-      : { status: 'unavailable', error: { code: 'store_unavailable', message: 'a webhook cannot be committed now (a full disk, or the database locked by another process): webhooks get 503 and EmberQA retries them' } };
+      : { status: 'unavailable', error: { code: 'store_unavailable', message: 'a webhook cannot be committed now (the database is unreachable, full, or locked by another process): webhooks get 503 and EmberQA retries them' } };
   });
 }

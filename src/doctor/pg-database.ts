@@ -1,0 +1,79 @@
+import pg from 'pg';
+import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
+import { PG_MIGRATIONS } from '../store/pg/pg-migrations.js';
+import { RECENT_TARGET_MS } from '../store/status.js';
+import type { MetaKey } from '../store/store.js';
+import { fail, oneLine, pass, type CheckResult } from './check.js';
+import type { DoctorDb } from './doctor-db.js';
+
+/** Undefined when the table does not exist (a database ember-sync never started on). */
+async function maybe<T>(work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return undefined; // undefined_table
+    throw err;
+  }
+}
+
+/**
+ * PostgreSQL at DATABASE_URL, in a read-only session: doctor never migrates
+ * it nor writes its meta. `location` is the URL without its password, for
+ * the messages. Throws when it cannot connect.
+ */
+export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000): Promise<DoctorDb> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', options: '-c default_transaction_read_only=on' });
+  // A connection that dies while doctor runs fails the query in flight; the event must not crash the command.
+  client.on('error', () => undefined);
+  const started = Date.now();
+  await client.connect();
+  const connectMs = Date.now() - started;
+  const one = async <T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T | undefined> => (await client.query<T>({ text, values })).rows[0];
+  return {
+    async checks(): Promise<CheckResult[]> {
+      const out: CheckResult[] = [];
+      const version = (await one<{ server_version: string }>('SHOW server_version'))?.server_version ?? '?';
+      out.push(pass('database', `PostgreSQL ${version} at ${location} (connected in ${connectMs} ms)`));
+      const latest = PG_MIGRATIONS.at(-1)?.version ?? 0;
+      const schema = await maybe(() => one<{ version: number }>('SELECT version FROM schema_version WHERE id'));
+      const at = schema?.version ?? 0;
+      if (at === latest) out.push(pass('database schema', `version ${at} (this ember-sync's)`));
+      else if (at === 0) out.push(fail('database schema', `no ember-sync tables in ${location}`, 'start ember-sync serve once with this DATABASE_URL (it creates them), or check that the URL names the right database'));
+      else if (at < latest) out.push(fail('database schema', `version ${at}, this ember-sync expects ${latest}`, 'start this version of ember-sync serve (it migrates the database at start; replicas wait for each other)'));
+      else out.push(fail('database schema', `version ${at} is newer than this ember-sync (${latest})`, 'run doctor from the ember-sync version the servers run'));
+      const durability = await one<{ synchronous_commit: string }>('SHOW synchronous_commit');
+      const fsync = await one<{ fsync: string }>('SHOW fsync');
+      const lossy = durability?.synchronous_commit === 'off' || fsync?.fsync === 'off';
+      out.push(
+        lossy
+          ? fail('database durability', `synchronous_commit=${durability?.synchronous_commit}, fsync=${fsync?.fsync}: a crash of PostgreSQL can lose acknowledged webhooks`, "set synchronous_commit and fsync to on for this database (ALTER DATABASE … SET synchronous_commit = on; fsync in postgresql.conf)")
+          : pass('database durability', `synchronous_commit=${durability?.synchronous_commit}, fsync=${fsync?.fsync} (every acknowledged webhook is committed to disk)`),
+      );
+      return out;
+    },
+    async meta(key: MetaKey) {
+      return (await maybe(() => one<{ value: string }>('SELECT value FROM app_meta WHERE key = $1', [key])))?.value;
+    },
+    async retention(days) {
+      if (days === undefined) return pass('retention', 'RETENTION_DAYS unset: every webhook is kept');
+      let state: { kept_from_day: string | null; last_result: string | null } | undefined;
+      try {
+        state = await maybe(() => one('SELECT kept_from_day, last_result FROM retention_state WHERE id'));
+      } catch (err) {
+        return fail('retention', `cannot read the retention state: ${oneLine(err)}`, 'check that DATABASE_URL names the database the servers use');
+      }
+      if (state?.last_result?.startsWith('failed')) return fail('retention', `the last retention run ${state.last_result}`, 'look at the servers\' logs (`retention failed`); a server tries again every hour');
+      const where = state?.kept_from_day ? `oldest kept day ${state.kept_from_day}` : 'no run yet (a server runs it a minute after it starts, then daily)';
+      return pass('retention', `RETENTION_DAYS=${days}: ${where}; PostgreSQL's autovacuum reuses the space freed`);
+    },
+    async recentTargets(now) {
+      const since = new Date(now.getTime() - RECENT_TARGET_MS).toISOString();
+      const rows = (await maybe(async () => (await client.query<{ target: string }>({ text: 'SELECT DISTINCT target FROM sync_runs WHERE started_at >= $1', values: [since] })).rows)) ?? [];
+      const names = rows.map((r) => r.target);
+      return SYNC_TARGET_NAMES.filter((t): t is SyncTargetName => names.includes(t));
+    },
+    async close() {
+      await client.end().catch(() => undefined);
+    },
+  };
+}
