@@ -29,6 +29,15 @@ function slowProjection(pending: number, ms: number) {
   };
 }
 
+/** Polls `ok` until it holds (the machine may be slow: no fixed sleeps in what is asserted). */
+async function until(ok: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
+    await sleep(2);
+  }
+}
+
 test('the projector runs one batch at a time: kicks during a slow batch start no second one, and are not lost', async (t) => {
   const projection = slowProjection(25, 20);
   const projector = createProjector({ projection, onError: (err) => assert.fail(String(err)), chunk: 10, quietMs: 1 });
@@ -40,25 +49,27 @@ test('the projector runs one batch at a time: kicks during a slow batch start no
     projector.kick();
     await sleep(3);
   }
-  for (let i = 0; i < 200 && projection.left > 0; i++) await sleep(5);
-  assert.equal(projection.left, 0, 'everything kicked was projected');
+  await until(() => projection.left === 0, 'everything kicked is projected');
   assert.equal(projection.stats.mostAtOnce, 1, 'never two batches at once');
   // A kick after it caught up: one more (empty) batch, then it rests.
   const before = projection.stats.batches;
   projector.kick();
+  await until(() => projection.stats.batches === before + 1, 'the kick runs one batch');
   await sleep(60);
-  assert.equal(projection.stats.batches, before + 1);
+  assert.equal(projection.stats.batches, before + 1, 'then it rests');
 });
 
 test('a failing batch is retried after a second, not at the next kick; stop waits for the batch in flight', async () => {
   let calls = 0;
   const errors: unknown[] = [];
+  // Each batch waits for the test to let it finish: what runs when is decided here, not by timing.
+  const gates: Array<(fail: boolean) => void> = [];
   const projector = createProjector({
     projection: {
       async projectBatch() {
         calls++;
-        await sleep(30);
-        if (calls === 1) throw new Error('SQLITE_BUSY');
+        const fail = await new Promise<boolean>((resolve) => gates.push(resolve));
+        if (fail) throw new Error('SQLITE_BUSY');
         return 0;
       },
     },
@@ -66,17 +77,24 @@ test('a failing batch is retried after a second, not at the next kick; stop wait
     quietMs: 1,
   });
   projector.start();
-  await sleep(40);
-  assert.equal(errors.length, 1);
+  await until(() => gates.length === 1, 'the first batch starts');
+  gates[0]!(true);
+  await until(() => errors.length === 1, 'the failure is reported');
+  const failedAt = performance.now();
   projector.kick();
+  // Timers never fire early: whatever the machine's load, a kick must not start a batch before the retry delay.
   await sleep(100);
   assert.equal(calls, 1, 'the kick waits for the retry delay');
-  await sleep(1000);
-  assert.equal(calls, 2, 'retried after a second');
+  await until(() => calls === 2, 'the retry');
+  assert.ok(performance.now() - failedAt >= 900, 'retried after about a second');
+  gates[1]!(false);
   projector.kick();
-  await sleep(5);
-  const started = performance.now();
-  await projector.stop();
-  assert.ok(performance.now() - started >= 10, 'stop waited for the batch in flight');
+  await until(() => calls === 3, 'the next batch starts');
+  let stopped = false;
+  const stopping = projector.stop().then(() => (stopped = true));
+  await sleep(20);
+  assert.equal(stopped, false, 'stop waits for the batch in flight');
+  gates[2]!(false);
+  await stopping;
   assert.equal(calls, 3);
 });

@@ -384,7 +384,10 @@ test('the lock heartbeat never overlaps itself: a beat the database is slow to a
   const target: SyncTarget = {
     name: 'csv',
     async deliver(views) {
-      await new Promise((r) => setTimeout(r, 200));
+      // Deliver for as long as it takes to see three beats (however slow the machine), then a little more.
+      const deadline = Date.now() + 10_000;
+      while (beats < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
       return views.map((d) => ({ view: d.view, ok: true as const, receipt: { rows: d.pending, totalRows: d.kind === 'keyed' ? d.rows.total : d.cursor.deliveredRows + d.pending, state: null } }));
     },
   };
