@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   schema_validation_failed: 422,
   unknown_webhook_type: 422,
   store_unavailable: 503,
+  /** The database refused this one webhook's data (a constraint, a limit): retrying the same bytes cannot succeed. */
+  store_rejected: 500,
   not_found: 404,
   method_not_allowed: 405,
   bad_request: 400,
@@ -113,6 +115,17 @@ export class StoreUnavailableError extends EmberError {
       : 'the database could not commit; nothing was stored, please retry';
     super(...make('store_unavailable', message, { cause, expose: true }));
     this.outcomeUnknown = options.outcomeUnknown ?? false;
+  }
+}
+/**
+ * The database refused to store this one webhook for what it holds (PostgreSQL
+ * SQLSTATE classes 22, 23, 54: a value, a constraint, a size limit), while the
+ * other webhooks of its batch were stored. Not a 503: the same bytes again
+ * would fail the same way, a "please retry" would be a lie.
+ */
+export class StoreRejectedError extends EmberError {
+  constructor(cause: unknown) {
+    super(...make('store_rejected', 'the database refused to store this webhook; it was not stored and retrying it will not help (the operator log has the reason)', { cause, expose: true }));
   }
 }
 export class NotFoundError extends EmberError {

@@ -1,6 +1,7 @@
 import type { ConsoleStore, HeldPayload, HourCount } from '../store.js';
 import { toInt } from './pg-event-log.js';
 import type { PgPool } from './pg-pool.js';
+import { fromPgText, toPgText } from './pg-text.js';
 import { inTransaction } from './pg-unit-of-work.js';
 
 type HeldPayloadPg = Omit<HeldPayload, 'id' | 'bytes'> & { id: string; bytes: number };
@@ -36,8 +37,9 @@ export function createPgConsole(pool: PgPool): ConsoleStore {
       async delete(key: string): Promise<void> {
         await pool.query({ name: 'ember_console_delete', text: 'DELETE FROM console_sessions WHERE key = $1', values: [key] });
       },
+      /** The message may quote a webhook_id (a replay's outcome): through toPgText, as webhook_id is stored. */
       async setFlash(key: string, message: string): Promise<void> {
-        await pool.query({ name: 'ember_console_set_flash', text: 'UPDATE console_sessions SET flash = $2 WHERE key = $1', values: [key, message] });
+        await pool.query({ name: 'ember_console_set_flash', text: 'UPDATE console_sessions SET flash = $2 WHERE key = $1', values: [key, toPgText(message)] });
       },
       /** One statement: two tabs of one session cannot both take the message. */
       async takeFlash(key: string): Promise<string | undefined> {
@@ -47,7 +49,8 @@ export function createPgConsole(pool: PgPool): ConsoleStore {
                  WHERE s.key = old.key RETURNING old.flash`,
           values: [key],
         });
-        return res.rows[0]?.flash;
+        const flash = res.rows[0]?.flash;
+        return flash === undefined ? undefined : fromPgText(flash);
       },
     },
 
@@ -68,7 +71,7 @@ export function createPgConsole(pool: PgPool): ConsoleStore {
                  FROM quarantine WHERE status = 'held' AND id < $1 ORDER BY id DESC LIMIT $2`,
           values: [beforeId, limit],
         });
-        return res.rows.map((r) => ({ ...r, id: toInt(r.id, 'id') }));
+        return res.rows.map((r) => ({ ...r, id: toInt(r.id, 'id'), webhook_id: r.webhook_id === null ? null : fromPgText(r.webhook_id) }));
       },
       async held(): Promise<number> {
         const res = await pool.query<{ n: string }>({ name: 'ember_quarantine_held', text: "SELECT count(*) AS n FROM quarantine WHERE status = 'held'", values: [] });
@@ -80,7 +83,8 @@ export function createPgConsole(pool: PgPool): ConsoleStore {
           text: 'SELECT body, webhook_id, status FROM quarantine WHERE id = $1',
           values: [id],
         });
-        return res.rows[0];
+        const row = res.rows[0];
+        return row === undefined ? undefined : { ...row, webhook_id: row.webhook_id === null ? null : fromPgText(row.webhook_id) };
       },
     },
   };

@@ -3,6 +3,7 @@ import type { QueryConfig } from 'pg';
 import type { WebhookType } from '../../model/webhooks.js';
 import type { NewEvent, NewQuarantined } from '../../model/writes.js';
 import type { PgPool } from './pg-pool.js';
+import { fromPgText, toPgText } from './pg-text.js';
 
 /** What append_events answered for one event of a batch (a duplicate: the seq stored under its webhook_id). */
 export interface PgAppended {
@@ -40,13 +41,16 @@ export function toInt(value: string | number | null, what: string): number {
 /**
  * The append_events call for a batch (one statement): run it on the pool
  * (committed alone) or on a client inside a transaction (the writer's group
- * commit); read its answer with `appendedRows`.
+ * commit); read its answer with `appendedRows`. webhook_id is stored through
+ * toPgText (pg-text.ts): the schemas allow U+0000, which a PostgreSQL text
+ * refuses (the whole statement would fail); the escaping keeps equality, so
+ * the dedupe stays exact. Every read of webhook_id goes through fromPgText.
  */
 export function appendEventsQuery(events: readonly NewEvent[]): QueryConfig {
   return {
     name: 'ember_append_events',
     text: 'SELECT ord, seq, duplicate FROM append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) ORDER BY ord',
-    values: [events.map((e) => e.webhookId), events.map((e) => e.type), events.map((e) => e.receivedAt), events.map((e) => e.outcome ?? 'accepted'), events.map((e) => e.body)],
+    values: [events.map((e) => toPgText(e.webhookId)), events.map((e) => e.type), events.map((e) => e.receivedAt), events.map((e) => e.outcome ?? 'accepted'), events.map((e) => e.body)],
   };
 }
 
@@ -59,7 +63,13 @@ export function appendedRows(rows: ReadonlyArray<{ ord: number; seq: string; dup
   });
 }
 
-/** The upsert of one quarantined payload (the same bytes again: one more attempt, its last_received_at), answering id and attempts. */
+/**
+ * The upsert of one quarantined payload (the same bytes again: one more
+ * attempt, its last_received_at), answering id and attempts. webhook_id
+ * through toPgText as in events; reason is an error code and errors is
+ * JSON.stringify's text (a U+0000 in a message becomes the six characters
+ * \u0000): neither can hold a raw U+0000.
+ */
 export function quarantineQuery(q: NewQuarantined): QueryConfig {
   const sha = createHash('sha256').update(q.body).digest('hex');
   return {
@@ -68,7 +78,7 @@ export function quarantineQuery(q: NewQuarantined): QueryConfig {
            VALUES ($1, $2, $3, $3, $4, $5, $6)
            ON CONFLICT (body_sha256) DO UPDATE SET attempts = quarantine.attempts + 1, last_received_at = excluded.last_received_at
            RETURNING id, attempts`,
-    values: [sha, q.webhookId ?? null, q.receivedAt, q.reason, JSON.stringify(q.errors), q.body],
+    values: [sha, q.webhookId === undefined ? null : toPgText(q.webhookId), q.receivedAt, q.reason, JSON.stringify(q.errors), q.body],
   };
 }
 
@@ -101,7 +111,7 @@ export function createPgEventLog(pool: PgPool) {
         text: 'SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2',
         values: [afterSeq, limit],
       });
-      return res.rows.map((r) => ({ seq: toInt(r.seq, 'seq'), webhook_id: r.webhook_id, type: r.type, received_at: r.received_at, body: r.body }));
+      return res.rows.map((r) => ({ seq: toInt(r.seq, 'seq'), webhook_id: fromPgText(r.webhook_id), type: r.type, received_at: r.received_at, body: r.body }));
     },
 
     /** Keeps a payload that failed its schema; the same bytes again count as another attempt. */

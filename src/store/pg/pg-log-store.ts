@@ -1,12 +1,14 @@
 import type { EventLogStore, LogCounts, QuarantinedRow, QuarantineSettlement } from '../store.js';
 import { appendedRows, appendEventsQuery, createPgEventLog, toInt } from './pg-event-log.js';
 import type { PgPool } from './pg-pool.js';
+import { fromPgText, toPgText } from './pg-text.js';
 import { inTransaction } from './pg-unit-of-work.js';
 
 type QuarantineRowPg = Omit<QuarantinedRow, 'id'> & { id: string };
 
 const QUARANTINE_COLUMNS = 'id, webhook_id, received_at, last_received_at, attempts, reason, errors, body, status';
-const toQuarantined = (r: QuarantineRowPg): QuarantinedRow => ({ ...r, id: toInt(r.id, 'id') });
+/** webhook_id is stored through toPgText (pg-event-log.ts quarantineQuery): read back as it was sent. */
+const toQuarantined = (r: QuarantineRowPg): QuarantinedRow => ({ ...r, id: toInt(r.id, 'id'), webhook_id: r.webhook_id === null ? null : fromPgText(r.webhook_id) });
 
 /**
  * The raw log as the rest of ember-sync reads it (status, replay, export):
@@ -39,7 +41,7 @@ export function createPgLogStore(pool: PgPool): EventLogStore {
       const res = await pool.query<QuarantineRowPg>({
         name: 'ember_held_quarantine_for',
         text: `SELECT ${QUARANTINE_COLUMNS} FROM quarantine WHERE webhook_id = $1 AND status = 'held' ORDER BY id`,
-        values: [webhookId],
+        values: [toPgText(webhookId)],
       });
       return res.rows.map(toQuarantined);
     },

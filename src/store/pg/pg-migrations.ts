@@ -2,6 +2,7 @@ import type { PoolClient } from 'pg';
 import { PG_MIGRATION_2_STATE } from './pg-migration-2-state.js';
 import { PG_MIGRATION_3_PROJECTION } from './pg-migration-3-projection.js';
 import { PG_MIGRATION_4_KEYED } from './pg-migration-4-keyed.js';
+import { PG_MIGRATION_5_WEBHOOK_ID } from './pg-migration-5-webhook-id.js';
 import type { PgPool } from './pg-pool.js';
 
 export interface PgMigration {
@@ -154,6 +155,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   PG_MIGRATION_2_STATE,
   PG_MIGRATION_3_PROJECTION,
   PG_MIGRATION_4_KEYED,
+  PG_MIGRATION_5_WEBHOOK_ID,
 ];
 
 async function currentVersion(client: PoolClient): Promise<number> {

@@ -2,6 +2,7 @@ import type { RetentionState, RetentionStore } from '../store.js';
 import { toInt } from './pg-event-log.js';
 import { PG_APPEND_LOCK } from './pg-migrations.js';
 import type { PgPool } from './pg-pool.js';
+import { fromPgText, toPgText } from './pg-text.js';
 import { inTransaction } from './pg-unit-of-work.js';
 
 /** The rows of the append-only views, by event (parked_events goes with its event: ON DELETE CASCADE). */
@@ -30,7 +31,7 @@ export function createPgRetention(pool: PgPool): RetentionStore {
       values: [],
     });
     const s = res.rows[0]!;
-    return { keptFromDay: s.kept_from_day, cutoff: s.cutoff, seqFloor: toInt(s.seq_floor, 'seq_floor'), lastRunAt: s.last_run_at, lastResult: s.last_result };
+    return { keptFromDay: s.kept_from_day, cutoff: s.cutoff, seqFloor: toInt(s.seq_floor, 'seq_floor'), lastRunAt: s.last_run_at, lastResult: s.last_result === null ? null : fromPgText(s.last_result) };
   };
 
   const leftBefore = async (month: string): Promise<boolean> => {
@@ -178,12 +179,13 @@ export function createPgRetention(pool: PgPool): RetentionStore {
       return res.rowCount ?? 0;
     },
 
+    // A result may quote an error message, whose text can hold anything: through toPgText (pg-text.ts).
     async finish(at: string, result: string): Promise<void> {
-      await pool.query({ name: 'ember_retention_finish', text: 'UPDATE retention_state SET last_run_at = $1, last_result = $2 WHERE id', values: [at, result] });
+      await pool.query({ name: 'ember_retention_finish', text: 'UPDATE retention_state SET last_run_at = $1, last_result = $2 WHERE id', values: [at, toPgText(result)] });
     },
 
     async fail(result: string): Promise<void> {
-      await pool.query({ name: 'ember_retention_fail', text: 'UPDATE retention_state SET last_result = $1 WHERE id', values: [result] });
+      await pool.query({ name: 'ember_retention_fail', text: 'UPDATE retention_state SET last_result = $1 WHERE id', values: [toPgText(result)] });
     },
 
     /** received_at of the oldest event kept (the first entry of events_received_at). */

@@ -8,6 +8,7 @@ import { LockLostError } from '../lock-lost-error.js';
 import { LOCK_STALE_MS } from '../sync-state.js';
 import { toInt } from './pg-event-log.js';
 import type { PgPool } from './pg-pool.js';
+import { fromPgText, toPgText } from './pg-text.js';
 import { inTransaction } from './pg-unit-of-work.js';
 
 /** Syncs after a takeover that deliver keyed rows again (the taker's and the next one): as on SQLite. */
@@ -21,7 +22,10 @@ export interface PgSyncStateOptions {
 }
 
 type RunRowPg = Omit<SyncRunRow, 'id'> & { id: string };
-const toRun = (r: RunRowPg | undefined): SyncRunRow | undefined => (r === undefined ? undefined : { ...r, id: toInt(r.id, 'id') });
+// Error messages (a target's, a sheet's) may quote data, whose text can hold U+0000: stored through toPgText (pg-text.ts).
+const textOrNull = (s: string | null): string | null => (s === null ? null : toPgText(s));
+const readText = (s: string | null): string | null => (s === null ? null : fromPgText(s));
+const toRun = (r: RunRowPg | undefined): SyncRunRow | undefined => (r === undefined ? undefined : { ...r, id: toInt(r.id, 'id'), error: readText(r.error) });
 
 type HolderPg = Omit<LockHolder, 'generation'> & { generation: string };
 const toHolder = (r: HolderPg | undefined): LockHolder | undefined => (r === undefined ? undefined : { ...r, generation: toInt(r.generation, 'generation') });
@@ -67,7 +71,7 @@ export function createPgSyncState(pool: PgPool, options: PgSyncStateOptions = {}
       name: 'ember_sync_put_error',
       text: `INSERT INTO sync_state AS s (target, view, last_error, last_error_at, updated_at) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (target, view) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at, updated_at = excluded.updated_at`,
-      values: [target, view, error, at],
+      values: [target, view, toPgText(error), at],
     });
 
   const dropLease = async (target: string, owner: string) => {
@@ -133,7 +137,7 @@ export function createPgSyncState(pool: PgPool, options: PgSyncStateOptions = {}
         deliveredSeq: row ? toInt(row.delivered_seq, 'delivered_seq') : 0,
         deliveredRows: row ? toInt(row.delivered_rows, 'delivered_rows') : 0,
         state: row?.state ? (JSON.parse(row.state) as unknown) : undefined,
-        lastError: row?.last_error ?? null,
+        lastError: readText(row?.last_error ?? null),
         lastErrorAt: row?.last_error_at ?? null,
       };
     },
@@ -169,7 +173,7 @@ export function createPgSyncState(pool: PgPool, options: PgSyncStateOptions = {}
         await client.query({
           name: 'ember_sync_finish_run',
           text: 'UPDATE sync_runs SET finished_at = $2, ok = $3, rows = $4, error = $5, details = $6 WHERE id = $1',
-          values: [id, now.toISOString(), result.ok ? 1 : 0, result.rows, result.error, JSON.stringify(result.details)],
+          values: [id, now.toISOString(), result.ok ? 1 : 0, result.rows, textOrNull(result.error), JSON.stringify(result.details)],
         });
         await client.query({
           name: 'ember_sync_prune_runs',
@@ -217,7 +221,7 @@ export function createPgSyncState(pool: PgPool, options: PgSyncStateOptions = {}
         text: 'SELECT view, last_error, last_error_at FROM sync_state WHERE target = $1 AND last_error IS NOT NULL ORDER BY view',
         values: [target],
       });
-      return res.rows;
+      return res.rows.map((r) => ({ ...r, last_error: fromPgText(r.last_error) }));
     },
 
     newOwner: () => `${ownerPrefix}${randomUUID()}`,

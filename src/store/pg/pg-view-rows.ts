@@ -5,6 +5,7 @@ import type { SliceOptions, ViewRowsStore, ViewSnapshot } from '../store.js';
 import { createPgKeyedRows } from './pg-keyed-rows.js';
 import { decodeCells } from './pg-projection.js';
 import type { PgPool } from './pg-pool.js';
+import { fromPgText } from './pg-text.js';
 
 /**
  * received_at compared as bytes: the database's collation could order text
@@ -78,6 +79,7 @@ export function createPgViewRows(pool: PgPool, registry: () => Promise<ColumnReg
       }
       for (const r of rows) {
         r.length -= wide ? 1 : 2; // seq[, ord]
+        r[0] = fromPgText(r[0] as string); // events.webhook_id is stored through toPgText (pg-event-log.ts)
         const dyn = wide ? (JSON.parse(r.pop() as string) as Cell[]) : undefined;
         const cells = r.pop() as string | null;
         if (cells !== null) {

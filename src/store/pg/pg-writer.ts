@@ -1,9 +1,9 @@
 import { DatabaseError, type PoolClient } from 'pg';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreRejectedError, StoreUnavailableError } from '../../errors.js';
 import type { NewEvent, WriteResult } from '../../model/writes.js';
 import type { HourOutcome, HourType, WebhookWriteOp, WebhookWriter, WebhookWriterOptions } from '../store.js';
-import { appendedRows, appendEventsQuery, quarantineQuery, toInt } from './pg-event-log.js';
-import type { PgPool } from './pg-pool.js';
+import { appendedRows, appendEventsQuery, quarantineQuery, toInt, type PgAppended } from './pg-event-log.js';
+import { unavailableReason, type PgPool } from './pg-pool.js';
 import { withConnection } from './pg-unit-of-work.js';
 
 interface Pending {
@@ -40,40 +40,90 @@ function tally(entries: ReadonlyArray<{ at: string; type: HourType; outcome: Hou
   return [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, c]) => c);
 }
 
+/** What one op of an isolated batch came to: its result, or the error it alone failed with (rolled back to its savepoint). */
+type Outcome = { ok: WriteResult } | { failed: unknown };
+
+/** SQLSTATE classes that say the data was refused: 22 data exception, 23 integrity constraint violation, 54 program limit exceeded. */
+const DATA_CLASSES = new Set(['22', '23', '54']);
+const sqlState = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+};
+
+/** How one op's own failure is answered: its data refused (500, no retry), or anything else (503, as a failed batch). */
+function opError(err: unknown): StoreRejectedError | StoreUnavailableError {
+  if (err instanceof StoreUnavailableError) return err;
+  const code = sqlState(err);
+  return code !== undefined && DATA_CLASSES.has(code.slice(0, 2)) ? new StoreRejectedError(err) : new StoreUnavailableError(err);
+}
+
+/**
+ * Runs `write` under a savepoint when `isolate` is set: a failure rolls back
+ * that op alone and is returned, not thrown; the transaction goes on. Errors
+ * that mean the database is unavailable are thrown (the batch fails as a whole).
+ */
+async function attempt(client: PoolClient, isolate: boolean, write: () => Promise<WriteResult>): Promise<Outcome> {
+  if (!isolate) return { ok: await write() };
+  await client.query('SAVEPOINT ember_op');
+  try {
+    const ok = await write();
+    await client.query('RELEASE SAVEPOINT ember_op');
+    return { ok };
+  } catch (err) {
+    if (unavailableReason(err) !== undefined) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT ember_op');
+    return { failed: err };
+  }
+}
+
 /**
  * Writes one batch in one transaction on `client`: the events in one
  * append_events call, the quarantine upserts, the probe, the hourly counts.
- * Returns the results in the batch's order; `onCommitSent` is called right
+ * Returns the outcomes in the batch's order; `onCommitSent` is called right
  * before COMMIT goes out (from then on a broken connection leaves the outcome
- * unknown).
+ * unknown). With `isolate`, each op is written under a savepoint of its own
+ * (the events one append_events call each, in the batch's order: the same
+ * seqs and the same first-wins dedupe): an op the database refuses is rolled
+ * back alone and the others commit; only they are counted.
  */
-async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], onCommitSent: () => void): Promise<WriteResult[]> {
+async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], onCommitSent: () => void, isolate = false): Promise<Outcome[]> {
   await client.query('BEGIN');
-  const results: WriteResult[] = new Array<WriteResult>(ops.length);
+  const outcomes: Outcome[] = new Array<Outcome>(ops.length);
   const counted: Array<{ at: string; type: HourType; outcome: HourOutcome }> = [];
   // Events first: append_events takes the append lock before any row lock of the batch is taken.
   const events: Array<{ i: number; event: NewEvent }> = [];
   ops.forEach((op, i) => {
     if (op.kind === 'event') events.push({ i, event: op.event });
   });
-  if (events.length > 0) {
+  const logged = (event: NewEvent, a: PgAppended): WriteResult => {
+    counted.push({ at: event.receivedAt, type: event.type, outcome: a.duplicate ? 'duplicate' : 'accepted' });
+    return { kind: 'event', duplicate: a.duplicate, seq: a.seq };
+  };
+  if (events.length > 0 && !isolate) {
     const res = await client.query<{ ord: number; seq: string; duplicate: boolean }>(appendEventsQuery(events.map((e) => e.event)));
     appendedRows(res.rows, events.length).forEach((a, k) => {
       const { i, event } = events[k]!;
-      results[i] = { kind: 'event', duplicate: a.duplicate, seq: a.seq };
-      counted.push({ at: event.receivedAt, type: event.type, outcome: a.duplicate ? 'duplicate' : 'accepted' });
+      outcomes[i] = { ok: logged(event, a) };
+    });
+  }
+  for (const { i, event } of isolate ? events : []) {
+    outcomes[i] = await attempt(client, true, async () => {
+      const res = await client.query<{ ord: number; seq: string; duplicate: boolean }>(appendEventsQuery([event]));
+      return logged(event, appendedRows(res.rows, 1)[0]!);
     });
   }
   let probe = false;
   for (const [i, op] of ops.entries()) {
     if (op.kind === 'quarantine') {
-      const res = await client.query<{ id: string; attempts: number }>(quarantineQuery(op.item));
-      const row = res.rows[0]!;
-      results[i] = { kind: 'quarantine', id: toInt(row.id, 'id'), attempts: row.attempts };
-      counted.push({ at: op.item.receivedAt, type: op.item.type ?? 'unknown', outcome: 'quarantined' });
+      outcomes[i] = await attempt(client, isolate, async () => {
+        const res = await client.query<{ id: string; attempts: number }>(quarantineQuery(op.item));
+        const row = res.rows[0]!;
+        counted.push({ at: op.item.receivedAt, type: op.item.type ?? 'unknown', outcome: 'quarantined' });
+        return { kind: 'quarantine', id: toInt(row.id, 'id'), attempts: row.attempts };
+      });
     } else if (op.kind === 'probe') {
       probe = true;
-      results[i] = { kind: 'probe' };
+      outcomes[i] = { ok: { kind: 'probe' } };
     }
   }
   if (probe) {
@@ -95,7 +145,26 @@ async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], on
   }
   onCommitSent();
   await client.query('COMMIT');
-  return results;
+  return outcomes;
+}
+
+/** A batch whose transaction failed as a whole. */
+class BatchFailed extends Error {
+  constructor(
+    override readonly cause: unknown,
+    /** COMMIT was sent and never answered: it may have committed. */
+    readonly outcomeUnknown: boolean,
+  ) {
+    super('the batch failed');
+  }
+  /** Surely rolled back, and not for the database's unavailability: another try of its ops can tell which one failed it. */
+  get isolable(): boolean {
+    return !this.outcomeUnknown && unavailableReason(this.cause) === undefined;
+  }
+  unavailable(): StoreUnavailableError {
+    const cause = this.cause instanceof StoreUnavailableError ? this.cause.cause : this.cause;
+    return new StoreUnavailableError(cause, { outcomeUnknown: this.outcomeUnknown });
+  }
 }
 
 /**
@@ -104,9 +173,15 @@ async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], on
  * connection (one WAL flush for all of them); batches go one after another,
  * the next taking what queued up meanwhile (at most maxBatch ops each). Each
  * promise settles only after its batch's commit answered. When a batch fails
- * every op of it rejects with StoreUnavailableError (503): nothing of it was
- * stored, or, when the connection broke after COMMIT was sent, perhaps all of
- * it (the error says the outcome is unknown; a retry then answers duplicate).
+ * because the database is unavailable, every op of it rejects with
+ * StoreUnavailableError (503): nothing of it was stored, or, when the
+ * connection broke after COMMIT was sent, perhaps all of it (the error says
+ * the outcome is unknown; a retry then answers duplicate). When the database
+ * refuses a batch for what it holds (the transaction surely rolled back), its
+ * ops are tried again one by one (`isolated`): the others commit, the one
+ * refused rejects with StoreRejectedError (500: retrying cannot help), or
+ * StoreUnavailableError for any other error of its own. The fast path, one
+ * transaction per batch, is unchanged while nothing fails.
  */
 export function createPgWriter(pool: PgPool, options: WebhookWriterOptions = {}): WebhookWriter {
   const maxBatch = options.maxBatch ?? 1024;
@@ -117,33 +192,85 @@ export function createPgWriter(pool: PgPool, options: WebhookWriterOptions = {})
   let lastFailureAt = 0;
   let lastSuccessAt = 0;
 
-  async function commit(batch: Pending[]): Promise<void> {
-    // A health probe alone says little about a webhook-sized write: only batches with webhooks count for failingSince.
-    const counted = batch.some((p) => p.op.kind !== 'probe');
+  /** One transaction for `ops` on a pooled connection; a failure of the whole comes back as BatchFailed (rolled back when it could be). */
+  async function run(ops: readonly WebhookWriteOp[], isolate: boolean): Promise<Outcome[]> {
     let commitSent = false;
-    let results: WriteResult[];
     try {
-      results = await withConnection(pool, async (client) => {
+      return await withConnection(pool, async (client) => {
         try {
-          return await writeBatch(
-            client,
-            batch.map((p) => p.op),
-            () => (commitSent = true),
-          );
+          return await writeBatch(client, ops, () => (commitSent = true), isolate);
         } catch (err) {
           if (!commitSent) await client.query('ROLLBACK').catch(() => undefined);
           throw err;
         }
       });
     } catch (err) {
-      if (counted) lastFailureAt = Date.now();
-      const cause = err instanceof StoreUnavailableError ? err.cause : err;
-      const e = new StoreUnavailableError(cause, { outcomeUnknown: commitSent && commitOutcomeUnknown(err) });
-      for (const p of batch) p.reject(e);
-      return;
+      throw new BatchFailed(err, commitSent && commitOutcomeUnknown(err));
     }
-    if (counted) lastSuccessAt = Date.now();
-    batch.forEach((p, i) => p.resolve(results[i]!));
+  }
+
+  /**
+   * The ops of a batch the database refused as a whole, tried again each
+   * under a savepoint in one transaction: the op that failed it fails alone.
+   * Should that transaction fail as a whole too (at COMMIT: a deferred
+   * check), each op gets a transaction of its own. Unavailability on the way
+   * fails what is left with StoreUnavailableError.
+   */
+  async function isolated(ops: readonly WebhookWriteOp[]): Promise<Outcome[]> {
+    try {
+      return await run(ops, true);
+    } catch (err) {
+      const failed = err as BatchFailed;
+      if (!failed.isolable) return ops.map(() => ({ failed: failed.unavailable() }));
+      if (ops.length === 1) return [{ failed: failed.cause }];
+      const outcomes: Outcome[] = [];
+      let down: StoreUnavailableError | undefined;
+      for (const op of ops) {
+        const [outcome] = down ? [{ failed: down }] : await isolated([op]);
+        if ('failed' in outcome! && outcome.failed instanceof StoreUnavailableError) down = outcome.failed;
+        outcomes.push(outcome!);
+      }
+      return outcomes;
+    }
+  }
+
+  async function commit(batch: Pending[]): Promise<void> {
+    // A health probe alone says little about a webhook-sized write: only batches with webhooks count for failingSince.
+    const counted = batch.some((p) => p.op.kind !== 'probe');
+    const ops = batch.map((p) => p.op);
+    let outcomes: Outcome[];
+    try {
+      outcomes = await run(ops, false);
+    } catch (err) {
+      const failed = err as BatchFailed;
+      if (!failed.isolable) {
+        if (counted) lastFailureAt = Date.now();
+        const e = failed.unavailable();
+        for (const p of batch) p.reject(e);
+        return;
+      }
+      // Surely rolled back, and not for unavailability: most likely one op's data (a value, a constraint). It must not fail the others.
+      outcomes = await isolated(ops);
+    }
+    const results: WriteResult[] = [];
+    let unavailable = false;
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!;
+      if ('ok' in o) {
+        results.push(o.ok);
+        p.resolve(o.ok);
+      } else {
+        const e = opError(o.failed);
+        // A refused webhook is not the store failing (health stays up); an unavailable database is.
+        if (e instanceof StoreUnavailableError && p.op.kind !== 'probe') unavailable = true;
+        p.reject(e);
+      }
+    });
+    if (counted) {
+      if (results.some((r) => r.kind !== 'probe')) lastSuccessAt = Date.now();
+      else if (unavailable) lastFailureAt = Date.now();
+    }
+    if (results.length === 0) return;
     try {
       options.onCommit?.(results);
     } catch (err) {

@@ -1,7 +1,8 @@
 /**
  * The webhook writer on PostgreSQL: the ops of one turn in one transaction
  * (events, quarantine, probe, hourly counts), batches one after another; a
- * failed batch rejects every op with StoreUnavailableError and stores nothing;
+ * batch the database cannot take (unavailable) rejects every op with
+ * StoreUnavailableError and stores nothing;
  * a connection killed at COMMIT says the outcome is unknown; two replicas
  * writing the same webhook at once store it once; a connection killed while
  * batches stream loses nothing that was answered.
@@ -109,7 +110,17 @@ test('a batch that fails rejects every op with StoreUnavailableError and stores 
   const { pool, observer } = await setup(t);
   const writer = createPgWriter(pool);
   await writer.submit(ev('before'));
-  const broken: WebhookWriteOp = { kind: 'event', event: event('broken', { receivedAt: 'yesterday' }) };
+  // The database refuses the batch for itself, not for its data: a disk full (SQLSTATE 53100) while writing one row.
+  // (A refusal of one op's data fails that op alone: pg-hardening.test.ts.)
+  await observer.query(`
+    CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.webhook_id = 'broken' THEN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER disk_full BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION disk_full();
+  `);
+  const broken: WebhookWriteOp = ev('broken');
   const failing = [ev('a'), bad('x'), broken, { kind: 'probe' } as const].map((op) => expectUnavailable(writer.submit(op), false));
   await Promise.all(failing);
   const since = writer.failingSince;
