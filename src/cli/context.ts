@@ -35,7 +35,8 @@ export function createCliContext(options: { server?: boolean } = {}, env: NodeJS
       if (settings.databaseUrl === undefined) return openStoreOrExplain(settings.dbPath, { maxDynamicColumns: settings.maxDynamicColumns });
       // Loaded only here: a SQLite setup never pays for the PostgreSQL client.
       const { openStore } = await import('../store/open-store.js');
-      return openStore(settings, { applicationName: 'ember-sync cli' });
+      // Only `serve` creates the tables: a command pointed at the wrong database says so and creates nothing.
+      return openStore(settings, { applicationName: 'ember-sync cli', create: false });
     },
   };
 }

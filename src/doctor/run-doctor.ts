@@ -49,7 +49,8 @@ export async function runDoctor(d: DoctorDeps): Promise<CheckResult[]> {
   };
   const { settings } = d;
   const set = SETTING_NAMES.filter((n) => (d.env[n] ?? '').trim() !== '');
-  add(pass('settings', `valid; targets ${settings.syncTargets.join(', ')}; ${set.length ? `set here: ${set.join(', ')}` : 'all defaults'}`));
+  const targets = settings.syncTargets.length ? settings.syncTargets.join(', ') : 'none (with DATABASE_URL the CSV target is on only when SYNC_TARGETS names it)';
+  add(pass('settings', `valid; targets ${targets}; ${set.length ? `set here: ${set.join(', ')}` : 'all defaults'}`));
 
   let db: DoctorDb | undefined;
   try {

@@ -68,7 +68,8 @@ export function checkSecrets(settings: Settings, server: { webhook?: string | un
   const out = [
     tokenCheck('webhook token', 'WEBHOOK_TOKEN', settings.webhookToken, join(settings.dataDir, 'webhook-token'), server.webhook),
     tokenCheck('admin token', 'ADMIN_TOKEN', settings.adminToken, join(settings.dataDir, 'admin-token'), server.admin),
-    databaseFiles(settings.dbPath),
+    // PostgreSQL keeps the webhooks on its own server: no file of ours to check.
+    ...(settings.databaseUrl === undefined ? [databaseFiles(settings.dbPath)] : []),
   ];
   if (settings.googleApplicationCredentials !== undefined && settings.syncTargets.includes('sheets')) {
     out.push(ownerOnly('Google key file permissions', settings.googleApplicationCredentials, 'the service account\'s private key'));

@@ -41,7 +41,11 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router();
   registerWebhookRoutes(router, { tokenMatches: deps.webhookTokenMatches, receive: deps.receive, maxBodyBytes: deps.maxBodyBytes, metrics: deps.metrics });
   registerHealthRoutes(router, { ping: deps.ping });
-  registerMetricsRoutes(router, { metrics: deps.metrics, ...(deps.beforeScrape ? { beforeScrape: deps.beforeScrape } : {}) });
+  registerMetricsRoutes(router, {
+    metrics: deps.metrics,
+    ...(deps.beforeScrape ? { beforeScrape: deps.beforeScrape } : {}),
+    onScrapeError: (err) => deps.logger.warn({ error: err instanceof Error ? err.message : String(err) }, '/metrics: the gauges read from the database keep their last values (the database did not answer)'),
+  });
   registerApiRoutes(router, { adminTokenMatches: deps.adminTokenMatches, status: deps.status });
   deps.console?.register(router);
   deps.extend?.(router);

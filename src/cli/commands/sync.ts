@@ -32,6 +32,7 @@ export function registerSync(program: Command): void {
         const zone = await store.reportTimezone();
         warnOtherZone(settings.reportTimezone, zone);
         const targets = await createTargets({ ...settings, reportTimezone: zone }, only, ctx.logger);
+        if (targets.length === 0) process.stderr.write('no sync target is on: SYNC_TARGETS names none (with DATABASE_URL the CSV target is on only when SYNC_TARGETS names it)\n');
         for (const target of targets) {
           const result = await runSync({
             store,

@@ -12,8 +12,9 @@ export class Html {
 
 export type HtmlPart = Html | string | number | null | undefined | false | readonly HtmlPart[];
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+// U+0000 is a parse error in HTML (browsers show U+FFFD): written as the replacement character it would become.
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '\u0000': '\ufffd' };
+export const escapeHtml = (text: string): string => text.replace(/[&<>"'\u0000]/g, (c) => ESCAPES[c]!);
 
 function render(part: HtmlPart): string {
   if (part instanceof Html) return part.text;

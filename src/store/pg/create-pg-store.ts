@@ -3,7 +3,7 @@ import type { MetaKey, Store, WebhookWriter, WebhookWriterOptions } from '../sto
 import { createPgConsole } from './pg-console.js';
 import { createPgLogStore } from './pg-log-store.js';
 import { migratePg } from './pg-migrations.js';
-import { createPgPool, type PgPool, type PgPoolOptions } from './pg-pool.js';
+import { createPgPool, probeConnection, type PgPool, type PgPoolOptions } from './pg-pool.js';
 import { createPgProjection } from './pg-projection.js';
 import { createPgRetention } from './pg-retention.js';
 import { createPgSyncState } from './pg-sync-state.js';
@@ -18,6 +18,20 @@ export interface PgStoreOptions extends PgPoolOptions {
   maxDynamicColumns?: number;
   /** A sync lease without a heartbeat for this long is taken over (LOCK_STALE_MS; shorter in tests). */
   lockStaleMs?: number;
+  /**
+   * false: refuse a database ember-sync never started on (PgNotInitialisedError)
+   * instead of creating the tables — CLI commands; only `serve` creates them.
+   * An existing ember-sync database is migrated either way.
+   */
+  create?: boolean;
+}
+
+/** DATABASE_URL names a database without ember-sync's tables, and this process does not create them. */
+export class PgNotInitialisedError extends Error {
+  override name = 'PgNotInitialisedError';
+  constructor(location: string) {
+    super(`no ember-sync database at ${location}`);
+  }
 }
 
 /** Must equal create-store.ts's: an epoch names a derivation, whichever backend made it. */
@@ -67,9 +81,15 @@ function createPgMeta(pool: PgPool) {
  * projector's lock).
  */
 export async function createPgStore(options: PgStoreOptions): Promise<Store> {
-  const { reportTimezone: adopt, maxDynamicColumns, ...poolOptions } = options;
+  const { reportTimezone: adopt, maxDynamicColumns, lockStaleMs, create = true, ...poolOptions } = options;
+  await probeConnection(poolOptions);
   const pool = createPgPool(poolOptions);
   try {
+    if (!create) {
+      const table = await pool.query<{ found: boolean }>({ text: "SELECT to_regclass('schema_version') IS NOT NULL AS found", values: [] });
+      const version = table.rows[0]?.found ? (await pool.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] })).rows[0]?.version : undefined;
+      if (!version) throw new PgNotInitialisedError(redactedUrl(options.connectionString));
+    }
     await migratePg(pool);
   } catch (err) {
     await pool.end().catch(() => undefined);
@@ -88,7 +108,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     events: createPgLogStore(pool),
     projection,
     views: createPgViewRows(pool, () => projection.columns()),
-    sync: createPgSyncState(pool, options.lockStaleMs === undefined ? {} : { staleMs: options.lockStaleMs }),
+    sync: createPgSyncState(pool, lockStaleMs === undefined ? {} : { staleMs: lockStaleMs }),
     retention: createPgRetention(pool),
     console: createPgConsole(pool),
     meta: { get: (key) => meta.get(key), set: (key, value, now) => meta.set(key, value, now) },

@@ -14,8 +14,21 @@ export const PG_MIGRATION_5_WEBHOOK_ID: { version: number; name: string; sql: st
   version: 5,
   name: 'events.webhook_id unique on its digest (no size limit)',
   sql: `
-    -- text::bytea is a binary-coercible cast (the UTF-8 bytes): the expression is immutable.
-    CREATE UNIQUE INDEX events_webhook_id_sha256 ON events (sha256(webhook_id::bytea));
+    -- The digest of the id's UTF-8 bytes. Not sha256(webhook_id::bytea): that cast reads backslash
+    -- escapes ('\\x41' would be 'A', 'a\\b' an error). convert_to is only STABLE (it depends on the
+    -- database's encoding, which never changes for a database): an index needs an IMMUTABLE wrapper, and
+    -- the database must be UTF8 for every text a webhook may send.
+    DO $enc$
+    BEGIN
+      IF current_setting('server_encoding') <> 'UTF8' THEN
+        RAISE EXCEPTION 'ember-sync needs a UTF8 database (this one is %): createdb -E UTF8 -T template0 …', current_setting('server_encoding');
+      END IF;
+    END
+    $enc$;
+    CREATE FUNCTION ember_webhook_key(text) RETURNS bytea
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+      AS $key$ SELECT sha256(convert_to($1, 'UTF8')) $key$;
+    CREATE UNIQUE INDEX events_webhook_id_sha256 ON events (ember_webhook_key(webhook_id));
     ALTER TABLE events DROP CONSTRAINT events_webhook_id_key;
 
     CREATE OR REPLACE FUNCTION append_events(
@@ -55,7 +68,7 @@ export const PG_MIGRATION_5_WEBHOOK_ID: { version: number; name: string; sql: st
       -- is large (the planner's choice, made at each call), the text compared too.
       logged AS (
         SELECT e.webhook_id, e.seq FROM events e
-        WHERE sha256(e.webhook_id::bytea) = ANY (ARRAY(SELECT sha256(w::bytea) FROM unnest(p_webhook_ids) AS w))
+        WHERE ember_webhook_key(e.webhook_id) = ANY (ARRAY(SELECT ember_webhook_key(w) FROM unnest(p_webhook_ids) AS w))
           AND e.webhook_id = ANY (p_webhook_ids)
       ),
       fresh AS (

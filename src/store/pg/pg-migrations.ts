@@ -181,7 +181,10 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
   const latest = migrations.at(-1)?.version ?? 0;
   return pool.withClient(
     async (client) => {
+      // A replica waits for another's migration however long it takes (and a migration may wait for the
+      // replicas' short transactions): neither the pool's statement_timeout nor its lock_timeout applies here.
       await client.query('SET statement_timeout = 0');
+      await client.query('SET lock_timeout = 0');
       await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [PG_MIGRATION_LOCK] });
       const applied: number[] = [];
       await client.query(`

@@ -1,4 +1,4 @@
-import { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { Client, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
 
 export interface PgPoolOptions {
@@ -12,6 +12,13 @@ export interface PgPoolOptions {
    * lets the connection string override options).
    */
   statementTimeoutMs?: number;
+  /**
+   * How long a statement waits for a lock (lock_timeout) before it fails with
+   * 55P03 (a 503): a lock another session holds (a manual LOCK TABLE, a long
+   * ALTER) answers webhooks with 503 in seconds, well before EmberQA's own
+   * timeout, instead of holding every request of the replica.
+   */
+  lockTimeoutMs?: number;
   /** Shown in pg_stat_activity (the replica's name, say). */
   applicationName?: string;
   /** How long a query waits for a connection (a free pool slot or a new connect) before failing. */
@@ -29,6 +36,7 @@ export interface PgPoolOptions {
 export const PG_POOL_DEFAULTS = {
   max: 10,
   statementTimeoutMs: 30_000,
+  lockTimeoutMs: 5_000,
   applicationName: 'ember-sync',
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
@@ -129,6 +137,7 @@ export function createPgPool(options: PgPoolOptions) {
     connectionString: options.connectionString,
     max: options.max ?? PG_POOL_DEFAULTS.max,
     statement_timeout: options.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs,
+    lock_timeout: options.lockTimeoutMs ?? PG_POOL_DEFAULTS.lockTimeoutMs,
     application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
     idleTimeoutMillis: options.idleTimeoutMs ?? PG_POOL_DEFAULTS.idleTimeoutMs,
@@ -189,3 +198,26 @@ export function createPgPool(options: PgPoolOptions) {
   };
 }
 export type PgPool = ReturnType<typeof createPgPool>;
+
+/**
+ * One connection made and closed before the pool is used: a server that
+ * cannot be reached or refuses the login fails here with PostgreSQL's own
+ * error (for a clear message at start), and the socket is closed whatever
+ * happened. node-postgres leaves the socket of a login it gave up open (a
+ * server asking for a password the URL lacks): the process would never exit.
+ */
+export async function probeConnection(options: PgPoolOptions): Promise<void> {
+  const client = new Client({
+    connectionString: options.connectionString,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
+    application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    throw err;
+  }
+  await client.end().catch(() => undefined);
+}

@@ -26,7 +26,11 @@ import { freshDatabase, PG_SKIP, testClient } from './pg-test-db.js';
 const astral = Array.from({ length: 1000 }, (_, i) => String.fromCodePoint(0x10000 + ((i * 7919) % 0xf0000))).join('');
 
 /** Pairwise distinct, also once escaped: ids that differ only by U+0000 against its escape must stay two webhooks. */
-const TRICKY_IDS = ['w\u0000', 'w\uffff0', 'w\uffff', 'w\uffff\uffff', 'w0', 'w', '\u0000', '\uffff', 'a\u0000b\u0000', '\u0000'.repeat(1000), '\uffff'.repeat(1000), astral];
+const TRICKY_IDS = [
+  'w\u0000', 'w\uffff0', 'w\uffff', 'w\uffff\uffff', 'w0', 'w', '\u0000', '\uffff', 'a\u0000b\u0000', '\u0000'.repeat(1000), '\uffff'.repeat(1000), astral,
+  // Backslashes are text, not bytea escapes: '\\x41' is not 'A', 'a\\b' is an id like any other.
+  'A', '\\x41', 'a\\b', '\\', '\\\\', "x'; DROP TABLE events; --",
+];
 
 const RECEIVED = '2026-11-30T09:15:00.000Z';
 
@@ -131,7 +135,7 @@ test('webhook_ids with U+0000, U+FFFF, 1,000 astral characters: PostgreSQL store
   assert.deepEqual(got.batch.slice(n, n + 3), [
     { kind: 'event', duplicate: true, seq: 1 },
     { kind: 'event', duplicate: true, seq: 2 },
-    { kind: 'event', duplicate: true, seq: n },
+    { kind: 'event', duplicate: true, seq: TRICKY_IDS.indexOf(astral) + 1 },
   ] satisfies WriteResult[]);
   assert.deepEqual(
     got.again,

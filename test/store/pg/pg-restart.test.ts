@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { Client } from 'pg';
 import { generateWebhook } from '../../../src/simulate/generate.js';
 import { startServeChild } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/temp-dir.js';
-import { PG_SKIP } from './pg-test-db.js';
+import { clusterCommand, PG_SKIP, privateCluster } from './pg-test-db.js';
 
 /**
  * PostgreSQL restarted under load: a cluster of this test's own (the shared
@@ -17,18 +15,6 @@ import { PG_SKIP } from './pg-test-db.js';
  * the replica reconnects by itself, every webhook is acknowledged once and
  * stored once, and the projector catches up.
  */
-
-const SCRIPT = join(import.meta.dirname, 'pg-cluster.sh');
-
-function cluster(fn: 'pg_cluster_pause' | 'pg_cluster_resume' | 'pg_cluster_stop', dir: string): void {
-  execFileSync('bash', ['-c', `source "$1" && PG_CLUSTER_DIR="$2" && ${fn}`, 'pg-cluster', SCRIPT, dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-function privateCluster(t: TestContext): { dir: string; url: string } {
-  const dir = execFileSync('bash', ['-c', 'source "$1" >/dev/null && pg_cluster_start 2>/dev/null && printf %s "$PG_CLUSTER_DIR"', 'pg-cluster', SCRIPT], { encoding: 'utf8' });
-  t.after(() => cluster('pg_cluster_stop', dir));
-  return { dir, url: `postgres://postgres@/postgres?host=${dir}` };
-}
 
 async function status(url: string, body?: Buffer): Promise<{ status: number; json: Record<string, unknown> } | 'down'> {
   try {
@@ -83,14 +69,18 @@ test('PostgreSQL restarted under load: 503 meanwhile (never 500), then every web
   const senders = Array.from({ length: 8 }, sender);
   while (acked.size < 200 && unexpected.length === 0) await sleep(10);
 
-  cluster('pg_cluster_pause', dir);
+  clusterCommand('pg_cluster_pause', dir);
   // Down: webhooks and /healthz say 503, with the store's error code.
   const during = await status(health);
   assert.ok(during !== 'down' && during.status === 503, `healthz during the outage: ${JSON.stringify(during)}`);
   assert.equal((during.json['error'] as { code?: string } | undefined)?.code, 'store_unavailable');
+  // The counters live in the process: Prometheus still gets them during the outage.
+  const metrics = await fetch(`${serve.listenUrl}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /ember_sync_webhooks_total\{type="\w+",outcome="accepted"\} [1-9]/);
   await sleep(1500);
   const ackedWhileDown = acked.size;
-  cluster('pg_cluster_resume', dir);
+  clusterCommand('pg_cluster_resume', dir);
 
   // Up again: the pool reconnects on its own, and the load goes on.
   const until = Date.now() + 30_000;

@@ -4,7 +4,9 @@
  * cluster; locally: `test/store/pg/pg-cluster.sh npm test`). Without it the
  * tests that need a server skip, saying so.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Client, escapeIdentifier } from 'pg';
 import { createPgPool, type PgPool, type PgPoolOptions } from '../../../src/store/pg/pg-pool.js';
@@ -101,4 +103,22 @@ export function event(webhookId: string, options: { type?: 'red_flag' | 'low_sco
     body: options.body ?? Buffer.from(JSON.stringify({ webhook_id: webhookId, trigger_reason: 'completed_action' })),
     ...(options.outcome === undefined ? {} : { outcome: options.outcome }),
   };
+}
+
+const CLUSTER_SCRIPT = join(import.meta.dirname, 'pg-cluster.sh');
+
+/** Runs one of pg-cluster.sh's functions on the cluster in `dir`. */
+export function clusterCommand(fn: 'pg_cluster_pause' | 'pg_cluster_resume' | 'pg_cluster_stop', dir: string): void {
+  execFileSync('bash', ['-c', `source "$1" && PG_CLUSTER_DIR="$2" && ${fn}`, 'pg-cluster', CLUSTER_SCRIPT, dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/**
+ * A cluster of the test's own (the shared one serves other test files at the
+ * same time): for a test that stops the server or changes its authentication.
+ * Stopped and deleted when the test ends.
+ */
+export function privateCluster(t: TestContext): { dir: string; url: string } {
+  const dir = execFileSync('bash', ['-c', 'source "$1" >/dev/null && pg_cluster_start 2>/dev/null && printf %s "$PG_CLUSTER_DIR"', 'pg-cluster', CLUSTER_SCRIPT], { encoding: 'utf8' });
+  t.after(() => clusterCommand('pg_cluster_stop', dir));
+  return { dir, url: `postgres://postgres@/postgres?host=${dir}` };
 }
