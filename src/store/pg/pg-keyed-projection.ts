@@ -161,6 +161,8 @@ interface ContentRow {
 const MONTH_VIEWS = ['contents', 'content_scores'] as const;
 type MonthView = (typeof MONTH_VIEWS)[number];
 
+// Prepared once per connection (named at their call): a batch of 100 events spends a good share of its time in
+// fixed costs, parsing and planning among them.
 const SQL = {
   // Where every table ends, the months' totals, contents' dynamic columns (view_columns) and the first day kept (RETENTION_DAYS), in one round trip.
   state: `SELECT (SELECT coalesce(max(rid), 0) FROM content_rows) AS contents,
@@ -170,13 +172,14 @@ const SQL = {
                  (SELECT coalesce(json_agg(json_build_array(view, part, total)), '[]') FROM keyed_parts) AS parts,
                  (SELECT coalesce(json_agg(json_build_array(position, name, kind, key) ORDER BY position), '[]') FROM view_columns WHERE view = 'contents') AS columns,
                  (SELECT kept_from_day FROM retention_state WHERE id) AS kept_from_day`,
-  // Joined on the hash index of content_id.
+  // A lookup per id on the hash index of content_id (OFFSET 0 keeps the subquery a subquery): joined, the planner
+  // chose to hash the ids and scan the whole table, a cost that grows with the table.
   contents: `SELECT c.rid, c.content_id, c.content_type, c.file_name, c.agent_name, c.scored_at, c.first_received_at, c.last_received_at, c.webhooks,
                     c.completed, c.red_flag, c.low_score, c.total_score, c.total_score_threshold, c.red_flag_reason, c.summary, c.vendor_time,
                     c.changed_seq, c.part, c.part_pos,
                     coalesce((SELECT json_agg(json_build_array(s.rid, s.metric, s.score, s.justification, s.updated_at, s.changed_seq, s.part_pos) ORDER BY s.rid)
                               FROM content_score_rows s WHERE s.content_rid = c.rid), '[]') AS metrics
-             FROM unnest($1::text[]) AS k (id) JOIN content_rows c ON c.content_id = k.id`,
+             FROM unnest($1::text[]) AS k (id) CROSS JOIN LATERAL (SELECT * FROM content_rows c WHERE c.content_id = k.id OFFSET 0) c`,
   agents: `SELECT d.rid, d.day, d.agent_key, d.contents, d.completed, d.red_flags, d.low_scores, d.sum_total, d.n_total
            FROM unnest($1::text[], $2::text[]) AS k (day, agent) JOIN daily_agent_rows d ON (d.day || '|' || d.agent_key) = (k.day || '|' || k.agent)`,
   metrics: `SELECT d.rid, d.day, d.agent_key, d.metric, d.contents, d.min_score, d.max_score, d.sum_score, d.n_score
@@ -253,7 +256,11 @@ export interface PgKeyedProjectionOptions {
 export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
   const maxColumns = options.maxDynamicColumns ?? DEFAULT_MAX_DYNAMIC_COLUMNS;
 
-  async function applyBatch(client: PoolClient, items: ReadonlyArray<PgKeyedItem>): Promise<void> {
+  /**
+   * `readsDone`: called once the batch's reads are answered (see PgKeyedProjection in pg-projection.ts): the
+   * projector sends its log write then, and the server runs it while the events merge here.
+   */
+  async function applyBatch(client: PoolClient, items: ReadonlyArray<PgKeyedItem>, readsDone?: () => Promise<void>): Promise<void> {
     const events: Array<{ seq: number; receivedAt: string; facts: ContentFacts }> = [];
     for (const item of items) {
       if (item.type === 'workflow') continue;
@@ -266,15 +273,22 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
       }
     }
     if (events.length === 0) return;
-    const zone = await options.zone();
-    const formatDay = dayFormatterOf(zone);
-    const dayOf = (iso: string): string => formatDay(iso) ?? iso.slice(0, 10);
 
+    // The zone comes from another connection meanwhile.
+    const zoneRead = options.zone();
+    zoneRead.catch(() => undefined); // awaited below; never an unheard rejection
     const st = (
       await client.query<{ contents: string; metrics: string; agents: string; daily_metrics: string; parts: Array<[MonthView, string, number]>; columns: Array<[number, string, DynamicColumn['kind'], string]>; kept_from_day: string | null }>({
-        text: SQL.state,
+        name: 'ember_keyed_batch_state', text: SQL.state,
       })
     ).rows[0]!;
+    const ids = [...new Set(events.map((e) => e.facts.contentId))];
+    const loaded = (await client.query<ContentRow>({ name: 'ember_keyed_batch_contents', text: SQL.contents, values: [ids.map(toPgText)] })).rows;
+    // The caller's write runs on the server while the events merge here; awaited before the next statement
+    // (one statement at a time on a connection).
+    const behind = readsDone?.();
+    const formatDay = dayFormatterOf(await zoneRead);
+    const dayOf = (iso: string): string => formatDay(iso) ?? iso.slice(0, 10);
     /**
      * RETENTION_DAYS (see keyed-projection.ts batch()): a closed day's daily
      * rows stay as they are (the calls and webhooks they were summed from are
@@ -298,8 +312,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     let registry: DynamicColumn[] = st.columns.map(([position, name, kind, key]) => ({ position, name: fromPgText(name), kind, key: fromPgText(key) }));
 
     const contents = new Map<string, LoadedContent>();
-    const ids = [...new Set(events.map((e) => e.facts.contentId))];
-    for (const row of (await client.query<ContentRow>({ text: SQL.contents, values: [ids.map(toPgText)] })).rows) {
+    for (const row of loaded) {
       const state: ContentState = {
         content_id: fromPgText(row.content_id),
         content_type: cellFromPg(row.content_type),
@@ -521,10 +534,11 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     // ---------------------------------------------------------------- the stored daily rows the batch touches
     const touchedAgents = [...new Set([...newAgents, ...deltaAgents])];
     const touchedMetrics = [...new Set([...newMetricGroups, ...deltaMetrics])];
+    await behind;
     const agentRows = new Map<AgentGroup, { rid: number; contents: number; completed: number; red_flags: number; low_scores: number; sum: number; n: number }>();
     if (touchedAgents.length > 0) {
       const res = await client.query<{ rid: string; day: string; agent_key: string; contents: number; completed: number; red_flags: number; low_scores: number; sum_total: string; n_total: number }>({
-        text: SQL.agents,
+        name: 'ember_keyed_batch_agents', text: SQL.agents,
         values: [touchedAgents.map((g) => g.day), touchedAgents.map((g) => toPgText(g.agent))],
       });
       for (const r of res.rows) {
@@ -534,7 +548,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     const metricRows = new Map<MetricGroup, { rid: number; contents: number; lo: number | null; hi: number | null; sum: number; n: number }>();
     if (touchedMetrics.length > 0) {
       const res = await client.query<{ rid: string; day: string; agent_key: string; metric: string; contents: number; min_score: number | null; max_score: number | null; sum_score: string; n_score: number }>({
-        text: SQL.metrics,
+        name: 'ember_keyed_batch_metrics', text: SQL.metrics,
         values: [touchedMetrics.map((g) => g.parent.day), touchedMetrics.map((g) => toPgText(g.parent.agent)), touchedMetrics.map((g) => toPgText(g.metric))],
       });
       for (const r of res.rows) {
@@ -593,10 +607,10 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
 
     // ---------------------------------------------------------------- writes
     if (addedColumns.length > 0) {
-      await client.query({ text: SQL.insertColumns, values: [addedColumns.map((c) => c.position), addedColumns.map((c) => toPgText(c.name)), addedColumns.map((c) => c.kind), addedColumns.map((c) => toPgText(c.key)), addedColumns.map((c) => c.seq)] });
-      await client.query({ text: SQL.clearOverflow, values: [addedColumns.map((c) => c.kind), addedColumns.map((c) => toPgText(c.key))] });
+      await client.query({ name: 'ember_keyed_batch_insertColumns', text: SQL.insertColumns, values: [addedColumns.map((c) => c.position), addedColumns.map((c) => toPgText(c.name)), addedColumns.map((c) => c.kind), addedColumns.map((c) => toPgText(c.key)), addedColumns.map((c) => c.seq)] });
+      await client.query({ name: 'ember_keyed_batch_clearOverflow', text: SQL.clearOverflow, values: [addedColumns.map((c) => c.kind), addedColumns.map((c) => toPgText(c.key))] });
     }
-    if (overflow.length > 0) await client.query({ text: SQL.insertOverflow, values: [overflow.map((k) => k.kind), overflow.map((k) => toPgText(k.key)), overflow.map((k) => k.seq)] });
+    if (overflow.length > 0) await client.query({ name: 'ember_keyed_batch_insertOverflow', text: SQL.insertOverflow, values: [overflow.map((k) => k.kind), overflow.map((k) => toPgText(k.key)), overflow.map((k) => k.seq)] });
 
     // The metrics' cells at their columns in contents, from the registry as it is now.
     const columns = new Map<string, { score: number | undefined; justification: number | undefined }>();
@@ -630,16 +644,16 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
         metricCols.push(m.rid, c.rid, toPgText(s.content_id), toPgText(m.metric), textOrNull(s.agent_name), s.scored_at, jsonCell(m.score), jsonCell(m.justification), m.updated_at, m.changedSeq, c.part, m.partPos);
       }
     }
-    if (contentCols.rows > 0) await client.query({ text: SQL.upsertContents, values: contentCols.cols });
-    if (moves.rows > 0) await client.query({ text: SQL.moveMetrics, values: moves.cols });
-    if (metricCols.rows > 0) await client.query({ text: SQL.upsertMetrics, values: metricCols.cols });
+    if (contentCols.rows > 0) await client.query({ name: 'ember_keyed_batch_upsertContents', text: SQL.upsertContents, values: contentCols.cols });
+    if (moves.rows > 0) await client.query({ name: 'ember_keyed_batch_moveMetrics', text: SQL.moveMetrics, values: moves.cols });
+    if (metricCols.rows > 0) await client.query({ name: 'ember_keyed_batch_upsertMetrics', text: SQL.upsertMetrics, values: metricCols.cols });
 
     // Months a row left or joined are numbered again by rid; the others keep their places and get their totals.
     const parts = columnsOf(4);
     if (resets.size > 0) {
       const resetParts = [...resets.keys()];
       for (const [view, table] of [['contents', 'content_rows'], ['content_scores', 'content_score_rows']] as const) {
-        const counts = new Map((await client.query<{ part: string; n: number }>({ text: SQL.renumber(table), values: [resetParts] })).rows.map((r) => [r.part, r.n]));
+        const counts = new Map((await client.query<{ part: string; n: number }>({ name: `ember_keyed_batch_renumber_${table}`, text: SQL.renumber(table), values: [resetParts] })).rows.map((r) => [r.part, r.n]));
         for (const [part, seq] of resets) {
           parts.push(view, part, counts.get(part) ?? 0, seq);
           totals[view].delete(part);
@@ -647,7 +661,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
       }
     }
     for (const view of MONTH_VIEWS) for (const [part, total] of totals[view]) parts.push(view, part, total, 0);
-    if (parts.rows > 0) await client.query({ text: SQL.setParts, values: parts.cols });
+    if (parts.rows > 0) await client.query({ name: 'ember_keyed_batch_setParts', text: SQL.setParts, values: parts.cols });
 
     // Daily rows: created ones, and those whose net change is not nil.
     const agentCols = columnsOf(11);
@@ -661,7 +675,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
         : row;
       agentCols.push(row.rid, d.day, toPgText(d.agent), next.contents, next.completed, next.red_flags, next.low_scores, average(next.sum, next.n), next.sum, next.n, changed ? d.seq : d.createdSeq);
     }
-    if (agentCols.rows > 0) await client.query({ text: SQL.upsertAgents, values: agentCols.cols });
+    if (agentCols.rows > 0) await client.query({ name: 'ember_keyed_batch_upsertAgents', text: SQL.upsertAgents, values: agentCols.cols });
 
     const metricWrites: Array<{ d: MetricGroup; changed: boolean; lo: number | null; hi: number | null; readAgain: boolean }> = [];
     for (const d of touchedMetrics) {
@@ -687,7 +701,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     const again = metricWrites.filter((w) => w.readAgain);
     if (again.length > 0) {
       const res = await client.query<{ i: number; lo: number | null; hi: number | null }>({
-        text: SQL.extremes,
+        name: 'ember_keyed_batch_extremes', text: SQL.extremes,
         values: [again.map((w) => w.d.parent.day), again.map((w) => toPgText(w.d.parent.agent)), again.map((w) => toPgText(w.d.metric))],
       });
       const found = new Map(res.rows.map((r) => [r.i, r]));
@@ -705,7 +719,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
       const n = changed ? row.n + d.n : row.n;
       metricGroupCols.push(row.rid, d.parent.day, toPgText(d.parent.agent), toPgText(d.metric), contentsNow, average(sum, n), lo, hi, sum, n, changed ? d.seq : d.createdSeq);
     }
-    if (metricGroupCols.rows > 0) await client.query({ text: SQL.upsertMetricGroups, values: metricGroupCols.cols });
+    if (metricGroupCols.rows > 0) await client.query({ name: 'ember_keyed_batch_upsertMetricGroups', text: SQL.upsertMetricGroups, values: metricGroupCols.cols });
   }
 
   return {

@@ -104,8 +104,13 @@ export interface PgKeyedItem {
 
 /** The keyed views' derivation, in the projector's transaction (pg-keyed-projection.ts). */
 export interface PgKeyedProjection {
-  /** Applies the events in seq order; throws an Error with a numeric `seq` for an event it cannot apply. */
-  applyBatch(client: PoolClient, items: PgKeyedItem[]): Promise<void>;
+  /**
+   * Applies the events in seq order; throws an Error with a numeric `seq` for an event it cannot apply.
+   * `readsDone`, when given, may be called (once) when its reads are answered: it sends the caller's own write
+   * on the connection, and the server runs it while the merge runs in JavaScript; the promise it returns must
+   * be awaited before the next statement (one statement at a time on a connection).
+   */
+  applyBatch(client: PoolClient, items: PgKeyedItem[], readsDone?: () => Promise<void>): Promise<void>;
   /**
    * Drops the keyed rows (closed daily rows of RETENTION_DAYS stay); true when
    * it kept some: it then made a new keyed generation itself (a new epoch).
@@ -169,6 +174,8 @@ function arrayType(column: string): string {
   if (column === 'cells' || column === 'dyn') return 'text[]';
   return pgCellType(column) === 'float8' ? 'float8[]' : 'text[]';
 }
+
+const NO_NEW_COLUMNS: ReturnType<typeof planNewColumns> = { added: [], overflow: [] };
 
 /** Column arrays of everything one write inserts (unnest takes them as parameters: payload keys are values, never SQL). */
 interface WriteSet {
@@ -243,7 +250,6 @@ export interface PgProjectionOptions {
 
 interface LoggedEvent {
   seq: number;
-  webhook_id: string;
   type: WebhookType;
   received_at: string;
   body: Buffer;
@@ -309,7 +315,9 @@ export function createPgProjection(pool: PgPool, options: PgProjectionOptions = 
    */
   function addEvent(w: WriteSet, event: LoggedEvent, flat: FlatEvent, reg: ColumnRegistry, positions: Positions): void {
     const view = flat.view;
-    const plan = planNewColumns(view, reg[view], flat.dynamic, maxColumns);
+    // Every key already has its column (nearly always): nothing to plan.
+    const known = positions.get(view);
+    const plan = known !== undefined && flat.dynamic.every((d) => known.has(dynamicKey(d.kind, d.key))) ? NO_NEW_COLUMNS : planNewColumns(view, reg[view], flat.dynamic, maxColumns);
     let positionOf = plan.added.length === 0 ? positions.get(view) : undefined;
     if (!positionOf) positionOf = new Map([...reg[view], ...plan.added].map((c) => [dynamicKey(c.kind, c.key), c.position]));
     const dyn: Cell[] = [];
@@ -417,11 +425,14 @@ export function createPgProjection(pool: PgPool, options: PgProjectionOptions = 
     const keyed = keyedViews;
     const logFrom = toInt(locked.seq);
     const keyedFrom = toInt(locked.keyed_seq);
-    if (bulkDepth > 0) await client.query('SET LOCAL synchronous_commit = off');
+    // No JIT: the batch's statements are small lookups whose cost estimates (tables that grew since their last
+    // ANALYZE, unnest of arrays) often pass jit_above_cost; compiling then took ~130 ms per statement, far more
+    // than running them.
+    await client.query(bulkDepth > 0 ? 'SET LOCAL jit = off; SET LOCAL synchronous_commit = off' : 'SET LOCAL jit = off');
     // A statement of its own, after the lock: its snapshot sees every batch committed before.
-    const res = await client.query<{ seq: string; webhook_id: string; type: WebhookType; received_at: string; body: Buffer; parked: boolean }>({
+    const res = await client.query<{ seq: string; type: WebhookType; received_at: string; body: Buffer; parked: boolean }>({
       name: 'ember_projector_events',
-      text: `SELECT e.seq, e.webhook_id, e.type, e.received_at, e.body, p.seq IS NOT NULL AS parked
+      text: `SELECT e.seq, e.type, e.received_at, e.body, p.seq IS NOT NULL AS parked
              FROM events e LEFT JOIN parked_events p ON p.seq = e.seq
              WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
       values: [Math.min(logFrom, keyedFrom), limit],
@@ -479,21 +490,39 @@ export function createPgProjection(pool: PgPool, options: PgProjectionOptions = 
       }
       if (toKeyed) items.push({ seq: event.seq, type: event.type, receivedAt: event.received_at, payload });
     }
-    try {
-      await write(client, w);
-    } catch (err) {
-      if (!careful && isEventSpecific(err)) throw new BatchWriteError(err);
-      throw err;
-    }
+    // The batch's write is sent once the keyed views read what they need (see applyBatch's readsDone): the
+    // server writes while the keyed merge runs here.
+    let writing: Promise<void> | undefined;
+    const sendWrite = (): Promise<void> => {
+      if (writing === undefined) {
+        writing = write(client, w);
+        writing.catch(() => undefined); // awaited below; never an unheard rejection
+      }
+      return writing;
+    };
+    const written = async (): Promise<void> => {
+      try {
+        await sendWrite();
+      } catch (err) {
+        if (!careful && isEventSpecific(err)) throw new BatchWriteError(err);
+        throw err;
+      }
+    };
     if (keyed !== null && items.length > 0) {
       try {
-        await keyed.applyBatch(client, items);
+        await keyed.applyBatch(client, items, sendWrite);
       } catch (err) {
+        // As when the write ran first: its refusal wins (the batch runs again event by event). Not sent, and a
+        // statement of the keyed views failed: the transaction is aborted, the write cannot be tried.
+        const sentBefore = writing !== undefined;
+        const code = (err as { code?: unknown })?.code;
+        if (sentBefore || !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))) await written();
         const seq = (err as { seq?: unknown })?.seq;
         if (typeof seq === 'number' && unavailableReason(err) === undefined) throw new KeyedApplyError(seq, err);
         throw err;
       }
     }
+    await written();
     // Without keyed views (none wired), their cursor follows the log's.
     await client.query({
       name: 'ember_projector_move',
@@ -541,7 +570,8 @@ export function createPgProjection(pool: PgPool, options: PgProjectionOptions = 
       text: 'SELECT p.seq, e.webhook_id, e.type, p.error, p.parked_at FROM parked_events p JOIN events e ON e.seq = p.seq ORDER BY p.seq LIMIT $1',
       values: [limit],
     });
-    return res.rows.map((r) => ({ ...r, seq: toInt(r.seq) }));
+    // The log keeps webhook_id as PostgreSQL can hold it (pg-text.ts): given back as it was sent.
+    return res.rows.map((r) => ({ ...r, seq: toInt(r.seq), webhook_id: fromPgText(r.webhook_id) }));
   };
 
   /** Thrown to roll back a trial write that succeeded. */
@@ -557,9 +587,11 @@ export function createPgProjection(pool: PgPool, options: PgProjectionOptions = 
   async function retryOne(seq: number): Promise<'moved' | 'still'> {
     return inTransaction(pool, async (client) => {
       await client.query({ name: 'ember_projector_wait', text: 'SELECT 1 FROM projector_state WHERE id = 1 FOR UPDATE', values: [] });
-      const res = await client.query<{ seq: string; webhook_id: string; type: WebhookType; received_at: string; body: Buffer }>({
+      // As in batch(): the statements prepared here may be planned now and their plans kept.
+      await client.query('SET LOCAL jit = off');
+      const res = await client.query<{ seq: string; type: WebhookType; received_at: string; body: Buffer }>({
         name: 'ember_event_at',
-        text: 'SELECT seq, webhook_id, type, received_at, body FROM events WHERE seq = $1',
+        text: 'SELECT seq, type, received_at, body FROM events WHERE seq = $1',
         values: [seq],
       });
       const row = res.rows[0];
