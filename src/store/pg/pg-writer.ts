@@ -86,7 +86,62 @@ async function attempt(client: PoolClient, isolate: boolean, write: () => Promis
  * seqs and the same first-wins dedupe): an op the database refuses is rolled
  * back alone and the others commit; only they are counted.
  */
+/**
+ * The common batch (webhooks, perhaps the health probe; no quarantined
+ * payload) as ONE statement in autocommit: append_events, the hourly counts
+ * from its answer and the probe, committed together when it returns — one
+ * round trip instead of four (BEGIN, append, counts, COMMIT). It counts as
+ * the commit being sent: a connection lost meanwhile leaves the outcome
+ * unknown, an ERROR means nothing of it was stored (then the ops are tried
+ * again one by one, as for a transaction).
+ */
+async function writeInOneStatement(client: PoolClient, ops: readonly WebhookWriteOp[], onCommitSent: () => void): Promise<Outcome[]> {
+  const events: Array<{ i: number; event: NewEvent }> = [];
+  ops.forEach((op, i) => {
+    if (op.kind === 'event') events.push({ i, event: op.event });
+  });
+  const probe = ops.some((op) => op.kind === 'probe');
+  const outcomes: Outcome[] = ops.map(() => ({ ok: { kind: 'probe' } }));
+  onCommitSent();
+  if (events.length === 0) {
+    await client.query({ name: 'ember_probe', text: PROBE_SQL, values: [] });
+    return outcomes;
+  }
+  const append = appendEventsQuery(events.map((e) => e.event));
+  const res = await client.query<{ ord: number; seq: string; duplicate: boolean }>({ name: 'ember_write_events', text: WRITE_EVENTS_SQL, values: [...(append.values ?? []), probe] });
+  appendedRows(res.rows, events.length).forEach((a, k) => {
+    outcomes[events[k]!.i] = { ok: { kind: 'event', duplicate: a.duplicate, seq: a.seq } };
+  });
+  return outcomes;
+}
+
+const PROBE_SQL = 'INSERT INTO health_probe (id, at) VALUES (true, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
+
+/**
+ * append_events and, from its answer, the hourly counts (as `tally` counts
+ * them: hour = the first 13 characters of received_at; rows upserted in key
+ * order, as every batch does, so replicas never deadlock on them) and the
+ * probe when $6: one statement, one implicit transaction.
+ */
+const WRITE_EVENTS_SQL = `
+  WITH appended AS (
+    SELECT ord, seq, duplicate FROM append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])
+  ),
+  counted AS (
+    INSERT INTO webhook_hours AS h (hour, type, outcome, n)
+    SELECT left(u.received_at, 13), u.type, CASE WHEN a.duplicate THEN 'duplicate' ELSE 'accepted' END, count(*)::integer
+    FROM appended a JOIN unnest($2::text[], $3::text[]) WITH ORDINALITY AS u (type, received_at, ord) ON u.ord = a.ord
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (hour, type, outcome) DO UPDATE SET n = h.n + excluded.n
+  ),
+  probed AS (
+    INSERT INTO health_probe (id, at) SELECT true, clock_timestamp() WHERE $6::boolean
+    ON CONFLICT (id) DO UPDATE SET at = excluded.at
+  )
+  SELECT ord, seq, duplicate FROM appended ORDER BY ord`;
+
 async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], onCommitSent: () => void, isolate = false): Promise<Outcome[]> {
+  if (!isolate && ops.every((op) => op.kind !== 'quarantine')) return writeInOneStatement(client, ops, onCommitSent);
   await client.query('BEGIN');
   const outcomes: Outcome[] = new Array<Outcome>(ops.length);
   const counted: Array<{ at: string; type: HourType; outcome: HourOutcome }> = [];
@@ -127,11 +182,7 @@ async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], on
     }
   }
   if (probe) {
-    await client.query({
-      name: 'ember_probe',
-      text: 'INSERT INTO health_probe (id, at) VALUES (true, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET at = excluded.at',
-      values: [],
-    });
+    await client.query({ name: 'ember_probe', text: PROBE_SQL, values: [] });
   }
   const hours = tally(counted);
   if (hours.length > 0) {

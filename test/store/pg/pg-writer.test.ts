@@ -43,6 +43,36 @@ async function expectUnavailable(p: Promise<unknown>, outcomeUnknown: boolean): 
   });
 }
 
+test('webhooks and the probe only (the common batch): one statement writes the events, counts them by hour and outcome, and the probe', { skip: PG_SKIP }, async (t) => {
+  const { pool, observer } = await setup(t);
+  const writer = createPgWriter(pool);
+  await writer.submit(ev('old'));
+  const ops: WebhookWriteOp[] = [ev('a'), ev('b', '2026-11-30T10:00:00.000Z', 'red_flag'), ev('a'), ev('old'), { kind: 'probe' }, ev('c', '2026-11-30T09:59:59.999Z')];
+  const results = await Promise.all(ops.map((op) => writer.submit(op)));
+  assert.deepEqual(results, [
+    { kind: 'event', duplicate: false, seq: 2 },
+    { kind: 'event', duplicate: false, seq: 3 },
+    { kind: 'event', duplicate: true, seq: 2 },
+    { kind: 'event', duplicate: true, seq: 1 },
+    { kind: 'probe' },
+    { kind: 'event', duplicate: false, seq: 4 },
+  ]);
+  // One transaction for the batch (the first webhook's has its own).
+  const xids = await observer.query<{ xid: string }>('SELECT DISTINCT xmin::text AS xid FROM events WHERE seq > 1 UNION SELECT xmin::text FROM health_probe');
+  assert.equal(xids.rows.length, 1);
+  const hours = await observer.query('SELECT hour, type, outcome, n FROM webhook_hours ORDER BY hour, type, outcome');
+  assert.deepEqual(hours.rows, [
+    { hour: '2026-11-30T09', type: 'completion', outcome: 'accepted', n: 3 },
+    { hour: '2026-11-30T09', type: 'completion', outcome: 'duplicate', n: 2 },
+    { hour: '2026-11-30T10', type: 'red_flag', outcome: 'accepted', n: 1 },
+  ]);
+  // A probe alone is written too.
+  await observer.query('DELETE FROM health_probe');
+  await writer.submit({ kind: 'probe' });
+  assert.equal((await observer.query('SELECT count(*)::int AS n FROM health_probe')).rows[0].n, 1);
+  await writer.close();
+});
+
 test('the ops of one turn: one transaction with the events, the quarantine, the probe and the hourly counts; onCommit sees the results', { skip: PG_SKIP }, async (t) => {
   const { pool, observer } = await setup(t);
   const commits: WriteResult[][] = [];
