@@ -130,6 +130,13 @@ function databaseUrl(env: Env): string | undefined {
   if (scheme !== 'postgres' && scheme !== 'postgresql') {
     throw new SettingError('DATABASE_URL', `must start with postgres:// or postgresql:// (got ${scheme}://…; leave it unset for SQLite)`);
   }
+  // A user or password holding / ? # unencoded cuts the URL in the wrong place: the host would be read from inside
+  // the password (and shown in messages). Refused without echoing the URL.
+  const rest = raw.slice(raw.indexOf('://') + 3);
+  const at = rest.lastIndexOf('@');
+  if (at >= 0 && /[/?#]/.test(rest.slice(0, at))) {
+    throw new SettingError('DATABASE_URL', 'the user or password holds / ? # or @ as is: percent-encode them (e.g. / as %2F, ? as %3F, # as %23, @ as %40)');
+  }
   // Read as node-postgres reads it (a socket folder in ?host= is valid where the WHATWG URL parser refuses an empty host).
   let parsed: ReturnType<typeof parseConnectionString>;
   try {

@@ -48,8 +48,17 @@ function databaseProblem(err: unknown, location: string): SettingError {
     ENOTFOUND: 'the host name does not resolve',
     ENOENT: 'no PostgreSQL socket in that folder (is PostgreSQL running?)',
     ETIMEDOUT: 'no answer (a firewall, or the wrong host?)',
+    '25006': 'the database is read-only (a standby?): point DATABASE_URL at the primary',
   };
-  const hint = code !== undefined ? why[code] : /password must be a string/.test(said) ? 'PostgreSQL asks for a password and DATABASE_URL has none (postgres://user:password@host/database, or PGPASSWORD)' : undefined;
+  const hint =
+    (code !== undefined ? why[code] : undefined) ??
+    (/password must be a string/.test(said)
+      ? 'PostgreSQL asks for a password and DATABASE_URL has none (postgres://user:password@host/database, or PGPASSWORD)'
+      : /timeout expired/i.test(said)
+        ? 'no answer within the connect timeout (is it PostgreSQL, and reachable from here?)'
+        : /terminated unexpectedly/i.test(said)
+          ? 'the server closed the connection (is it PostgreSQL on that port?)'
+          : undefined);
   return new SettingError('DATABASE_URL', `cannot use the database at ${location}: ${hint ?? said}${hint ? ` (${said})` : ''}`);
 }
 

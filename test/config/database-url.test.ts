@@ -51,6 +51,10 @@ test('DATABASE_URL: bad values are refused in one line, without the password', (
   refused({ ...TOKENS, DATABASE_URL: 'not a url hunter2secret' }, 'DATABASE_URL', /postgres:\/\/ URL/, 'hunter2secret');
   refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret@/ember' }, 'DATABASE_URL', /no host/, 'hunter2secret');
   refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret@db' }, 'DATABASE_URL', /no database/, 'hunter2secret');
+  // A password with / ? # unencoded would be read as a host: refused, and nothing of it echoed.
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u:p@ss/w?rd#hunter2secret@127.0.0.1:1/db' }, 'DATABASE_URL', /percent-encode/, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret/x@db/ember' }, 'DATABASE_URL', /percent-encode/, 'hunter2secret');
+  assert.equal(load({ ...TOKENS, DATABASE_URL: 'postgres://u:p%2Fa%40b@db/ember' }).databaseUrl, 'postgres://u:p%2Fa%40b@db/ember');
   refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_POOL_SIZE: '1' }, 'DATABASE_POOL_SIZE', /from 2 to 200/);
   refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_STATEMENT_TIMEOUT_MS: 'soon' }, 'DATABASE_STATEMENT_TIMEOUT_MS', /whole number/);
 });

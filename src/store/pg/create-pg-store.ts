@@ -49,12 +49,13 @@ const RESET_PENDING = 'keyed_reset_pending';
 
 /** The URL for people: the password (in the authority or the query) replaced by ***. */
 export function redactedUrl(url: string): string {
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
-      const colon = userinfo.indexOf(':');
-      return `${scheme}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}@`;
-    })
-    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+  // Everything up to the last @ of the authority is the user and the password, whatever it holds (a password with
+  // an unencoded / ? # would end a shorter match early and leave its rest in view).
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  const shown = at < 0 ? rest : `${rest.slice(0, at).split(':')[0]}${rest.slice(0, at).includes(':') ? ':***' : ''}${rest.slice(at)}`;
+  return `${scheme}${shown}`.replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 function createPgMeta(pool: PgPool) {

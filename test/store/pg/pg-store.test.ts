@@ -18,6 +18,9 @@ test('location: the URL without its password, wherever it is given', () => {
   assert.equal(redactedUrl('postgres://db/ember?user=ember&password=s3cret&sslmode=require'), 'postgres://db/ember?user=ember&password=***&sslmode=require');
   assert.equal(redactedUrl('postgres://ember@db/ember'), 'postgres://ember@db/ember');
   assert.equal(redactedUrl('postgres://postgres@/postgres?host=/tmp/ember-sync-pg.x'), 'postgres://postgres@/postgres?host=/tmp/ember-sync-pg.x');
+  // A password with / ? # as is: nothing of it stays in view (settings refuse such a URL; the location never shows it either).
+  assert.equal(redactedUrl('postgres://u:p@ss/w?rd#secretpw@127.0.0.1:1/db'), 'postgres://u:***@127.0.0.1:1/db');
+  assert.equal(redactedUrl('postgres://u:a#b@db/x'), 'postgres://u:***@db/x');
 });
 
 async function completions(store: Store, from: number, n: number): Promise<void> {
