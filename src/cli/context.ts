@@ -4,6 +4,7 @@ import { loadSettings, type Settings } from '../config/settings.js';
 import { SettingError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createStore, type SqliteStore } from '../store/create-store.js';
+import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 
 export interface CliContext {
@@ -33,8 +34,6 @@ export function createCliContext(options: { server?: boolean } = {}, env: NodeJS
     secrets: () => resolveSecrets(settings),
     async openStore() {
       if (settings.databaseUrl === undefined) return openStoreOrExplain(settings.dbPath, { maxDynamicColumns: settings.maxDynamicColumns });
-      // Loaded only here: a SQLite setup never pays for the PostgreSQL client.
-      const { openStore } = await import('../store/open-store.js');
       // Only `serve` creates the tables: a command pointed at the wrong database says so and creates nothing.
       return openStore(settings, { applicationName: 'ember-sync cli', create: false });
     },

@@ -1,3 +1,4 @@
+import type { Cell } from './cells.js';
 import { FIXED_COLUMNS, type ColumnViewName, type ViewName } from './views.js';
 
 /**
@@ -26,6 +27,22 @@ export interface DynamicKey {
 
 export function dynamicKey(kind: DynamicKind, key: string): string {
   return `${kind}\u0000${key}`;
+}
+
+/**
+ * A wide row's dynamic cells at their columns' positions (dynamicKey →
+ * position), null where the event has no value; a key without a column (past
+ * MAX_DYNAMIC_COLUMNS) is left out: the long views keep its value.
+ */
+export function dynamicCells(values: ReadonlyArray<DynamicKey & { value: Cell }>, positionOf: ReadonlyMap<string, number>): Cell[] {
+  const dyn: Cell[] = [];
+  for (const d of values) {
+    const pos = positionOf.get(dynamicKey(d.kind, d.key));
+    if (pos === undefined) continue;
+    while (dyn.length < pos) dyn.push(null);
+    dyn[pos] = d.value;
+  }
+  return dyn;
 }
 
 /** Default of MAX_DYNAMIC_COLUMNS. */

@@ -5,57 +5,15 @@ import type { Cell } from '../model/cells.js';
 import { planNewColumns, type ColumnRegistry, type DynamicKey } from '../model/columns.js';
 import { monthOfDay } from '../model/partition.js';
 import { dayFormatter, hourlyOffsets, parseIsoInstant, perZone } from '../model/time.js';
+import { AgentGroup, LoadedContent, LoadedMetric, MAX_AVERAGED, MetricGroup, micro, numeric, setCell } from './keyed-batch.js';
 import type { Db } from './open-db.js';
 
 /*
- * A batch keeps its contents, metrics and daily groups in classes of fixed
- * shape, merged in place, each content and metric holding its daily group
- * (no key strings built per event): a rebuild goes through millions of them,
- * and objects of changing shapes, spread copies and joined keys once cost
- * more than the SQLite writes (bench/keyed.ts, README "Benchmarks").
+ * A batch keeps its contents, metrics and daily groups in the fixed-shape
+ * classes of keyed-batch.ts: objects of changing shapes, spread copies and
+ * joined keys once cost more than the SQLite writes (bench/keyed.ts, README
+ * "Benchmarks").
  */
-
-/** A content as loaded for one batch: its state, its metrics, and what the batch changed. */
-class LoadedContent {
-  /** Its month (set when the batch is flushed). */
-  part = '';
-  /** The day of its state (scored_at in the zone), and its daily group then (undefined: a closed day). */
-  day = '';
-  group: AgentGroup | undefined = undefined;
-  constructor(
-    readonly rid: number,
-    /** Its month and place there as stored (undefined: new in this batch). */
-    readonly partAtLoad: string | undefined,
-    public partPos: number,
-    public state: ContentState | undefined,
-    /** Its state when the batch loaded it (undefined: new in this batch): the daily rows hold that contribution. */
-    readonly atLoad: ContentState | undefined,
-    readonly metrics: Map<string, LoadedMetric>,
-    public changedSeq: number,
-    public dirty: boolean,
-  ) {}
-}
-
-class LoadedMetric implements MetricState {
-  /** Its content's month (set when the batch is flushed, for a metric new in it). */
-  part = '';
-  /** The daily group it last entered in this batch (see groupOfMetric). */
-  group: MetricGroup | undefined = undefined;
-  constructor(
-    readonly metric: string,
-    public score: Cell,
-    public justification: Cell,
-    public updated_at: string,
-    readonly rid: number,
-    /** Its place in its content's month as stored (0: new in this batch). */
-    public partPos: number,
-    public changedSeq: number,
-    public dirty: boolean,
-    /** The score the daily rows hold for it (undefined: the metric is new in this batch). */
-    readonly scoreAtLoad: Cell | undefined,
-    readonly existedAtLoad: boolean,
-  ) {}
-}
 
 /** A content_rows row as SQLite gives it: the state with its booleans as 0/1. */
 type ContentRow = Omit<ContentState, 'completed' | 'red_flag' | 'low_score' | 'vendor_time'> & {
@@ -73,16 +31,6 @@ const KEYED_TABLES = ['content_rows', 'content_score_rows', 'daily_agent_rows', 
 /** The keyed views split by month, and their tables. */
 const MONTH_TABLES = { contents: 'content_rows', content_scores: 'content_score_rows' } as const;
 type MonthView = keyof typeof MONTH_TABLES;
-
-/**
- * A number as exact millionths, so that sums kept by adding and subtracting
- * never drift and a rebuild in other batch sizes gives the same averages.
- * Scores have a few decimals at most; finer digits are rounded.
- */
-const micro = (v: number) => Math.round(v * 1_000_000);
-/** Past this, millionths are no longer exact integers (2^53): such a number is no score and is not averaged. */
-const MAX_AVERAGED = 1e9;
-const numeric = (c: Cell): number | undefined => (typeof c === 'number' && Math.abs(c) <= MAX_AVERAGED ? c : undefined);
 
 const MONTH_VIEWS = Object.keys(MONTH_TABLES) as MonthView[];
 const ascending = (rows: ReadonlyArray<{ rid: number }>): boolean => {
@@ -183,51 +131,6 @@ function rowInserter(db: Db, table: string, columns: readonly string[]) {
       values.length = 0;
     },
   };
-}
-
-/** dyn[i] = v, the cells before it null where nothing is yet (a JSON array without holes). */
-function setCell(dyn: Cell[], i: number, v: Cell): void {
-  while (dyn.length < i) dyn.push(null);
-  dyn[i] = v;
-}
-
-/** A daily group (day, agent) a batch touched: whether its row exists, the event that last moved it, its net change. */
-class AgentGroup {
-  /** A content entered or left it in this batch: its row exists from then on. */
-  known = false;
-  /** The latest event that did (0: none). */
-  seq = 0;
-  /** Listed among the batch's net changes. */
-  inDelta = false;
-  contents = 0;
-  completed = 0;
-  red_flags = 0;
-  low_scores = 0;
-  sum = 0;
-  n = 0;
-  readonly metrics = new Map<string, MetricGroup>();
-  constructor(
-    readonly day: string,
-    readonly agent: string,
-  ) {}
-}
-
-/** A daily group (day, agent, metric) a batch touched. */
-class MetricGroup {
-  known = false;
-  seq = 0;
-  inDelta = false;
-  contents = 0;
-  sum = 0;
-  n = 0;
-  /** Scores that joined the group (min/max move towards them). */
-  readonly added: number[] = [];
-  /** A score left the group: its min/max are read again from the rows. */
-  readonly removed: number[] = [];
-  constructor(
-    readonly parent: AgentGroup,
-    readonly metric: string,
-  ) {}
 }
 
 /**

@@ -1,6 +1,6 @@
 import { SettingError } from '../errors.js';
 import { createStore } from './create-store.js';
-import { createPgStore, PgNotInitialisedError, redactedUrl } from './pg/create-pg-store.js';
+import type { PgNotInitialisedError as NotInitialised } from './pg/create-pg-store.js';
 import type { Store } from './store.js';
 
 /** The settings that choose and tune the store (config/settings.ts Settings has them: the store does not import config). */
@@ -31,8 +31,8 @@ function lockStaleMs(env: NodeJS.ProcessEnv): { lockStaleMs: number } | Record<s
 }
 
 /** What an operator reads when PostgreSQL cannot be used at start: what is wrong and what to do, without the password. */
-function databaseProblem(err: unknown, location: string): SettingError {
-  if (err instanceof PgNotInitialisedError) {
+function databaseProblem(err: unknown, location: string, notInitialised: typeof NotInitialised): SettingError {
+  if (err instanceof notInitialised) {
     return new SettingError('DATABASE_URL', `no ember-sync database at ${location}: start ember-sync serve once with this DATABASE_URL (it creates the tables), or check that the URL names the right database`);
   }
   // A StoreUnavailableError carries the driver's error as its cause.
@@ -65,6 +65,8 @@ function databaseProblem(err: unknown, location: string): SettingError {
 /** The store the settings name: PostgreSQL when DATABASE_URL is set, else the SQLite file at DB_PATH. */
 export async function openStore(settings: StoreSettings, options: OpenStoreOptions = {}): Promise<Store> {
   if (settings.databaseUrl !== undefined) {
+    // Loaded only here: a SQLite server or command never loads the PostgreSQL client.
+    const { createPgStore, PgNotInitialisedError, redactedUrl } = await import('./pg/create-pg-store.js');
     const location = redactedUrl(settings.databaseUrl);
     return createPgStore({
       connectionString: settings.databaseUrl,
@@ -75,7 +77,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
       ...lockStaleMs(process.env),
       ...(options.create === undefined ? {} : { create: options.create }),
     }).catch((err: unknown) => {
-      throw databaseProblem(err, location);
+      throw databaseProblem(err, location, PgNotInitialisedError);
     });
   }
   return createStore({

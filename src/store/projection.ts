@@ -1,9 +1,9 @@
 import type { Statement } from 'better-sqlite3';
 import { flattenPayload, type FlatEvent } from '../flatten/flatten-payload.js';
 import { payloadFacts, type ContentFacts } from '../flatten/merge-content.js';
-import { parseJsonObject } from '../lib/json-object.js';
+import { parseLoggedObject as parseLogged } from '../lib/json-object.js';
 import type { Cell } from '../model/cells.js';
-import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
+import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicCells, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
 import { COLUMN_VIEWS, LOG_VIEWS, rowColumns, VIEW_DEFS, type ColumnViewName, type LogViewName, type WideViewName } from '../model/views.js';
 import type { TypedPayload } from '../model/webhooks.js';
 import { createKeyedProjection } from './keyed-projection.js';
@@ -15,34 +15,6 @@ function insertSql(view: LogViewName): string {
   const def = VIEW_DEFS[view];
   const cols = ['seq', ...(def.shape === 'long' ? ['ord'] : []), ...rowColumns(view), ...(def.shape === 'wide' ? ['dyn'] : [])];
   return `INSERT INTO ${def.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-/**
- * parseJsonObject, with a shortcut for the text secure-json-parse would hand
- * back as JSON.parse gives it: no BOM, no `__proto__` or `constructor` key and
- * no `\u` escape that could spell one (its two checks match neither). Anything
- * else, errors included, goes through parseJsonObject itself. The projection
- * parses every logged body (a rebuild, millions): the checks cost less than
- * secure-json-parse's regular expressions.
- */
-function parseLogged(body: Uint8Array): Record<string, unknown> {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    return parseJsonObject(body);
-  }
-  if (text.charCodeAt(0) !== 0xfeff && !text.includes('\\u') && !text.includes('__proto__') && !text.includes('constructor')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return parseJsonObject(body);
-    }
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  }
-  return parseJsonObject(body);
 }
 
 /**
@@ -167,13 +139,7 @@ export function createProjection(db: Db, options: ProjectionOptions = {}) {
     for (const k of plan.overflow) insertOverflow.run(view, k.kind, k.key, event.seq);
     let positionOf = plan.added.length === 0 ? positions.get(view) : undefined;
     if (!positionOf) positionOf = new Map([...reg[view], ...plan.added].map((c) => [dynamicKey(c.kind, c.key), c.position]));
-    const dyn: Cell[] = [];
-    for (const d of flat.dynamic) {
-      const pos = positionOf.get(dynamicKey(d.kind, d.key));
-      if (pos === undefined) continue; // past MAX_DYNAMIC_COLUMNS: the long views keep the value
-      while (dyn.length < pos) dyn.push(null);
-      dyn[pos] = d.value;
-    }
+    const dyn = dynamicCells(flat.dynamic, positionOf);
     const row = flat.row as Record<string, Cell>;
     insertRow[view].run([event.seq, ...rowColumns(view).map((c) => row[c] ?? null), JSON.stringify(dyn)]);
     flat.scores.forEach((s, i) => insertRow.scores.run([event.seq, i, ...rowColumns('scores').map((c) => s[c])]));

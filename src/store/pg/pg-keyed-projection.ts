@@ -1,10 +1,11 @@
 import type { PoolClient } from 'pg';
-import { mergeContent, mergeMetricInto, payloadFacts, type ContentFacts, type ContentState, type MetricState } from '../../flatten/merge-content.js';
+import { mergeContent, mergeMetricInto, payloadFacts, type ContentFacts, type ContentState } from '../../flatten/merge-content.js';
 import type { Cell } from '../../model/cells.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, planNewColumns, type DynamicColumn, type DynamicKey } from '../../model/columns.js';
 import { monthOfDay } from '../../model/partition.js';
 import { dayFormatter, perZone } from '../../model/time.js';
 import type { TypedPayload, WebhookType } from '../../model/webhooks.js';
+import { AgentGroup, LoadedContent, LoadedMetric, MAX_AVERAGED, MetricGroup, micro, numeric, setCell } from '../keyed-batch.js';
 import { fromPgText, toPgText } from './pg-text.js';
 
 /*
@@ -12,7 +13,7 @@ import { fromPgText, toPgText } from './pg-text.js';
  * to a batch that costs a fixed number of round trips. A batch reads the
  * contents its events name with one query (their metrics with them), merges
  * every event in memory with the same pure rules (flatten/merge-content.ts)
- * and the same bookkeeping (the classes below are SQLite's), then writes each
+ * and the same bookkeeping (keyed-batch.ts, shared with SQLite), then writes each
  * table once with a multi-row statement over arrays. Daily groups whose row
  * SQLite creates the moment a content first enters them are created here at
  * the end of the batch, with the rid and changed_seq of that moment: the rows
@@ -44,85 +45,6 @@ export class PgKeyedApplyError extends Error {
   }
 }
 
-/** A content as loaded for one batch: its state, its metrics, and what the batch changed. */
-class LoadedContent {
-  part = '';
-  day = '';
-  group: AgentGroup | undefined = undefined;
-  constructor(
-    readonly rid: number,
-    /** Its month as stored (undefined: new in this batch). */
-    readonly partAtLoad: string | undefined,
-    public partPos: number,
-    public state: ContentState | undefined,
-    /** Its state when loaded (undefined: new in this batch): the daily rows hold that contribution. */
-    readonly atLoad: ContentState | undefined,
-    readonly metrics: Map<string, LoadedMetric>,
-    public changedSeq: number,
-    public dirty: boolean,
-  ) {}
-}
-
-class LoadedMetric implements MetricState {
-  part = '';
-  group: MetricGroup | undefined = undefined;
-  constructor(
-    readonly metric: string,
-    public score: Cell,
-    public justification: Cell,
-    public updated_at: string,
-    readonly rid: number,
-    public partPos: number,
-    public changedSeq: number,
-    public dirty: boolean,
-    /** The score the daily rows hold for it (undefined: new in this batch). */
-    readonly scoreAtLoad: Cell | undefined,
-    readonly existedAtLoad: boolean,
-  ) {}
-}
-
-/** A daily group (day, agent) the batch touched. */
-class AgentGroup {
-  /** Its row exists (stored, or created in this batch). */
-  known = false;
-  /** The event that created its row in this batch (0: not created here). */
-  createdSeq = 0;
-  /** The latest event that moved it. */
-  seq = 0;
-  inDelta = false;
-  contents = 0;
-  completed = 0;
-  red_flags = 0;
-  low_scores = 0;
-  sum = 0;
-  n = 0;
-  readonly metrics = new Map<string, MetricGroup>();
-  constructor(
-    readonly day: string,
-    readonly agent: string,
-  ) {}
-}
-
-class MetricGroup {
-  known = false;
-  createdSeq = 0;
-  seq = 0;
-  inDelta = false;
-  contents = 0;
-  sum = 0;
-  n = 0;
-  readonly added: number[] = [];
-  readonly removed: number[] = [];
-  constructor(
-    readonly parent: AgentGroup,
-    readonly metric: string,
-  ) {}
-}
-
-/** Exact millionths (see keyed-projection.ts): sums kept by deltas never drift. */
-const micro = (v: number) => Math.round(v * 1_000_000);
-const MAX_AVERAGED = 1e9;
-const numeric = (c: Cell): number | undefined => (typeof c === 'number' && Math.abs(c) <= MAX_AVERAGED ? c : undefined);
 const average = (sum: number, n: number): number | null => (n > 0 ? sum / 1000000 / n : null);
 const int = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const dayFormatterOf = perZone(dayFormatter);
@@ -757,9 +679,3 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
   };
 }
 export type PgKeyedProjection = ReturnType<typeof createPgKeyedProjection>;
-
-/** dyn[i] = v, the cells before it null where nothing is yet. */
-function setCell(dyn: Cell[], i: number, v: Cell): void {
-  while (dyn.length < i) dyn.push(null);
-  dyn[i] = v;
-}

@@ -1,8 +1,8 @@
 import type { PoolClient } from 'pg';
 import { flattenPayload, type FlatEvent } from '../../flatten/flatten-payload.js';
-import { parseJsonObject } from '../../lib/json-object.js';
+import { parseLoggedObject as parseLogged } from '../../lib/json-object.js';
 import type { Cell } from '../../model/cells.js';
-import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../../model/columns.js';
+import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicCells, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../../model/columns.js';
 import { COLUMN_VIEWS, LOG_VIEWS, rowColumns, VIEW_DEFS, type ColumnViewName, type LogViewName, type WideViewName } from '../../model/views.js';
 import type { TypedPayload, WebhookType } from '../../model/webhooks.js';
 import type { ParkedEvent, ProjectionStore } from '../store.js';
@@ -67,29 +67,6 @@ function typedCells(columns: readonly string[], values: readonly Cell[]): { type
     return v;
   });
   return { typed, cells: fits ? null : encodeCells(values) };
-}
-
-// ---------------------------------------------------------------- parsing (as projection.ts)
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-/** parseJsonObject with projection.ts's shortcut for text JSON.parse reads the same way (see parseLogged there). */
-function parseLogged(body: Uint8Array): Record<string, unknown> {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    return parseJsonObject(body);
-  }
-  if (text.charCodeAt(0) !== 0xfeff && !text.includes('\\u') && !text.includes('__proto__') && !text.includes('constructor')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return parseJsonObject(body);
-    }
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  }
-  return parseJsonObject(body);
 }
 
 // ---------------------------------------------------------------- the keyed views (pg-keyed-projection.ts)
@@ -320,13 +297,7 @@ export function createPgProjection(pool: PgPool, options: PgProjectionOptions = 
     const plan = known !== undefined && flat.dynamic.every((d) => known.has(dynamicKey(d.kind, d.key))) ? NO_NEW_COLUMNS : planNewColumns(view, reg[view], flat.dynamic, maxColumns);
     let positionOf = plan.added.length === 0 ? positions.get(view) : undefined;
     if (!positionOf) positionOf = new Map([...reg[view], ...plan.added].map((c) => [dynamicKey(c.kind, c.key), c.position]));
-    const dyn: Cell[] = [];
-    for (const d of flat.dynamic) {
-      const pos = positionOf.get(dynamicKey(d.kind, d.key));
-      if (pos === undefined) continue; // past MAX_DYNAMIC_COLUMNS: the long views keep the value
-      while (dyn.length < pos) dyn.push(null);
-      dyn[pos] = d.value;
-    }
+    const dyn = dynamicCells(flat.dynamic, positionOf);
     // Everything this event writes is made before any of it is added: a cell that is no cell parks the event whole.
     const row = flat.row as Record<string, Cell>;
     const wideCols = rowColumns(view);
