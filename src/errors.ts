@@ -108,13 +108,16 @@ export class UnknownWebhookTypeError extends EmberError {
 export class StoreUnavailableError extends EmberError {
   /** The commit was sent but never confirmed (the connection broke meanwhile): it may have been stored. */
   readonly outcomeUnknown: boolean;
-  constructor(cause: unknown, options: { outcomeUnknown?: boolean } = {}) {
+  /** The type of the webhook whose commit failed, when the receiver had classified it (metrics label by it). */
+  readonly webhookType: WebhookType | undefined;
+  constructor(cause: unknown, options: { outcomeUnknown?: boolean; webhookType?: WebhookType | undefined } = {}) {
     // A 503 is the server's fault but its message is safe and tells the sender to retry.
     const message = options.outcomeUnknown
       ? 'the database did not confirm the commit; it may or may not have been stored, please retry (a stored webhook then answers duplicate)'
       : 'the database could not commit; nothing was stored, please retry';
     super(...make('store_unavailable', message, { cause, expose: true }));
     this.outcomeUnknown = options.outcomeUnknown ?? false;
+    this.webhookType = options.webhookType;
   }
 }
 /**
@@ -124,9 +127,31 @@ export class StoreUnavailableError extends EmberError {
  * would fail the same way, a "please retry" would be a lie.
  */
 export class StoreRejectedError extends EmberError {
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    /** The type of the refused webhook, when the receiver had classified it (metrics label by it). */
+    readonly webhookType?: WebhookType,
+  ) {
     super(...make('store_rejected', 'the database refused to store this webhook; it was not stored and retrying it will not help (the operator log has the reason)', { cause, expose: true }));
   }
+}
+
+/**
+ * A commit failure of one webhook, labelled with its type. A copy, not the
+ * error itself: a writer rejects every webhook of a failed batch with one
+ * shared error, and the webhooks of a batch have different types.
+ */
+export function withWebhookType(err: unknown, type: WebhookType | undefined): unknown {
+  if (type === undefined) return err;
+  if (err instanceof StoreUnavailableError) return new StoreUnavailableError(err.cause, { outcomeUnknown: err.outcomeUnknown, webhookType: type });
+  if (err instanceof StoreRejectedError) return new StoreRejectedError(err.cause, type);
+  return err;
+}
+
+/** The webhook type an error was classified under before it failed (schema failure, failed commit), if any. */
+export function webhookTypeOf(err: unknown): WebhookType | undefined {
+  if (err instanceof SchemaValidationError || err instanceof StoreUnavailableError || err instanceof StoreRejectedError) return err.webhookType;
+  return undefined;
 }
 export class NotFoundError extends EmberError {
   constructor(message = 'not found') {

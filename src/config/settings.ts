@@ -2,6 +2,7 @@ import { resolve, join } from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { SettingError } from '../errors.js';
+import { pinSslMode } from '../lib/pg-sslmode.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
 import { CSV_DECIMALS, CSV_TIME_FORMATS, dialectProblem, type CsvDecimal, type CsvTimeFormat } from '../model/csv.js';
 import { isTimeZone } from '../model/time.js';
@@ -117,6 +118,16 @@ function url(env: Env, name: string): string | undefined {
   return raw.replace(/\/+$/, '');
 }
 
+/** The URL's TLS parameters are what failed: a sslrootcert/sslcert/sslkey file that cannot be read, verify-ca without a CA. */
+function sslProblem(err: unknown): string | undefined {
+  const e = err as { code?: unknown; path?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && typeof e.path === 'string') return `cannot read ${e.path}, named by its sslrootcert, sslcert or sslkey (${e.code})`;
+  if (typeof e.message === 'string' && /sslmode=verify-ca requires specifying a CA with sslrootcert/.test(e.message)) {
+    return 'uselibpqcompat=true&sslmode=verify-ca needs sslrootcert=<CA file> (or use sslmode=verify-full)';
+  }
+  return undefined;
+}
+
 /**
  * DATABASE_URL as node-postgres reads it: `postgres://user:pass@host:5432/db`,
  * or a unix socket as `postgres://user@/db?host=/run/postgresql`. Its password
@@ -137,12 +148,13 @@ function databaseUrl(env: Env): string | undefined {
   if (at >= 0 && /[/?#]/.test(rest.slice(0, at))) {
     throw new SettingError('DATABASE_URL', 'the user or password holds / ? # or @ as is: percent-encode them (e.g. / as %2F, ? as %3F, # as %23, @ as %40)');
   }
-  // Read as node-postgres reads it (a socket folder in ?host= is valid where the WHATWG URL parser refuses an empty host).
+  // Read as node-postgres reads it (a socket folder in ?host= is valid where the WHATWG URL parser refuses an empty host),
+  // with sslmode said outright as the pool and doctor pass it on (lib/pg-sslmode.ts: no multi-line SECURITY WARNING).
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
-    parsed = parseConnectionString(raw);
-  } catch {
-    throw new SettingError('DATABASE_URL', 'is not a connection URL node-postgres can read (postgres://user:password@host:5432/database)');
+    parsed = parseConnectionString(pinSslMode(raw));
+  } catch (err) {
+    throw new SettingError('DATABASE_URL', sslProblem(err) ?? 'is not a connection URL node-postgres can read (postgres://user:password@host:5432/database)');
   }
   if (!parsed.host) throw new SettingError('DATABASE_URL', 'names no host: give one (postgres://user@host/db) or a socket folder (postgres://user@/db?host=/run/postgresql)');
   if (!parsed.database) throw new SettingError('DATABASE_URL', 'names no database: add /<database> after the host');

@@ -2,7 +2,9 @@
 export interface CheckResult {
   name: string;
   ok: boolean;
-  /** What was found; for a failure, the problem and then what to do. */
+  /** Passed, but with a risk worth knowing (shown with ⚠; doctor's exit status is unchanged). */
+  warning?: true;
+  /** What was found; for a failure or a warning, the problem and then what to do. */
   detail: string;
 }
 
@@ -11,8 +13,11 @@ export const pass = (name: string, detail: string): CheckResult => ({ name, ok: 
 /** A failed check always says what to do about it. */
 export const fail = (name: string, problem: string, todo: string): CheckResult => ({ name, ok: false, detail: `${problem}. To fix: ${todo}` });
 
+/** Works now, but a setting makes it fragile: passes (exit 0), shown with ⚠ and what to do. */
+export const warn = (name: string, risk: string, todo: string): CheckResult => ({ name, ok: true, warning: true, detail: `${risk}. To avoid: ${todo}` });
+
 export function formatCheck(r: CheckResult): string {
-  return `${r.ok ? '✔' : '✘'} ${r.name}: ${r.detail}`;
+  return `${r.ok ? (r.warning ? '⚠' : '✔') : '✘'} ${r.name}: ${r.detail}`;
 }
 
 /** An error's message, on one line and bounded (a check line is one line). */

@@ -1,9 +1,10 @@
 import pg from 'pg';
+import { pinSslMode } from '../lib/pg-sslmode.js';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { PG_MIGRATIONS } from '../store/pg/pg-migrations.js';
 import { RECENT_TARGET_MS } from '../store/status.js';
 import type { MetaKey } from '../store/store.js';
-import { fail, oneLine, pass, type CheckResult } from './check.js';
+import { fail, oneLine, pass, warn, type CheckResult } from './check.js';
 import type { DoctorDb } from './doctor-db.js';
 
 /** Undefined when the table does not exist (a database ember-sync never started on). */
@@ -22,13 +23,35 @@ async function maybe<T>(work: () => Promise<T>): Promise<T | undefined> {
  * the messages. Throws when it cannot connect.
  */
 export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000): Promise<DoctorDb> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', options: '-c default_transaction_read_only=on' });
+  const client = new pg.Client({ connectionString: pinSslMode(url), connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', options: '-c default_transaction_read_only=on' });
   // A connection that dies while doctor runs fails the query in flight; the event must not crash the command.
   client.on('error', () => undefined);
   const started = Date.now();
   await client.connect();
   const connectMs = Date.now() - started;
   const one = async <T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T | undefined> => (await client.query<T>({ text, values })).rows[0];
+  /**
+   * synchronous_standby_names set: each commit waits for a standby's answer
+   * (unless synchronous_commit is local or off). With that standby down every
+   * webhook commit waits until ember-sync gives up on it and answers 503.
+   */
+  async function standbys(synchronousCommit: string | undefined): Promise<CheckResult> {
+    const name = 'database standbys';
+    const names = ((await one<{ synchronous_standby_names: string }>('SHOW synchronous_standby_names'))?.synchronous_standby_names ?? '').trim();
+    if (names === '') return pass(name, 'synchronous_standby_names is empty: a commit waits for no standby');
+    if (synchronousCommit === 'local' || synchronousCommit === 'off') return pass(name, `synchronous_standby_names = '${names}', but synchronous_commit=${synchronousCommit}: ember-sync's commits do not wait for a standby`);
+    // sync_state is hidden (NULL) from a role without pg_read_all_stats: then only the count of WAL senders is known.
+    const seen = await one<{ senders: number; sync: number; hidden: boolean }>(
+      "SELECT count(*)::int AS senders, count(*) FILTER (WHERE sync_state IN ('sync', 'quorum'))::int AS sync, coalesce(bool_or(sync_state IS NULL), false) AS hidden FROM pg_stat_replication",
+    );
+    const now = !seen || seen.senders === 0 ? 'no standby is connected now' : seen.hidden ? `${seen.senders} WAL sender(s) connected now (this role cannot see which are synchronous)` : `${seen.sync} synchronous standby(s) connected now`;
+    return warn(
+      name,
+      `synchronous_standby_names = '${names}' with synchronous_commit=${synchronousCommit}: every commit waits until a standby confirms it (${now}); while none answers, webhook commits wait until ember-sync gives up and are answered 503 (EmberQA retries them)`,
+      "keep a synchronous standby up (or name several, e.g. ANY 1 (a, b)), or, if ember-sync need not wait for one, ALTER DATABASE … SET synchronous_commit = local",
+    );
+  }
+
   return {
     async checks(): Promise<CheckResult[]> {
       const out: CheckResult[] = [];
@@ -49,6 +72,7 @@ export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000
           ? fail('database durability', `synchronous_commit=${durability?.synchronous_commit}, fsync=${fsync?.fsync}: a crash of PostgreSQL can lose acknowledged webhooks`, "set synchronous_commit and fsync to on for this database (ALTER DATABASE … SET synchronous_commit = on; fsync in postgresql.conf)")
           : pass('database durability', `synchronous_commit=${durability?.synchronous_commit}, fsync=${fsync?.fsync} (every acknowledged webhook is committed to disk)`),
       );
+      out.push(await standbys(durability?.synchronous_commit));
       return out;
     },
     async meta(key: MetaKey) {

@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { EmberError, MethodNotAllowedError, NotFoundError, type ErrorCode } from '../errors.js';
 import { createBurstLog } from '../lib/burst-log.js';
+import { causeCode, causeText, compactCause } from '../lib/error-cause.js';
 import { QUIET_LOG } from './request-log.js';
 
 const FOREIGN_CODES: Record<number, ErrorCode> = { 401: 'unauthorized', 404: 'not_found', 405: 'method_not_allowed', 408: 'request_timeout', 413: 'payload_too_large', 415: 'unsupported_media_type', 431: 'headers_too_large' };
@@ -18,16 +19,13 @@ function fromForeign(err: unknown): EmberError {
   return new EmberError('internal_error', 500, 'internal error', { expose: false, cause: err });
 }
 
-const causeText = (e: EmberError) => {
-  const c = e.cause as { code?: unknown; message?: unknown } | undefined;
-  return typeof c?.message === 'string' ? `${typeof c.code === 'string' ? `${c.code}: ` : ''}${c.message}` : undefined;
-};
-
 /**
  * The one place errors become responses:
- * `{"error":{"code","message","details"}}` with the error's status. A refused
- * commit (503) is logged once per burst with a count, without a stack: when
- * the disk is full every webhook fails the same way.
+ * `{"error":{"code","message","details"}}` with the error's status. A failed
+ * commit (503) is logged once per burst of the same cause with a count,
+ * without a stack: when the disk is full every webhook fails the same way.
+ * Causes from PostgreSQL are logged compactly (lib/error-cause.ts): never the
+ * SQL or the values it was given.
  */
 export function errorMiddleware(logger: Logger, redactPath: (path: string) => string): Middleware {
   const refused = createBurstLog((fields, message) => logger.error(fields, message));
@@ -46,9 +44,11 @@ export function errorMiddleware(logger: Logger, redactPath: (path: string) => st
       if (e.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
       if (e.code === 'store_unavailable') {
         ctx.state[QUIET_LOG] = true;
-        refused.report('store_unavailable', { code: e.code, cause: causeText(e) }, 'the database refused a commit: webhooks are answered 503 and EmberQA retries them');
+        // Not "refused": the server may be down or the connection killed. One burst per cause code, so each line's cause is true.
+        const cause = causeText(e.cause) ?? 'unknown cause';
+        refused.report(`store_unavailable/${causeCode(e.cause) ?? ''}`, { code: e.code, cause }, `a commit failed (${cause}): webhooks are answered 503 and EmberQA retries them`);
       } else if (e.status >= 500) {
-        logger.error({ err: e.cause ?? e, code: e.code, path: redactPath(ctx.path) }, e.message);
+        logger.error({ err: compactCause(e.cause ?? e), code: e.code, path: redactPath(ctx.path) }, e.message);
       }
     }
   };

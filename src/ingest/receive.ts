@@ -1,4 +1,4 @@
-import type { EmberError } from '../errors.js';
+import { withWebhookType, type EmberError } from '../errors.js';
 import { parseJsonObject } from '../lib/json-object.js';
 import type { WebhookType } from '../model/webhooks.js';
 import type { NewQuarantined, WriteOp, WriteResult } from '../model/writes.js';
@@ -38,6 +38,14 @@ export interface ReceiverDeps {
  */
 export function createReceiver(deps: ReceiverDeps) {
   const now = deps.now ?? (() => new Date());
+  /** The commit of one classified webhook: its failure (503, 500) carries the type, which /metrics labels it by. */
+  const write = async (op: ReceiveWriteOp, type: WebhookType | undefined): Promise<WriteResult> => {
+    try {
+      return await deps.write(op);
+    } catch (err) {
+      throw withWebhookType(err, type);
+    }
+  };
   return async function receive(input: ReceiveInput): Promise<Received> {
     deps.verifySignature?.(input.body, input.signatureHeaders);
     const payload = parseJsonObject(input.body);
@@ -45,7 +53,7 @@ export function createReceiver(deps: ReceiverDeps) {
     const outcome = deps.validator.validate(payload);
     if (!outcome.ok) {
       const id = payload['webhook_id'];
-      await deps.write({
+      await write({
         kind: 'quarantine',
         item: {
           webhookId: typeof id === 'string' && id !== '' ? id : undefined,
@@ -55,11 +63,11 @@ export function createReceiver(deps: ReceiverDeps) {
           errors: outcome.error.details ?? [],
           type: outcome.type,
         },
-      });
+      }, outcome.type);
       throw outcome.error satisfies EmberError;
     }
     const { type, payload: typed } = outcome.typed;
-    const result = await deps.write({ kind: 'event', event: { webhookId: typed.webhook_id, type, receivedAt, body: input.body } });
+    const result = await write({ kind: 'event', event: { webhookId: typed.webhook_id, type, receivedAt, body: input.body } }, type);
     if (result.kind !== 'event') throw new Error('unexpected write result');
     return { webhookId: typed.webhook_id, type, duplicate: result.duplicate, seq: result.seq };
   };

@@ -29,6 +29,13 @@ export function createProjector(options: ProjectorOptions) {
   let running: Promise<void> | undefined;
   /** The shortest delay asked for while a batch ran. */
   let asked: number | undefined;
+  /**
+   * No batch starts before this (performance.now()): the pause after a failure
+   * or the yield to ingest. Kicks cannot bring it forward — on PostgreSQL a
+   * batch is asynchronous and every commit during it kicks, which used to
+   * cancel the yield (the projector then ran flat out beside ingest).
+   */
+  let notBefore = 0;
 
   function schedule(delay: number): void {
     if (stopped || timer) return;
@@ -36,6 +43,7 @@ export function createProjector(options: ProjectorOptions) {
       asked = Math.min(asked ?? delay, delay);
       return;
     }
+    const wait = Math.max(delay, notBefore - performance.now());
     timer = setTimeout(() => {
       timer = undefined;
       running = run().finally(() => {
@@ -44,7 +52,7 @@ export function createProjector(options: ProjectorOptions) {
         asked = undefined;
         if (next !== undefined) schedule(next);
       });
-    }, delay);
+    }, Math.max(0, wait));
   }
 
   async function run(): Promise<void> {
@@ -55,14 +63,15 @@ export function createProjector(options: ProjectorOptions) {
     } catch (err) {
       // A busy database or a full disk: the cursor did not move; try again later.
       options.onError(err);
-      asked = Math.max(asked ?? 1000, 1000);
+      notBefore = performance.now() + 1000;
+      asked = Math.min(asked ?? 1000, 1000);
       return;
     }
     if (n < chunk) return;
     const took = performance.now() - start;
     const busy = performance.now() - lastKick < quietMs;
-    const delay = busy ? Math.max(1, (took * (1 - busyShare)) / busyShare) : 0;
-    asked = Math.min(asked ?? delay, delay);
+    if (busy) notBefore = performance.now() + (took * (1 - busyShare)) / busyShare;
+    asked = 0;
   }
 
   return {

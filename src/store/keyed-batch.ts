@@ -5,7 +5,7 @@ import type { Cell } from '../model/cells.js';
  * The state one batch of the keyed projection keeps, the same for both
  * backends (keyed-projection.ts on SQLite, pg/pg-keyed-projection.ts): its
  * contents, metrics and daily groups in classes of fixed shape, merged in
- * place, each content and metric holding its daily group (no key strings
+ * place (keyed-merge.ts), each content and metric holding its daily group (no key strings
  * built per event): a rebuild goes through millions of them.
  */
 
@@ -51,8 +51,8 @@ export class LoadedMetric implements MetricState {
   ) {}
 }
 
-/** A daily group (day, agent) a batch touched: whether its row exists, the event that last moved it, its net change. */
-export class AgentGroup {
+/** What a batch keeps of a daily group it touched: whether its row exists, the event that last moved it, its net change. */
+abstract class DailyGroup {
   /** Its row exists (stored, or a content entered or left it in this batch). */
   known = false;
   /**
@@ -66,28 +66,27 @@ export class AgentGroup {
   /** Listed among the batch's net changes. */
   inDelta = false;
   contents = 0;
+  /** Sum (millionths) and count of the numbers averaged. */
+  sum = 0;
+  n = 0;
+}
+
+/** A daily group (day, agent). */
+export class AgentGroup extends DailyGroup {
   completed = 0;
   red_flags = 0;
   low_scores = 0;
-  sum = 0;
-  n = 0;
   readonly metrics = new Map<string, MetricGroup>();
   constructor(
     readonly day: string,
     readonly agent: string,
-  ) {}
+  ) {
+    super();
+  }
 }
 
-/** A daily group (day, agent, metric) a batch touched. */
-export class MetricGroup {
-  known = false;
-  /** As AgentGroup.createdSeq. */
-  createdSeq = 0;
-  seq = 0;
-  inDelta = false;
-  contents = 0;
-  sum = 0;
-  n = 0;
+/** A daily group (day, agent, metric). */
+export class MetricGroup extends DailyGroup {
   /** Scores that joined the group (min/max move towards them). */
   readonly added: number[] = [];
   /** A score left the group: its min/max are read again from the rows. */
@@ -95,7 +94,9 @@ export class MetricGroup {
   constructor(
     readonly parent: AgentGroup,
     readonly metric: string,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 /**

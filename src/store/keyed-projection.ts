@@ -1,18 +1,19 @@
 import type { Statement } from 'better-sqlite3';
-import { contentFacts, mergeContent, mergeMetricInto, type ContentFacts, type ContentState, type MetricState } from '../flatten/merge-content.js';
+import { contentFacts, type ContentFacts, type ContentState, type MetricState } from '../flatten/merge-content.js';
 import type { FlatEvent } from '../flatten/flatten-payload.js';
 import type { Cell } from '../model/cells.js';
-import { planNewColumns, type ColumnRegistry, type DynamicKey } from '../model/columns.js';
-import { monthOfDay } from '../model/partition.js';
+import type { ColumnPlan, ColumnRegistry } from '../model/columns.js';
 import { dayFormatter, hourlyOffsets, parseIsoInstant, perZone } from '../model/time.js';
-import { AgentGroup, LoadedContent, LoadedMetric, MAX_AVERAGED, MetricGroup, micro, numeric, setCell } from './keyed-batch.js';
+import { LoadedContent, LoadedMetric, MAX_AVERAGED, type AgentGroup, type MetricGroup } from './keyed-batch.js';
+import { agentsChanged, fillDyn, KeyedMerge, metricChanged, metricColumns, movedExtremes, MONTH_VIEWS, type MonthPlaces, type MonthView } from './keyed-merge.js';
 import type { Db } from './open-db.js';
 
 /*
  * A batch keeps its contents, metrics and daily groups in the fixed-shape
  * classes of keyed-batch.ts: objects of changing shapes, spread copies and
  * joined keys once cost more than the SQLite writes (bench/keyed.ts, README
- * "Benchmarks").
+ * "Benchmarks"). The merge of each event into them is keyed-merge.ts, shared
+ * with PostgreSQL; what is SQLite's here is reading, creating and writing rows.
  */
 
 /** A content_rows row as SQLite gives it: the state with its booleans as 0/1. */
@@ -30,13 +31,7 @@ type ContentRow = Omit<ContentState, 'completed' | 'red_flag' | 'low_score' | 'v
 const KEYED_TABLES = ['content_rows', 'content_score_rows', 'daily_agent_rows', 'daily_metric_rows', 'keyed_parts'] as const;
 /** The keyed views split by month, and their tables. */
 const MONTH_TABLES = { contents: 'content_rows', content_scores: 'content_score_rows' } as const;
-type MonthView = keyof typeof MONTH_TABLES;
 
-const MONTH_VIEWS = Object.keys(MONTH_TABLES) as MonthView[];
-const ascending = (rows: ReadonlyArray<{ rid: number }>): boolean => {
-  for (let i = 1; i < rows.length; i++) if (rows[i]!.rid < rows[i - 1]!.rid) return false;
-  return true;
-};
 /** The digit at iso[i]: a character that is no digit gives a number out of 0–9. */
 const digitAt = (iso: string, i: number): number => iso.charCodeAt(i) - 48;
 const isDigit = (d: number): boolean => d >= 0 && d <= 9;
@@ -195,12 +190,6 @@ class ContentFilter {
   }
 }
 
-/** Where a metric's two columns of contents are (undefined: it has none, MAX_DYNAMIC_COLUMNS). */
-interface MetricColumns {
-  score: number | undefined;
-  justification: number | undefined;
-}
-
 /**
  * The keyed views (contents, content_scores, daily_agents, daily_metrics),
  * maintained incrementally as the projector goes through the log in seq order:
@@ -315,333 +304,81 @@ export function createKeyedProjection(db: Db, zone: () => string) {
   /** One batch: call `apply` per event in seq order inside the batch's transaction, then `flush` before it commits. */
   function batch(registry: ColumnRegistry, maxColumns: number) {
     const dayIn = dayFinderOf(zone());
-    /**
-     * A closed day's daily rows stay as they are: RETENTION_DAYS deleted the
-     * calls and webhooks they were summed from, so a change can no longer be
-     * applied to them as a delta (nor their min/max read again), and a late
-     * webhook for a deleted call would count it a second time.
-     */
+    // RETENTION_DAYS (see KeyedMerge): days before the oldest kept day are closed.
     const closedBefore = keptFromDay.get() ?? undefined;
-    const open = (day: string): boolean => closedBefore === undefined || day >= closedBefore;
-    // A call's month is its first_received_at's, or the first kept month when RETENTION_DAYS deleted that one (a call
-    // of a deleted month still active was moved there: store/retention.ts); never a deleted month.
-    const keptMonth = closedBefore === undefined ? undefined : monthOfDay(closedBefore);
-    const monthOf = (iso: string): string => {
-      const month = monthOfDay(dayOf(iso));
-      return keptMonth !== undefined && month < keptMonth ? keptMonth : month;
-    };
-    const dayOf = (iso: string): string => dayIn(iso) ?? iso.slice(0, 10);
-    const contents = new Map<string, LoadedContent>();
-    let nextContentRid = maxContentRid.get()! + 1;
+    const nextContentRid = maxContentRid.get()! + 1;
     const known = derived !== undefined && derived.maxRid === nextContentRid - 1 && derived.cursor === keyedCursor.get() ? derived.filter : undefined;
     if (known === undefined) derived = undefined;
-    let nextMetricRid = maxMetricRid.get()! + 1;
     let nextDailyAgentRid = maxDailyAgentRid.get()! + 1;
     let nextDailyMetricRid = maxDailyMetricRid.get()! + 1;
-    /** Daily groups the batch touched, by day and agent (metrics inside). */
-    const groups = new Map<string, Map<string, AgentGroup>>();
-    const knownMetricColumns = new Set(registry.contents.filter((c) => c.kind === 'metric_score').map((c) => c.key));
-    const overflowed = new Set<string>();
 
-    function groupOf(day: string, agent: string): AgentGroup {
-      let byAgent = groups.get(day);
-      if (byAgent === undefined) groups.set(day, (byAgent = new Map()));
-      let g = byAgent.get(agent);
-      if (g === undefined) byAgent.set(agent, (g = new AgentGroup(day, agent)));
-      return g;
-    }
-    function metricGroupOf(g: AgentGroup, metric: string): MetricGroup {
-      let mg = g.metrics.get(metric);
-      if (mg === undefined) g.metrics.set(metric, (mg = new MetricGroup(g, metric)));
-      return mg;
-    }
-    /** The metric's group within its content's group g: the one it last entered when that is g's (a move enters every metric anew). */
-    function groupOfMetric(g: AgentGroup, m: LoadedMetric): MetricGroup {
-      const mg = m.group;
-      if (mg !== undefined && mg.parent === g) return mg;
-      return (m.group = metricGroupOf(g, m.metric));
-    }
-
-    function load(contentId: string): LoadedContent | undefined {
-      const cached = contents.get(contentId);
-      if (cached) return cached;
-      if (known !== undefined && !known.has(contentId)) return undefined;
-      const row = contentById.get(contentId);
-      if (!row) return undefined;
-      const state: ContentState = {
-        content_id: row.content_id,
-        content_type: row.content_type,
-        file_name: row.file_name,
-        agent_name: row.agent_name,
-        scored_at: row.scored_at,
-        first_received_at: row.first_received_at,
-        last_received_at: row.last_received_at,
-        webhooks: row.webhooks,
-        completed: row.completed === 1,
-        red_flag: row.red_flag === 1,
-        low_score: row.low_score === 1,
-        total_score: row.total_score,
-        total_score_threshold: row.total_score_threshold,
-        red_flag_reason: row.red_flag_reason,
-        summary: row.summary,
-        vendor_time: row.vendor_time === 1,
-      };
-      const metrics = new Map<string, LoadedMetric>();
-      for (const m of metricsOf.all(row.rid)) metrics.set(m.metric, new LoadedMetric(m.metric, m.score, m.justification, m.updated_at, m.rid, m.part_pos, m.changed_seq, false, m.score, true));
-      const loaded = new LoadedContent(row.rid, row.part, row.part_pos, state, state, metrics, row.changed_seq, false);
-      contents.set(contentId, loaded);
-      return loaded;
-    }
-
-    /** The content is in group (day, agent) after this event: the group's row exists from this event on (its position follows event order). */
-    function enterAgents(day: string, agent: string, seq: number): AgentGroup | undefined {
-      if (!open(day)) return undefined;
-      const g = groupOf(day, agent);
-      if (!g.known) {
-        if (!findDailyAgent.get(day, agent)) insertDailyAgent.run(nextDailyAgentRid++, day, agent, seq);
-        g.known = true;
-      }
-      g.seq = seq;
-      return g;
-    }
-    function enterMetric(g: AgentGroup, m: LoadedMetric, seq: number): void {
-      const mg = groupOfMetric(g, m);
-      if (!mg.known) {
-        if (!findDailyMetric.get(g.day, g.agent, m.metric)) insertDailyMetric.run(nextDailyMetricRid++, g.day, g.agent, m.metric, seq);
-        mg.known = true;
-      }
-      mg.seq = seq;
-    }
-
-    /** New metrics get their pair of columns in contents, in the order they first appear (MAX_DYNAMIC_COLUMNS applies). */
-    function planMetricColumns(facts: ContentFacts, seq: number): void {
-      let unknown = false;
-      for (const m of facts.metrics) {
-        if ((m.score !== null || m.justification !== null) && !knownMetricColumns.has(m.metric) && !overflowed.has(m.metric)) {
-          unknown = true;
-          break;
-        }
-      }
-      if (!unknown) return;
-      const wanted: DynamicKey[] = [];
-      for (const m of facts.metrics) {
-        if (m.score === null && m.justification === null) continue;
-        if (knownMetricColumns.has(m.metric) || overflowed.has(m.metric)) continue;
-        wanted.push({ kind: 'metric_score', key: m.metric }, { kind: 'metric_justification', key: m.metric });
-      }
-      const plan = planNewColumns('contents', registry.contents, wanted, maxColumns);
-      for (const c of plan.added) {
-        insertColumn.run('contents', c.position, c.name, c.kind, c.key, seq);
-        clearOverflow.run('contents', c.kind, c.key);
-        if (c.kind === 'metric_score') knownMetricColumns.add(c.key);
-      }
-      for (const k of plan.overflow) {
-        insertOverflow.run('contents', k.kind, k.key, seq);
-        overflowed.add(k.key);
-      }
-      registry.contents = [...registry.contents, ...plan.added];
-    }
-
-    /**
-     * Net changes of the daily rows: what the rows held at load leaves, what
-     * the batch ends with joins. Groups listed in the order the contents
-     * first reach them (their scores too: see the no-change test in flush).
-     */
-    function deltas() {
-      const agents: AgentGroup[] = [];
-      const metrics: MetricGroup[] = [];
-      /** `group`: the state's group when known (a content's current one, see applyFacts). */
-      const addContent = (s: ContentState, sign: 1 | -1, group?: AgentGroup): AgentGroup | undefined => {
-        let d = group;
-        if (d === undefined) {
-          const day = dayOf(s.scored_at);
-          if (!open(day)) return undefined;
-          d = groupOf(day, s.agent_name ?? '');
-        }
-        if (!d.inDelta) {
-          d.inDelta = true;
-          agents.push(d);
-        }
-        d.contents += sign;
-        d.completed += s.completed ? sign : 0;
-        d.red_flags += s.red_flag ? sign : 0;
-        d.low_scores += s.low_score ? sign : 0;
-        const t = numeric(s.total_score);
-        if (t !== undefined) {
-          d.sum += sign * micro(t);
-          d.n += sign;
-        }
-        return d;
-      };
-      const addMetric = (d: MetricGroup, score: Cell, sign: 1 | -1) => {
-        if (!d.inDelta) {
-          d.inDelta = true;
-          metrics.push(d);
-        }
-        d.contents += sign;
-        const v = numeric(score);
-        if (v === undefined) return;
-        d.sum += sign * micro(v);
-        d.n += sign;
-        (sign > 0 ? d.added : d.removed).push(v);
-      };
-      for (const c of contents.values()) {
-        if (!c.dirty) continue;
-        const was = c.atLoad ? addContent(c.atLoad, -1) : undefined;
-        const is = addContent(c.state!, 1, c.group);
-        for (const m of c.metrics.values()) {
-          if (was !== undefined && m.existedAtLoad) addMetric(metricGroupOf(was, m.metric), m.scoreAtLoad ?? null, -1);
-          if (is !== undefined) addMetric(groupOfMetric(is, m), m.score, 1);
-        }
-      }
-      return { agents, metrics };
-    }
-
-    /**
-     * Places in the months (see migration 5): a new row comes at the end of its
-     * month (new rows have the highest rids, so that is its rank); a content
-     * whose month changed renumbers both months of both views. Runs before the
-     * rows are written, so each row is written once with its place.
-     */
-    function monthPlaces() {
-      const totals: Record<MonthView, Map<string, number>> = { contents: new Map(), content_scores: new Map() };
-      /** Months to number again, with the latest event that moved a content out of or into them (both views). */
-      const resets = new Map<string, number>();
-      /** Rows new in the batch, in rid order, get the next places of their months. */
-      const number = (view: MonthView, rows: ReadonlyArray<{ part: string; partPos: number }>) => {
-        let part: string | undefined;
-        let n = 0;
-        for (const r of rows) {
-          if (r.part !== part) {
-            if (part !== undefined) totals[view].set(part, n);
-            part = r.part;
-            n = totals[view].get(part) ?? partTotal.get(view, part) ?? 0;
-          }
-          r.partPos = ++n;
-        }
-        if (part !== undefined) totals[view].set(part, n);
-      };
-      const reset = (part: string, seq: number) => resets.set(part, Math.max(resets.get(part) ?? 0, seq));
-      const fresh: LoadedContent[] = [];
-      const freshMetrics: LoadedMetric[] = [];
-      for (const c of contents.values()) {
-        if (!c.dirty) continue;
-        const part = monthOf(c.state!.first_received_at);
-        c.part = part;
-        if (c.partAtLoad === undefined) fresh.push(c);
-        else if (c.partAtLoad !== part) {
-          reset(c.partAtLoad, c.changedSeq);
-          reset(part, c.changedSeq);
-        }
-        for (const m of c.metrics.values()) {
-          if (m.existedAtLoad) continue;
-          m.part = part;
-          freshMetrics.push(m);
-        }
-      }
-      // In rid order: the order a replay in other batch sizes gives them too.
-      const byRid = (a: { rid: number }, b: { rid: number }) => a.rid - b.rid;
-      if (!ascending(fresh)) fresh.sort(byRid);
-      number('contents', fresh);
-      if (!ascending(freshMetrics)) freshMetrics.sort(byRid);
-      number('content_scores', freshMetrics);
-      return {
-        /** After the rows are written: months that a row left or joined are numbered again by rid; totals kept. */
-        renumber(): void {
-          for (const [part, seq] of resets) {
-            for (const view of MONTH_VIEWS) {
-              renumber[view].run.run(part);
-              setPart.run(view, part, renumber[view].count.get(part)!, seq);
-              totals[view].delete(part);
-            }
-          }
-          for (const view of MONTH_VIEWS) for (const [part, total] of totals[view]) setPart.run(view, part, total, 0);
+    // SQLite reads a content the moment an event names it, and creates a daily row the moment a content enters it.
+    const merge = new KeyedMerge(
+      {
+        load(contentId: string): LoadedContent | undefined {
+          if (known !== undefined && !known.has(contentId)) return undefined;
+          const row = contentById.get(contentId);
+          if (!row) return undefined;
+          const state: ContentState = {
+            content_id: row.content_id,
+            content_type: row.content_type,
+            file_name: row.file_name,
+            agent_name: row.agent_name,
+            scored_at: row.scored_at,
+            first_received_at: row.first_received_at,
+            last_received_at: row.last_received_at,
+            webhooks: row.webhooks,
+            completed: row.completed === 1,
+            red_flag: row.red_flag === 1,
+            low_score: row.low_score === 1,
+            total_score: row.total_score,
+            total_score_threshold: row.total_score_threshold,
+            red_flag_reason: row.red_flag_reason,
+            summary: row.summary,
+            vendor_time: row.vendor_time === 1,
+          };
+          const metrics = new Map<string, LoadedMetric>();
+          for (const m of metricsOf.all(row.rid)) metrics.set(m.metric, new LoadedMetric(m.metric, m.score, m.justification, m.updated_at, m.rid, m.part_pos, m.changed_seq, false, m.score, true));
+          return new LoadedContent(row.rid, row.part, row.part_pos, state, state, metrics, row.changed_seq, false);
         },
-      };
-    }
+        agentsEntered(g: AgentGroup, seq: number): void {
+          if (!findDailyAgent.get(g.day, g.agent)) insertDailyAgent.run(nextDailyAgentRid++, g.day, g.agent, seq);
+        },
+        metricEntered(mg: MetricGroup, seq: number): void {
+          const { day, agent } = mg.parent;
+          if (!findDailyMetric.get(day, agent, mg.metric)) insertDailyMetric.run(nextDailyMetricRid++, day, agent, mg.metric, seq);
+        },
+        columnsPlanned(plan: ColumnPlan, seq: number): void {
+          for (const c of plan.added) {
+            insertColumn.run('contents', c.position, c.name, c.kind, c.key, seq);
+            clearOverflow.run('contents', c.kind, c.key);
+          }
+          for (const k of plan.overflow) insertOverflow.run('contents', k.kind, k.key, seq);
+          registry.contents = [...registry.contents, ...plan.added];
+        },
+      },
+      { dayOf: (iso) => dayIn(iso) ?? iso.slice(0, 10), closedBefore, columns: registry.contents, maxColumns, nextContentRid, nextMetricRid: maxMetricRid.get()! + 1 },
+    );
 
-    /** The position of each metric's two columns in contents' dyn, from the registry as it is at flush. */
-    function metricColumns(): Map<string, MetricColumns> {
-      const cols = new Map<string, MetricColumns>();
-      for (const col of registry.contents) {
-        if (col.kind !== 'metric_score' && col.kind !== 'metric_justification') continue;
-        let mc = cols.get(col.key);
-        if (mc === undefined) cols.set(col.key, (mc = { score: undefined, justification: undefined }));
-        if (col.kind === 'metric_score') mc.score = col.position;
-        else mc.justification = col.position;
+    /** After the rows are written: months that a row left or joined are numbered again by rid; totals kept. */
+    function setPlaces({ totals, resets }: MonthPlaces): void {
+      for (const [part, seq] of resets) {
+        for (const view of MONTH_VIEWS) {
+          renumber[view].run.run(part);
+          setPart.run(view, part, renumber[view].count.get(part)!, seq);
+        }
       }
-      return cols;
+      for (const view of MONTH_VIEWS) for (const [part, total] of totals[view]) setPart.run(view, part, total, 0);
     }
 
     /** Merges one call's or document's facts (in seq order). */
-    function applyFacts(facts: ContentFacts, seq: number, receivedAt: string): void {
-      planMetricColumns(facts, seq);
-      let c = load(facts.contentId);
-      if (!c) {
-        c = new LoadedContent(nextContentRid++, undefined, 0, undefined, undefined, new Map(), seq, true);
-        contents.set(facts.contentId, c);
-      }
-      const before = c.state;
-      const after = mergeContent(before, facts, receivedAt);
-      const day = dayOf(after.scored_at);
-      const agent = after.agent_name ?? '';
-      // agent or scored_at changed: every metric row carries them.
-      const moved = before !== undefined && (before.agent_name !== after.agent_name || before.scored_at !== after.scored_at);
-      if (before) {
-        const oldDay = dayOf(before.scored_at);
-        const oldAgent = before.agent_name ?? '';
-        if ((oldDay !== day || oldAgent !== agent) && open(oldDay)) {
-          // A group the content left in this event: its row changes (its seq is this event's) even if no row is created.
-          const left = groupOf(oldDay, oldAgent);
-          left.known = true;
-          left.seq = seq;
-          for (const m of c.metrics.values()) {
-            const mg = groupOfMetric(left, m);
-            mg.known = true;
-            mg.seq = seq;
-          }
-        }
-      }
-      c.state = after;
-      c.dirty = true;
-      c.changedSeq = seq;
-      if (moved) {
-        for (const m of c.metrics.values()) {
-          m.dirty = true;
-          m.changedSeq = seq;
-        }
-      }
-      const g = enterAgents(day, agent, seq);
-      c.day = day;
-      c.group = g;
-      for (const m of facts.metrics) {
-        const prev = c.metrics.get(m.metric);
-        if (prev) {
-          if (!mergeMetricInto(prev, m, receivedAt)) continue;
-          prev.dirty = true;
-          prev.changedSeq = seq;
-        } else if (m.score !== null || m.justification !== null) {
-          // As mergeMetric gives it for a first value.
-          c.metrics.set(m.metric, new LoadedMetric(m.metric, m.score, m.justification, receivedAt, nextMetricRid++, 0, seq, true, undefined, false));
-        }
-      }
-      if (g === undefined) return;
-      // A move takes every metric of the content to its new group; otherwise the metrics this webhook carried.
-      if (moved || before === undefined) {
-        for (const m of c.metrics.values()) enterMetric(g, m, seq);
-      } else {
-        for (const f of facts.metrics) {
-          const m = c.metrics.get(f.metric);
-          if (m !== undefined) enterMetric(g, m, seq);
-        }
-      }
-    }
+    const applyFacts = (facts: ContentFacts, seq: number, receivedAt: string): void => merge.apply(facts, seq, receivedAt);
 
     return {
       /** Merges one event (already written to the append-only views); a no-op for workflows. */
       apply(flat: FlatEvent, seq: number, receivedAt: string): void {
         const facts = contentFacts(flat);
-        if (facts) applyFacts(facts, seq, receivedAt);
+        if (facts) merge.apply(facts, seq, receivedAt);
       },
       /** Merges the facts of one event (flatten/merge-content.ts payloadFacts: the keyed views alone are derived). */
       applyFacts,
@@ -657,22 +394,15 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         derived = undefined;
         newContents.clear();
         newMetrics.clear();
-        const places = monthPlaces();
-        const columns = metricColumns();
+        const places = merge.monthPlaces((view, part) => partTotal.get(view, part));
+        const columns = metricColumns(registry.contents);
         const dyn: Cell[] = [];
-        for (const c of contents.values()) {
+        for (const c of merge.contents.values()) {
           if (!c.dirty) continue;
           const s = c.state!;
           const day = c.day;
           const agent = s.agent_name ?? '';
-          // The metrics' cells in their columns, null in the columns of metrics the content has not.
-          dyn.length = 0;
-          for (const m of c.metrics.values()) {
-            const mc = columns.get(m.metric);
-            if (mc === undefined) continue;
-            if (mc.score !== undefined) setCell(dyn, mc.score, m.score);
-            if (mc.justification !== undefined) setCell(dyn, mc.justification, m.justification);
-          }
+          fillDyn(dyn, c, columns);
           const part = c.part;
           if (c.partAtLoad === undefined) {
             newContents.values.push(c.rid, s.content_id, s.content_type, s.file_name, s.agent_name, s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed ? 1 : 0, s.red_flag ? 1 : 0, s.low_score ? 1 : 0, s.total_score, s.total_score_threshold, s.red_flag_reason, s.summary, JSON.stringify(dyn), s.vendor_time ? 1 : 0, agent, day, c.changedSeq, part, c.partPos);
@@ -694,35 +424,22 @@ export function createKeyedProjection(db: Db, zone: () => string) {
         }
         newContents.end();
         newMetrics.end();
-        places.renumber();
-        const { agents, metrics } = deltas();
+        setPlaces(places);
+        const { agents, metrics } = merge.deltas();
         for (const d of agents) {
-          const changed = d.contents !== 0 || d.completed !== 0 || d.red_flags !== 0 || d.low_scores !== 0 || d.sum !== 0 || d.n !== 0;
-          if (changed) applyAgents.run({ day: d.day, agent_key: d.agent, seq: d.seq, contents: d.contents, completed: d.completed, red_flags: d.red_flags, low_scores: d.low_scores, sum: d.sum, n: d.n });
+          if (agentsChanged(d)) applyAgents.run({ day: d.day, agent_key: d.agent, seq: d.seq, contents: d.contents, completed: d.completed, red_flags: d.red_flags, low_scores: d.low_scores, sum: d.sum, n: d.n });
         }
         for (const d of metrics) {
-          if (d.contents === 0 && d.n === 0 && d.sum === 0 && d.added.length === d.removed.length && d.added.every((v, i) => v === d.removed[i])) continue;
+          if (!metricChanged(d)) continue;
           const { day, agent } = d.parent;
           const was = getMetricGroup.get(day, agent, d.metric)!;
-          let lo = was.min_score;
-          let hi = was.max_score;
           // A score that left may have been the extreme: read the extremes again from the rows (already written above).
-          const extremeLeft = d.removed.some((v) => v === lo || v === hi);
-          if (extremeLeft || was.n_score + d.n === 0) {
-            const e = extremes.get(d.metric, day, agent)!;
-            lo = e.lo;
-            hi = e.hi;
-          } else {
-            for (const v of d.added) {
-              lo = lo === null || v < lo ? v : lo;
-              hi = hi === null || v > hi ? v : hi;
-            }
-          }
+          const { lo, hi } = movedExtremes(d, was.min_score, was.max_score, was.n_score) ?? extremes.get(d.metric, day, agent)!;
           applyMetrics.run({ day, agent_key: agent, metric: d.metric, seq: d.seq, contents: d.contents, sum: d.sum, n: d.n, lo, hi });
         }
         if (known !== undefined && cursor !== undefined) {
-          for (const [id, c] of contents) if (c.partAtLoad === undefined) known.add(id);
-          if (!known.full) derived = { filter: known, maxRid: nextContentRid - 1, cursor };
+          for (const [id, c] of merge.contents) if (c.partAtLoad === undefined) known.add(id);
+          if (!known.full) derived = { filter: known, maxRid: merge.nextContentRid - 1, cursor };
         }
       },
     };

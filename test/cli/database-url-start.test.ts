@@ -55,3 +55,14 @@ test('an unreachable server, a missing database, a wrong or missing password: on
   oneLine(await run(`postgres://postgres:${SECRET}@/nodb?host=${dir}`, ['serve']), /the database does not exist/);
   oneLine(await run(`postgres://postgres:${SECRET}@/postgres?host=${dir}-gone`), /no PostgreSQL socket in that folder/);
 });
+
+test('sslmode=require is accepted without a SECURITY WARNING; a server without TLS then fails in one line', { skip: PG_SKIP, timeout: 120_000 }, async (t) => {
+  // The throwaway cluster has no TLS: the URL is accepted, the connection is not, and stderr holds that one line only.
+  const url = await freshDatabase(t);
+  const env = { ...TOKENS, DATA_DIR: tempDir(t) };
+  for (const query of ['sslmode=require', 'sslmode=prefer', 'uselibpqcompat=true&sslmode=require']) {
+    const r = await runCli(['status'], { ...env, DATABASE_URL: `${url}&${query}` }, 30_000);
+    assert.doesNotMatch(r.stderr, /SECURITY WARNING|Warning/, query);
+    oneLine(r, /cannot use the database at .*: The server does not support SSL connections/);
+  }
+});

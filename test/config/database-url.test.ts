@@ -58,3 +58,28 @@ test('DATABASE_URL: bad values are refused in one line, without the password', (
   refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_POOL_SIZE: '1' }, 'DATABASE_POOL_SIZE', /from 2 to 200/);
   refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_STATEMENT_TIMEOUT_MS: 'soon' }, 'DATABASE_STATEMENT_TIMEOUT_MS', /whole number/);
 });
+
+test('DATABASE_URL with sslmode=require (prefer, verify-ca): accepted as given, no SECURITY WARNING on stderr; a TLS file it names must be readable', async () => {
+  const warnings: string[] = [];
+  const listener = (w: Error) => warnings.push(w.message);
+  process.on('warning', listener);
+  try {
+    for (const mode of ['require', 'prefer', 'verify-ca', 'verify-full', 'disable']) {
+      const url = `postgres://ember:pw@db.internal/ember_sync?sslmode=${mode}`;
+      assert.equal(load({ ...TOKENS, DATABASE_URL: url }).databaseUrl, url, 'kept as the operator wrote it');
+    }
+    assert.equal(load({ ...TOKENS, DATABASE_URL: 'postgres://db/ember?uselibpqcompat=true&sslmode=require' }).databaseUrl, 'postgres://db/ember?uselibpqcompat=true&sslmode=require');
+    // emitWarning delivers on the next tick.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+    // The control: the same URL read by the library as written does warn (once per process), and the listener hears it.
+    const { parse } = await import('pg-connection-string');
+    parse('postgres://db/ember?sslmode=require');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(warnings.length, 1);
+  } finally {
+    process.off('warning', listener);
+  }
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret@db/ember?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem' }, 'DATABASE_URL', /cannot read \/nonexistent\/ca\.pem, named by its sslrootcert, sslcert or sslkey \(ENOENT\)/, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u:hunter2secret@db/ember?uselibpqcompat=true&sslmode=verify-ca' }, 'DATABASE_URL', /needs sslrootcert/, 'hunter2secret');
+});

@@ -41,7 +41,7 @@ test('disk full: every webhook gets 503, the log gets one line per burst with a 
   assert.equal(lines.length, 1, `one line per burst, got ${lines.length}:\n${lines.slice(0, 5).join('\n')}`);
   assert.ok(!lines[0]!.includes('"stack"') && !/\\n\s+at /.test(lines[0]!), 'no stack trace');
   const first = JSON.parse(lines[0]!) as { msg?: string; cause?: string };
-  assert.match(first.msg ?? '', /refused a commit/);
+  assert.match(first.msg ?? '', /^a commit failed \(SQLITE_FULL: [^)]*\): webhooks are answered 503 and EmberQA retries them$/);
   assert.match(first.cause ?? '', /SQLITE_FULL/);
 
   empty();

@@ -7,7 +7,7 @@ import { createProjector } from '../../src/jobs/projector.js';
 function slowProjection(pending: number, ms: number) {
   let left = pending;
   let running = 0;
-  const stats = { batches: 0, mostAtOnce: 0 };
+  const stats = { batches: 0, mostAtOnce: 0, ended: 0 };
   return {
     stats,
     get left() {
@@ -22,6 +22,7 @@ function slowProjection(pending: number, ms: number) {
       stats.batches++;
       await sleep(ms);
       running--;
+      stats.ended++;
       const n = Math.min(limit, left);
       left -= n;
       return n;
@@ -97,4 +98,29 @@ test('a failing batch is retried after a second, not at the next kick; stop wait
   gates[2]!(false);
   await stopping;
   assert.equal(calls, 3);
+});
+
+test('while webhooks keep arriving, kicks during an asynchronous batch (PostgreSQL) do not cancel its yield to ingest', async (t) => {
+  const projection = slowProjection(100, 20);
+  // A share of 1%: after a 20 ms batch, no batch for at least 1.98 s while kicks keep coming.
+  const projector = createProjector({ projection, onError: (err) => assert.fail(String(err)), chunk: 10, quietMs: 50, busyShare: 0.01 });
+  let kicking = true;
+  t.after(() => {
+    kicking = false;
+    return projector.stop();
+  });
+  // Every commit kicks, also while a batch is awaited.
+  const kicks = (async () => {
+    while (kicking) {
+      projector.kick();
+      await sleep(2);
+    }
+  })();
+  await until(() => projection.stats.ended === 1, 'the first batch ends');
+  // Timers never fire early: whatever the load, the next batch cannot start within this window.
+  await sleep(300);
+  assert.equal(projection.stats.batches, 1, 'the projector yields to ingest after a full batch');
+  kicking = false;
+  await kicks;
+  await until(() => projection.left === 0, 'once ingest is quiet it catches up');
 });

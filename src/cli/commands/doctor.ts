@@ -30,7 +30,9 @@ export function registerDoctor(program: Command): void {
         onResult: (r) => process.stdout.write(`${formatCheck(r)}\n`),
       });
       const failed = results.filter((r) => !r.ok).length;
-      process.stdout.write(failed ? `${failed} of ${results.length} checks failed\n` : `all ${results.length} checks passed\n`);
+      const warned = results.filter((r) => r.ok && r.warning).length;
+      const warnings = warned ? ` (${warned} with a warning)` : '';
+      process.stdout.write(failed ? `${failed} of ${results.length} checks failed${warnings}\n` : `all ${results.length} checks passed${warnings}\n`);
       if (failed) process.exitCode = EXIT.failed;
     });
 }

@@ -1,6 +1,6 @@
 import type { Router, RouterContext } from '@koa/router';
 import { is as typeIs } from 'type-is';
-import { EmberError, SchemaValidationError, UnauthorizedError, UnsupportedMediaTypeError } from '../../errors.js';
+import { EmberError, UnauthorizedError, UnsupportedMediaTypeError, webhookTypeOf } from '../../errors.js';
 import type { Receive } from '../../ingest/receive.js';
 import { bearerToken } from '../../ingest/verify-token.js';
 import type { Metrics } from '../../metrics/create-metrics.js';
@@ -56,8 +56,8 @@ export function registerWebhookRoutes(router: Router, deps: WebhookRouteDeps): v
       deps.metrics.ingestSeconds.observe({ outcome: 'ok' }, Number(process.hrtime.bigint() - start) / 1e9);
     } catch (err) {
       const outcome = outcomeOf(err);
-      // A payload that failed its type's schema was classified before it was quarantined.
-      if (err instanceof SchemaValidationError && err.webhookType) type = err.webhookType;
+      // A payload that failed its type's schema, or whose commit failed (503, 500), was classified first.
+      type = webhookTypeOf(err) ?? type;
       deps.metrics.webhooks.inc({ type, outcome });
       deps.metrics.ingestSeconds.observe({ outcome }, Number(process.hrtime.bigint() - start) / 1e9);
       throw err;

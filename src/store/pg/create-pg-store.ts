@@ -1,15 +1,19 @@
+import type { QueryConfig } from 'pg';
 import { sameZone, zoneKey } from '../../model/time.js';
 import type { MetaKey, Store, WebhookWriter, WebhookWriterOptions } from '../store.js';
 import { createPgConsole } from './pg-console.js';
 import { createPgLogStore } from './pg-log-store.js';
 import { migratePg } from './pg-migrations.js';
-import { createPgPool, probeConnection, type PgPool, type PgPoolOptions } from './pg-pool.js';
+import { createPgPool, PG_POOL_DEFAULTS, probeConnection, type PgPool, type PgPoolOptions } from './pg-pool.js';
 import { createPgProjection } from './pg-projection.js';
 import { createPgRetention } from './pg-retention.js';
 import { createPgSyncState } from './pg-sync-state.js';
 import { inTransaction } from './pg-unit-of-work.js';
 import { createPgViewRows } from './pg-view-rows.js';
 import { createPgWriter } from './pg-writer.js';
+
+/** How much longer than statement_timeout the writer and the probe wait for an answer (the server's own timeout answers first). */
+const ANSWER_MARGIN_MS = 2_000;
 
 export interface PgStoreOptions extends PgPoolOptions {
   /** Adopt this REPORT_TIMEZONE at open (see adoptReportTimezone); otherwise the zone the database records. */
@@ -102,6 +106,8 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   const projection = createPgProjection(pool, { ...(maxDynamicColumns === undefined ? {} : { maxDynamicColumns }), reportTimezone: zone });
   const writers = new Set<WebhookWriter>();
   let closed = false;
+  // A commit waiting for a synchronous standby that is down has no server-side bound: the writer and the probe give up a little after statement_timeout.
+  const answerTimeoutMs = (poolOptions.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs) + ANSWER_MARGIN_MS;
 
   const store: Store = {
     kind: 'postgres',
@@ -163,18 +169,20 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     },
 
     createWriter(writerOptions?: WebhookWriterOptions): WebhookWriter {
-      const writer = createPgWriter(pool, writerOptions);
+      const writer = createPgWriter(pool, { ...writerOptions, answerTimeoutMs });
       writers.add(writer);
       return writer;
     },
 
     /** One commit on any pooled connection: the database answers and takes writes. */
     async ping(): Promise<void> {
-      await pool.query({
+      const probe: QueryConfig & { query_timeout: number } = {
         name: 'ember_probe',
         text: 'INSERT INTO health_probe (id, at) VALUES (true, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET at = excluded.at',
         values: [],
-      });
+        query_timeout: answerTimeoutMs,
+      };
+      await pool.query(probe);
     },
 
     /** Commits what the writers hold, then closes every connection. Safe to call twice. */

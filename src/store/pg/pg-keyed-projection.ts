@@ -1,20 +1,20 @@
 import type { PoolClient } from 'pg';
-import { mergeContent, mergeMetricInto, payloadFacts, type ContentFacts, type ContentState } from '../../flatten/merge-content.js';
+import { payloadFacts, type ContentFacts, type ContentState } from '../../flatten/merge-content.js';
 import type { Cell } from '../../model/cells.js';
-import { DEFAULT_MAX_DYNAMIC_COLUMNS, planNewColumns, type DynamicColumn, type DynamicKey } from '../../model/columns.js';
-import { monthOfDay } from '../../model/partition.js';
+import { DEFAULT_MAX_DYNAMIC_COLUMNS, type ColumnPlan, type DynamicColumn, type DynamicKey } from '../../model/columns.js';
 import { dayFormatter, perZone } from '../../model/time.js';
 import type { TypedPayload, WebhookType } from '../../model/webhooks.js';
-import { AgentGroup, LoadedContent, LoadedMetric, MAX_AVERAGED, MetricGroup, micro, numeric, setCell } from '../keyed-batch.js';
+import { LoadedContent, LoadedMetric, MAX_AVERAGED, type AgentGroup, type MetricGroup } from '../keyed-batch.js';
+import { agentsChanged, fillDyn, KeyedMerge, metricChanged, metricColumns, movedExtremes, MONTH_VIEWS, type MonthView } from '../keyed-merge.js';
 import { fromPgText, toPgText } from './pg-text.js';
 
 /*
  * The keyed views on PostgreSQL: store/keyed-projection.ts (SQLite) ported
  * to a batch that costs a fixed number of round trips. A batch reads the
  * contents its events name with one query (their metrics with them), merges
- * every event in memory with the same pure rules (flatten/merge-content.ts)
- * and the same bookkeeping (keyed-batch.ts, shared with SQLite), then writes each
- * table once with a multi-row statement over arrays. Daily groups whose row
+ * every event in memory with the same merge as SQLite (keyed-merge.ts over
+ * keyed-batch.ts; the pure rules of flatten/merge-content.ts), then writes
+ * each table once with a multi-row statement over arrays. Daily groups whose row
  * SQLite creates the moment a content first enters them are created here at
  * the end of the batch, with the rid and changed_seq of that moment: the rows
  * and positions come out the same.
@@ -55,33 +55,14 @@ const jsonCell = (c: Cell): string | null => (c === null ? null : JSON.stringify
 export const cellFromPg = (c: Cell): Cell => (typeof c === 'string' ? fromPgText(c) : c);
 const textOrNull = (s: string | null): string | null => (s === null ? null : toPgText(s));
 
-/** Rows of content_rows as loaded, with the content's metrics (json: [rid, metric, score, justification, updated_at, changed_seq, part_pos]). */
-interface ContentRow {
+/** Rows of content_rows as loaded: the state as stored (text through toPgText), with the content's metrics (json: [rid, metric, score, justification, updated_at, changed_seq, part_pos]). */
+type ContentRow = ContentState & {
   rid: string;
-  content_id: string;
-  content_type: Cell;
-  file_name: Cell;
-  agent_name: string | null;
-  scored_at: string;
-  first_received_at: string;
-  last_received_at: string;
-  webhooks: number;
-  completed: boolean;
-  red_flag: boolean;
-  low_score: boolean;
-  total_score: Cell;
-  total_score_threshold: Cell;
-  red_flag_reason: Cell;
-  summary: Cell;
-  vendor_time: boolean;
   changed_seq: string;
   part: string;
   part_pos: number;
   metrics: Array<[number, string, Cell, Cell, string, number, number]>;
-}
-
-const MONTH_VIEWS = ['contents', 'content_scores'] as const;
-type MonthView = (typeof MONTH_VIEWS)[number];
+};
 
 // Prepared once per connection (named at their call): a batch of 100 events spends a good share of its time in
 // fixed costs, parsing and planning among them.
@@ -211,29 +192,41 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     const behind = readsDone?.();
     const formatDay = dayFormatterOf(await zoneRead);
     const dayOf = (iso: string): string => formatDay(iso) ?? iso.slice(0, 10);
-    /**
-     * RETENTION_DAYS (see keyed-projection.ts batch()): a closed day's daily
-     * rows stay as they are (the calls and webhooks they were summed from are
-     * deleted: a change can no longer be applied to them as a delta), and a
-     * call's month is never a deleted one (a call of a deleted month still
-     * active was moved to the first kept month: pg-retention.ts).
-     */
-    const closedBefore = st.kept_from_day ?? undefined;
-    const open = (day: string): boolean => closedBefore === undefined || day >= closedBefore;
-    const keptMonth = closedBefore === undefined ? undefined : monthOfDay(closedBefore);
-    const monthOf = (iso: string): string => {
-      const month = monthOfDay(dayOf(iso));
-      return keptMonth !== undefined && month < keptMonth ? keptMonth : month;
-    };
-    let nextContentRid = int(st.contents) + 1;
-    let nextMetricRid = int(st.metrics) + 1;
     let nextDailyAgentRid = int(st.agents) + 1;
     let nextDailyMetricRid = int(st.daily_metrics) + 1;
     const stored: Record<MonthView, Map<string, number>> = { contents: new Map(), content_scores: new Map() };
     for (const [view, part, total] of st.parts) stored[view].set(part, total);
-    let registry: DynamicColumn[] = st.columns.map(([position, name, kind, key]) => ({ position, name: fromPgText(name), kind, key: fromPgText(key) }));
+    const registry: DynamicColumn[] = st.columns.map(([position, name, kind, key]) => ({ position, name: fromPgText(name), kind, key: fromPgText(key) }));
 
-    const contents = new Map<string, LoadedContent>();
+    /** Groups whose row this batch creates, in the order SQLite would insert them (their rids follow it). */
+    const newAgents: AgentGroup[] = [];
+    const newMetricGroups: MetricGroup[] = [];
+    const addedColumns: Array<DynamicColumn & { seq: number }> = [];
+    const overflow: Array<DynamicKey & { seq: number }> = [];
+    // Every content the batch names is read above: none is looked for while merging. Whether a group's row is
+    // stored is known only after the merge (one query for all): until then a group entered for the first time
+    // is listed as new; those found stored are dropped from the list.
+    const merge = new KeyedMerge(
+      {
+        load: () => undefined,
+        agentsEntered(g: AgentGroup, seq: number): void {
+          g.createdSeq = seq;
+          newAgents.push(g);
+        },
+        metricEntered(mg: MetricGroup, seq: number): void {
+          mg.createdSeq = seq;
+          newMetricGroups.push(mg);
+        },
+        columnsPlanned(plan: ColumnPlan, seq: number): void {
+          for (const c of plan.added) addedColumns.push({ ...c, seq });
+          for (const k of plan.overflow) overflow.push({ ...k, seq });
+        },
+      },
+      // RETENTION_DAYS (see KeyedMerge): a closed day's daily rows stay as they are; a call's month is never a deleted one (pg-retention.ts).
+      { dayOf, closedBefore: st.kept_from_day ?? undefined, columns: registry, maxColumns, nextContentRid: int(st.contents) + 1, nextMetricRid: int(st.metrics) + 1 },
+    );
+    const { contents } = merge;
+
     for (const row of loaded) {
       const state: ContentState = {
         content_id: fromPgText(row.content_id),
@@ -262,196 +255,16 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
       contents.set(state.content_id, new LoadedContent(int(row.rid), row.part, row.part_pos, state, state, metrics, int(row.changed_seq), false));
     }
 
-    const groups = new Map<string, Map<string, AgentGroup>>();
-    /** Groups whose row this batch creates, in the order SQLite would insert them (their rids follow it). */
-    const newAgents: AgentGroup[] = [];
-    const newMetricGroups: MetricGroup[] = [];
-    const knownMetricColumns = new Set(registry.filter((c) => c.kind === 'metric_score').map((c) => c.key));
-    const overflowed = new Set<string>();
-    const addedColumns: Array<DynamicColumn & { seq: number }> = [];
-    const overflow: Array<DynamicKey & { seq: number }> = [];
-
-    function groupOf(day: string, agent: string): AgentGroup {
-      let byAgent = groups.get(day);
-      if (byAgent === undefined) groups.set(day, (byAgent = new Map()));
-      let g = byAgent.get(agent);
-      if (g === undefined) byAgent.set(agent, (g = new AgentGroup(day, agent)));
-      return g;
-    }
-    function metricGroupOf(g: AgentGroup, metric: string): MetricGroup {
-      let mg = g.metrics.get(metric);
-      if (mg === undefined) g.metrics.set(metric, (mg = new MetricGroup(g, metric)));
-      return mg;
-    }
-    function groupOfMetric(g: AgentGroup, m: LoadedMetric): MetricGroup {
-      const mg = m.group;
-      if (mg !== undefined && mg.parent === g) return mg;
-      return (m.group = metricGroupOf(g, m.metric));
-    }
-    // Whether a group's row is stored is known only after the pass (one query for all): until then a group
-    // entered for the first time is listed as new; those found stored are dropped from the list.
-    function enterAgents(day: string, agent: string, seq: number): AgentGroup | undefined {
-      if (!open(day)) return undefined;
-      const g = groupOf(day, agent);
-      if (!g.known) {
-        g.known = true;
-        g.createdSeq = seq;
-        newAgents.push(g);
-      }
-      g.seq = seq;
-      return g;
-    }
-    function enterMetric(g: AgentGroup, m: LoadedMetric, seq: number): void {
-      const mg = groupOfMetric(g, m);
-      if (!mg.known) {
-        mg.known = true;
-        mg.createdSeq = seq;
-        newMetricGroups.push(mg);
-      }
-      mg.seq = seq;
-    }
-
-    function planMetricColumns(facts: ContentFacts, seq: number): void {
-      let unknown = false;
-      for (const m of facts.metrics) {
-        if ((m.score !== null || m.justification !== null) && !knownMetricColumns.has(m.metric) && !overflowed.has(m.metric)) {
-          unknown = true;
-          break;
-        }
-      }
-      if (!unknown) return;
-      const wanted: DynamicKey[] = [];
-      for (const m of facts.metrics) {
-        if (m.score === null && m.justification === null) continue;
-        if (knownMetricColumns.has(m.metric) || overflowed.has(m.metric)) continue;
-        wanted.push({ kind: 'metric_score', key: m.metric }, { kind: 'metric_justification', key: m.metric });
-      }
-      const plan = planNewColumns('contents', registry, wanted, maxColumns);
-      for (const c of plan.added) {
-        addedColumns.push({ ...c, seq });
-        if (c.kind === 'metric_score') knownMetricColumns.add(c.key);
-      }
-      for (const k of plan.overflow) {
-        overflow.push({ ...k, seq });
-        overflowed.add(k.key);
-      }
-      registry = [...registry, ...plan.added];
-    }
-
-    function applyFacts(facts: ContentFacts, seq: number, receivedAt: string): void {
-      planMetricColumns(facts, seq);
-      let c = contents.get(facts.contentId);
-      if (!c) {
-        c = new LoadedContent(nextContentRid++, undefined, 0, undefined, undefined, new Map(), seq, true);
-        contents.set(facts.contentId, c);
-      }
-      const before = c.state;
-      const after = mergeContent(before, facts, receivedAt);
-      const day = dayOf(after.scored_at);
-      const agent = after.agent_name ?? '';
-      const moved = before !== undefined && (before.agent_name !== after.agent_name || before.scored_at !== after.scored_at);
-      if (before) {
-        const oldDay = dayOf(before.scored_at);
-        const oldAgent = before.agent_name ?? '';
-        if ((oldDay !== day || oldAgent !== agent) && open(oldDay)) {
-          // The group the content left: its row changes with this event (it exists: the content was in it).
-          const left = groupOf(oldDay, oldAgent);
-          left.known = true;
-          left.seq = seq;
-          for (const m of c.metrics.values()) {
-            const mg = groupOfMetric(left, m);
-            mg.known = true;
-            mg.seq = seq;
-          }
-        }
-      }
-      c.state = after;
-      c.dirty = true;
-      c.changedSeq = seq;
-      if (moved) {
-        for (const m of c.metrics.values()) {
-          m.dirty = true;
-          m.changedSeq = seq;
-        }
-      }
-      const g = enterAgents(day, agent, seq);
-      c.day = day;
-      c.group = g;
-      for (const m of facts.metrics) {
-        const prev = c.metrics.get(m.metric);
-        if (prev) {
-          if (!mergeMetricInto(prev, m, receivedAt)) continue;
-          prev.dirty = true;
-          prev.changedSeq = seq;
-        } else if (m.score !== null || m.justification !== null) {
-          c.metrics.set(m.metric, new LoadedMetric(m.metric, m.score, m.justification, receivedAt, nextMetricRid++, 0, seq, true, undefined, false));
-        }
-      }
-      if (g === undefined) return;
-      if (moved || before === undefined) {
-        for (const m of c.metrics.values()) enterMetric(g, m, seq);
-      } else {
-        for (const f of facts.metrics) {
-          const m = c.metrics.get(f.metric);
-          if (m !== undefined) enterMetric(g, m, seq);
-        }
-      }
-    }
-
     for (const e of events) {
       try {
-        applyFacts(e.facts, e.seq, e.receivedAt);
+        merge.apply(e.facts, e.seq, e.receivedAt);
       } catch (err) {
         throw new PgKeyedApplyError(e.seq, err);
       }
     }
 
     // ---------------------------------------------------------------- net changes of the daily rows (pure)
-    const deltaAgents: AgentGroup[] = [];
-    const deltaMetrics: MetricGroup[] = [];
-    const addContent = (s: ContentState, sign: 1 | -1, group?: AgentGroup): AgentGroup | undefined => {
-      let d = group;
-      if (d === undefined) {
-        const day = dayOf(s.scored_at);
-        if (!open(day)) return undefined;
-        d = groupOf(day, s.agent_name ?? '');
-      }
-      if (!d.inDelta) {
-        d.inDelta = true;
-        deltaAgents.push(d);
-      }
-      d.contents += sign;
-      d.completed += s.completed ? sign : 0;
-      d.red_flags += s.red_flag ? sign : 0;
-      d.low_scores += s.low_score ? sign : 0;
-      const t = numeric(s.total_score);
-      if (t !== undefined) {
-        d.sum += sign * micro(t);
-        d.n += sign;
-      }
-      return d;
-    };
-    const addMetric = (d: MetricGroup, score: Cell, sign: 1 | -1) => {
-      if (!d.inDelta) {
-        d.inDelta = true;
-        deltaMetrics.push(d);
-      }
-      d.contents += sign;
-      const v = numeric(score);
-      if (v === undefined) return;
-      d.sum += sign * micro(v);
-      d.n += sign;
-      (sign > 0 ? d.added : d.removed).push(v);
-    };
-    for (const c of contents.values()) {
-      if (!c.dirty) continue;
-      const was = c.atLoad ? addContent(c.atLoad, -1) : undefined;
-      const is = addContent(c.state!, 1, c.group);
-      for (const m of c.metrics.values()) {
-        if (was !== undefined && m.existedAtLoad) addMetric(metricGroupOf(was, m.metric), m.scoreAtLoad ?? null, -1);
-        if (is !== undefined) addMetric(groupOfMetric(is, m), m.score, 1);
-      }
-    }
+    const { agents: deltaAgents, metrics: deltaMetrics } = merge.deltas();
 
     // ---------------------------------------------------------------- the stored daily rows the batch touches
     const touchedAgents = [...new Set([...newAgents, ...deltaAgents])];
@@ -464,7 +277,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
         values: [touchedAgents.map((g) => g.day), touchedAgents.map((g) => toPgText(g.agent))],
       });
       for (const r of res.rows) {
-        agentRows.set(groupOf(r.day, fromPgText(r.agent_key)), { rid: int(r.rid), contents: r.contents, completed: r.completed, red_flags: r.red_flags, low_scores: r.low_scores, sum: int(r.sum_total), n: r.n_total });
+        agentRows.set(merge.groupOf(r.day, fromPgText(r.agent_key)), { rid: int(r.rid), contents: r.contents, completed: r.completed, red_flags: r.red_flags, low_scores: r.low_scores, sum: int(r.sum_total), n: r.n_total });
       }
     }
     const metricRows = new Map<MetricGroup, { rid: number; contents: number; lo: number | null; hi: number | null; sum: number; n: number }>();
@@ -474,7 +287,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
         values: [touchedMetrics.map((g) => g.parent.day), touchedMetrics.map((g) => toPgText(g.parent.agent)), touchedMetrics.map((g) => toPgText(g.metric))],
       });
       for (const r of res.rows) {
-        metricRows.set(metricGroupOf(groupOf(r.day, fromPgText(r.agent_key)), fromPgText(r.metric)), { rid: int(r.rid), contents: r.contents, lo: r.min_score, hi: r.max_score, sum: int(r.sum_score), n: r.n_score });
+        metricRows.set(merge.metricGroupOf(merge.groupOf(r.day, fromPgText(r.agent_key)), fromPgText(r.metric)), { rid: int(r.rid), contents: r.contents, lo: r.min_score, hi: r.max_score, sum: int(r.sum_score), n: r.n_score });
       }
     }
     // Rows SQLite would have inserted when the group was first entered, in that order.
@@ -487,45 +300,8 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
       else g.createdSeq = 0;
     }
 
-    // ---------------------------------------------------------------- months (see keyed-projection.ts monthPlaces)
-    const totals: Record<MonthView, Map<string, number>> = { contents: new Map(), content_scores: new Map() };
-    const resets = new Map<string, number>();
-    const number = (view: MonthView, rows: ReadonlyArray<{ part: string; partPos: number }>) => {
-      let part: string | undefined;
-      let n = 0;
-      for (const r of rows) {
-        if (r.part !== part) {
-          if (part !== undefined) totals[view].set(part, n);
-          part = r.part;
-          n = totals[view].get(part) ?? stored[view].get(part) ?? 0;
-        }
-        r.partPos = ++n;
-      }
-      if (part !== undefined) totals[view].set(part, n);
-    };
-    const reset = (part: string, seq: number) => resets.set(part, Math.max(resets.get(part) ?? 0, seq));
-    const fresh: LoadedContent[] = [];
-    const freshMetrics: LoadedMetric[] = [];
-    for (const c of contents.values()) {
-      if (!c.dirty) continue;
-      const part = monthOf(c.state!.first_received_at);
-      c.part = part;
-      if (c.partAtLoad === undefined) fresh.push(c);
-      else if (c.partAtLoad !== part) {
-        reset(c.partAtLoad, c.changedSeq);
-        reset(part, c.changedSeq);
-      }
-      for (const m of c.metrics.values()) {
-        if (m.existedAtLoad) continue;
-        m.part = part;
-        freshMetrics.push(m);
-      }
-    }
-    const byRid = (a: { rid: number }, b: { rid: number }) => a.rid - b.rid;
-    fresh.sort(byRid);
-    number('contents', fresh);
-    freshMetrics.sort(byRid);
-    number('content_scores', freshMetrics);
+    // ---------------------------------------------------------------- months (KeyedMerge.monthPlaces)
+    const { totals, resets } = merge.monthPlaces((view, part) => stored[view].get(part));
 
     // ---------------------------------------------------------------- writes
     if (addedColumns.length > 0) {
@@ -535,27 +311,14 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     if (overflow.length > 0) await client.query({ name: 'ember_keyed_batch_insertOverflow', text: SQL.insertOverflow, values: [overflow.map((k) => k.kind), overflow.map((k) => toPgText(k.key)), overflow.map((k) => k.seq)] });
 
     // The metrics' cells at their columns in contents, from the registry as it is now.
-    const columns = new Map<string, { score: number | undefined; justification: number | undefined }>();
-    for (const col of registry) {
-      if (col.kind !== 'metric_score' && col.kind !== 'metric_justification') continue;
-      let mc = columns.get(col.key);
-      if (mc === undefined) columns.set(col.key, (mc = { score: undefined, justification: undefined }));
-      if (col.kind === 'metric_score') mc.score = col.position;
-      else mc.justification = col.position;
-    }
+    const columns = metricColumns(merge.columns);
     const contentCols = columnsOf(23);
     const metricCols = columnsOf(12);
     const moves = columnsOf(2);
     for (const c of contents.values()) {
       if (!c.dirty) continue;
       const s = c.state!;
-      const dyn: Cell[] = [];
-      for (const m of c.metrics.values()) {
-        const mc = columns.get(m.metric);
-        if (mc === undefined) continue;
-        if (mc.score !== undefined) setCell(dyn, mc.score, m.score);
-        if (mc.justification !== undefined) setCell(dyn, mc.justification, m.justification);
-      }
+      const dyn = fillDyn([], c, columns);
       contentCols.push(
         c.rid, toPgText(s.content_id), jsonCell(s.content_type), jsonCell(s.file_name), textOrNull(s.agent_name), s.scored_at, s.first_received_at, s.last_received_at, s.webhooks, s.completed, s.red_flag, s.low_score,
         jsonCell(s.total_score), jsonCell(s.total_score_threshold), jsonCell(s.red_flag_reason), jsonCell(s.summary), JSON.stringify(dyn.map((d) => (typeof d === 'string' ? toPgText(d) : d))), s.vendor_time, toPgText(s.agent_name ?? ''), c.day, c.changedSeq, c.part, c.partPos,
@@ -576,10 +339,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
       const resetParts = [...resets.keys()];
       for (const [view, table] of [['contents', 'content_rows'], ['content_scores', 'content_score_rows']] as const) {
         const counts = new Map((await client.query<{ part: string; n: number }>({ name: `ember_keyed_batch_renumber_${table}`, text: SQL.renumber(table), values: [resetParts] })).rows.map((r) => [r.part, r.n]));
-        for (const [part, seq] of resets) {
-          parts.push(view, part, counts.get(part) ?? 0, seq);
-          totals[view].delete(part);
-        }
+        for (const [part, seq] of resets) parts.push(view, part, counts.get(part) ?? 0, seq);
       }
     }
     for (const view of MONTH_VIEWS) for (const [part, total] of totals[view]) parts.push(view, part, total, 0);
@@ -590,7 +350,7 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     for (const d of touchedAgents) {
       const row = agentRows.get(d);
       if (row === undefined) continue;
-      const changed = d.inDelta && (d.contents !== 0 || d.completed !== 0 || d.red_flags !== 0 || d.low_scores !== 0 || d.sum !== 0 || d.n !== 0);
+      const changed = d.inDelta && agentsChanged(d);
       if (!changed && d.createdSeq === 0) continue;
       const next = changed
         ? { contents: row.contents + d.contents, completed: row.completed + d.completed, red_flags: row.red_flags + d.red_flags, low_scores: row.low_scores + d.low_scores, sum: row.sum + d.sum, n: row.n + d.n }
@@ -603,22 +363,14 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     for (const d of touchedMetrics) {
       const was = metricRows.get(d);
       if (was === undefined) continue;
-      const changed = d.inDelta && !(d.contents === 0 && d.n === 0 && d.sum === 0 && d.added.length === d.removed.length && d.added.every((v, i) => v === d.removed[i]));
-      if (!changed && d.createdSeq === 0) continue;
-      let lo = was.lo;
-      let hi = was.hi;
-      let readAgain = false;
-      if (changed) {
-        // A score that left may have been the extreme: read the extremes again from the rows (written above).
-        readAgain = d.removed.some((v) => v === lo || v === hi) || was.n + d.n === 0;
-        if (!readAgain) {
-          for (const v of d.added) {
-            lo = lo === null || v < lo ? v : lo;
-            hi = hi === null || v > hi ? v : hi;
-          }
-        }
+      const changed = d.inDelta && metricChanged(d);
+      if (!changed) {
+        if (d.createdSeq !== 0) metricWrites.push({ d, changed, lo: was.lo, hi: was.hi, readAgain: false });
+        continue;
       }
-      metricWrites.push({ d, changed, lo, hi, readAgain });
+      // A score that left may have been the extreme: read the extremes again from the rows (written above).
+      const moved = movedExtremes(d, was.lo, was.hi, was.n);
+      metricWrites.push({ d, changed, lo: moved?.lo ?? null, hi: moved?.hi ?? null, readAgain: moved === undefined });
     }
     const again = metricWrites.filter((w) => w.readAgain);
     if (again.length > 0) {

@@ -1,5 +1,6 @@
 import { Client, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
+import { pinSslMode } from '../../lib/pg-sslmode.js';
 
 export interface PgPoolOptions {
   /** DATABASE_URL (`postgres://user:pass@host:5432/db`, or `postgres://user@/db?host=/run/postgresql` for a unix socket). */
@@ -134,7 +135,8 @@ export function classifyPgError(err: unknown): unknown {
  */
 export function createPgPool(options: PgPoolOptions) {
   const pool = new Pool({
-    connectionString: options.connectionString,
+    // sslmode=require and the like as pg 8 treats them (verify-full), without its multi-line warning: lib/pg-sslmode.ts.
+    connectionString: pinSslMode(options.connectionString),
     max: options.max ?? PG_POOL_DEFAULTS.max,
     statement_timeout: options.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs,
     lock_timeout: options.lockTimeoutMs ?? PG_POOL_DEFAULTS.lockTimeoutMs,
@@ -208,7 +210,7 @@ export type PgPool = ReturnType<typeof createPgPool>;
  */
 export async function probeConnection(options: PgPoolOptions): Promise<void> {
   const client = new Client({
-    connectionString: options.connectionString,
+    connectionString: pinSslMode(options.connectionString),
     connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
     application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
   });

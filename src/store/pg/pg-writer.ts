@@ -1,4 +1,4 @@
-import { DatabaseError, type PoolClient } from 'pg';
+import { DatabaseError, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { StoreRejectedError, StoreUnavailableError } from '../../errors.js';
 import type { NewEvent, WriteResult } from '../../model/writes.js';
 import type { HourOutcome, HourType, WebhookWriteOp, WebhookWriter, WebhookWriterOptions } from '../store.js';
@@ -10,6 +10,29 @@ interface Pending {
   op: WebhookWriteOp;
   resolve: (r: WriteResult) => void;
   reject: (e: unknown) => void;
+}
+
+/** The writer's connection: every statement bounded by the writer's answer timeout. */
+interface Conn {
+  query<R extends QueryResultRow = QueryResultRow>(q: QueryConfig | string): Promise<QueryResult<R>>;
+}
+
+/**
+ * `client` with node-postgres' client-side query_timeout on each statement:
+ * statement_timeout ends what the server runs, not a COMMIT waiting for a
+ * synchronous standby that is down (that wait has no bound on the server).
+ * Past `timeoutMs` the statement fails ("Query read timeout": unavailable, the
+ * connection is closed by withClient); after the commit was sent the outcome
+ * is unknown (503 saying so).
+ */
+function timed(client: PoolClient, timeoutMs: number | undefined): Conn {
+  if (!timeoutMs) return { query: (q) => client.query(typeof q === 'string' ? { text: q } : q) };
+  return {
+    query: (q) => {
+      const config: QueryConfig & { query_timeout: number } = { ...(typeof q === 'string' ? { text: q } : q), query_timeout: timeoutMs };
+      return client.query(config);
+    },
+  };
 }
 
 /**
@@ -62,7 +85,7 @@ function opError(err: unknown): StoreRejectedError | StoreUnavailableError {
  * that op alone and is returned, not thrown; the transaction goes on. Errors
  * that mean the database is unavailable are thrown (the batch fails as a whole).
  */
-async function attempt(client: PoolClient, isolate: boolean, write: () => Promise<WriteResult>): Promise<Outcome> {
+async function attempt(client: Conn, isolate: boolean, write: () => Promise<WriteResult>): Promise<Outcome> {
   if (!isolate) return { ok: await write() };
   await client.query('SAVEPOINT ember_op');
   try {
@@ -95,7 +118,7 @@ async function attempt(client: PoolClient, isolate: boolean, write: () => Promis
  * unknown, an ERROR means nothing of it was stored (then the ops are tried
  * again one by one, as for a transaction).
  */
-async function writeInOneStatement(client: PoolClient, ops: readonly WebhookWriteOp[], onCommitSent: () => void): Promise<Outcome[]> {
+async function writeInOneStatement(client: Conn, ops: readonly WebhookWriteOp[], onCommitSent: () => void): Promise<Outcome[]> {
   const events: Array<{ i: number; event: NewEvent }> = [];
   ops.forEach((op, i) => {
     if (op.kind === 'event') events.push({ i, event: op.event });
@@ -140,7 +163,7 @@ const WRITE_EVENTS_SQL = `
   )
   SELECT ord, seq, duplicate FROM appended ORDER BY ord`;
 
-async function writeBatch(client: PoolClient, ops: readonly WebhookWriteOp[], onCommitSent: () => void, isolate = false): Promise<Outcome[]> {
+async function writeBatch(client: Conn, ops: readonly WebhookWriteOp[], onCommitSent: () => void, isolate = false): Promise<Outcome[]> {
   if (!isolate && ops.every((op) => op.kind !== 'quarantine')) return writeInOneStatement(client, ops, onCommitSent);
   await client.query('BEGIN');
   const outcomes: Outcome[] = new Array<Outcome>(ops.length);
@@ -234,7 +257,12 @@ class BatchFailed extends Error {
  * StoreUnavailableError for any other error of its own. The fast path, one
  * transaction per batch, is unchanged while nothing fails.
  */
-export function createPgWriter(pool: PgPool, options: WebhookWriterOptions = {}): WebhookWriter {
+export interface PgWriterOptions extends WebhookWriterOptions {
+  /** How long any statement of the writer may go unanswered (see `timed`); a little over statement_timeout. None when 0 or unset. */
+  answerTimeoutMs?: number;
+}
+
+export function createPgWriter(pool: PgPool, options: PgWriterOptions = {}): WebhookWriter {
   const maxBatch = options.maxBatch ?? 1024;
   let queue: Pending[] = [];
   let running = false;
@@ -247,7 +275,8 @@ export function createPgWriter(pool: PgPool, options: WebhookWriterOptions = {})
   async function run(ops: readonly WebhookWriteOp[], isolate: boolean): Promise<Outcome[]> {
     let commitSent = false;
     try {
-      return await withConnection(pool, async (client) => {
+      return await withConnection(pool, async (pooled) => {
+        const client = timed(pooled, options.answerTimeoutMs);
         try {
           return await writeBatch(client, ops, () => (commitSent = true), isolate);
         } catch (err) {

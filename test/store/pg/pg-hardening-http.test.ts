@@ -6,40 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { test, type TestContext } from 'node:test';
-import { loadSettings } from '../../../src/config/settings.js';
-import { resolveSecrets } from '../../../src/config/secrets.js';
-import { createLogger } from '../../../src/logger.js';
-import { startService } from '../../../src/service.js';
-import { tempDir } from '../../helpers/temp-dir.js';
-import { freshDatabase, PG_SKIP, testClient } from './pg-test-db.js';
-
-/** The real service on loopback on a fresh PostgreSQL database (test/helpers/service.ts runs on SQLite only). */
-async function startPgService(t: TestContext) {
-  const url = await freshDatabase(t);
-  const settings = loadSettings({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DATA_DIR: tempDir(t),
-    DATABASE_URL: url,
-    WEBHOOK_TOKEN: 'hardening-webhook-token-0123456789',
-    ADMIN_TOKEN: 'hardening-admin-token-0123456789ab',
-  });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const service = await startService({ settings, secrets: resolveSecrets(settings), logger: createLogger(settings.logLevel, sink) });
-  t.after(() => service.close());
-  assert.equal(service.store.kind, 'postgres');
-  const post = (body: string) => fetch(service.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return { url, service, post, logs };
-}
+import { test } from 'node:test';
+import { PG_SKIP, testClient } from './pg-test-db.js';
+import { startPgService } from '../../helpers/pg-service.js';
 
 const vendor = JSON.parse(readFileSync(new URL('../../fixtures/vendor/completion-call.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 const withId = (webhookId: string) => JSON.stringify({ ...vendor, webhook_id: webhookId });
