@@ -138,7 +138,18 @@ async function writeInOneStatement(client: Conn, ops: readonly WebhookWriteOp[],
   return outcomes;
 }
 
-const PROBE_SQL = 'INSERT INTO health_probe (id, at) VALUES (true, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET at = excluded.at';
+/**
+ * The health probe alone (no webhook in the batch). Its first part takes the
+ * log's lock as an append does, with no row: a lock that stops appends (a
+ * manual LOCK TABLE, a long ALTER) fails the probe within lock_timeout, so
+ * /healthz answers 503 also when no webhook is arriving to find out.
+ */
+const PROBE_SQL = `
+  WITH log AS (
+    INSERT INTO events (seq, webhook_id, type, received_at, outcome, body)
+    SELECT seq, webhook_id, type, received_at, outcome, body FROM events WHERE false
+  )
+  INSERT INTO health_probe (id, at) VALUES (true, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET at = excluded.at`;
 
 /**
  * append_events and, from its answer, the hourly counts (as `tally` counts

@@ -33,3 +33,21 @@ test('a table lock held elsewhere: the write fails fast with 503 (lock_timeout),
   assert.deepEqual(again, { kind: 'event', duplicate: false, seq: 1 }, 'the refused attempt stored nothing');
   await writer.close();
 });
+
+test('a table lock held elsewhere with no webhook arriving: the health probe fails with 503 within lock_timeout (/healthz tells), and passes once the lock is gone', { skip: PG_SKIP }, async (t) => {
+  const url = await freshDatabase(t);
+  const store = await createPgStore({ connectionString: url, lockTimeoutMs: 300 });
+  t.after(() => store.close());
+  const writer = store.createWriter();
+  assert.deepEqual(await writer.submit({ kind: 'probe' }), { kind: 'probe' });
+  const other = await testClient(t, url, 'someone-else');
+  await other.query('BEGIN');
+  // SHARE: readers pass, appends wait — what a probe on health_probe alone would not notice.
+  await other.query('LOCK TABLE events IN SHARE MODE');
+  await assert.rejects(writer.submit({ kind: 'probe' }), (err: unknown) => err instanceof StoreUnavailableError && err.status === 503);
+  await other.query('ROLLBACK');
+  assert.deepEqual(await writer.submit({ kind: 'probe' }), { kind: 'probe' });
+  const count = await other.query<{ n: string }>('SELECT count(*) AS n FROM events');
+  assert.equal(count.rows[0]!.n, '0', 'the probe writes no event');
+  await writer.close();
+});
