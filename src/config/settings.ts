@@ -2,6 +2,7 @@ import { resolve, join } from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { SettingError } from '../errors.js';
+import { urlParams } from '../lib/pg-bouncer.js';
 import { pinSslMode } from '../lib/pg-sslmode.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
 import { CSV_DECIMALS, CSV_TIME_FORMATS, dialectProblem, type CsvDecimal, type CsvTimeFormat } from '../model/csv.js';
@@ -158,7 +159,27 @@ function databaseUrl(env: Env): string | undefined {
   }
   if (!parsed.host) throw new SettingError('DATABASE_URL', 'names no host: give one (postgres://user@host/db) or a socket folder (postgres://user@/db?host=/run/postgresql)');
   if (!parsed.database) throw new SettingError('DATABASE_URL', 'names no database: add /<database> after the host');
+  pgBouncerProblem(raw);
   return raw;
+}
+
+/**
+ * `?pgbouncer=true` (lib/pg-bouncer.ts): PgBouncer in transaction pooling mode. In that mode a statement_timeout or
+ * lock_timeout in the URL is applied to each transaction, in milliseconds: a unit (5s) would be read as 5 ms.
+ */
+function pgBouncerProblem(raw: string): void {
+  const flags = urlParams(raw, 'pgbouncer');
+  if (flags.length > 1) throw new SettingError('DATABASE_URL', 'names pgbouncer more than once');
+  const flag = flags[0];
+  if (flag === undefined || flag === 'false') return;
+  if (flag !== 'true') throw new SettingError('DATABASE_URL', `pgbouncer must be true or false (got ${JSON.stringify(flag.slice(0, 20))})`);
+  for (const key of ['statement_timeout', 'lock_timeout']) {
+    for (const v of urlParams(raw, key)) {
+      if (!/^\d{1,10}$/.test(v) || Number(v) > 2_147_483_647) throw new SettingError('DATABASE_URL', `${key} must be a whole number of milliseconds with pgbouncer=true (got ${JSON.stringify(v.slice(0, 20))})`);
+    }
+  }
+  // PgBouncer refuses a login whose startup packet holds options (1.18); later versions take only some of it.
+  if (urlParams(raw, 'options').length > 0) throw new SettingError('DATABASE_URL', 'options cannot go through PgBouncer with pgbouncer=true: set them on the role instead (ALTER ROLE … SET …)');
 }
 
 function token(env: Env, name: string): string | undefined {

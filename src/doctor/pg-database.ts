@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { splitPgBouncer } from '../lib/pg-bouncer.js';
 import { pinSslMode } from '../lib/pg-sslmode.js';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { PG_MIGRATIONS } from '../store/pg/pg-migrations.js';
@@ -23,7 +24,11 @@ async function maybe<T>(work: () => Promise<T>): Promise<T | undefined> {
  * the messages. Throws when it cannot connect.
  */
 export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000): Promise<DoctorDb> {
-  const client = new pg.Client({ connectionString: pinSslMode(url), connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', options: '-c default_transaction_read_only=on' });
+  const target = splitPgBouncer(url);
+  // Through PgBouncer (pgbouncer=true) the options startup parameter fails the login (and would set one server
+  // connection only): doctor's statements are reads either way.
+  const readOnly = target.pgbouncer ? {} : { options: '-c default_transaction_read_only=on' };
+  const client = new pg.Client({ connectionString: pinSslMode(target.url), connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', ...readOnly });
   // A connection that dies while doctor runs fails the query in flight; the event must not crash the command.
   client.on('error', () => undefined);
   const started = Date.now();
@@ -52,6 +57,24 @@ export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000
     );
   }
 
+  /**
+   * Behind PgBouncer (pgbouncer=true) ember-sync sets statement_timeout and lock_timeout in each of its
+   * transactions, but a statement outside one (status counts, export pages, the health probe) runs with what the
+   * role or the database sets: 0 (PostgreSQL's default) lets a stuck statement hold a connection for ever.
+   */
+  async function pgBouncerTimeouts(): Promise<CheckResult> {
+    const name = 'database timeouts';
+    const statement = (await one<{ statement_timeout: string }>('SHOW statement_timeout'))?.statement_timeout ?? '?';
+    const lock = (await one<{ lock_timeout: string }>('SHOW lock_timeout'))?.lock_timeout ?? '?';
+    const unbounded = [statement === '0' ? 'statement_timeout' : '', lock === '0' ? 'lock_timeout' : ''].filter(Boolean);
+    if (unbounded.length === 0) return pass(name, `pgbouncer=true: the role's statement_timeout=${statement}, lock_timeout=${lock} bound statements outside ember-sync's transactions (each transaction sets its own)`);
+    return warn(
+      name,
+      `pgbouncer=true and ${unbounded.join(' and ')} = 0 for this role: a statement outside ember-sync's transactions (status, export pages, the health probe) can wait without end`,
+      "ALTER ROLE <ember-sync's user> IN DATABASE <database> SET statement_timeout = '30s'; and SET lock_timeout = '5s' (new server connections of PgBouncer take them)",
+    );
+  }
+
   return {
     async checks(): Promise<CheckResult[]> {
       const out: CheckResult[] = [];
@@ -73,6 +96,7 @@ export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000
           : pass('database durability', `synchronous_commit=${durability?.synchronous_commit}, fsync=${fsync?.fsync} (every acknowledged webhook is committed to disk)`),
       );
       out.push(await standbys(durability?.synchronous_commit));
+      if (target.pgbouncer) out.push(await pgBouncerTimeouts());
       return out;
     },
     async meta(key: MetaKey) {

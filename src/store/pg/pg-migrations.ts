@@ -1,9 +1,9 @@
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import { PG_MIGRATION_2_STATE } from './pg-migration-2-state.js';
 import { PG_MIGRATION_3_PROJECTION } from './pg-migration-3-projection.js';
 import { PG_MIGRATION_4_KEYED } from './pg-migration-4-keyed.js';
 import { PG_MIGRATION_5_WEBHOOK_ID } from './pg-migration-5-webhook-id.js';
-import type { PgPool } from './pg-pool.js';
+import { UNBOUNDED_QUERY_TIMEOUT_MS, type PgPool } from './pg-pool.js';
 
 export interface PgMigration {
   version: number;
@@ -158,6 +158,15 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   PG_MIGRATION_5_WEBHOOK_ID,
 ];
 
+const SCHEMA_VERSION_SQL = `
+  CREATE TABLE IF NOT EXISTS schema_version (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    version integer NOT NULL CHECK (version >= 0),
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  INSERT INTO schema_version (version) VALUES (0) ON CONFLICT (id) DO NOTHING;
+`;
+
 async function currentVersion(client: PoolClient): Promise<number> {
   const res = await client.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] });
   return res.rows[0]?.version ?? 0;
@@ -176,8 +185,10 @@ export interface PgMigrateResult {
  * for each other and each migration is applied exactly once. The lock goes
  * with the connection if the process dies. Neither the wait nor a migration is
  * bounded by the pool's statement_timeout (the connection is discarded after).
+ * Behind PgBouncer (pgbouncer=true): migrateInOneTransaction.
  */
 export async function migratePg(pool: PgPool, migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<PgMigrateResult> {
+  if (pool.pgbouncer) return migrateInOneTransaction(pool, migrations);
   const latest = migrations.at(-1)?.version ?? 0;
   return pool.withClient(
     async (client) => {
@@ -187,14 +198,7 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
       await client.query('SET lock_timeout = 0');
       await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [PG_MIGRATION_LOCK] });
       const applied: number[] = [];
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS schema_version (
-          id boolean PRIMARY KEY DEFAULT true CHECK (id),
-          version integer NOT NULL CHECK (version >= 0),
-          updated_at timestamptz NOT NULL DEFAULT now()
-        );
-        INSERT INTO schema_version (version) VALUES (0) ON CONFLICT (id) DO NOTHING;
-      `);
+      await client.query(SCHEMA_VERSION_SQL);
       let version = await currentVersion(client);
       for (const m of migrations) {
         if (version >= m.version) continue;
@@ -220,4 +224,53 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
     },
     { discard: true },
   );
+}
+
+/**
+ * migratePg behind PgBouncer in transaction pooling mode (pgbouncer=true):
+ * there a session lock and a session SET may land on one server connection
+ * and the migrations on others. So the whole run is ONE transaction under a
+ * transaction-level advisory lock (released at COMMIT or ROLLBACK, whichever
+ * server connection ran it), its timeouts lifted with SET LOCAL. Every
+ * migration already runs in a transaction of its own in the other mode, so
+ * each can run in this one; a failure rolls back the whole run (nothing of
+ * it is applied), where the other mode keeps the migrations before it.
+ */
+async function migrateInOneTransaction(pool: PgPool, migrations: readonly PgMigration[]): Promise<PgMigrateResult> {
+  const latest = migrations.at(-1)?.version ?? 0;
+  return pool.withClient(async (pooled) => {
+    // Nor the pool's client-side limit (pg-pool.ts PGBOUNCER_ANSWER_MARGIN_MS): waiting for another replica's run is fine.
+    const client = {
+      query: <R extends QueryResultRow>(q: string | QueryConfig) => pooled.query<R>({ ...(typeof q === 'string' ? { text: q } : q), query_timeout: UNBOUNDED_QUERY_TIMEOUT_MS } as QueryConfig),
+    };
+    // Not a plain BEGIN: the pool would add the usual per-transaction timeouts (pg-pool.ts pgBouncerClient).
+    await client.query('BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0');
+    try {
+      await client.query({ text: 'SELECT pg_advisory_xact_lock($1::bigint)', values: [PG_MIGRATION_LOCK] });
+      await client.query(SCHEMA_VERSION_SQL);
+      let version = (await client.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] })).rows[0]?.version ?? 0;
+      const applied: number[] = [];
+      for (const m of migrations) {
+        if (version >= m.version) continue;
+        try {
+          await client.query(m.sql);
+          await client.query({ text: 'UPDATE schema_version SET version = $1, updated_at = now() WHERE id', values: [m.version] });
+        } catch (err) {
+          if (err instanceof Error) err.message = `migration ${m.version} (${m.name}): ${err.message}`;
+          throw err;
+        }
+        version = m.version;
+        applied.push(m.version);
+      }
+      if (version > latest) {
+        throw new Error(`the database is at schema version ${version}, newer than this ember-sync (${latest}); upgrade ember-sync`);
+      }
+      await client.query('COMMIT');
+      return { version, applied };
+    } catch (err) {
+      // A broken connection cannot roll back: PgBouncer closes its server connection, and the server rolls back.
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
 }

@@ -1,16 +1,21 @@
 import { Client, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
+import { splitPgBouncer } from '../../lib/pg-bouncer.js';
 import { pinSslMode } from '../../lib/pg-sslmode.js';
 
 export interface PgPoolOptions {
-  /** DATABASE_URL (`postgres://user:pass@host:5432/db`, or `postgres://user@/db?host=/run/postgresql` for a unix socket). */
+  /**
+   * DATABASE_URL (`postgres://user:pass@host:5432/db`, or `postgres://user@/db?host=/run/postgresql` for a unix socket).
+   * `?pgbouncer=true`: through PgBouncer in transaction pooling mode (see pgBouncerClient).
+   */
   connectionString: string;
   /** Connections at most (per process). */
   max?: number;
   /**
    * Server-side limit on each statement (ms), sent at connect as the session's
    * statement_timeout. A `statement_timeout` in the URL's query wins (node-postgres
-   * lets the connection string override options).
+   * lets the connection string override options). With pgbouncer=true both
+   * timeouts are set in each transaction instead (see pgBouncerClient).
    */
   statementTimeoutMs?: number;
   /**
@@ -128,31 +133,92 @@ export function classifyPgError(err: unknown): unknown {
 }
 
 /**
+ * With pgbouncer=true, how much longer than statement_timeout any statement may go unanswered (node-postgres'
+ * client-side query_timeout): a statement outside a transaction has only the role's statement_timeout, and a
+ * statement PgBouncer holds in its queue (no server connection free, or the server down: PgBouncer's
+ * query_wait_timeout is 120 s by default) has none. Past it the statement fails as unavailable (a 503) and the
+ * connection is closed. A statement that may run longer (the migration) passes its own query_timeout.
+ */
+export const PGBOUNCER_ANSWER_MARGIN_MS = 2_000;
+
+/** node-postgres' longest query_timeout (setTimeout's): a statement given it is in effect unbounded. */
+export const UNBOUNDED_QUERY_TIMEOUT_MS = 2_147_483_647;
+
+function pgBouncerAnswerLimit(statementTimeoutMs: number): { query_timeout?: number } {
+  return statementTimeoutMs > 0 ? { query_timeout: Math.min(statementTimeoutMs + PGBOUNCER_ANSWER_MARGIN_MS, UNBOUNDED_QUERY_TIMEOUT_MS) } : {};
+}
+
+/** What the client of a `BEGIN` sends instead with pgbouncer=true (see pgBouncerClient). */
+export function pgBouncerBegin(timeouts: { statementTimeoutMs: number; lockTimeoutMs: number }): string {
+  return `BEGIN; SET LOCAL statement_timeout = ${Math.trunc(timeouts.statementTimeoutMs)}; SET LOCAL lock_timeout = ${Math.trunc(timeouts.lockTimeoutMs)}`;
+}
+
+const isBegin = (text: unknown): boolean => typeof text === 'string' && /^\s*begin\s*;?\s*$/i.test(text);
+
+/**
+ * A client behind PgBouncer in transaction pooling mode (pgbouncer=true),
+ * changed in place once, when the pool makes it:
+ * - a statement's `name` is dropped: node-postgres prepares a named statement
+ *   once per client connection, but PgBouncer (before 1.21) hands the next
+ *   transaction another server connection, where it does not exist (26000).
+ *   Unnamed statements (Parse, Bind, Execute in one message) are fine.
+ * - a plain `BEGIN` (as every transaction of ember-sync starts: pg-unit-of-work,
+ *   pg-writer) also sets statement_timeout and lock_timeout for the
+ *   transaction (SET LOCAL), in the same simple-query message: no extra round
+ *   trip. A statement outside a transaction gets the role's or database's
+ *   settings (README: ALTER ROLE … SET statement_timeout; doctor checks them).
+ */
+function pgBouncerClient(client: PoolClient, timeouts: { statementTimeoutMs: number; lockTimeoutMs: number }): void {
+  const begin = pgBouncerBegin(timeouts);
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const adapt = (config: unknown): unknown => {
+    if (isBegin(config)) return begin;
+    if (typeof config !== 'object' || config === null || typeof (config as { submit?: unknown }).submit === 'function') return config;
+    const { name: _name, ...unnamed } = config as QueryConfig;
+    if (isBegin(unnamed.text) && (unnamed.values === undefined || unnamed.values.length === 0)) return { ...unnamed, text: begin };
+    return unnamed;
+  };
+  (client as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => query(adapt(config), ...rest);
+}
+
+/**
  * A connection pool on DATABASE_URL whose failures are classified: every
  * method rejects with StoreUnavailableError when the database cannot be
  * reached or the connection broke (refused, terminated, shut down, timed out),
  * and with the original error otherwise.
  */
 export function createPgPool(options: PgPoolOptions) {
+  const target = splitPgBouncer(options.connectionString);
+  // A timeout in the URL wins over the options, in both modes (node-postgres lets the URL override its options).
+  const statementTimeoutMs = target.statementTimeoutMs ?? options.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs;
+  const lockTimeoutMs = target.lockTimeoutMs ?? options.lockTimeoutMs ?? PG_POOL_DEFAULTS.lockTimeoutMs;
   const pool = new Pool({
     // sslmode=require and the like as pg 8 treats them (verify-full), without its multi-line warning: lib/pg-sslmode.ts.
-    connectionString: pinSslMode(options.connectionString),
+    connectionString: pinSslMode(target.url),
     max: options.max ?? PG_POOL_DEFAULTS.max,
-    statement_timeout: options.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs,
-    lock_timeout: options.lockTimeoutMs ?? PG_POOL_DEFAULTS.lockTimeoutMs,
+    // Through PgBouncer these startup parameters fail the login and would set one server connection only:
+    // pgBouncerClient applies them to each transaction instead.
+    ...(target.pgbouncer ? pgBouncerAnswerLimit(statementTimeoutMs) : { statement_timeout: statementTimeoutMs, lock_timeout: lockTimeoutMs }),
     application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
     idleTimeoutMillis: options.idleTimeoutMs ?? PG_POOL_DEFAULTS.idleTimeoutMs,
     // A peer that vanished without a FIN (a failover, a dead NAT entry) is noticed.
     keepAlive: true,
   });
+  // Every client the pool makes, before its first query (pool.query and withClient alike).
+  if (target.pgbouncer) pool.on('connect', (client) => pgBouncerClient(client, { statementTimeoutMs, lockTimeoutMs }));
   pool.on('error', (err) => options.onIdleError?.(err));
   let ended = false;
 
   return {
     /** The node-postgres pool itself (tests, pool statistics). */
     pool,
-    /** One statement on any pooled connection. Pass `name` for a statement prepared once per connection. */
+    /**
+     * DATABASE_URL said pgbouncer=true: each transaction may run on another server connection, and
+     * nothing outside a transaction (a session lock, SET) may be relied on from one statement to the next.
+     */
+    pgbouncer: target.pgbouncer,
+    /** One statement on any pooled connection. Pass `name` for a statement prepared once per connection (ignored with pgbouncer=true). */
     async query<R extends QueryResultRow>(query: QueryConfig): Promise<QueryResult<R>> {
       try {
         return await pool.query<R>(query);
@@ -210,7 +276,7 @@ export type PgPool = ReturnType<typeof createPgPool>;
  */
 export async function probeConnection(options: PgPoolOptions): Promise<void> {
   const client = new Client({
-    connectionString: pinSslMode(options.connectionString),
+    connectionString: pinSslMode(splitPgBouncer(options.connectionString).url),
     connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
     application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
   });
