@@ -1,4 +1,4 @@
-import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
+import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { PG_MIGRATION_2_STATE } from './pg-migration-2-state.js';
 import { PG_MIGRATION_3_PROJECTION } from './pg-migration-3-projection.js';
 import { PG_MIGRATION_4_KEYED } from './pg-migration-4-keyed.js';
@@ -167,9 +167,40 @@ const SCHEMA_VERSION_SQL = `
   INSERT INTO schema_version (version) VALUES (0) ON CONFLICT (id) DO NOTHING;
 `;
 
-async function currentVersion(client: PoolClient): Promise<number> {
-  const res = await client.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] });
-  return res.rows[0]?.version ?? 0;
+/** A connection to run the migrations on (a pooled client, or one with its own query_timeout). */
+interface Querier {
+  query<R extends QueryResultRow = QueryResultRow>(q: string | QueryConfig): Promise<QueryResult<R>>;
+}
+
+/**
+ * Creates schema_version if needed and applies the migrations above its
+ * version, each in a transaction of its own when `ownTransactions` (else in
+ * the caller's). Refuses a database newer than these migrations.
+ */
+async function applyPending(client: Querier, migrations: readonly PgMigration[], ownTransactions: boolean): Promise<PgMigrateResult> {
+  const latest = migrations.at(-1)?.version ?? 0;
+  await client.query(SCHEMA_VERSION_SQL);
+  let version = (await client.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] })).rows[0]?.version ?? 0;
+  const applied: number[] = [];
+  for (const m of migrations) {
+    if (version >= m.version) continue;
+    if (ownTransactions) await client.query('BEGIN');
+    try {
+      await client.query(m.sql);
+      await client.query({ text: 'UPDATE schema_version SET version = $1, updated_at = now() WHERE id', values: [m.version] });
+      if (ownTransactions) await client.query('COMMIT');
+    } catch (err) {
+      if (ownTransactions) await client.query('ROLLBACK').catch(() => undefined);
+      if (err instanceof Error) err.message = `migration ${m.version} (${m.name}): ${err.message}`;
+      throw err;
+    }
+    version = m.version;
+    applied.push(m.version);
+  }
+  if (version > latest) {
+    throw new Error(`the database is at schema version ${version}, newer than this ember-sync (${latest}); upgrade ember-sync`);
+  }
+  return { version, applied };
 }
 
 export interface PgMigrateResult {
@@ -189,7 +220,6 @@ export interface PgMigrateResult {
  */
 export async function migratePg(pool: PgPool, migrations: readonly PgMigration[] = PG_MIGRATIONS): Promise<PgMigrateResult> {
   if (pool.pgbouncer) return migrateInOneTransaction(pool, migrations);
-  const latest = migrations.at(-1)?.version ?? 0;
   return pool.withClient(
     async (client) => {
       // A replica waits for another's migration however long it takes (and a migration may wait for the
@@ -197,30 +227,10 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
       await client.query('SET statement_timeout = 0');
       await client.query('SET lock_timeout = 0');
       await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [PG_MIGRATION_LOCK] });
-      const applied: number[] = [];
-      await client.query(SCHEMA_VERSION_SQL);
-      let version = await currentVersion(client);
-      for (const m of migrations) {
-        if (version >= m.version) continue;
-        await client.query('BEGIN');
-        try {
-          await client.query(m.sql);
-          await client.query({ text: 'UPDATE schema_version SET version = $1, updated_at = now() WHERE id', values: [m.version] });
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          if (err instanceof Error) err.message = `migration ${m.version} (${m.name}): ${err.message}`;
-          throw err;
-        }
-        version = m.version;
-        applied.push(m.version);
-      }
-      if (version > latest) {
-        throw new Error(`the database is at schema version ${version}, newer than this ember-sync (${latest}); upgrade ember-sync`);
-      }
+      const result = await applyPending(client, migrations, true);
       // The lock would go with the discarded connection anyway; releasing it now lets a waiting process on.
       await client.query({ text: 'SELECT pg_advisory_unlock($1::bigint)', values: [PG_MIGRATION_LOCK] });
-      return { version, applied };
+      return result;
     },
     { discard: true },
   );
@@ -237,7 +247,6 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
  * it is applied), where the other mode keeps the migrations before it.
  */
 async function migrateInOneTransaction(pool: PgPool, migrations: readonly PgMigration[]): Promise<PgMigrateResult> {
-  const latest = migrations.at(-1)?.version ?? 0;
   return pool.withClient(async (pooled) => {
     // Nor the pool's client-side limit (pg-pool.ts PGBOUNCER_ANSWER_MARGIN_MS): waiting for another replica's run is fine.
     const client = {
@@ -247,26 +256,9 @@ async function migrateInOneTransaction(pool: PgPool, migrations: readonly PgMigr
     await client.query('BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0');
     try {
       await client.query({ text: 'SELECT pg_advisory_xact_lock($1::bigint)', values: [PG_MIGRATION_LOCK] });
-      await client.query(SCHEMA_VERSION_SQL);
-      let version = (await client.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] })).rows[0]?.version ?? 0;
-      const applied: number[] = [];
-      for (const m of migrations) {
-        if (version >= m.version) continue;
-        try {
-          await client.query(m.sql);
-          await client.query({ text: 'UPDATE schema_version SET version = $1, updated_at = now() WHERE id', values: [m.version] });
-        } catch (err) {
-          if (err instanceof Error) err.message = `migration ${m.version} (${m.name}): ${err.message}`;
-          throw err;
-        }
-        version = m.version;
-        applied.push(m.version);
-      }
-      if (version > latest) {
-        throw new Error(`the database is at schema version ${version}, newer than this ember-sync (${latest}); upgrade ember-sync`);
-      }
+      const result = await applyPending(client, migrations, false);
       await client.query('COMMIT');
-      return { version, applied };
+      return result;
     } catch (err) {
       // A broken connection cannot roll back: PgBouncer closes its server connection, and the server rolls back.
       await client.query('ROLLBACK').catch(() => undefined);
