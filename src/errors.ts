@@ -90,6 +90,11 @@ export class PayloadTooLargeError extends EmberError {
     super(...make('payload_too_large', `the body is larger than MAX_BODY_BYTES (${limit} bytes)`));
   }
 }
+export class RequestTimeoutError extends EmberError {
+  constructor(ms: number) {
+    super(...make('request_timeout', `the body did not arrive within ${Math.round(ms / 1000)} s`));
+  }
+}
 export class SchemaValidationError extends EmberError {
   constructor(
     message: string,

@@ -159,8 +159,32 @@ function databaseUrl(env: Env): string | undefined {
   }
   if (!parsed.host) throw new SettingError('DATABASE_URL', 'names no host: give one (postgres://user@host/db) or a socket folder (postgres://user@/db?host=/run/postgresql)');
   if (!parsed.database) throw new SettingError('DATABASE_URL', 'names no database: add /<database> after the host');
+  caseProblem(raw);
   pgBouncerProblem(raw);
   return raw;
+}
+
+/** Query keys node-postgres (or ember-sync) reads, all in lower case. */
+const DATABASE_URL_KEYS = new Set([
+  'host', 'port', 'user', 'password', 'dbname', 'database', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
+  'ssl', 'uselibpqcompat', 'pgbouncer', 'application_name', 'fallback_application_name', 'options', 'connect_timeout',
+  'statement_timeout', 'lock_timeout', 'query_timeout', 'idle_in_transaction_session_timeout', 'keepalives', 'client_encoding',
+  'target_session_attrs', 'replication',
+]);
+
+/**
+ * A known key spelled in another case (`SSLMODE=require`) is ignored by node-postgres — with sslmode, a plaintext
+ * connection where TLS was asked for. Refused (libpq refuses it too); the value is not echoed (it may be a password).
+ */
+function caseProblem(raw: string): void {
+  const q = raw.indexOf('?');
+  if (q < 0) return;
+  for (const [key] of new URLSearchParams(raw.slice(q + 1).split('#')[0])) {
+    const lower = key.toLowerCase();
+    if (key !== lower && DATABASE_URL_KEYS.has(lower)) {
+      throw new SettingError('DATABASE_URL', `${JSON.stringify(key.slice(0, 40))} must be written in lower case (${lower}): node-postgres ignores it otherwise`);
+    }
+  }
 }
 
 /**

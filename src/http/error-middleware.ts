@@ -42,6 +42,8 @@ export function errorMiddleware(logger: Logger, redactPath: (path: string) => st
       ctx.status = e.status;
       ctx.body = { error: { code: e.code, message: e.expose ? e.message : 'internal error', ...(e.details ? { details: e.details } : {}) } };
       if (e.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
+      // A body that stopped arriving is not read to its end: the connection goes once the answer is out.
+      if (e.status === 408) ctx.set('Connection', 'close');
       if (e.code === 'store_unavailable') {
         ctx.state[QUIET_LOG] = true;
         // Not "refused": the server may be down or the connection killed. One burst per cause code, so each line's cause is true.

@@ -31,7 +31,7 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
   });
   const rowsPending = new Gauge({
     name: 'ember_sync_rows_pending',
-    help: 'Rows not yet delivered to a target (computed at scrape time).',
+    help: 'Rows not yet delivered to a target (counted at a scrape, at most once a minute).',
     labelNames: ['target'] as const,
     registers: [registry],
   });

@@ -59,6 +59,14 @@ test('DATABASE_URL: bad values are refused in one line, without the password', (
   refused({ ...TOKENS, DATABASE_URL: 'postgres://db/ember', DATABASE_STATEMENT_TIMEOUT_MS: 'soon' }, 'DATABASE_STATEMENT_TIMEOUT_MS', /whole number/);
 });
 
+test('DATABASE_URL: a known key in another case (SSLMODE=require would connect without TLS) is refused, its value not echoed', () => {
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u@db/ember?SSLMODE=require' }, 'DATABASE_URL', /"SSLMODE" must be written in lower case \(sslmode\)/);
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u@db/ember?Password=hunter2secret' }, 'DATABASE_URL', /lower case \(password\)/, 'hunter2secret');
+  refused({ ...TOKENS, DATABASE_URL: 'postgres://u@db/ember?sslMode=require' }, 'DATABASE_URL', /lower case/);
+  // Keys node-postgres does not read are none of ember-sync's business.
+  assert.equal(load({ ...TOKENS, DATABASE_URL: 'postgres://u@db/ember?sslmode=require&Custom=1' }).databaseUrl, 'postgres://u@db/ember?sslmode=require&Custom=1');
+});
+
 test('DATABASE_URL with sslmode=require (prefer, verify-ca): accepted as given, no SECURITY WARNING on stderr; a TLS file it names must be readable', async () => {
   const warnings: string[] = [];
   const listener = (w: Error) => warnings.push(w.message);

@@ -10,7 +10,7 @@ function dbError(fields: Partial<Record<string, string>>): DatabaseError {
   return e;
 }
 
-test('a DatabaseError is logged as its severity, code, message, detail and schema names; never the SQL, the row or the source location', () => {
+test('a DatabaseError is logged as its severity, code, schema names and the texts that cannot quote data; never the SQL, the row, a value or the source location', () => {
   const e = dbError({ message: 'new row for relation "events" violates check constraint "c"', detail: 'Failing row contains (1, secret-payload).', schema: 'public', table: 'events', constraint: 'c' });
   assert.ok(isDatabaseError(e));
   assert.deepEqual(compactCause(e), {
@@ -18,15 +18,28 @@ test('a DatabaseError is logged as its severity, code, message, detail and schem
     severity: 'ERROR',
     code: '23514',
     message: 'new row for relation "events" violates check constraint "c"',
-    detail: 'Failing row contains (the values are not logged)',
+    detail: '(not logged: it may quote the webhook; 41 characters)',
     schema: 'public',
     table: 'events',
     constraint: 'c',
   });
-  const long = compactCause(dbError({ code: '22001', message: 'x'.repeat(5000), detail: 'Key (webhook_id)=(a) already exists.' })) as Record<string, string>;
+  // Texts that quote the webhook: a unique key's detail, a data exception's message, a trigger's RAISE.
+  const secret = '{"webhook_id":"secret-payload"}';
+  for (const fields of [
+    { code: '23505', message: 'duplicate key value violates unique constraint "u"', detail: `Key (v)=(${secret}) already exists.` },
+    { code: '22P02', message: `invalid input syntax for type integer: "${secret}"` },
+    { code: 'P0001', message: `audit failed for ${secret}`, detail: secret },
+    { code: '22001', message: 'x'.repeat(5000) + secret },
+  ]) {
+    const logged = JSON.stringify(compactCause(dbError(fields)));
+    assert.ok(!logged.includes('secret-payload'), logged);
+    assert.ok(!causeText(dbError(fields))!.includes('secret-payload'));
+  }
+  assert.equal(causeText(dbError({ code: 'P0001', message: `audit failed for ${secret}` })), `P0001: (not logged: it may quote the webhook; ${17 + secret.length} characters)`);
+  // A long text that may be logged is cut.
+  const long = compactCause(dbError({ code: '53100', message: 'could not extend file: ' + 'x'.repeat(5000) })) as Record<string, string>;
   assert.equal(long['message']!.length < 400, true);
-  assert.match(long['message']!, /… \(5000 chars\)$/);
-  assert.equal(long['detail'], 'Key (webhook_id)=(a) already exists.');
+  assert.match(long['message']!, /… \(5023 chars\)$/);
 });
 
 test('other errors are logged as they are (a bug keeps its stack); causeText is one bounded line with the code', () => {

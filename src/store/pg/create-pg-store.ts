@@ -14,6 +14,13 @@ import { createPgWriter } from './pg-writer.js';
 
 /** How much longer than statement_timeout the writer and the probe wait for an answer (the server's own timeout answers first). */
 const ANSWER_MARGIN_MS = 2_000;
+/**
+ * At most this long for a webhook batch's answer (then 503, outcome unknown): EmberQA gives up at 30 s, and the
+ * batch queued behind a stuck one (which then waits up to lock_timeout for the append lock) must answer before that.
+ */
+const WRITER_ANSWER_CAP_MS = 15_000;
+/** The health probe alone: a database that takes writes answers it in milliseconds; it must not hold the webhooks queued behind it long. */
+const PROBE_ANSWER_MS = 5_000;
 
 export interface PgStoreOptions extends PgPoolOptions {
   /** Adopt this REPORT_TIMEZONE at open (see adoptReportTimezone); otherwise the zone the database records. */
@@ -51,7 +58,32 @@ const ZONE_LOCK = '7308605958138983546';
  */
 const RESET_PENDING = 'keyed_reset_pending';
 
-/** The URL for people: the password (in the authority or the query) replaced by ***. */
+/**
+ * Query parameters whose values are shown (connection details, no secrets).
+ * Keys are compared decoded and in lower case, as node-postgres would read
+ * them (`%70assword` is `password`): any other value — a password, whatever
+ * it is called — is shown as ***.
+ */
+const SHOWN_PARAMETERS = new Set([
+  'host', 'port', 'user', 'dbname', 'database', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation', 'ssl',
+  'uselibpqcompat', 'pgbouncer', 'application_name', 'fallback_application_name', 'connect_timeout', 'statement_timeout',
+  'lock_timeout', 'query_timeout', 'idle_in_transaction_session_timeout', 'keepalives', 'client_encoding', 'target_session_attrs', 'replication',
+]);
+
+/** One query segment for people: its value hidden unless its key is a harmless one. */
+function shownParameter(segment: string): string {
+  const eq = segment.indexOf('=');
+  if (eq < 0) return segment;
+  let key: string;
+  try {
+    key = decodeURIComponent(segment.slice(0, eq).replace(/\+/g, ' ')).toLowerCase();
+  } catch {
+    key = '';
+  }
+  return SHOWN_PARAMETERS.has(key) ? segment : `${segment.slice(0, eq)}=***`;
+}
+
+/** The URL for people: the password (in the authority or the query) replaced by ***, a fragment left out. */
 export function redactedUrl(url: string): string {
   // Everything up to the last @ of the authority is the user and the password, whatever it holds (a password with
   // an unencoded / ? # would end a shorter match early and leave its rest in view).
@@ -59,7 +91,11 @@ export function redactedUrl(url: string): string {
   const rest = url.slice(scheme.length);
   const at = rest.lastIndexOf('@');
   const shown = at < 0 ? rest : `${rest.slice(0, at).split(':')[0]}${rest.slice(0, at).includes(':') ? ':***' : ''}${rest.slice(at)}`;
-  return `${scheme}${shown}`.replace(/([?&]password=)[^&#]*/gi, '$1***');
+  const q = shown.indexOf('?');
+  const hash = shown.indexOf('#', q < 0 ? 0 : q);
+  const base = shown.slice(0, q >= 0 ? q : hash >= 0 ? hash : undefined);
+  const query = q < 0 ? '' : `?${shown.slice(q + 1, hash >= 0 ? hash : undefined).split('&').map(shownParameter).join('&')}`;
+  return `${scheme}${base}${query}`;
 }
 
 function createPgMeta(pool: PgPool) {
@@ -106,8 +142,10 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   const projection = createPgProjection(pool, { ...(maxDynamicColumns === undefined ? {} : { maxDynamicColumns }), reportTimezone: zone });
   const writers = new Set<WebhookWriter>();
   let closed = false;
-  // A commit waiting for a synchronous standby that is down has no server-side bound: the writer and the probe give up a little after statement_timeout.
-  const answerTimeoutMs = (poolOptions.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs) + ANSWER_MARGIN_MS;
+  // A commit waiting for a synchronous standby that is down has no server-side bound: the writer and the probe give up
+  // a little after statement_timeout, and in time for EmberQA, which stops waiting at 30 s.
+  const answerTimeoutMs = Math.min((poolOptions.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs) + ANSWER_MARGIN_MS, WRITER_ANSWER_CAP_MS);
+  const probeTimeoutMs = Math.min(answerTimeoutMs, PROBE_ANSWER_MS);
 
   const store: Store = {
     kind: 'postgres',
@@ -169,7 +207,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
     },
 
     createWriter(writerOptions?: WebhookWriterOptions): WebhookWriter {
-      const writer = createPgWriter(pool, { ...writerOptions, answerTimeoutMs });
+      const writer = createPgWriter(pool, { ...writerOptions, answerTimeoutMs, probeAnswerTimeoutMs: probeTimeoutMs });
       writers.add(writer);
       return writer;
     },
@@ -180,7 +218,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
         name: 'ember_probe',
         text: 'INSERT INTO health_probe (id, at) VALUES (true, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET at = excluded.at',
         values: [],
-        query_timeout: answerTimeoutMs,
+        query_timeout: probeTimeoutMs,
       };
       await pool.query(probe);
     },

@@ -271,6 +271,8 @@ class BatchFailed extends Error {
 export interface PgWriterOptions extends WebhookWriterOptions {
   /** How long any statement of the writer may go unanswered (see `timed`); a little over statement_timeout. None when 0 or unset. */
   answerTimeoutMs?: number;
+  /** The same for a batch of health probes alone (shorter: webhooks queued behind it must not wait long). */
+  probeAnswerTimeoutMs?: number;
 }
 
 export function createPgWriter(pool: PgPool, options: PgWriterOptions = {}): WebhookWriter {
@@ -287,7 +289,8 @@ export function createPgWriter(pool: PgPool, options: PgWriterOptions = {}): Web
     let commitSent = false;
     try {
       return await withConnection(pool, async (pooled) => {
-        const client = timed(pooled, options.answerTimeoutMs);
+        const probesOnly = ops.every((op) => op.kind === 'probe');
+        const client = timed(pooled, (probesOnly ? options.probeAnswerTimeoutMs : undefined) ?? options.answerTimeoutMs);
         try {
           return await writeBatch(client, ops, () => (commitSent = true), isolate);
         } catch (err) {

@@ -21,6 +21,12 @@ test('location: the URL without its password, wherever it is given', () => {
   // A password with / ? # as is: nothing of it stays in view (settings refuse such a URL; the location never shows it either).
   assert.equal(redactedUrl('postgres://u:p@ss/w?rd#secretpw@127.0.0.1:1/db'), 'postgres://u:***@127.0.0.1:1/db');
   assert.equal(redactedUrl('postgres://u:a#b@db/x'), 'postgres://u:***@db/x');
+  // Keys are read decoded and in any case, as node-postgres reads them; only harmless values are shown.
+  assert.equal(redactedUrl('postgres://ember@/e?host=/run/pg&%70assword=S3cr3t'), 'postgres://ember@/e?host=/run/pg&%70assword=***');
+  assert.equal(redactedUrl('postgres://ember@db/e?pass%77ord=S3cr3t&sslmode=require'), 'postgres://ember@db/e?pass%77ord=***&sslmode=require');
+  assert.equal(redactedUrl('postgres://ember@db/e?PASSWORD=S3cr3t&sslpassword=k3y&options=-c%20x%3Dy'), 'postgres://ember@db/e?PASSWORD=***&sslpassword=***&options=***');
+  assert.equal(redactedUrl('postgres://ember@db/e?sslmode=require#S3cr3t'), 'postgres://ember@db/e?sslmode=require');
+  assert.equal(redactedUrl('postgres://ember@db/e#S3cr3t'), 'postgres://ember@db/e');
 });
 
 async function completions(store: Store, from: number, n: number): Promise<void> {

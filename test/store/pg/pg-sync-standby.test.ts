@@ -72,3 +72,25 @@ test('a synchronous standby that is down: the writer answers 503 (outcome unknow
   assert.deepEqual(await write('next'), { kind: 'event', duplicate: false, seq: 3 });
   await store.ping();
 });
+
+test('a synchronous standby that is down, at the default timeouts: a health probe queued first gives up after 5 s, the webhook behind it after 15 s more — answered within EmberQA\'s 30 s', { skip: PG_SKIP, timeout: 120_000 }, async (t) => {
+  const { url: admin } = privateCluster(t);
+  await sql(admin, 'CREATE DATABASE ember');
+  const store = await createPgStore({ connectionString: databaseUrl(admin, 'ember') });
+  t.after(() => store.close());
+  const writer = store.createWriter();
+  await standbys(admin, 'nosuch_standby');
+  const started = performance.now();
+  // The probe alone in its batch (/healthz), the webhook in the next one, waiting behind it.
+  const probe = writer.submit({ kind: 'probe' });
+  await new Promise((r) => setImmediate(r));
+  const webhook = writer.submit({ kind: 'event', event: event('behind-the-probe') });
+  await assert.rejects(probe, (err: unknown) => err instanceof StoreUnavailableError);
+  const probeMs = performance.now() - started;
+  await assert.rejects(webhook, (err: unknown) => err instanceof StoreUnavailableError && err.outcomeUnknown);
+  const webhookMs = performance.now() - started;
+  // Lower bounds: timers never fire early. The upper bound is what matters to EmberQA (was 64 s: two full statement timeouts).
+  assert.ok(probeMs >= 4_900, `the probe gave up after ${Math.round(probeMs)} ms`);
+  assert.ok(webhookMs >= probeMs + 14_900 && webhookMs < 29_000, `the webhook was answered after ${Math.round(webhookMs)} ms`);
+  await standbys(admin, '');
+});
