@@ -59,7 +59,7 @@ export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000
 
   /**
    * Behind PgBouncer (pgbouncer=true) ember-sync sets statement_timeout and lock_timeout in each of its
-   * transactions, but a statement outside one (status counts, export pages, the health probe) runs with what the
+   * transactions (webhook batches and the health probe among them), but a statement outside one (status counts, export pages) runs with what the
    * role or the database sets: 0 (PostgreSQL's default) lets a stuck statement hold a connection for ever.
    */
   async function pgBouncerTimeouts(): Promise<CheckResult> {
@@ -70,7 +70,7 @@ export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000
     if (unbounded.length === 0) return pass(name, `pgbouncer=true: the role's statement_timeout=${statement}, lock_timeout=${lock} bound statements outside ember-sync's transactions (each transaction sets its own)`);
     return warn(
       name,
-      `pgbouncer=true and ${unbounded.join(' and ')} = 0 for this role: a statement outside ember-sync's transactions (status, export pages, the health probe) can wait without end`,
+      `pgbouncer=true and ${unbounded.join(' and ')} = 0 for this role: a statement outside ember-sync's transactions (status counts, export pages) can wait without end`,
       "ALTER ROLE <ember-sync's user> IN DATABASE <database> SET statement_timeout = '30s'; and SET lock_timeout = '5s' (new server connections of PgBouncer take them)",
     );
   }

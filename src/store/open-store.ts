@@ -58,7 +58,9 @@ function databaseProblem(err: unknown, location: string, notInitialised: typeof 
         ? 'no answer within the connect timeout (is it PostgreSQL, and reachable from here?)'
         : /terminated unexpectedly/i.test(said)
           ? 'the server closed the connection (is it PostgreSQL on that port?)'
-          : undefined);
+          : /unsupported startup parameter/i.test(said)
+            ? 'this looks like PgBouncer, which refuses login parameters ember-sync sends: add pgbouncer=true to DATABASE_URL (its transaction pooling mode)'
+            : undefined);
   return new SettingError('DATABASE_URL', `cannot use the database at ${location}: ${hint ?? said}${hint ? ` (${said})` : ''}`);
 }
 

@@ -1,4 +1,4 @@
-import type { QueryConfig } from 'pg';
+import type { PoolClient, QueryConfig } from 'pg';
 import { sameZone, zoneKey } from '../../model/time.js';
 import type { MetaKey, Store, WebhookWriter, WebhookWriterOptions } from '../store.js';
 import { createPgConsole } from './pg-console.js';
@@ -100,8 +100,10 @@ export function redactedUrl(url: string): string {
 
 function createPgMeta(pool: PgPool) {
   return {
-    async get(key: MetaKey | typeof RESET_PENDING): Promise<string | undefined> {
-      const res = await pool.query<{ value: string }>({ name: 'ember_meta_get', text: 'SELECT value FROM app_meta WHERE key = $1', values: [key] });
+    /** On `client` when given (inside its transaction), else on any pooled connection. */
+    async get(key: MetaKey | typeof RESET_PENDING, client?: PoolClient): Promise<string | undefined> {
+      const query = { name: 'ember_meta_get', text: 'SELECT value FROM app_meta WHERE key = $1', values: [key] };
+      const res = client ? await client.query<{ value: string }>(query) : await pool.query<{ value: string }>(query);
       return res.rows[0]?.value;
     },
     async set(key: MetaKey, value: string, now = new Date()): Promise<void> {
@@ -138,7 +140,7 @@ export async function createPgStore(options: PgStoreOptions): Promise<Store> {
   }
   const meta = createPgMeta(pool);
   // Every replica derives days in the zone the database records (only adoptReportTimezone changes it).
-  const zone = async () => (await meta.get('report_timezone')) ?? DEFAULT_ZONE;
+  const zone = async (client?: PoolClient) => (await meta.get('report_timezone', client)) ?? DEFAULT_ZONE;
   const projection = createPgProjection(pool, { ...(maxDynamicColumns === undefined ? {} : { maxDynamicColumns }), reportTimezone: zone });
   const writers = new Set<WebhookWriter>();
   let closed = false;

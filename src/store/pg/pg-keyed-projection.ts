@@ -146,8 +146,8 @@ function columnsOf(width: number) {
 }
 
 export interface PgKeyedProjectionOptions {
-  /** REPORT_TIMEZONE: the zone of the days and months; read once per batch. */
-  zone: () => Promise<string>;
+  /** REPORT_TIMEZONE: the zone of the days and months; read once per batch, on the batch's connection. */
+  zone: (client: PoolClient) => Promise<string>;
   /** MAX_DYNAMIC_COLUMNS for contents' metric columns. */
   maxDynamicColumns?: number;
 }
@@ -177,8 +177,9 @@ export function createPgKeyedProjection(options: PgKeyedProjectionOptions) {
     }
     if (events.length === 0) return;
 
-    // The zone comes from another connection meanwhile.
-    const zoneRead = options.zone();
+    // On the batch's own connection (queued behind the next statement, no extra wait): read on another one, it could
+    // wait for the connection this transaction holds (PgBouncer with one server connection: a deadlock until timeout).
+    const zoneRead = options.zone(client);
     zoneRead.catch(() => undefined); // awaited below; never an unheard rejection
     const st = (
       await client.query<{ contents: string; metrics: string; agents: string; daily_metrics: string; parts: Array<[MonthView, string, number]>; columns: Array<[number, string, DynamicColumn['kind'], string]>; kept_from_day: string | null }>({

@@ -216,7 +216,7 @@ export interface PgProjectionOptions {
   /** MAX_DYNAMIC_COLUMNS: a wide view never gets more dynamic columns than this. */
   maxDynamicColumns?: number;
   /** The IANA zone of the keyed views' days (REPORT_TIMEZONE), as the database records it. */
-  reportTimezone?: () => Promise<string>;
+  reportTimezone?: (client?: PoolClient) => Promise<string>;
   now?: () => Date;
   /**
    * The keyed views' derivation. Absent: pg-keyed-projection.ts's. null: none

@@ -174,8 +174,15 @@ const WRITE_EVENTS_SQL = `
   )
   SELECT ord, seq, duplicate FROM appended ORDER BY ord`;
 
-async function writeBatch(client: Conn, ops: readonly WebhookWriteOp[], onCommitSent: () => void, isolate = false): Promise<Outcome[]> {
-  if (!isolate && ops.every((op) => op.kind !== 'quarantine')) return writeInOneStatement(client, ops, onCommitSent);
+/**
+ * `oneStatement`: the common batch as one statement in autocommit. Not behind
+ * PgBouncer (pgbouncer=true): there only a BEGIN carries the transaction's
+ * statement_timeout and lock_timeout (pg-pool.ts), and an autocommit statement
+ * would run with the role's, unbounded by default — a foreign lock on the log
+ * would hold webhooks past EmberQA's timeout and leave server processes waiting.
+ */
+async function writeBatch(client: Conn, ops: readonly WebhookWriteOp[], onCommitSent: () => void, isolate: boolean, oneStatement: boolean): Promise<Outcome[]> {
+  if (oneStatement && !isolate && ops.every((op) => op.kind !== 'quarantine')) return writeInOneStatement(client, ops, onCommitSent);
   await client.query('BEGIN');
   const outcomes: Outcome[] = new Array<Outcome>(ops.length);
   const counted: Array<{ at: string; type: HourType; outcome: HourOutcome }> = [];
@@ -292,7 +299,7 @@ export function createPgWriter(pool: PgPool, options: PgWriterOptions = {}): Web
         const probesOnly = ops.every((op) => op.kind === 'probe');
         const client = timed(pooled, (probesOnly ? options.probeAnswerTimeoutMs : undefined) ?? options.answerTimeoutMs);
         try {
-          return await writeBatch(client, ops, () => (commitSent = true), isolate);
+          return await writeBatch(client, ops, () => (commitSent = true), isolate, !pool.pgbouncer);
         } catch (err) {
           if (!commitSent) await client.query('ROLLBACK').catch(() => undefined);
           throw err;
