@@ -4,17 +4,18 @@ import { BadRequestError, PayloadTooLargeError, RequestTimeoutError, Unsupported
 import { previewJson } from '../lib/preview.js';
 
 /**
- * The exact bytes of the body, at most `limit` of them (a Content-Length above
- * it is refused before reading). Compressed bodies are refused: EmberQA sends
- * plain JSON, and inflating untrusted input is a way around the size limit.
- */
-/**
  * How long a body may take to arrive, from when its reading starts. Node's
  * requestTimeout does not cut a body that stalls once the request reached the
  * route (measured: a connection held for minutes); EmberQA waits 30 s.
  */
 export const BODY_TIMEOUT_MS = 30_000;
 
+/**
+ * The exact bytes of the body, at most `limit` of them (a Content-Length above
+ * it is refused before reading), within `timeoutMs` (408). Compressed bodies
+ * are refused: EmberQA sends plain JSON, and inflating untrusted input is a
+ * way around the size limit.
+ */
 export async function readBody(req: IncomingMessage, limit: number, timeoutMs = BODY_TIMEOUT_MS): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   if (encoding !== 'identity' && encoding !== '') {
