@@ -2,8 +2,8 @@ import { resolve, join } from 'node:path';
 import { validateDetailed } from 'node-cron';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { SettingError } from '../errors.js';
-import { urlParams } from '../lib/pg-bouncer.js';
-import { pinSslMode } from '../lib/pg-sslmode.js';
+import { PG_URL_KEYS, urlParams } from '../lib/pg-url.js';
+import { driverTarget } from '../lib/pg-bouncer.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, MAX_VIEW_COLUMNS } from '../model/columns.js';
 import { CSV_DECIMALS, CSV_TIME_FORMATS, dialectProblem, type CsvDecimal, type CsvTimeFormat } from '../model/csv.js';
 import { isTimeZone } from '../model/time.js';
@@ -150,10 +150,10 @@ function databaseUrl(env: Env): string | undefined {
     throw new SettingError('DATABASE_URL', 'the user or password holds / ? # or @ as is: percent-encode them (e.g. / as %2F, ? as %3F, # as %23, @ as %40)');
   }
   // Read as node-postgres reads it (a socket folder in ?host= is valid where the WHATWG URL parser refuses an empty host),
-  // with sslmode said outright as the pool and doctor pass it on (lib/pg-sslmode.ts: no multi-line SECURITY WARNING).
+  // as the pool and doctor pass it on (lib/pg-bouncer.ts driverTarget: sslmode said outright, pgbouncer taken out).
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
-    parsed = parseConnectionString(pinSslMode(raw));
+    parsed = parseConnectionString(driverTarget(raw).url);
   } catch (err) {
     throw new SettingError('DATABASE_URL', sslProblem(err) ?? 'is not a connection URL node-postgres can read (postgres://user:password@host:5432/database)');
   }
@@ -164,14 +164,6 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
-/** Query keys node-postgres (or ember-sync) reads, all in lower case. */
-const DATABASE_URL_KEYS = new Set([
-  'host', 'port', 'user', 'password', 'dbname', 'database', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'sslnegotiation',
-  'ssl', 'uselibpqcompat', 'pgbouncer', 'application_name', 'fallback_application_name', 'options', 'connect_timeout',
-  'statement_timeout', 'lock_timeout', 'query_timeout', 'idle_in_transaction_session_timeout', 'keepalives', 'client_encoding',
-  'target_session_attrs', 'replication',
-]);
-
 /**
  * A known key spelled in another case (`SSLMODE=require`) is ignored by node-postgres — with sslmode, a plaintext
  * connection where TLS was asked for. Refused (libpq refuses it too); the value is not echoed (it may be a password).
@@ -181,7 +173,7 @@ function caseProblem(raw: string): void {
   if (q < 0) return;
   for (const [key] of new URLSearchParams(raw.slice(q + 1).split('#')[0])) {
     const lower = key.toLowerCase();
-    if (key !== lower && DATABASE_URL_KEYS.has(lower)) {
+    if (key !== lower && PG_URL_KEYS.has(lower)) {
       throw new SettingError('DATABASE_URL', `${JSON.stringify(key.slice(0, 40))} must be written in lower case (${lower}): node-postgres ignores it otherwise`);
     }
   }

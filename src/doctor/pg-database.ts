@@ -1,6 +1,5 @@
 import pg from 'pg';
-import { splitPgBouncer } from '../lib/pg-bouncer.js';
-import { pinSslMode } from '../lib/pg-sslmode.js';
+import { driverTarget } from '../lib/pg-bouncer.js';
 import { SYNC_TARGET_NAMES, type SyncTargetName } from '../model/sync.js';
 import { PG_MIGRATIONS } from '../store/pg/pg-migrations.js';
 import { RECENT_TARGET_MS } from '../store/status.js';
@@ -24,11 +23,11 @@ async function maybe<T>(work: () => Promise<T>): Promise<T | undefined> {
  * the messages. Throws when it cannot connect.
  */
 export async function pgDoctorDb(url: string, location: string, timeoutMs = 5000): Promise<DoctorDb> {
-  const target = splitPgBouncer(url);
+  const target = driverTarget(url);
   // Through PgBouncer (pgbouncer=true) the options startup parameter fails the login (and would set one server
   // connection only): doctor's statements are reads either way.
   const readOnly = target.pgbouncer ? {} : { options: '-c default_transaction_read_only=on' };
-  const client = new pg.Client({ connectionString: pinSslMode(target.url), connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', ...readOnly });
+  const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: timeoutMs, application_name: 'ember-sync doctor', ...readOnly });
   // A connection that dies while doctor runs fails the query in flight; the event must not crash the command.
   client.on('error', () => undefined);
   const started = Date.now();

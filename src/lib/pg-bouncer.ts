@@ -15,6 +15,9 @@
  * are applied to each transaction instead (store/pg/pg-pool.ts).
  */
 
+import { pinSslMode } from './pg-sslmode.js';
+import { queryEntry } from './pg-url.js';
+
 export interface PgBouncerUrl {
   /** The URL without the parameters below: what node-postgres gets. */
   url: string;
@@ -24,24 +27,6 @@ export interface PgBouncerUrl {
   statementTimeoutMs?: number;
   /** The URL's own lock_timeout (ms), likewise. */
   lockTimeoutMs?: number;
-}
-
-/** One `key=value` of a query, decoded as pg-connection-string decodes it (URLSearchParams). */
-function entry(segment: string): [string, string] | undefined {
-  for (const pair of new URLSearchParams(segment)) return pair;
-  return undefined;
-}
-
-/** The values of `key` in the URL's query (decoded), in order. */
-export function urlParams(url: string, key: string): string[] {
-  const q = url.indexOf('?');
-  if (q < 0) return [];
-  const out: string[] = [];
-  for (const s of url.slice(q + 1).split('#')[0]!.split('&')) {
-    const e = entry(s);
-    if (e?.[0] === key) out.push(e[1]);
-  }
-  return out;
 }
 
 /** A whole number of milliseconds as PostgreSQL takes it for a timeout, or undefined. */
@@ -63,14 +48,14 @@ export function splitPgBouncer(url: string): PgBouncerUrl {
   const query = url.slice(q + 1, hash < 0 ? undefined : hash);
   const segments = query.split('&');
   const pgbouncer = segments.some((s) => {
-    const e = entry(s);
+    const e = queryEntry(s);
     return e?.[0] === 'pgbouncer' && e[1] === 'true';
   });
   const taken = pgbouncer ? new Set(['pgbouncer', 'statement_timeout', 'lock_timeout']) : new Set(['pgbouncer']);
   let statementTimeoutMs: number | undefined;
   let lockTimeoutMs: number | undefined;
   const kept = segments.filter((s) => {
-    const e = entry(s);
+    const e = queryEntry(s);
     if (!e || !taken.has(e[0])) return true;
     if (e[0] === 'statement_timeout') statementTimeoutMs = millis(e[1]) ?? statementTimeoutMs;
     if (e[0] === 'lock_timeout') lockTimeoutMs = millis(e[1]) ?? lockTimeoutMs;
@@ -84,4 +69,10 @@ export function splitPgBouncer(url: string): PgBouncerUrl {
     ...(statementTimeoutMs === undefined ? {} : { statementTimeoutMs }),
     ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
   };
+}
+
+/** What node-postgres gets for DATABASE_URL: pgbouncer (and its timeouts) taken out, sslmode said outright (pg-sslmode.ts). */
+export function driverTarget(url: string): PgBouncerUrl {
+  const target = splitPgBouncer(url);
+  return { ...target, url: pinSslMode(target.url) };
 }

@@ -11,21 +11,17 @@
  * URL is then left as it is.
  */
 
+import { queryEntry } from './pg-url.js';
+
 /** The modes pg 8 already treats as verify-full (with a warning). */
 const VERIFIED_ALIASES = new Set(['prefer', 'require', 'verify-ca']);
-
-/** One `key=value` of a query, decoded as pg-connection-string decodes it (URLSearchParams). */
-function entry(segment: string): [string, string] | undefined {
-  for (const pair of new URLSearchParams(segment)) return pair;
-  return undefined;
-}
 
 /** `url` with sslmode=prefer|require|verify-ca written as verify-full, unless it asks for libpq's semantics. */
 export function pinSslMode(url: string): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
   const segments = url.slice(q + 1).split('&');
-  const entries = segments.map(entry);
+  const entries = segments.map(queryEntry);
   if (entries.some((e) => e?.[0] === 'uselibpqcompat' && e[1] === 'true')) return url;
   if (!entries.some((e) => e?.[0] === 'sslmode' && VERIFIED_ALIASES.has(e[1]))) return url;
   const pinned = segments.map((s, i) => {

@@ -290,3 +290,17 @@ export function dayStart(day: string, zone: string): number {
   }
   return hi;
 }
+
+/**
+ * The day bound (exclusive) of an `until` instant for daily rows, which are
+ * selected by their date as written: `--since 2026-11-28` (midnight UTC, as
+ * every bound without a zone) starts at day 2026-11-28, and an `--until`
+ * inside a day keeps that day (`2026-11-29T12:00Z` keeps the 29th).
+ */
+export function untilDay(until: string): string {
+  const day = until.slice(0, 10);
+  if (until.slice(10) === 'T00:00:00.000Z') return day;
+  const next = new Date(`${day}T00:00:00.000Z`);
+  next.setUTCDate(next.getUTCDate() + 1);
+  return next.toISOString().slice(0, 10);
+}

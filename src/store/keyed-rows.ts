@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Cell } from '../model/cells.js';
 import type { DynamicColumn } from '../model/columns.js';
 import type { KeyedMonth, PositionedRow } from '../model/sync.js';
+import { untilDay } from '../model/time.js';
 import { BOOLEAN_COLUMNS, KEYED_VIEWS, VIEW_DEFS, type KeyedViewName } from '../model/views.js';
 import type { Db } from './open-db.js';
 
@@ -30,19 +31,6 @@ export interface KeyedWindow {
   since?: string | undefined;
   until?: string | undefined;
   pageSize?: number;
-}
-
-/**
- * Daily rows are selected by their date as written: `--since 2026-11-28`
- * (midnight UTC, as every bound without a zone) starts at day 2026-11-28, and
- * an `--until` inside a day keeps that day (`2026-11-29T12:00Z` keeps the 29th).
- */
-function untilDay(until: string): string {
-  const day = until.slice(0, 10);
-  if (until.slice(10) === 'T00:00:00.000Z') return day;
-  const next = new Date(`${day}T00:00:00.000Z`);
-  next.setUTCDate(next.getUTCDate() + 1);
-  return next.toISOString().slice(0, 10);
 }
 
 /** How each keyed view's rows are selected: the visible columns from the stored ones (agent_key → agent_name for daily rows). */

@@ -6,6 +6,7 @@ import type { Cell } from '../model/cells.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicCells, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn } from '../model/columns.js';
 import { COLUMN_VIEWS, LOG_VIEWS, rowColumns, VIEW_DEFS, type ColumnViewName, type LogViewName, type WideViewName } from '../model/views.js';
 import type { TypedPayload } from '../model/webhooks.js';
+import { KeyedApplyError } from './keyed-apply-error.js';
 import { createKeyedProjection } from './keyed-projection.js';
 import type { Db } from './open-db.js';
 import type { ParkedEvent, StoredEvent } from './store.js';
@@ -28,17 +29,6 @@ export function isEventSpecific(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   const sqlite = (err as { name?: unknown })?.name === 'SqliteError' || (typeof code === 'string' && code.startsWith('SQLITE_'));
   return !sqlite || (typeof code === 'string' && EVENT_SPECIFIC_SQLITE.test(code));
-}
-
-/** An event failed while feeding the keyed views: its batch must roll back whole (see applyKeyed). */
-class KeyedApplyError extends Error {
-  override name = 'KeyedApplyError';
-  constructor(
-    readonly seq: number,
-    override readonly cause: unknown,
-  ) {
-    super(`event ${seq} could not feed the keyed views`);
-  }
 }
 
 export interface ProjectionOptions {

@@ -1,4 +1,5 @@
 import type { PoolClient, QueryConfig } from 'pg';
+import { queryEntry, SHOWN_URL_KEYS } from '../../lib/pg-url.js';
 import { sameZone, zoneKey } from '../../model/time.js';
 import type { MetaKey, Store, WebhookWriter, WebhookWriterOptions } from '../store.js';
 import { createPgConsole } from './pg-console.js';
@@ -58,29 +59,12 @@ const ZONE_LOCK = '7308605958138983546';
  */
 const RESET_PENDING = 'keyed_reset_pending';
 
-/**
- * Query parameters whose values are shown (connection details, no secrets).
- * Keys are compared decoded and in lower case, as node-postgres would read
- * them (`%70assword` is `password`): any other value — a password, whatever
- * it is called — is shown as ***.
- */
-const SHOWN_PARAMETERS = new Set([
-  'host', 'port', 'user', 'dbname', 'database', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation', 'ssl',
-  'uselibpqcompat', 'pgbouncer', 'application_name', 'fallback_application_name', 'connect_timeout', 'statement_timeout',
-  'lock_timeout', 'query_timeout', 'idle_in_transaction_session_timeout', 'keepalives', 'client_encoding', 'target_session_attrs', 'replication',
-]);
-
-/** One query segment for people: its value hidden unless its key is a harmless one. */
+/** One query segment for people: its value hidden unless its key (decoded, in any case, as node-postgres reads it: `%70assword` is `password`) is a connection detail. */
 function shownParameter(segment: string): string {
   const eq = segment.indexOf('=');
   if (eq < 0) return segment;
-  let key: string;
-  try {
-    key = decodeURIComponent(segment.slice(0, eq).replace(/\+/g, ' ')).toLowerCase();
-  } catch {
-    key = '';
-  }
-  return SHOWN_PARAMETERS.has(key) ? segment : `${segment.slice(0, eq)}=***`;
+  const key = queryEntry(segment)?.[0].toLowerCase() ?? '';
+  return SHOWN_URL_KEYS.has(key) ? segment : `${segment.slice(0, eq)}=***`;
 }
 
 /** The URL for people: the password (in the authority or the query) replaced by ***, a fragment left out. */

@@ -1,6 +1,7 @@
 import type { Cell } from '../../model/cells.js';
 import type { DynamicColumn } from '../../model/columns.js';
 import type { KeyedMonth, KeyedMonths, KeyedRows as MonthRows, KeyedRowSource, PositionedRow } from '../../model/sync.js';
+import { untilDay } from '../../model/time.js';
 import { BOOLEAN_COLUMNS, VIEW_DEFS, type KeyedViewName } from '../../model/views.js';
 import type { PgPool } from './pg-pool.js';
 import { fromPgText } from './pg-text.js';
@@ -13,15 +14,6 @@ export interface PgKeyedWindow {
 }
 
 const PAGE = 500;
-
-/** Daily rows are selected by their date as written (see keyed-rows.ts untilDay). */
-function untilDay(until: string): string {
-  const day = until.slice(0, 10);
-  if (until.slice(10) === 'T00:00:00.000Z') return day;
-  const next = new Date(`${day}T00:00:00.000Z`);
-  next.setUTCDate(next.getUTCDate() + 1);
-  return next.toISOString().slice(0, 10);
-}
 
 const MONTH_VIEWS = new Set<KeyedViewName>(['contents', 'content_scores']);
 

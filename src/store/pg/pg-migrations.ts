@@ -1,9 +1,8 @@
-import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { PG_MIGRATION_2_STATE } from './pg-migration-2-state.js';
 import { PG_MIGRATION_3_PROJECTION } from './pg-migration-3-projection.js';
 import { PG_MIGRATION_4_KEYED } from './pg-migration-4-keyed.js';
 import { PG_MIGRATION_5_WEBHOOK_ID } from './pg-migration-5-webhook-id.js';
-import { UNBOUNDED_QUERY_TIMEOUT_MS, type PgPool } from './pg-pool.js';
+import { UNBOUNDED_QUERY_TIMEOUT_MS, withQueryTimeout, type PgPool, type PgQuerier } from './pg-pool.js';
 
 export interface PgMigration {
   version: number;
@@ -167,17 +166,12 @@ const SCHEMA_VERSION_SQL = `
   INSERT INTO schema_version (version) VALUES (0) ON CONFLICT (id) DO NOTHING;
 `;
 
-/** A connection to run the migrations on (a pooled client, or one with its own query_timeout). */
-interface Querier {
-  query<R extends QueryResultRow = QueryResultRow>(q: string | QueryConfig): Promise<QueryResult<R>>;
-}
-
 /**
  * Creates schema_version if needed and applies the migrations above its
  * version, each in a transaction of its own when `ownTransactions` (else in
  * the caller's). Refuses a database newer than these migrations.
  */
-async function applyPending(client: Querier, migrations: readonly PgMigration[], ownTransactions: boolean): Promise<PgMigrateResult> {
+async function applyPending(client: PgQuerier, migrations: readonly PgMigration[], ownTransactions: boolean): Promise<PgMigrateResult> {
   const latest = migrations.at(-1)?.version ?? 0;
   await client.query(SCHEMA_VERSION_SQL);
   let version = (await client.query<{ version: number }>({ text: 'SELECT version FROM schema_version WHERE id', values: [] })).rows[0]?.version ?? 0;
@@ -249,9 +243,7 @@ export async function migratePg(pool: PgPool, migrations: readonly PgMigration[]
 async function migrateInOneTransaction(pool: PgPool, migrations: readonly PgMigration[]): Promise<PgMigrateResult> {
   return pool.withClient(async (pooled) => {
     // Nor the pool's client-side limit (pg-pool.ts PGBOUNCER_ANSWER_MARGIN_MS): waiting for another replica's run is fine.
-    const client = {
-      query: <R extends QueryResultRow>(q: string | QueryConfig) => pooled.query<R>({ ...(typeof q === 'string' ? { text: q } : q), query_timeout: UNBOUNDED_QUERY_TIMEOUT_MS } as QueryConfig),
-    };
+    const client = withQueryTimeout(pooled, UNBOUNDED_QUERY_TIMEOUT_MS);
     // Not a plain BEGIN: the pool would add the usual per-transaction timeouts (pg-pool.ts pgBouncerClient).
     await client.query('BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0');
     try {

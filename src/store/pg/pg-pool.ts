@@ -1,7 +1,6 @@
 import { Client, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
-import { splitPgBouncer } from '../../lib/pg-bouncer.js';
-import { pinSslMode } from '../../lib/pg-sslmode.js';
+import { driverTarget } from '../../lib/pg-bouncer.js';
 
 export interface PgPoolOptions {
   /**
@@ -148,6 +147,27 @@ function pgBouncerAnswerLimit(statementTimeoutMs: number): { query_timeout?: num
   return statementTimeoutMs > 0 ? { query_timeout: Math.min(statementTimeoutMs + PGBOUNCER_ANSWER_MARGIN_MS, UNBOUNDED_QUERY_TIMEOUT_MS) } : {};
 }
 
+/** What runs statements: a pooled client, or one with its own query_timeout (withQueryTimeout). */
+export interface PgQuerier {
+  query<R extends QueryResultRow = QueryResultRow>(q: QueryConfig | string): Promise<QueryResult<R>>;
+}
+
+/**
+ * `client` with node-postgres' client-side query_timeout on each statement
+ * (none when 0 or unset): past it the statement fails with "Query read
+ * timeout" (unavailable: withClient then closes the connection).
+ */
+export function withQueryTimeout(client: PoolClient, timeoutMs: number | undefined): PgQuerier {
+  const config = (q: QueryConfig | string): QueryConfig => (typeof q === 'string' ? { text: q } : q);
+  if (!timeoutMs) return { query: (q) => client.query(config(q)) };
+  return {
+    query: (q) => {
+      const bounded: QueryConfig & { query_timeout: number } = { ...config(q), query_timeout: timeoutMs };
+      return client.query(bounded);
+    },
+  };
+}
+
 /** What the client of a `BEGIN` sends instead with pgbouncer=true (see pgBouncerClient). */
 export function pgBouncerBegin(timeouts: { statementTimeoutMs: number; lockTimeoutMs: number }): string {
   return `BEGIN; SET LOCAL statement_timeout = ${Math.trunc(timeouts.statementTimeoutMs)}; SET LOCAL lock_timeout = ${Math.trunc(timeouts.lockTimeoutMs)}`;
@@ -188,13 +208,13 @@ function pgBouncerClient(client: PoolClient, timeouts: { statementTimeoutMs: num
  * and with the original error otherwise.
  */
 export function createPgPool(options: PgPoolOptions) {
-  const target = splitPgBouncer(options.connectionString);
+  const target = driverTarget(options.connectionString);
   // A timeout in the URL wins over the options, in both modes (node-postgres lets the URL override its options).
   const statementTimeoutMs = target.statementTimeoutMs ?? options.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs;
   const lockTimeoutMs = target.lockTimeoutMs ?? options.lockTimeoutMs ?? PG_POOL_DEFAULTS.lockTimeoutMs;
   const pool = new Pool({
     // sslmode=require and the like as pg 8 treats them (verify-full), without its multi-line warning: lib/pg-sslmode.ts.
-    connectionString: pinSslMode(target.url),
+    connectionString: target.url,
     max: options.max ?? PG_POOL_DEFAULTS.max,
     // Through PgBouncer these startup parameters fail the login and would set one server connection only:
     // pgBouncerClient applies them to each transaction instead.
@@ -276,7 +296,7 @@ export type PgPool = ReturnType<typeof createPgPool>;
  */
 export async function probeConnection(options: PgPoolOptions): Promise<void> {
   const client = new Client({
-    connectionString: pinSslMode(splitPgBouncer(options.connectionString).url),
+    connectionString: driverTarget(options.connectionString).url,
     connectionTimeoutMillis: options.connectTimeoutMs ?? PG_POOL_DEFAULTS.connectTimeoutMs,
     application_name: options.applicationName ?? PG_POOL_DEFAULTS.applicationName,
   });

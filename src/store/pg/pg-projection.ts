@@ -5,6 +5,7 @@ import type { Cell } from '../../model/cells.js';
 import { DEFAULT_MAX_DYNAMIC_COLUMNS, dynamicCells, dynamicKey, planNewColumns, type ColumnRegistry, type DynamicColumn, type DynamicKey } from '../../model/columns.js';
 import { COLUMN_VIEWS, LOG_VIEWS, rowColumns, VIEW_DEFS, type ColumnViewName, type LogViewName, type WideViewName } from '../../model/views.js';
 import type { TypedPayload, WebhookType } from '../../model/webhooks.js';
+import { KeyedApplyError } from '../keyed-apply-error.js';
 import type { ParkedEvent, ProjectionStore } from '../store.js';
 import { createPgKeyedProjection } from './pg-keyed-projection.js';
 import { PG_APPEND_LOCK } from './pg-migrations.js';
@@ -96,17 +97,6 @@ export interface PgKeyedProjection {
 }
 
 // ---------------------------------------------------------------- errors
-
-/** An event failed while feeding the keyed views: its batch rolls back whole, then it is parked alone (as projection.ts). */
-class KeyedApplyError extends Error {
-  override name = 'KeyedApplyError';
-  constructor(
-    readonly seq: number,
-    override readonly cause: unknown,
-  ) {
-    super(`event ${seq} could not feed the keyed views`);
-  }
-}
 
 /** The batch's one write was refused because of one of its events: the batch runs again event by event. */
 class BatchWriteError extends Error {

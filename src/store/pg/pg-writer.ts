@@ -1,38 +1,15 @@
-import { DatabaseError, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { DatabaseError } from 'pg';
 import { StoreRejectedError, StoreUnavailableError } from '../../errors.js';
 import type { NewEvent, WriteResult } from '../../model/writes.js';
 import type { HourOutcome, HourType, WebhookWriteOp, WebhookWriter, WebhookWriterOptions } from '../store.js';
 import { appendedRows, appendEventsQuery, quarantineQuery, toInt, type PgAppended } from './pg-event-log.js';
-import { unavailableReason, type PgPool } from './pg-pool.js';
+import { unavailableReason, withQueryTimeout, type PgPool, type PgQuerier as Conn } from './pg-pool.js';
 import { withConnection } from './pg-unit-of-work.js';
 
 interface Pending {
   op: WebhookWriteOp;
   resolve: (r: WriteResult) => void;
   reject: (e: unknown) => void;
-}
-
-/** The writer's connection: every statement bounded by the writer's answer timeout. */
-interface Conn {
-  query<R extends QueryResultRow = QueryResultRow>(q: QueryConfig | string): Promise<QueryResult<R>>;
-}
-
-/**
- * `client` with node-postgres' client-side query_timeout on each statement:
- * statement_timeout ends what the server runs, not a COMMIT waiting for a
- * synchronous standby that is down (that wait has no bound on the server).
- * Past `timeoutMs` the statement fails ("Query read timeout": unavailable, the
- * connection is closed by withClient); after the commit was sent the outcome
- * is unknown (503 saying so).
- */
-function timed(client: PoolClient, timeoutMs: number | undefined): Conn {
-  if (!timeoutMs) return { query: (q) => client.query(typeof q === 'string' ? { text: q } : q) };
-  return {
-    query: (q) => {
-      const config: QueryConfig & { query_timeout: number } = { ...(typeof q === 'string' ? { text: q } : q), query_timeout: timeoutMs };
-      return client.query(config);
-    },
-  };
 }
 
 /**
@@ -276,7 +253,7 @@ class BatchFailed extends Error {
  * transaction per batch, is unchanged while nothing fails.
  */
 export interface PgWriterOptions extends WebhookWriterOptions {
-  /** How long any statement of the writer may go unanswered (see `timed`); a little over statement_timeout. None when 0 or unset. */
+  /** How long any statement of the writer may go unanswered (node-postgres' query_timeout); a little over statement_timeout. None when 0 or unset. */
   answerTimeoutMs?: number;
   /** The same for a batch of health probes alone (shorter: webhooks queued behind it must not wait long). */
   probeAnswerTimeoutMs?: number;
@@ -296,8 +273,10 @@ export function createPgWriter(pool: PgPool, options: PgWriterOptions = {}): Web
     let commitSent = false;
     try {
       return await withConnection(pool, async (pooled) => {
+        // statement_timeout ends what the server runs, not a COMMIT waiting for a synchronous standby that is down
+        // (no bound on the server): past the answer timeout the batch fails, its outcome unknown once COMMIT was sent.
         const probesOnly = ops.every((op) => op.kind === 'probe');
-        const client = timed(pooled, (probesOnly ? options.probeAnswerTimeoutMs : undefined) ?? options.answerTimeoutMs);
+        const client = withQueryTimeout(pooled, (probesOnly ? options.probeAnswerTimeoutMs : undefined) ?? options.answerTimeoutMs);
         try {
           return await writeBatch(client, ops, () => (commitSent = true), isolate, !pool.pgbouncer);
         } catch (err) {
